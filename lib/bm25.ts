@@ -1,0 +1,65 @@
+/**
+ * Lucene's BM25 (`BM25Similarity`, k1 = 1.2, b = 0.75) as Elasticsearch
+ * applies it to a `keyword` field, reproduced in single precision so that the
+ * embedded backend scores exactly like Elasticsearch.
+ *
+ * A `keyword` field indexes no frequencies (`index_options: docs`, so
+ * `freq = 1`) and no norms (so every document's length is 1), while the
+ * average field length is `sumDocFreq / docCount` over the documents that
+ * have the field. A matched term then scores
+ * `w - w / (1 + 1 / (k1 · ((1 - b) + b / avgdl)))` with `w = idf · boost` and
+ * `idf = ln(1 + (docCount - df + 0.5) / (df + 0.5))`.
+ *
+ * @example
+ * ```ts
+ * import { keywordTermScore } from "./bm25.ts";
+ *
+ * // a term in 1 of 4 documents, 2 terms per document on average
+ * keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 8 }); // 0.6879...
+ * ```
+ *
+ * @module
+ */
+
+const f = Math.fround;
+
+/** Lucene's default `k1`. */
+export const K1 = 1.2;
+/** Lucene's default `b`. */
+export const B = 0.75;
+
+/** Index statistics one term's score depends on. */
+export interface TermStats {
+  /** Documents containing the term. */
+  docFreq: number;
+  /** Documents with at least one value in the field. */
+  docCount: number;
+  /** Sum of `docFreq` over all terms of the field (= total values). */
+  sumDocFreq: number;
+  /** Query boost of the clause (default 1). */
+  boost?: number;
+}
+
+/**
+ * Score contributed by one matched `term` clause on a `keyword` field, as a
+ * 32-bit float exactly as Lucene computes it.
+ *
+ * @example
+ * ```ts
+ * import { keywordTermScore } from "./bm25.ts";
+ *
+ * keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }); // 0.0828...
+ * ```
+ *
+ * @param stats Term and field statistics.
+ * @returns The clause's score.
+ */
+export function keywordTermScore(stats: TermStats): number {
+  const { docFreq, docCount, sumDocFreq, boost = 1 } = stats;
+  const idf = f(Math.log(1 + (docCount - docFreq + 0.5) / (docFreq + 0.5)));
+  const avgdl = f(sumDocFreq / docCount);
+  // BM25Similarity's cache entry for an encoded norm of 1 (length 1).
+  const normInverse = f(1 / f(K1 * f(f(1 - B) + f(f(B * 1) / avgdl))));
+  const weight = f(f(boost) * idf);
+  return f(weight - f(weight / f(1 + normInverse)));
+}

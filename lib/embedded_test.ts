@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { keywordTermScore } from "./bm25.ts";
+import { EmbeddedRecommender } from "./embedded.ts";
+
+const f = Math.fround;
+
+// Four documents, 6 indicator values in all: docCount 4, sumDocFreq 6.
+const docs = [
+  { id: "p", indicators: ["a", "b"] },
+  { id: "q", indicators: ["a"] },
+  { id: "r", indicators: ["b", "c"] },
+  { id: "s", indicators: ["z"] },
+  { id: "t", indicators: [] }, // no field: not counted in docCount
+];
+
+/** BM25 for a keyword term, straight from the formula in doubles. */
+function bm25(df: number, docCount: number, sumDocFreq: number) {
+  const idf = Math.log(1 + (docCount - df + 0.5) / (df + 0.5));
+  const avgdl = sumDocFreq / docCount;
+  const tfNorm = (1 * (1.2 + 1)) / (1 + 1.2 * (1 - 0.75 + 0.75 * 1 / avgdl));
+  return idf * tfNorm / (1.2 + 1);
+}
+
+Deno.test("keyword BM25 equals the textbook formula within float precision", () => {
+  for (const [df, n, sum] of [[1, 4, 6], [2, 4, 6], [1, 1, 1], [7, 100, 930]]) {
+    const got = keywordTermScore({ docFreq: df, docCount: n, sumDocFreq: sum });
+    const want = bm25(df, n, sum);
+    assert.ok(Math.abs(got - want) / want < 1e-6, `${got} vs ${want}`);
+    assert.equal(got, f(got), "score is a 32-bit float");
+  }
+  assert.equal(
+    keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 6, boost: 2 }),
+    f(2 * keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 6 })),
+  );
+});
+
+Deno.test("embedded recommender sums BM25 over matched history items", async () => {
+  const r = new EmbeddedRecommender(docs);
+  const a = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
+  const b = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
+  const c = keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 6 });
+  assert.deepEqual(await r.recommend({ history: ["a", "b", "c"] }), [
+    { id: "r", score: f(b + c) },
+    { id: "p", score: f(a + b) },
+    { id: "q", score: a },
+  ]);
+  // rarer indicator (c: in 1 doc) outweighs a common one (a: in 2)
+  assert.ok(c > a);
+});
+
+Deno.test("embedded recommender excludes history, dedupes, ties by id, honours num", async () => {
+  const r = new EmbeddedRecommender(docs);
+  // "p" is in the history: excluded even though it matches "a".
+  const got = await r.recommend({ history: ["a", "a", "p"] });
+  assert.deepEqual(got.map((x) => x.id), ["q"]);
+  // p and q tie on "a": ordered by id
+  assert.deepEqual(
+    (await r.recommend({ history: ["a"] })).map((x) => x.id),
+    ["p", "q"],
+  );
+  assert.deepEqual(
+    (await r.recommend({ history: ["a"], num: 1 })).map((x) => x.id),
+    ["p"],
+  );
+  assert.deepEqual(await r.recommend({ history: ["unknown"] }), []);
+  assert.deepEqual(await r.recommend({ history: [] }), []);
+});
+
+Deno.test("embedded recommender rejects malformed requests", async () => {
+  const r = new EmbeddedRecommender(docs);
+  await assert.rejects(
+    () => r.recommend({ history: "a" as unknown as string[] }),
+    { name: "TypeError", message: "request.history must be an array of item ids" },
+  );
+  await assert.rejects(
+    () => r.recommend({ history: ["a", 3 as unknown as string] }),
+    { message: "request.history[1] must be a non-empty string, got 3" },
+  );
+  await assert.rejects(
+    () => r.recommend({ history: ["a"], num: 0 }),
+    { message: "request.num must be an integer from 1 to 1000, got 0" },
+  );
+});
+
+Deno.test("a later document with the same id replaces the earlier", async () => {
+  const r = new EmbeddedRecommender([
+    { id: "x", indicators: ["a"] },
+    { id: "x", indicators: ["b"] },
+  ]);
+  assert.equal(r.size, 1);
+  assert.deepEqual(await r.recommend({ history: ["a"] }), []);
+  assert.equal((await r.recommend({ history: ["b"] }))[0].id, "x");
+});
