@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import type { Event } from "./events.ts";
+import { buildIndicators, type IndicatorDocument } from "./indicators.ts";
+import { rootLogLikelihoodRatio } from "./llr.ts";
+
+const ev = (
+  user: string,
+  item: string,
+  timestamp: number,
+  event = "transaction",
+): Event => ({ user, item, event, timestamp });
+
+function near(actual: number, expected: number) {
+  assert.ok(
+    Math.abs(actual - expected) < 1e-12,
+    `expected ${expected}, got ${actual}`,
+  );
+}
+
+/*
+ * Hand-worked example. N = 6 users (u6 only viewed, but still counts).
+ * Purchases (u1 bought A twice: binarized to once):
+ *   u1: A B   u2: A B   u3: A B C   u4: C D   u5: D
+ * Distinct buyers: |A| = |B| = 3, |C| = |D| = 2.
+ *
+ * A,B: k = [3,0,0,3]. rowH = colH = matrixH = 6 ln 2  => LLR = 12 ln 2.
+ * C,D: k = [1,1,1,3]. rowH = colH = 6ln6 - 10ln2, matrixH = 6ln6 - 3ln3
+ *      => LLR = 2(6ln6 - 20ln2 + 3ln3) = 18 ln 3 - 28 ln 2 ≈ 0.367 (> 0).
+ * A,C: k = [1,2,1,2]: 1/3 of A's buyers have C and 1/3 of the others do:
+ *      independent, LLR = 0. Same for B,C.
+ * A,D: k = [0,3,2,1]: negative (anti-correlated), never an indicator.
+ */
+const handWorked: Event[] = [
+  ev("u1", "A", 1),
+  ev("u1", "B", 2),
+  ev("u1", "A", 3),
+  ev("u2", "A", 4),
+  ev("u2", "B", 5),
+  ev("u3", "A", 6),
+  ev("u3", "B", 7),
+  ev("u3", "C", 8),
+  ev("u4", "C", 9),
+  ev("u4", "D", 10),
+  ev("u5", "D", 11),
+  ev("u6", "E", 12, "view"),
+];
+const AB = Math.sqrt(12 * Math.LN2);
+const CD = Math.sqrt(18 * Math.log(3) - 28 * Math.LN2);
+
+function byId(docs: IndicatorDocument[]) {
+  return Object.fromEntries(docs.map((d) => [d.id, d]));
+}
+
+Deno.test("hand-worked purchase indicators: exact scores and order", async () => {
+  const { documents, stats } = await buildIndicators(handWorked, {
+    minRootLlr: 0.5,
+  });
+  const docs = byId(documents);
+  assert.deepEqual(Object.keys(docs), ["A", "B", "C", "D", "E"]);
+  assert.deepEqual(docs.A.indicators, ["B"]);
+  near(docs.A.scores[0], AB);
+  assert.deepEqual(docs.B.indicators, ["A"]);
+  near(docs.B.scores[0], AB);
+  assert.deepEqual(docs.C.indicators, ["D"]);
+  near(docs.C.scores[0], CD);
+  assert.deepEqual(docs.D.indicators, ["C"]);
+  assert.deepEqual(docs.E.indicators, []);
+  assert.equal(stats.users, 6);
+  assert.equal(stats.items, 5);
+  assert.equal(stats.primaryUsers, 5);
+  assert.equal(stats.primaryInteractions, 10); // u1's repeat of A binarized
+  assert.deepEqual(stats.eventsRead, { transaction: 11, view: 1 });
+  assert.equal(stats.indicatorsKept, 4);
+});
+
+Deno.test("threshold: independent pairs kept at 0, anti-correlated never", async () => {
+  const docs = byId(
+    (await buildIndicators(handWorked, { minRootLlr: 0 })).documents,
+  );
+  // A: B (2.88), then C at exactly 0; D is negative and excluded.
+  assert.deepEqual(docs.A.indicators, ["B", "C"]);
+  assert.ok(Math.abs(docs.A.scores[1]) < 1e-6); // 0 up to round-off
+  // C: D (0.61), then A and B tied at 0, by id.
+  assert.deepEqual(docs.C.indicators, ["D", "A", "B"]);
+  const strict = byId(
+    (await buildIndicators(handWorked, { minRootLlr: 1 })).documents,
+  );
+  assert.deepEqual(strict.C.indicators, []);
+  assert.deepEqual(strict.A.indicators, ["B"]);
+  // The tutorial's default (5) keeps nothing on six users.
+  const defaults = await buildIndicators(handWorked);
+  assert.equal(defaults.stats.indicatorsKept, 0);
+});
+
+Deno.test("top-k per item keeps the strongest", async () => {
+  const docs = byId(
+    (await buildIndicators(handWorked, {
+      minRootLlr: 0,
+      maxIndicatorsPerItem: 1,
+    })).documents,
+  );
+  assert.deepEqual(docs.A.indicators, ["B"]);
+  assert.deepEqual(docs.C.indicators, ["D"]);
+});
+
+Deno.test("history cap keeps each user's most recent items", async () => {
+  // With a cap of 2, u3 keeps B and C (A at t=6 is the oldest).
+  // Then A: buyers u1,u2 (2); B: u1,u2,u3 (3); A,B: k = [2,0,1,3].
+  const docs = byId(
+    (await buildIndicators(handWorked, {
+      minRootLlr: 0.5,
+      maxHistoryPerUser: 2,
+    })).documents,
+  );
+  assert.deepEqual(docs.A.indicators, ["B"]);
+  near(docs.A.scores[0], rootLogLikelihoodRatio(2, 0, 1, 3));
+});
+
+Deno.test("a missing primary event type is a clear error", async () => {
+  await assert.rejects(
+    () => buildIndicators([ev("u1", "a", 1, "view")]),
+    {
+      message:
+        'no "transaction" events in the input (event types seen: view); set the primary event type',
+    },
+  );
+  await assert.rejects(
+    () => buildIndicators(handWorked, { maxIndicatorsPerItem: -1 }),
+    RangeError,
+  );
+  await assert.rejects(
+    () => buildIndicators(handWorked, { maxHistoryPerUser: 0 }),
+    RangeError,
+  );
+});
+
+/** Dense, obviously-right reference for tiny inputs. */
+function bruteForce(
+  events: Event[],
+  opts: { primary: string; cap: number; k: number; min: number },
+): Map<string, { ids: string[]; scores: number[] }> {
+  const users = [...new Set(events.map((e) => e.user))];
+  const items = [...new Set(events.map((e) => e.item))];
+  const baskets = new Map<string, Set<string>>();
+  for (const u of users) {
+    const latest = new Map<string, number>();
+    for (const e of events) {
+      if (e.user === u && e.event === opts.primary) {
+        latest.set(e.item, Math.max(latest.get(e.item) ?? -Infinity, e.timestamp));
+      }
+    }
+    const kept = [...latest.entries()]
+      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
+      .slice(0, opts.cap)
+      .map(([item]) => item);
+    baskets.set(u, new Set(kept));
+  }
+  const N = users.length;
+  const has = (u: string, i: string) => baskets.get(u)!.has(i);
+  const result = new Map<string, { ids: string[]; scores: number[] }>();
+  for (const a of items) {
+    const scored: [string, number][] = [];
+    for (const b of items) {
+      if (a === b) continue;
+      let k11 = 0, k12 = 0, k21 = 0, k22 = 0;
+      for (const u of users) {
+        const ua = has(u, a), ub = has(u, b);
+        if (ua && ub) k11++;
+        else if (ua) k12++;
+        else if (ub) k21++;
+        else k22++;
+      }
+      if (k11 === 0) continue; // never co-occur: not a candidate
+      const s = rootLogLikelihoodRatio(k11, k12, k21, k22);
+      if (s >= opts.min) scored.push([b, s]);
+    }
+    scored.sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+    const top = scored.slice(0, opts.k);
+    result.set(a, { ids: top.map((t) => t[0]), scores: top.map((t) => t[1]) });
+  }
+  return result;
+}
+
+function seeded(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("property: equals the brute-force reference on 300 random logs", async () => {
+  for (let trial = 0; trial < 300; trial++) {
+    const rnd = seeded(trial + 1);
+    const nUsers = 2 + Math.floor(rnd() * 12);
+    const nItems = 2 + Math.floor(rnd() * 8);
+    const nEvents = Math.floor(rnd() * 60);
+    const events: Event[] = [];
+    for (let e = 0; e < nEvents; e++) {
+      events.push(ev(
+        `u${Math.floor(rnd() * nUsers)}`,
+        `i${Math.floor(rnd() * nItems)}`,
+        Math.floor(rnd() * 20), // small range: many timestamp ties
+        rnd() < 0.6 ? "transaction" : "view",
+      ));
+    }
+    if (!events.some((e) => e.event === "transaction")) continue;
+    const opts = {
+      primary: "transaction",
+      cap: 1 + Math.floor(rnd() * 5),
+      k: Math.floor(rnd() * 4),
+      min: [-Infinity, 0, 0.5, 1][Math.floor(rnd() * 4)],
+    };
+    const { documents } = await buildIndicators(events, {
+      maxHistoryPerUser: opts.cap,
+      maxIndicatorsPerItem: opts.k,
+      minRootLlr: opts.min,
+    });
+    const expected = bruteForce(events, opts);
+    assert.equal(documents.length, expected.size);
+    for (const doc of documents) {
+      const want = expected.get(doc.id)!;
+      assert.deepEqual(
+        doc.indicators,
+        want.ids,
+        `trial ${trial} item ${doc.id} ${JSON.stringify(opts)}`,
+      );
+      doc.scores.forEach((s, i) => near(s, want.scores[i]));
+    }
+  }
+});
