@@ -1,0 +1,209 @@
+/**
+ * The Elasticsearch backend: index indicator documents (one per item, the
+ * `indicators` field mapped as `keyword`, see `queries/index_mapping.json`)
+ * and serve {@linkcode Recommender} requests as one search each.
+ *
+ * Indexing goes through the client's `helpers.bulk`, which retries 429s;
+ * any document it still drops fails the build with an
+ * {@linkcode IndexingError}, and the final document count is verified.
+ *
+ * @example Index and query (needs a running cluster)
+ * ```ts ignore
+ * import { Client } from "@elastic/elasticsearch";
+ * import { ElasticsearchRecommender, indexDocuments } from "./elasticsearch.ts";
+ *
+ * const client = new Client({ node: "http://127.0.0.1:9200" });
+ * await indexDocuments(client, "items", [
+ *   { id: "tent", indicators: ["stove"] },
+ *   { id: "stove", indicators: ["tent"] },
+ * ], { replace: true });
+ * const recs = await new ElasticsearchRecommender(client, "items")
+ *   .recommend({ history: ["stove"] });
+ * // [{ id: "tent", score: 0.287... }]
+ * ```
+ *
+ * @module
+ */
+
+import type { Client } from "@elastic/elasticsearch";
+import mapping from "../queries/index_mapping.json" with { type: "json" };
+import type { IndexableDocument } from "./embedded.ts";
+import { buildRecommendQuery } from "./query.ts";
+import type {
+  Recommendation,
+  RecommendRequest,
+  Recommender,
+} from "./recommender.ts";
+
+/** Index settings and mappings used for indicator indices. */
+export const INDEX_MAPPING: {
+  settings: Record<string, unknown>;
+  mappings: Record<string, unknown>;
+} = mapping;
+
+/** Raised when a build loses documents or the index does not verify. */
+export class IndexingError extends Error {
+  /** Documents Elasticsearch rejected or that could not be sent. */
+  readonly dropped: number;
+
+  /**
+   * @param message One-line cause.
+   * @param dropped Number of dropped documents.
+   */
+  constructor(message: string, dropped = 0) {
+    super(message);
+    this.name = "IndexingError";
+    this.dropped = dropped;
+  }
+}
+
+/** Options for {@linkcode indexDocuments}. */
+export interface IndexOptions {
+  /** Delete an existing index of that name first (default false: error). */
+  replace?: boolean;
+  /** Bulk request size in bytes (default 5 MB). */
+  flushBytes?: number;
+  /** Concurrent bulk requests (default 2). */
+  concurrency?: number;
+  /** Called after each flushed document count changes. */
+  onProgress?: (indexed: number) => void;
+}
+
+/** Outcome of {@linkcode indexDocuments}. */
+export interface IndexResult {
+  /** Index name. */
+  index: string;
+  /** Documents indexed and verified by count. */
+  documents: number;
+  /** Wall time in milliseconds. */
+  millis: number;
+}
+
+/**
+ * Creates `index` with {@linkcode INDEX_MAPPING} and bulk-indexes one
+ * `{id, indicators}` document per item, then refreshes and verifies the
+ * document count.
+ *
+ * @example
+ * ```ts ignore
+ * import { Client } from "@elastic/elasticsearch";
+ * import { indexDocuments } from "./elasticsearch.ts";
+ *
+ * const client = new Client({ node: "http://127.0.0.1:9200" });
+ * await indexDocuments(client, "items", [{ id: "a", indicators: [] }]);
+ * ```
+ *
+ * @param client A connected client.
+ * @param index Index name.
+ * @param documents Documents (any extra fields such as `scores` are not sent).
+ * @param options Replace flag, bulk sizing, progress callback.
+ * @returns What was indexed.
+ * @throws {IndexingError} When the index exists (without `replace`), any
+ * document is dropped, or the count does not match.
+ */
+export async function indexDocuments(
+  client: Client,
+  index: string,
+  documents: Iterable<IndexableDocument> | AsyncIterable<IndexableDocument>,
+  options: IndexOptions = {},
+): Promise<IndexResult> {
+  const t0 = performance.now();
+  if (await client.indices.exists({ index })) {
+    if (!options.replace) {
+      throw new IndexingError(
+        `index "${index}" already exists (pass replace to overwrite it)`,
+      );
+    }
+    await client.indices.delete({ index });
+  }
+  await client.indices.create({ index, ...INDEX_MAPPING });
+
+  let sent = 0;
+  let succeeded = 0;
+  const dropped: string[] = [];
+  async function* source() {
+    for await (const doc of documents) {
+      sent++;
+      yield { id: doc.id, indicators: [...doc.indicators] };
+    }
+  }
+  const stats = await client.helpers.bulk<{ id: string }>({
+    datasource: source(),
+    onDocument: (doc) => ({ index: { _index: index, _id: doc.id } }),
+    onDrop: (d) => {
+      if (dropped.length < 3) {
+        dropped.push(
+          `${d.document.id}: ${d.error?.type ?? d.status} ${
+            d.error?.reason ?? ""
+          }`.trim(),
+        );
+      } else dropped.push("");
+    },
+    onSuccess: () => options.onProgress?.(++succeeded),
+    flushBytes: options.flushBytes ?? 5_000_000,
+    concurrency: options.concurrency ?? 2,
+    refreshOnCompletion: index,
+  });
+  if (dropped.length > 0 || stats.failed > 0 || stats.aborted) {
+    const n = Math.max(dropped.length, stats.failed);
+    throw new IndexingError(
+      `${n} of ${sent} documents were dropped while indexing "${index}": ${
+        dropped.filter(Boolean).join("; ") || "bulk aborted"
+      }`,
+      n,
+    );
+  }
+  const { count } = await client.count({ index });
+  if (count !== sent) {
+    throw new IndexingError(
+      `index "${index}" holds ${count} documents after the build, expected ${sent}`,
+      Math.max(0, sent - count),
+    );
+  }
+  return { index, documents: count, millis: performance.now() - t0 };
+}
+
+/**
+ * Serves recommendations from an index built by {@linkcode indexDocuments}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Client } from "@elastic/elasticsearch";
+ * import { ElasticsearchRecommender } from "./elasticsearch.ts";
+ *
+ * const r = new ElasticsearchRecommender(
+ *   new Client({ node: "http://127.0.0.1:9200" }),
+ *   "items",
+ * );
+ * await r.recommend({ history: ["a"], num: 3 });
+ * ```
+ */
+export class ElasticsearchRecommender implements Recommender {
+  readonly #client: Client;
+  readonly #index: string;
+
+  /**
+   * @param client A connected client.
+   * @param index Index (or alias) to search.
+   */
+  constructor(client: Client, index: string) {
+    this.#client = client;
+    this.#index = index;
+  }
+
+  /**
+   * Runs the query from {@linkcode buildRecommendQuery}.
+   *
+   * @param request History and number of results.
+   * @returns Ranked recommendations, ties by id.
+   */
+  async recommend(request: RecommendRequest): Promise<Recommendation[]> {
+    const body = buildRecommendQuery(request);
+    if (body.query.bool.should.length === 0) return [];
+    const response = await this.#client.search({ index: this.#index, ...body });
+    return response.hits.hits.map((hit) => ({
+      id: hit._id!,
+      score: hit._score ?? 0,
+    }));
+  }
+}

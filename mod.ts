@@ -1,0 +1,54 @@
+/**
+ * cco-es: a Mahout-style recommender that computes item-to-item LLR
+ * indicators from interaction events and serves recommendations as search
+ * queries, on Elasticsearch or on an embedded in-process backend.
+ *
+ * The pipeline:
+ *
+ * 1. {@linkcode readEvents} streams an events file (RetailRocket CSV by
+ *    default; presets and a format option cover other logs).
+ * 2. {@linkcode buildIndicators} turns events into one
+ *    {@linkcode IndicatorDocument} per item: the items whose purchases
+ *    co-occur with it more than chance (signed root LLR, top-k above a
+ *    threshold, per-user history capped to the most recent interactions).
+ * 3. {@linkcode indexDocuments} indexes them into Elasticsearch, or
+ *    {@linkcode EmbeddedRecommender} holds them in memory.
+ * 4. `recommend({ history })` ranks items by BM25 over the history's matches
+ *    in their indicators: {@linkcode ElasticsearchRecommender} and
+ *    {@linkcode EmbeddedRecommender} give the same ranking.
+ *
+ * @example Build and recommend in process
+ * ```ts
+ * import { buildIndicators, EmbeddedRecommender, parseEvents } from "./mod.ts";
+ *
+ * const csv = `timestamp,visitorid,event,itemid,transactionid
+ * 1000,1,transaction,tent,t1
+ * 2000,1,transaction,stove,t1
+ * 3000,2,transaction,tent,t2
+ * 4000,2,transaction,stove,t2
+ * 5000,3,transaction,novel,t3
+ * `;
+ * const { documents } = await buildIndicators(parseEvents(csv), {
+ *   minRootLlr: 0, // the default threshold (5) needs more data than this
+ * });
+ * const recommender = new EmbeddedRecommender(documents);
+ * await recommender.recommend({ history: ["tent"] });
+ * // [{ id: "stove", score: 0.28... }]
+ * ```
+ *
+ * @module
+ */
+
+export * from "./lib/events.ts";
+export * from "./lib/llr.ts";
+export * from "./lib/sparse.ts";
+export * from "./lib/interactions.ts";
+export * from "./lib/indicators.ts";
+export * from "./lib/recommender.ts";
+export * from "./lib/bm25.ts";
+export * from "./lib/query.ts";
+export * from "./lib/embedded.ts";
+export * from "./lib/connection.ts";
+export * from "./lib/elasticsearch.ts";
+export * from "./lib/ndjson.ts";
+export { TopK } from "./lib/top_k.ts";

@@ -1,0 +1,118 @@
+/**
+ * Small helpers shared by the task entry points: flag parsing with `--help`,
+ * one-line failures, and progress output on long work.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A failure the task reports as one line, exiting non-zero. */
+export class CliError extends Error {}
+
+/**
+ * Parses `Deno.args` with `node:util` parseArgs; prints `help` and exits 0
+ * on `--help`/`-h`; turns unknown or malformed flags into a one-line error.
+ *
+ * @param options The flag specification.
+ * @param help Usage text.
+ * @param args Arguments (default `Deno.args`).
+ * @returns The parsed values.
+ */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  options: T,
+  help: string,
+  args: string[] = Deno.args,
+) {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(help.trim());
+    Deno.exit(0);
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+      .values;
+  } catch (error) {
+    throw new CliError(
+      `${(error as Error).message.split("\n")[0]} (see --help)`,
+    );
+  }
+}
+
+/**
+ * Parses a non-negative number flag.
+ *
+ * @param name Flag name for the error message.
+ * @param value Raw value.
+ * @param integer Whether it must be an integer.
+ * @returns The number, or `undefined` when absent.
+ */
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  integer = true,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new CliError(
+      `--${name} must be ${integer ? "an integer" : "a number"}, got "${value}"`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Runs a task's main function: any error becomes `error: <one line>` on
+ * stderr and exit code 1.
+ *
+ * @param main The task body.
+ */
+export async function run(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`error: ${message.split("\n")[0]}`);
+    Deno.exit(1);
+  }
+}
+
+/**
+ * Wraps an async iterable and reports how many items passed and the rate on
+ * stderr: an updating line on a terminal, a line every 5 s otherwise.
+ *
+ * @param source Items to pass through.
+ * @param label What is counted, e.g. "events".
+ * @returns The same items.
+ */
+export async function* withProgress<T>(
+  source: AsyncIterable<T> | Iterable<T>,
+  label: string,
+): AsyncGenerator<T> {
+  const tty = Deno.stderr.isTerminal();
+  const every = tty ? 250 : 5000;
+  const t0 = performance.now();
+  let last = t0;
+  let n = 0;
+  const line = () => {
+    const s = (performance.now() - t0) / 1000;
+    const rate = s > 0 ? Math.round(n / s) : 0;
+    return `${label}: ${n.toLocaleString("en")} (${
+      rate.toLocaleString("en")
+    }/s, ${s.toFixed(1)} s)`;
+  };
+  const write = (text: string) =>
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  for await (const item of source) {
+    n++;
+    if ((n & 0x3fff) === 0) {
+      const now = performance.now();
+      if (now - last >= every) {
+        last = now;
+        write(tty ? `\r${line()}` : `${line()}\n`);
+      }
+    }
+    yield item;
+  }
+  write(tty ? `\r${line()}\n` : `${line()}\n`);
+}
