@@ -1,13 +1,14 @@
 /**
- * Lucene's BM25 (`BM25Similarity`, k1 = 1.2, b = 0.75) as Elasticsearch
- * applies it to a `keyword` field, reproduced in single precision so that the
- * embedded backend scores exactly like Elasticsearch.
+ * Lucene's BM25 (k1 = 1.2, b = 0.75) as Elasticsearch applies it to a
+ * `keyword` field, reproduced in single precision so that the embedded
+ * backend scores exactly like Elasticsearch. Elasticsearch uses Lucene's
+ * `LegacyBM25Similarity`, which multiplies the query boost by `k1 + 1`.
  *
  * A `keyword` field indexes no frequencies (`index_options: docs`, so
  * `freq = 1`) and no norms (so every document's length is 1), while the
  * average field length is `sumDocFreq / docCount` over the documents that
  * have the field. A matched term then scores
- * `w - w / (1 + 1 / (k1 · ((1 - b) + b / avgdl)))` with `w = idf · boost` and
+ * `(k1 + 1) · boost · idf · 1 / (1 + k1 · ((1 - b) + b / avgdl))` with
  * `idf = ln(1 + (docCount - df + 0.5) / (df + 0.5))`.
  *
  * @example
@@ -15,7 +16,7 @@
  * import { keywordTermScore } from "./bm25.ts";
  *
  * // a term in 1 of 4 documents, 2 terms per document on average
- * keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 8 }); // 0.6879...
+ * keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 8 }); // 1.5135...
  * ```
  *
  * @module
@@ -48,7 +49,7 @@ export interface TermStats {
  * ```ts
  * import { keywordTermScore } from "./bm25.ts";
  *
- * keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }); // 0.0828...
+ * keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }); // 0.1823...
  * ```
  *
  * @param stats Term and field statistics.
@@ -60,6 +61,7 @@ export function keywordTermScore(stats: TermStats): number {
   const avgdl = f(sumDocFreq / docCount);
   // BM25Similarity's cache entry for an encoded norm of 1 (length 1).
   const normInverse = f(1 / f(K1 * f(f(1 - B) + f(f(B * 1) / avgdl))));
-  const weight = f(f(boost) * idf);
+  // LegacyBM25Similarity: boost · (1 + k1), in float, then BM25's weight
+  const weight = f(f(f(boost) * f(1 + f(K1))) * idf);
   return f(weight - f(weight / f(1 + normInverse)));
 }

@@ -18,7 +18,7 @@ function bm25(df: number, docCount: number, sumDocFreq: number) {
   const idf = Math.log(1 + (docCount - df + 0.5) / (df + 0.5));
   const avgdl = sumDocFreq / docCount;
   const tfNorm = (1 * (1.2 + 1)) / (1 + 1.2 * (1 - 0.75 + 0.75 * 1 / avgdl));
-  return idf * tfNorm / (1.2 + 1);
+  return idf * tfNorm; // Elasticsearch keeps Lucene's legacy (k1 + 1) factor
 }
 
 Deno.test("keyword BM25 equals the textbook formula within float precision", () => {
