@@ -125,7 +125,13 @@ export async function connect(options: ConnectionOptions = {}): Promise<Client> 
   }
   let version: string;
   try {
-    version = (await client.info()).version.number;
+    // `GET /` (client.info) is absent from minimal distributions (no
+    // rest-root module); the local node's info is always there.
+    const info = await client.nodes.info({
+      node_id: "_local",
+      filter_path: "nodes.*.version",
+    });
+    version = Object.values(info.nodes ?? {})[0]?.version ?? "unknown";
   } catch (error) {
     await client.close();
     throw new ConnectionError(

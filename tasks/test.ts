@@ -1,0 +1,64 @@
+/**
+ * `deno task test`: the whole test suite, with a real Elasticsearch.
+ *
+ * Uses `ES_URL` when set. Otherwise starts the local node (`es_node.ts`),
+ * runs the tests against it, and stops it afterwards (a node that was already
+ * running is reused and left running). Under `CI=true` a node that cannot
+ * start is a failure; Elasticsearch tests are never skipped there. Extra
+ * arguments go to `deno test` (e.g. a path or `--filter`).
+ *
+ * @module
+ */
+
+import { startLocalNode, stopLocalNode } from "./es_node.ts";
+
+let url = Deno.env.get("ES_URL") || undefined;
+let started = false;
+if (url) {
+  console.error(`[test] Elasticsearch: ES_URL=${url}`);
+} else {
+  try {
+    const node = await startLocalNode();
+    url = node.url;
+    started = !node.reused;
+    console.error(
+      `[test] Elasticsearch ${node.version}: local node at ${url}${
+        node.reused ? " (already running)" : ""
+      }`,
+    );
+  } catch (error) {
+    console.error(
+      `[test] error: cannot start the local Elasticsearch: ${
+        (error as Error).message
+      }`,
+    );
+    Deno.exit(1);
+  }
+}
+
+const stop = async () => {
+  if (started) {
+    started = false;
+    await stopLocalNode();
+    console.error("[test] stopped the local Elasticsearch");
+  }
+};
+const onSignal = () => {
+  stop().finally(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", onSignal);
+Deno.addSignalListener("SIGTERM", onSignal);
+
+let code = 1;
+try {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", ...Deno.args],
+    env: { ES_URL: url! },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  code = (await child.status).code;
+} finally {
+  await stop();
+}
+Deno.exit(code);
