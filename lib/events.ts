@@ -600,7 +600,7 @@ class LineParser {
     if (this.#accepted && !this.#accepted.has(event)) {
       this.#error(
         `unknown event "${event}"; accepted: ${
-          [...this.#accepted, ...this.#aliases.keys()].join(", ")
+          [...new Set([...this.#accepted, ...this.#aliases.keys()])].join(", ")
         }`,
       );
     }
