@@ -18,12 +18,49 @@
 
 import { Client } from "@elastic/elasticsearch";
 
+/**
+ * An `npm:@elastic/elasticsearch` 8.x `Client`, as the public API accepts and
+ * returns it. Typed structurally (only the members cco-es uses) so that the
+ * library's API does not re-export the client's declarations; pass a
+ * `new Client({ node })` directly, and cast a returned one to `Client` to use
+ * the rest of its API.
+ */
+export interface ElasticsearchClient {
+  /** `Client.search`. */
+  search(...args: never[]): Promise<unknown>;
+  /** `Client.count`. */
+  count(...args: never[]): Promise<unknown>;
+  /** `Client.indices`. */
+  indices: {
+    /** `Client.indices.create`. */
+    create(...args: never[]): Promise<unknown>;
+    /** `Client.indices.delete`. */
+    delete(...args: never[]): Promise<unknown>;
+    /** `Client.indices.exists`. */
+    exists(...args: never[]): Promise<unknown>;
+  };
+  /** `Client.helpers`. */
+  helpers: {
+    /** `Client.helpers.bulk`. */
+    bulk(...args: never[]): unknown;
+  };
+  /** `Client.nodes`. */
+  nodes: {
+    /** `Client.nodes.info`. */
+    info(...args: never[]): Promise<unknown>;
+  };
+  /** `Client.close`. */
+  close(): Promise<void>;
+}
+
 /** The Elasticsearch major version this client speaks. */
 export const SUPPORTED_MAJOR = 8;
 
 /** Raised when Elasticsearch cannot be used; the message is one line. */
 export class ConnectionError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message One-line cause.
    * @param options The underlying error.
    */
@@ -103,7 +140,9 @@ export function redactUrl(url: string): string {
  * @throws {ConnectionError} When no URL is set, the cluster is unreachable,
  * or its major version differs.
  */
-export async function connect(options: ConnectionOptions = {}): Promise<Client> {
+export async function connect(
+  options: ConnectionOptions = {},
+): Promise<ElasticsearchClient> {
   const url = resolveEsUrl(options.url);
   if (!url) {
     throw new ConnectionError(
@@ -142,7 +181,9 @@ export async function connect(options: ConnectionOptions = {}): Promise<Client> 
   if (Number(version.split(".")[0]) !== SUPPORTED_MAJOR) {
     await client.close();
     throw new ConnectionError(
-      `Elasticsearch at ${redactUrl(url)} runs ${version}; this client needs ${SUPPORTED_MAJOR}.x`,
+      `Elasticsearch at ${
+        redactUrl(url)
+      } runs ${version}; this client needs ${SUPPORTED_MAJOR}.x`,
     );
   }
   return client;

@@ -26,13 +26,14 @@
  */
 
 import type { Client } from "@elastic/elasticsearch";
+import type { ElasticsearchClient } from "./connection.ts";
 import mapping from "../queries/index_mapping.json" with { type: "json" };
 import type { IndexableDocument } from "./embedded.ts";
 import { buildRecommendQuery } from "./query.ts";
 import type {
   Recommendation,
-  RecommendRequest,
   Recommender,
+  RecommendRequest,
 } from "./recommender.ts";
 
 /** Index settings and mappings used for indicator indices. */
@@ -47,6 +48,8 @@ export class IndexingError extends Error {
   readonly dropped: number;
 
   /**
+   * Creates the error.
+   *
    * @param message One-line cause.
    * @param dropped Number of dropped documents.
    */
@@ -102,11 +105,12 @@ export interface IndexResult {
  * document is dropped, or the count does not match.
  */
 export async function indexDocuments(
-  client: Client,
+  esClient: ElasticsearchClient,
   index: string,
   documents: Iterable<IndexableDocument> | AsyncIterable<IndexableDocument>,
   options: IndexOptions = {},
 ): Promise<IndexResult> {
+  const client = esClient as unknown as Client;
   const t0 = performance.now();
   if (await client.indices.exists({ index })) {
     if (!options.replace) {
@@ -183,11 +187,13 @@ export class ElasticsearchRecommender implements Recommender {
   readonly #index: string;
 
   /**
+   * Serves from `index` through `client`.
+   *
    * @param client A connected client.
    * @param index Index (or alias) to search.
    */
-  constructor(client: Client, index: string) {
-    this.#client = client;
+  constructor(client: ElasticsearchClient, index: string) {
+    this.#client = client as unknown as Client;
     this.#index = index;
   }
 

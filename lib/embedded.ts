@@ -26,8 +26,8 @@ import { keywordTermScore } from "./bm25.ts";
 import {
   normalizeRequest,
   type Recommendation,
-  type RecommendRequest,
   type Recommender,
+  type RecommendRequest,
 } from "./recommender.ts";
 import { compareIds } from "./sparse.ts";
 

@@ -70,7 +70,10 @@ Deno.test("embedded recommender rejects malformed requests", async () => {
   const r = new EmbeddedRecommender(docs);
   await assert.rejects(
     () => r.recommend({ history: "a" as unknown as string[] }),
-    { name: "TypeError", message: "request.history must be an array of item ids" },
+    {
+      name: "TypeError",
+      message: "request.history must be an array of item ids",
+    },
   );
   await assert.rejects(
     () => r.recommend({ history: ["a", 3 as unknown as string] }),

@@ -138,7 +138,12 @@ export const PRESETS: Readonly<
     event: "behavior_type",
     timestamp: "time",
     timestampUnit: "datetime",
-    eventAliases: { "1": "view", "2": "fav", "3": "addtocart", "4": "transaction" },
+    eventAliases: {
+      "1": "view",
+      "2": "fav",
+      "3": "addtocart",
+      "4": "transaction",
+    },
     events: ["view", "fav", "addtocart", "transaction"],
     primaryEvent: "transaction",
   }),
@@ -176,6 +181,8 @@ export class EventParseError extends Error {
   readonly reason: string;
 
   /**
+   * Creates the error.
+   *
    * @param file File name.
    * @param line 1-based line.
    * @param reason The cause.
@@ -210,7 +217,9 @@ export function resolveFormat(format?: EventFormat | string): EventFormat {
     const preset = (PRESETS as Record<string, FormatPreset>)[format];
     if (!preset) {
       throw new TypeError(
-        `unknown format "${format}"; presets: ${Object.keys(PRESETS).join(", ")}`,
+        `unknown format "${format}"; presets: ${
+          Object.keys(PRESETS).join(", ")
+        }`,
       );
     }
     return preset;
@@ -235,7 +244,9 @@ export function resolveFormat(format?: EventFormat | string): EventFormat {
       problems.push(`"${key}" column index must be an integer >= 0`);
     }
     if (typeof col === "string" && format.header === false) {
-      problems.push(`"${key}" column "${col}" is a name but there is no header`);
+      problems.push(
+        `"${key}" column "${col}" is a name but there is no header`,
+      );
     }
   }
   if (problems.length > 0) {
@@ -648,8 +659,9 @@ class LineParser {
  * (unless it has an offset). Returns NaN when unparseable.
  */
 function parseDateTime(raw: string): number {
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(Z|[+-]\d{2}:?\d{2})?$/
-    .exec(raw.trim());
+  const m =
+    /^(\d{4}-\d{2}-\d{2})[ T](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(Z|[+-]\d{2}:?\d{2})?$/
+      .exec(raw.trim());
   if (m) {
     const [, date, hh, mm = "00", ss = "00", zone = "Z"] = m;
     return Date.parse(`${date}T${hh}:${mm}:${ss}${zone}`);

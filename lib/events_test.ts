@@ -51,7 +51,10 @@ Deno.test("header columns may come in any order", async () => {
 
 Deno.test("presets: taobao, tianchi, movielens", async () => {
   assert.deepEqual(
-    await all(["543462,1715,1464116,pv,1511658000\n", "1,2,3,buy,1511658001"], "taobao"),
+    await all(
+      ["543462,1715,1464116,pv,1511658000\n", "1,2,3,buy,1511658001"],
+      "taobao",
+    ),
     [
       { user: "543462", item: "1715", event: "view", timestamp: 1511658000000 },
       { user: "1", item: "2", event: "transaction", timestamp: 1511658001000 },
@@ -132,7 +135,10 @@ Deno.test("malformed input: file, line and cause", async () => {
       RR_HEADER + "1,2,view,3,\nabc,2,view,3,\n",
       'in.csv:3: timestamp "abc" is not a number (unix ms)',
     ],
-    [RR_HEADER + ",2,view,3,\n", 'in.csv:2: timestamp "" is not a number (unix ms)'],
+    [
+      RR_HEADER + ",2,view,3,\n",
+      'in.csv:2: timestamp "" is not a number (unix ms)',
+    ],
     [
       RR_HEADER + "1,2,click,3,\n",
       'in.csv:2: unknown event "click"; accepted: view, addtocart, transaction',
@@ -157,7 +163,11 @@ Deno.test("malformed input: file, line and cause", async () => {
       'in.csv:1: unknown event "click"; accepted: view, addtocart, fav, transaction, pv, cart, buy',
       "taobao",
     ],
-    ["1,2,3,pv,1511658000,9\n", "in.csv:1: expected 5 columns, got 6", "taobao"],
+    [
+      "1,2,3,pv,1511658000,9\n",
+      "in.csv:1: expected 5 columns, got 6",
+      "taobao",
+    ],
     [
       "user_id,item_id,behavior_type,user_geohash,item_category,time\n1,2,1,,3,yesterday\n",
       'in.csv:2: timestamp "yesterday" is not a date-time',
@@ -178,7 +188,10 @@ Deno.test("a missing file names the file", async () => {
   await assert.rejects(
     () => Array.fromAsync(readEvents("/nonexistent/events.csv")),
     (error: EventParseError) => {
-      assert.match(error.message, /^\/nonexistent\/events\.csv:0: cannot open: /);
+      assert.match(
+        error.message,
+        /^\/nonexistent\/events\.csv:0: cannot open: /,
+      );
       return true;
     },
   );
@@ -223,7 +236,8 @@ Deno.test("format from flags: custom layout, fixed event, aliases", async () => 
     message: '--alias must look like raw=name, got "nope"',
   });
   assert.throws(() => resolveFormat("parquet"), {
-    message: 'unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
+    message:
+      'unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
   });
   assert.throws(
     () => formatFromFlags({ "no-header": true, "user-col": "visitor" }),
@@ -267,10 +281,18 @@ Deno.test({
   ignore: !haveDatasets,
   fn: async () => {
     assert.deepEqual(
-      await census(`${datasets}taobao-userbehavior-2h/UserBehavior.csv.gz`, "taobao"),
+      await census(
+        `${datasets}taobao-userbehavior-2h/UserBehavior.csv.gz`,
+        "taobao",
+      ),
       {
         rows: 110_300,
-        perEvent: { view: 98_361, addtocart: 6_063, fav: 3_383, transaction: 2_493 },
+        perEvent: {
+          view: 98_361,
+          addtocart: 6_063,
+          fav: 3_383,
+          transaction: 2_493,
+        },
         users: 66_454,
       },
     );

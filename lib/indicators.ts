@@ -35,8 +35,8 @@
 
 import type { Event } from "./events.ts";
 import {
-  type Interactions,
   type InteractionOptions,
+  type Interactions,
   InteractionsBuilder,
 } from "./interactions.ts";
 import { rootLogLikelihoodRatio } from "./llr.ts";

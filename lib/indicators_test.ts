@@ -146,7 +146,10 @@ function bruteForce(
     const latest = new Map<string, number>();
     for (const e of events) {
       if (e.user === u && e.event === opts.primary) {
-        latest.set(e.item, Math.max(latest.get(e.item) ?? -Infinity, e.timestamp));
+        latest.set(
+          e.item,
+          Math.max(latest.get(e.item) ?? -Infinity, e.timestamp),
+        );
       }
     }
     const kept = [...latest.entries()]
@@ -155,7 +158,6 @@ function bruteForce(
       .map(([item]) => item);
     baskets.set(u, new Set(kept));
   }
-  const N = users.length;
   const has = (u: string, i: string) => baskets.get(u)!.has(i);
   const result = new Map<string, { ids: string[]; scores: number[] }>();
   for (const a of items) {

@@ -106,6 +106,8 @@ export class InteractionsBuilder {
   #cap: number;
 
   /**
+   * Creates an empty builder.
+   *
    * @param options History cap; see {@linkcode InteractionOptions}.
    * @throws {RangeError} When the cap is not a positive integer.
    */

@@ -81,7 +81,9 @@ export function parseIndicatorDocuments(
       !Array.isArray(doc.indicators) ||
       !doc.indicators.every((x) => typeof x === "string")
     ) {
-      throw new SyntaxError(`${where}: "indicators" must be an array of strings`);
+      throw new SyntaxError(
+        `${where}: "indicators" must be an array of strings`,
+      );
     }
     const scores = doc.scores ?? [];
     if (

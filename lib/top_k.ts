@@ -34,6 +34,7 @@
  * ```
  */
 export class TopK {
+  /** Capacity. */
   readonly k: number;
   #scores: Float64Array;
   #keys: Int32Array;
@@ -41,6 +42,8 @@ export class TopK {
   #size = 0;
 
   /**
+   * Creates an empty heap.
+   *
    * @param k Capacity (`>= 0`).
    */
   constructor(k: number) {

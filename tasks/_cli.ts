@@ -19,6 +19,7 @@ export class CliError extends Error {}
  * @param args Arguments (default `Deno.args`).
  * @returns The parsed values.
  */
+// deno-lint-ignore explicit-module-boundary-types
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   options: T,
   help: string,
@@ -53,9 +54,14 @@ export function numberFlag(
 ): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+  if (
+    value.trim() === "" || !Number.isFinite(n) ||
+    (integer && !Number.isInteger(n))
+  ) {
     throw new CliError(
-      `--${name} must be ${integer ? "an integer" : "a number"}, got "${value}"`,
+      `--${name} must be ${
+        integer ? "an integer" : "a number"
+      }, got "${value}"`,
     );
   }
   return n;

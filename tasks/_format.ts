@@ -4,7 +4,12 @@
  * @module
  */
 
-import { type EventFormat, formatFromFlags, PRESETS } from "../mod.ts";
+import {
+  type EventFormat,
+  type FormatFlags,
+  formatFromFlags,
+  PRESETS,
+} from "../lib/events.ts";
 
 /** parseArgs option specs for the format flags. */
 export const EVENT_FORMAT_FLAGS = {
@@ -19,7 +24,7 @@ export const EVENT_FORMAT_FLAGS = {
   "timestamp-unit": { type: "string" },
   event: { type: "string" },
   alias: { type: "string", multiple: true },
-  events: { type: "string" },
+  "accept-events": { type: "string" },
 } as const;
 
 /** Help text for the format flags. */
@@ -35,7 +40,7 @@ header timestamp,visitorid,event,itemid,transactionid, unix ms):
   --timestamp-unit U     ms, s or datetime
   --event NAME           fixed event name (no event column)
   --alias RAW=NAME       map a raw event name (repeatable)
-  --events A,B,C         accepted event names; others are an error
+  --accept-events A,B,C  accepted event names; others are an error
 `;
 
 /**
@@ -47,8 +52,10 @@ header timestamp,visitorid,event,itemid,transactionid, unix ms):
 export function eventFormat(
   flags: Record<string, unknown>,
 ): { format: EventFormat; primaryEvent: string } {
-  // deno-lint-ignore no-explicit-any
-  const format = formatFromFlags(flags as any);
+  const format = formatFromFlags({
+    ...flags,
+    events: flags["accept-events"],
+  } as FormatFlags);
   const preset = typeof flags.format === "string"
     ? PRESETS[flags.format as keyof typeof PRESETS]
     : undefined;

@@ -18,7 +18,11 @@ import {
   toNdjson,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run, withProgress } from "./_cli.ts";
-import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP, eventFormat } from "./_format.ts";
+import {
+  EVENT_FORMAT_FLAGS,
+  EVENT_FORMAT_HELP,
+  eventFormat,
+} from "./_format.ts";
 
 const HELP = `
 deno task build-index --events FILE [options]
@@ -61,7 +65,9 @@ await run(async () => {
     index: { type: "string", default: "cco-items" },
     replace: { type: "boolean", default: false },
   }, HELP);
-  if (!flags.events) throw new CliError("--events FILE is required (see --help)");
+  if (!flags.events) {
+    throw new CliError("--events FILE is required (see --help)");
+  }
   const esUrl = resolveEsUrl(flags["es-url"]);
   if (!esUrl && !flags.out) {
     throw new CliError(
@@ -77,7 +83,10 @@ await run(async () => {
       withProgress(readEvents(flags.events, format), "events"),
       {
         primaryEvent: flags.primary ?? primaryEvent,
-        maxIndicatorsPerItem: numberFlag("max-indicators", flags["max-indicators"]),
+        maxIndicatorsPerItem: numberFlag(
+          "max-indicators",
+          flags["max-indicators"],
+        ),
         minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
         maxHistoryPerUser: numberFlag("history-cap", flags["history-cap"]),
       },
@@ -86,7 +95,9 @@ await run(async () => {
       `events per type: ${JSON.stringify(stats.eventsRead)}; ` +
         `${stats.users} users, ${stats.items} items; ` +
         `${stats.pairsScored} pairs scored, ${stats.indicatorsKept} indicators kept; ` +
-        `read ${ms(stats.millis.read)}, indicators ${ms(stats.millis.indicators)}`,
+        `read ${ms(stats.millis.read)}, indicators ${
+          ms(stats.millis.indicators)
+        }`,
     );
     if (flags.out) {
       await Deno.writeTextFile(flags.out, toNdjson(documents));
@@ -112,5 +123,7 @@ await run(async () => {
 });
 
 function ms(millis: number): string {
-  return millis < 1000 ? `${millis.toFixed(0)} ms` : `${(millis / 1000).toFixed(2)} s`;
+  return millis < 1000
+    ? `${millis.toFixed(0)} ms`
+    : `${(millis / 1000).toFixed(2)} s`;
 }

@@ -36,8 +36,10 @@ await run(async () => {
   const flags = parseFlags({ users: { type: "string", default: "3" } }, HELP);
   const show = Number(flags.users);
   const names = new Map<string, string>();
-  for (const line of (await Deno.readTextFile(fixture("demo_items.csv")))
-    .trim().split("\n").slice(1)) {
+  for (
+    const line of (await Deno.readTextFile(fixture("demo_items.csv")))
+      .trim().split("\n").slice(1)
+  ) {
     const [id, name] = line.split(",");
     names.set(id, name);
   }
@@ -92,9 +94,11 @@ await run(async () => {
     const history = list.sort((a, b) => b.timestamp - a.timestamp)
       .map((p) => p.item);
     const recs = await recommender.recommend({ history, num: 5 });
-    console.log(`\n  visitor ${visitor} bought: ${
-      [...new Set(history)].map(label).join(", ")
-    }`);
+    console.log(
+      `\n  visitor ${visitor} bought: ${
+        [...new Set(history)].map(label).join(", ")
+      }`,
+    );
     if (recs.length === 0) console.log("    (no indicator matches)");
     recs.forEach((r, i) =>
       console.log(

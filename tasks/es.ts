@@ -47,12 +47,16 @@ await run(async () => {
         console.log("not running");
         Deno.exit(1);
       }
-      console.log(`${node.url} (pid ${node.pid}, Elasticsearch ${node.version})`);
+      console.log(
+        `${node.url} (pid ${node.pid}, Elasticsearch ${node.version})`,
+      );
       break;
     }
     default:
       throw new CliError(
-        `expected start, stop or status, got ${command ?? "nothing"} (see --help)`,
+        `expected start, stop or status, got ${
+          command ?? "nothing"
+        } (see --help)`,
       );
   }
 });

@@ -101,7 +101,9 @@ async function sh(
     new TextDecoder().decode(out.stderr);
   if (!out.success) {
     const tail = text.trim().split("\n").slice(-5).join(" | ");
-    throw new Error(`${options.what} failed (${cmd} exit ${out.code}): ${tail}`);
+    throw new Error(
+      `${options.what} failed (${cmd} exit ${out.code}): ${tail}`,
+    );
   }
   return text;
 }
@@ -132,7 +134,9 @@ function alive(pid: number): boolean {
   }
 }
 
-async function readState(p: Paths): Promise<Omit<LocalNode, "reused"> | undefined> {
+async function readState(
+  p: Paths,
+): Promise<Omit<LocalNode, "reused"> | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(p.state));
   } catch {
@@ -160,7 +164,7 @@ export async function localNodeStatus(): Promise<LocalNode | undefined> {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
@@ -170,7 +174,7 @@ async function freePort(): Promise<number> {
 async function javaHome(): Promise<string> {
   const fromEnv = Deno.env.get("ES_JAVA_HOME") || Deno.env.get("JAVA_HOME");
   if (fromEnv && await exists(`${fromEnv}/bin/java`)) return fromEnv;
-  const which = (await sh("sh", ["-c", "readlink -f \"$(command -v java)\""], {
+  const which = (await sh("sh", ["-c", 'readlink -f "$(command -v java)"'], {
     what: "finding java",
   })).trim();
   if (!which.endsWith("/bin/java")) {
@@ -217,7 +221,9 @@ async function ensureUnpacked(p: Paths) {
 async function ensureRunUser() {
   const ok = await new Deno.Command("id", { args: ["-u", RUN_USER] }).output();
   if (ok.success) return;
-  log(`creating system user ${RUN_USER} (Elasticsearch refuses to run as root)`);
+  log(
+    `creating system user ${RUN_USER} (Elasticsearch refuses to run as root)`,
+  );
   await sh("useradd", [
     "--system",
     "--no-create-home",
@@ -259,8 +265,8 @@ export async function startLocalNode(
   await sh("cp", ["-r", `${p.install}/config`, `${p.node}/config`], {
     what: "copying config",
   });
-  const port = await freePort();
-  const transport = await freePort();
+  const port = freePort();
+  const transport = freePort();
   await Deno.writeTextFile(
     `${p.node}/config/elasticsearch.yml`,
     [
@@ -321,7 +327,9 @@ export async function startLocalNode(
   const pid = Number((await Deno.readTextFile(pidFile)).trim());
   const node = { url, port, pid, version: ES_VERSION };
   await Deno.writeTextFile(p.state, JSON.stringify(node));
-  log(`ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${pid})`);
+  log(
+    `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${pid})`,
+  );
   return { ...node, reused: false };
 }
 

@@ -17,7 +17,11 @@ import {
   resolveEsUrl,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run } from "./_cli.ts";
-import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP, eventFormat } from "./_format.ts";
+import {
+  EVENT_FORMAT_FLAGS,
+  EVENT_FORMAT_HELP,
+  eventFormat,
+} from "./_format.ts";
 
 const HELP = `
 deno task recommend --history ITEM[,ITEM...] [options]
@@ -94,7 +98,9 @@ await run(async () => {
     if (recs.length === 0) console.log("(no item's indicators match)");
     recs.forEach((r, i) =>
       console.log(
-        `${String(i + 1).padStart(3)}. ${r.id.padEnd(20)} ${r.score.toFixed(4)}`,
+        `${String(i + 1).padStart(3)}. ${r.id.padEnd(20)} ${
+          r.score.toFixed(4)
+        }`,
       )
     );
   } finally {

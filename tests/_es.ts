@@ -53,10 +53,15 @@ export function esTest(
       const created: string[] = [];
       try {
         try {
-          await client.cluster.health({ wait_for_status: "yellow", timeout: "30s" });
+          await client.cluster.health({
+            wait_for_status: "yellow",
+            timeout: "30s",
+          });
         } catch (error) {
           throw new Error(
-            `Elasticsearch at ${url} is unreachable: ${(error as Error).message}`,
+            `Elasticsearch at ${url} is unreachable: ${
+              (error as Error).message
+            }`,
           );
         }
         const tag = crypto.randomUUID().slice(0, 8);

@@ -4,7 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { ElasticsearchRecommender, indexDocuments } from "../lib/elasticsearch.ts";
+import {
+  ElasticsearchRecommender,
+  indexDocuments,
+} from "../lib/elasticsearch.ts";
 import { readEvents } from "../lib/events.ts";
 import { buildIndicators, type IndicatorDocument } from "../lib/indicators.ts";
 import { esTest } from "./_es.ts";
@@ -44,93 +47,115 @@ function histories(documents: IndicatorDocument[], n: number): string[][] {
   return out;
 }
 
-esTest("embedded backend ranks exactly like Elasticsearch (demo fixture)", async ({ client, index }) => {
-  for (const minRootLlr of [5, 2]) {
-    const { documents } = await buildIndicators(readEvents(fixture), {
-      minRootLlr,
-    });
-    const name = index(`parity-${minRootLlr}`);
-    const result = await indexDocuments(client, name, documents);
-    assert.equal(result.documents, documents.length);
-    const es = new ElasticsearchRecommender(client, name);
-    const embedded = new EmbeddedRecommender(documents);
-    let nonEmpty = 0;
-    for (const history of histories(documents, 150)) {
-      const request = { history, num: 20 };
-      const got = await es.recommend(request);
-      const want = await embedded.recommend(request);
-      if (want.length > 0) nonEmpty++;
-      assertSameRanking(`minRootLlr ${minRootLlr}, ${history}`, got, want);
+esTest(
+  "embedded backend ranks exactly like Elasticsearch (demo fixture)",
+  async ({ client, index }) => {
+    for (const minRootLlr of [5, 2]) {
+      const { documents } = await buildIndicators(readEvents(fixture), {
+        minRootLlr,
+      });
+      const name = index(`parity-${minRootLlr}`);
+      const result = await indexDocuments(client, name, documents);
+      assert.equal(result.documents, documents.length);
+      const es = new ElasticsearchRecommender(client, name);
+      const embedded = new EmbeddedRecommender(documents);
+      let nonEmpty = 0;
+      for (const history of histories(documents, 150)) {
+        const request = { history, num: 20 };
+        const got = await es.recommend(request);
+        const want = await embedded.recommend(request);
+        if (want.length > 0) nonEmpty++;
+        assertSameRanking(`minRootLlr ${minRootLlr}, ${history}`, got, want);
+      }
+      assert.ok(nonEmpty >= 50, `only ${nonEmpty} histories had matches`);
     }
-    assert.ok(nonEmpty >= 50, `only ${nonEmpty} histories had matches`);
-  }
-});
+  },
+);
 
-esTest("scores equal Lucene's BM25 for a hand-checked index", async ({ client, index }) => {
-  // docCount 4 (t has no indicators), sumDocFreq 6: avgdl 1.5.
-  const docs = [
-    { id: "p", indicators: ["a", "b"] },
-    { id: "q", indicators: ["a"] },
-    { id: "r", indicators: ["b", "c"] },
-    { id: "s", indicators: ["z"] },
-    { id: "t", indicators: [] },
-  ];
-  const name = index("bm25");
-  await indexDocuments(client, name, docs);
-  const got = await new ElasticsearchRecommender(client, name)
-    .recommend({ history: ["a", "c"] });
-  // idf(df) = ln(1 + (4 - df + .5)/(df + .5)); with norms off dl = 1, so
-  // tf = 1 / (1 + 1.2·(0.25 + 0.75/1.5)) = 1/1.9; Elasticsearch's legacy
-  // BM25 multiplies by k1 + 1 = 2.2.
-  const tf = 2.2 / (1 + 1.2 * (0.25 + 0.75 / 1.5));
-  const idf = (df: number) => Math.log(1 + (4 - df + 0.5) / (df + 0.5));
-  assert.deepEqual(got.map((r) => r.id), ["r", "p", "q"]);
-  const want = [idf(1) * tf, idf(2) * tf, idf(2) * tf];
-  got.forEach((r, i) =>
-    assert.ok(Math.abs(r.score - want[i]) < 1e-6, `${r.id}: ${r.score} vs ${want[i]}`)
-  );
-  // and the embedded backend agrees
-  assertSameRanking(
-    "hand-checked",
-    got,
-    await new EmbeddedRecommender(docs).recommend({ history: ["a", "c"] }),
-  );
-});
+esTest(
+  "scores equal Lucene's BM25 for a hand-checked index",
+  async ({ client, index }) => {
+    // docCount 4 (t has no indicators), sumDocFreq 6: avgdl 1.5.
+    const docs = [
+      { id: "p", indicators: ["a", "b"] },
+      { id: "q", indicators: ["a"] },
+      { id: "r", indicators: ["b", "c"] },
+      { id: "s", indicators: ["z"] },
+      { id: "t", indicators: [] },
+    ];
+    const name = index("bm25");
+    await indexDocuments(client, name, docs);
+    const got = await new ElasticsearchRecommender(client, name)
+      .recommend({ history: ["a", "c"] });
+    // idf(df) = ln(1 + (4 - df + .5)/(df + .5)); with norms off dl = 1, so
+    // tf = 1 / (1 + 1.2·(0.25 + 0.75/1.5)) = 1/1.9; Elasticsearch's legacy
+    // BM25 multiplies by k1 + 1 = 2.2.
+    const tf = 2.2 / (1 + 1.2 * (0.25 + 0.75 / 1.5));
+    const idf = (df: number) => Math.log(1 + (4 - df + 0.5) / (df + 0.5));
+    assert.deepEqual(got.map((r) => r.id), ["r", "p", "q"]);
+    const want = [idf(1) * tf, idf(2) * tf, idf(2) * tf];
+    got.forEach((r, i) =>
+      assert.ok(
+        Math.abs(r.score - want[i]) < 1e-6,
+        `${r.id}: ${r.score} vs ${want[i]}`,
+      )
+    );
+    // and the embedded backend agrees
+    assertSameRanking(
+      "hand-checked",
+      got,
+      await new EmbeddedRecommender(docs).recommend({ history: ["a", "c"] }),
+    );
+  },
+);
 
-esTest("indexing refuses to overwrite an index unless told to", async ({ client, index }) => {
-  const name = index("replace");
-  await indexDocuments(client, name, [{ id: "a", indicators: ["b"] }]);
-  await assert.rejects(
-    () => indexDocuments(client, name, [{ id: "a", indicators: [] }]),
-    { name: "IndexingError", message: `index "${name}" already exists (pass replace to overwrite it)` },
-  );
-  const replaced = await indexDocuments(
-    client,
-    name,
-    [{ id: "x", indicators: [] }, { id: "y", indicators: ["x"] }],
-    { replace: true },
-  );
-  assert.equal(replaced.documents, 2);
-  const ids = (await client.search({ index: name, sort: ["id"] })).hits.hits
-    .map((h) => h._id);
-  assert.deepEqual(ids, ["x", "y"]);
-});
+esTest(
+  "indexing refuses to overwrite an index unless told to",
+  async ({ client, index }) => {
+    const name = index("replace");
+    await indexDocuments(client, name, [{ id: "a", indicators: ["b"] }]);
+    await assert.rejects(
+      () => indexDocuments(client, name, [{ id: "a", indicators: [] }]),
+      {
+        name: "IndexingError",
+        message:
+          `index "${name}" already exists (pass replace to overwrite it)`,
+      },
+    );
+    const replaced = await indexDocuments(
+      client,
+      name,
+      [{ id: "x", indicators: [] }, { id: "y", indicators: ["x"] }],
+      { replace: true },
+    );
+    assert.equal(replaced.documents, 2);
+    const ids = (await client.search({ index: name, sort: ["id"] })).hits.hits
+      .map((h) => h._id);
+    assert.deepEqual(ids, ["x", "y"]);
+  },
+);
 
-esTest("a dropped document fails the build loudly", async ({ client, index }) => {
-  const name = index("drop");
-  // Lucene rejects a keyword term longer than 32766 bytes: Elasticsearch
-  // refuses that one document (400, not retried) and accepts the other.
-  const docs = [
-    { id: "ok", indicators: ["x"] },
-    { id: "bad", indicators: ["y".repeat(40_000)] },
-  ];
-  await assert.rejects(
-    () => indexDocuments(client, name, docs),
-    (error: Error) => {
-      assert.equal(error.name, "IndexingError");
-      assert.match(error.message, /^1 of 2 documents were dropped while indexing/);
-      assert.match(error.message, /bad: /);
-      return true;
-    },
-  );
-});
+esTest(
+  "a dropped document fails the build loudly",
+  async ({ client, index }) => {
+    const name = index("drop");
+    // Lucene rejects a keyword term longer than 32766 bytes: Elasticsearch
+    // refuses that one document (400, not retried) and accepts the other.
+    const docs = [
+      { id: "ok", indicators: ["x"] },
+      { id: "bad", indicators: ["y".repeat(40_000)] },
+    ];
+    await assert.rejects(
+      () => indexDocuments(client, name, docs),
+      (error: Error) => {
+        assert.equal(error.name, "IndexingError");
+        assert.match(
+          error.message,
+          /^1 of 2 documents were dropped while indexing/,
+        );
+        assert.match(error.message, /bad: /);
+        return true;
+      },
+    );
+  },
+);

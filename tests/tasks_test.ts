@@ -1,0 +1,219 @@
+/**
+ * The command-line tasks, run as a user runs them (subprocesses), checked
+ * against the library's own results.
+ */
+import assert from "node:assert/strict";
+import { EmbeddedRecommender } from "../lib/embedded.ts";
+import { readEvents } from "../lib/events.ts";
+import { buildIndicators } from "../lib/indicators.ts";
+import { parseIndicatorDocuments, toNdjson } from "../lib/ndjson.ts";
+import { esTest } from "./_es.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const fixture = `${root}fixtures/demo_events.csv`;
+
+async function task(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}tasks/${script}`, ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ES_URL: "", ...env },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("demo: builds from the bundled log and prints recommendations", async () => {
+  const { code, stdout } = await task("demo.ts", []);
+  assert.equal(code, 0);
+  const { documents, stats } = await buildIndicators(readEvents(fixture));
+  assert.match(
+    stdout,
+    new RegExp(
+      `${stats.pairsScored} co-purchased pairs scored, ${stats.indicatorsKept} kept`,
+    ),
+  );
+  // The first visitor shown gets exactly the embedded backend's ranking.
+  const m = /visitor (\d+) bought: (.*)\n((?:\s+\d+\..*\n)+)/.exec(stdout);
+  assert.ok(m, stdout);
+  const history = [...m[2].matchAll(/\((\d+)\)/g)].map((x) => x[1]);
+  const shown = [...m[3].matchAll(/\((\d+)\)\s+score ([\d.]+)/g)];
+  const recs = await new EmbeddedRecommender(documents).recommend({
+    history,
+    num: 5,
+  });
+  assert.ok(recs.length > 0);
+  assert.deepEqual(shown.map((x) => x[1]), recs.map((r) => r.id));
+  assert.deepEqual(
+    shown.map((x) => x[2]),
+    recs.map((r) => r.score.toFixed(3)),
+  );
+});
+
+Deno.test("tasks print --help and exit 0", async () => {
+  for (const script of ["build_index.ts", "recommend.ts", "demo.ts", "es.ts"]) {
+    const { code, stdout } = await task(script, ["--help"]);
+    assert.equal(code, 0, script);
+    assert.match(stdout, /deno task /, script);
+  }
+});
+
+Deno.test("tasks fail with a one-line cause", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const bad = `${dir}/bad.csv`;
+    await Deno.writeTextFile(
+      bad,
+      "timestamp,visitorid,event,itemid,transactionid\n1,2,view,3,\n1,2,look,3,\n",
+    );
+    const cases: [string, string[], string][] = [
+      ["build_index.ts", [], "error: --events FILE is required (see --help)"],
+      [
+        "build_index.ts",
+        ["--events", fixture],
+        "error: nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
+      ],
+      [
+        "build_index.ts",
+        ["--events", bad, "--out", `${dir}/o.ndjson`],
+        `error: ${bad}:3: unknown event "look"; accepted: view, addtocart, transaction`,
+      ],
+      [
+        "build_index.ts",
+        ["--events", fixture, "--out", `${dir}/o.ndjson`, "--min-llr", "x"],
+        'error: --min-llr must be a number, got "x"',
+      ],
+      [
+        "build_index.ts",
+        ["--bogus"],
+        "error: Unknown option '--bogus'",
+      ],
+      [
+        "recommend.ts",
+        ["--history", "1"],
+        "error: no backend: set ES_URL (or --es-url), or pass --indicators FILE or --events FILE",
+      ],
+      [
+        "recommend.ts",
+        ["--history", "1", "--es-url", "http://127.0.0.1:9"],
+        "error: Elasticsearch at http://127.0.0.1:9/ is unreachable: ",
+      ],
+      [
+        "es.ts",
+        ["restart"],
+        "error: expected start, stop or status, got restart (see --help)",
+      ],
+    ];
+    for (const [script, args, message] of cases) {
+      const { code, stderr } = await task(script, args);
+      assert.equal(code, 1, `${script} ${args.join(" ")}`);
+      const lines = stderr.trim().split("\n");
+      const last = lines[lines.length - 1];
+      assert.ok(
+        last.startsWith(message),
+        `${script} ${args.join(" ")}:\n  got  ${last}\n  want ${message}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("build-index --out exports NDJSON that recommend serves", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/indicators.ndjson`;
+    const built = await task("build_index.ts", [
+      "--events",
+      fixture,
+      "--out",
+      out,
+      "--min-llr",
+      "3",
+      "--max-indicators",
+      "4",
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const { documents } = await buildIndicators(readEvents(fixture), {
+      minRootLlr: 3,
+      maxIndicatorsPerItem: 4,
+    });
+    assert.equal(await Deno.readTextFile(out), toNdjson(documents));
+    assert.match(built.stderr, /events: 10,040/);
+
+    const history = ["1201", "1205"];
+    const rec = await task("recommend.ts", [
+      "--indicators",
+      out,
+      "--history",
+      history.join(","),
+      "--num",
+      "3",
+      "--json",
+    ]);
+    assert.equal(rec.code, 0, rec.stderr);
+    const want = await new EmbeddedRecommender(
+      parseIndicatorDocuments(await Deno.readTextFile(out), out),
+    ).recommend({ history, num: 3 });
+    assert.equal(want.length, 3);
+    assert.deepEqual(JSON.parse(rec.stdout), want);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+esTest(
+  "build-index indexes into Elasticsearch and recommend queries it",
+  async ({ url, index }) => {
+    const name = index("cli");
+    const built = await task("build_index.ts", [
+      "--events",
+      fixture,
+      "--index",
+      name,
+    ], { ES_URL: url });
+    assert.equal(built.code, 0, built.stderr);
+    const { documents } = await buildIndicators(readEvents(fixture));
+    assert.match(
+      built.stderr,
+      new RegExp(`indexed ${documents.length} documents into "${name}"`),
+    );
+    // Building again into the same name is refused without --replace.
+    const again = await task("build_index.ts", [
+      "--events",
+      fixture,
+      "--index",
+      name,
+    ], { ES_URL: url });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already exists/);
+
+    for (
+      const history of [["1205"], ["1500", "1502"], ["1900", "1201", "1608"]]
+    ) {
+      const rec = await task("recommend.ts", [
+        "--index",
+        name,
+        "--history",
+        history.join(","),
+        "--json",
+      ], { ES_URL: url });
+      assert.equal(rec.code, 0, rec.stderr);
+      const want = await new EmbeddedRecommender(documents).recommend({
+        history,
+      });
+      const got = JSON.parse(rec.stdout) as { id: string; score: number }[];
+      assert.ok(want.length > 0);
+      assert.deepEqual(got.map((r) => r.id), want.map((r) => r.id));
+      got.forEach((r, i) =>
+        assert.ok(Math.abs(r.score - want[i].score) <= 1e-4 * want[i].score)
+      );
+    }
+  },
+);
