@@ -50,15 +50,40 @@ Deno.addSignalListener("SIGINT", onSignal);
 Deno.addSignalListener("SIGTERM", onSignal);
 
 let code = 1;
+let summary = "";
 try {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", ...Deno.args],
     env: { ES_URL: url! },
-    stdout: "inherit",
+    stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  // Pass the output through, keeping its tail for the summary line.
+  let tail = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+  }
   code = (await child.status).code;
+  summary = summarize(tail);
 } finally {
   await stop();
 }
+// A plain closing line that any CI log reader understands.
+if (summary) console.log(summary);
 Deno.exit(code);
+
+/** `deno test`'s "ok | 12 passed | 0 failed | 1 ignored" as "tests: 12 passed, 0 failed, 1 skipped". */
+function summarize(output: string): string {
+  // deno-lint-ignore no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const m =
+    /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/
+      .exec(plain.split("\n").filter((l) => / passed /.test(l)).pop() ?? "");
+  if (!m) return "";
+  const skipped = Number(m[5] ?? 0);
+  return `tests: ${m[1]} passed, ${m[3]} failed${
+    skipped ? `, ${skipped} skipped` : ""
+  }`;
+}
