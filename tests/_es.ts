@@ -49,7 +49,11 @@ export function esTest(
           "CI=true but ES_URL is unset: Elasticsearch tests must run in CI (use deno task test)",
         );
       }
-      const client = new Client({ node: url, requestTimeout: 60_000 });
+      const client = new Client({
+        node: url,
+        requestTimeout: 30_000,
+        maxRetries: 1,
+      });
       const created: string[] = [];
       try {
         try {
