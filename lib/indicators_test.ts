@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { Event } from "./events.ts";
+import { type Event, readEvents } from "./events.ts";
 import { buildIndicators, type IndicatorDocument } from "./indicators.ts";
 import { rootLogLikelihoodRatio } from "./llr.ts";
 
@@ -18,7 +18,8 @@ function near(actual: number, expected: number) {
 }
 
 /*
- * Hand-worked example. N = 6 users (u6 only viewed, but still counts).
+ * Hand-worked example, fixtures/hand_worked.csv (RetailRocket format).
+ * N = 6 users (u6 only viewed, but still counts).
  * Purchases (u1 bought A twice: binarized to once):
  *   u1: A B   u2: A B   u3: A B C   u4: C D   u5: D
  * Distinct buyers: |A| = |B| = 3, |C| = |D| = 2.
@@ -30,20 +31,9 @@ function near(actual: number, expected: number) {
  *      independent, LLR = 0. Same for B,C.
  * A,D: k = [0,3,2,1]: negative (anti-correlated), never an indicator.
  */
-const handWorked: Event[] = [
-  ev("u1", "A", 1),
-  ev("u1", "B", 2),
-  ev("u1", "A", 3),
-  ev("u2", "A", 4),
-  ev("u2", "B", 5),
-  ev("u3", "A", 6),
-  ev("u3", "B", 7),
-  ev("u3", "C", 8),
-  ev("u4", "C", 9),
-  ev("u4", "D", 10),
-  ev("u5", "D", 11),
-  ev("u6", "E", 12, "view"),
-];
+const handWorked: Event[] = await Array.fromAsync(
+  readEvents(new URL("../fixtures/hand_worked.csv", import.meta.url).pathname),
+);
 const AB = Math.sqrt(12 * Math.LN2);
 const CD = Math.sqrt(18 * Math.log(3) - 28 * Math.LN2);
 
