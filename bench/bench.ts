@@ -13,20 +13,24 @@ import { connect, redactUrl, resolveEsUrl } from "../lib/connection.ts";
 import { indexDocuments } from "../lib/elasticsearch.ts";
 import { readEvents } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
-import { CliError, parseFlags, run } from "../tasks/_cli.ts";
+import { CliError, numberFlag, parseFlags, run } from "../tasks/_cli.ts";
+import { SynthLog } from "./retailrocket_synth.ts";
 
 const HELP = `
 deno task bench [--events FILE --format NAME] [--json FILE] [--index]
 
 Measures reading + indicator building (wall time per phase, events/s, peak
 RSS) on: the bundled demo log, the real logs in ../shared/datasets when
-present (Taobao, MovieLens), and --events FILE if given. With --index and
-ES_URL set, also indexes each result into Elasticsearch and reports docs/s.
+present (Taobao, MovieLens), a generated RetailRocket-shaped log (written
+once to out/, 2.76M events at --synth-scale 1), and --events FILE if given.
+With --index and ES_URL set, also indexes each result into Elasticsearch and
+reports docs/s.
 
   --events FILE   an extra events file to measure
   --format NAME   its format preset (default retailrocket)
   --json FILE     where to write the JSON results
   --index         also measure indexing into Elasticsearch (needs ES_URL)
+  --synth-scale X size of the generated log (default 1; 0 skips it)
 `;
 
 interface Dataset {
@@ -142,6 +146,7 @@ await run(async () => {
     json: { type: "string" },
     index: { type: "boolean", default: false },
     one: { type: "string" },
+    "synth-scale": { type: "string", default: "1" },
   }, HELP);
   if (flags.one) {
     // child mode: measure one dataset, print JSON
@@ -170,6 +175,25 @@ await run(async () => {
       format: "movielens",
     },
   ];
+  const scale = numberFlag("synth-scale", flags["synth-scale"], false)!;
+  if (scale > 0) {
+    const path = `${root}out/retailrocket-synth-x${scale}.csv`;
+    if (!await Deno.stat(path).then(() => true, () => false)) {
+      console.error(`generating ${path} ...`);
+      await Deno.mkdir(`${root}out`, { recursive: true });
+      const file = await Deno.open(path, { write: true, create: true });
+      const encoder = new TextEncoder();
+      for (const chunk of new SynthLog({ scale }).csv()) {
+        await file.write(encoder.encode(chunk));
+      }
+      file.close();
+    }
+    candidates.push({
+      name: `RetailRocket-shaped x${scale}`,
+      path,
+      format: "retailrocket",
+    });
+  }
   if (flags.events) {
     candidates.push({
       name: flags.events.split("/").pop()!,

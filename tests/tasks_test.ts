@@ -12,13 +12,23 @@ import { esTest } from "./_es.ts";
 const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
 
+// Each task runs with the permissions deno.json gives it, as `deno task`
+// would, so a missing permission fails here too.
+const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+function permissions(script: string): string[] {
+  const line = Object.values(config.tasks as Record<string, string>)
+    .find((t) => t.includes(`tasks/${script}`));
+  assert.ok(line, `no task in deno.json runs tasks/${script}`);
+  return line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A");
+}
+
 async function task(
   script: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}tasks/${script}`, ...args],
+    args: ["run", ...permissions(script), `${root}tasks/${script}`, ...args],
     cwd: root,
     env: { NO_COLOR: "1", ES_URL: "", ...env },
   }).output();
