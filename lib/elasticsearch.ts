@@ -28,7 +28,7 @@
 import type { Client } from "@elastic/elasticsearch";
 import type { ElasticsearchClient } from "./connection.ts";
 import mapping from "../queries/index_mapping.json" with { type: "json" };
-import type { IndexableDocument } from "./embedded.ts";
+import { type IndexableDocument, indicatorFieldsOf } from "./embedded.ts";
 import { buildRecommendQuery } from "./query.ts";
 import type {
   Recommendation,
@@ -36,11 +36,37 @@ import type {
   RecommendRequest,
 } from "./recommender.ts";
 
-/** Index settings and mappings used for indicator indices. */
+/** Index settings and mappings used for indicator indices (base fields). */
 export const INDEX_MAPPING: {
   settings: Record<string, unknown>;
-  mappings: Record<string, unknown>;
+  mappings: { properties: Record<string, unknown> } & Record<string, unknown>;
 } = mapping;
+
+/**
+ * The index body for documents with these indicator fields: the base
+ * mapping (`queries/index_mapping.json`) plus one `keyword` field (no norms,
+ * no doc values) per indicator field. Unknown fields are rejected (strict).
+ *
+ * @example
+ * ```ts
+ * import { indexMapping } from "./elasticsearch.ts";
+ *
+ * const body = indexMapping(["indicators", "indicators_view"]);
+ * body.mappings.properties.indicators_view;
+ * // { type: "keyword", norms: false, doc_values: false }
+ * ```
+ *
+ * @param fields Indicator field names.
+ * @returns Settings and mappings for `indices.create`.
+ */
+export function indexMapping(fields: Iterable<string>): typeof INDEX_MAPPING {
+  const properties = { ...INDEX_MAPPING.mappings.properties };
+  for (const field of fields) properties[field] = properties.indicators;
+  return {
+    settings: INDEX_MAPPING.settings,
+    mappings: { ...INDEX_MAPPING.mappings, properties },
+  };
+}
 
 /** Raised when a build loses documents or the index does not verify. */
 export class IndexingError extends Error {
@@ -70,6 +96,12 @@ export interface IndexOptions {
   concurrency?: number;
   /** Called after each flushed document count changes. */
   onProgress?: (indexed: number) => void;
+  /**
+   * Indicator fields to map. Default: those of the documents when they are
+   * an array, else `["indicators"]` (a document with another field is then
+   * rejected, failing the build).
+   */
+  fields?: readonly string[];
 }
 
 /** Outcome of {@linkcode indexDocuments}. */
@@ -98,7 +130,7 @@ export interface IndexResult {
  *
  * @param client A connected client.
  * @param index Index name.
- * @param documents Documents (any extra fields such as `scores` are not sent).
+ * @param documents Documents; their indicator fields are sent (not `scores`).
  * @param options Replace flag, bulk sizing, progress callback.
  * @returns What was indexed.
  * @throws {IndexingError} When the index exists (without `replace`), any
@@ -120,7 +152,13 @@ export async function indexDocuments(
     }
     await client.indices.delete({ index });
   }
-  await client.indices.create({ index, ...INDEX_MAPPING });
+  const fields = new Set(options.fields ?? ["indicators"]);
+  if (!options.fields && Array.isArray(documents)) {
+    for (const doc of documents) {
+      for (const [field] of indicatorFieldsOf(doc)) fields.add(field);
+    }
+  }
+  await client.indices.create({ index, ...indexMapping(fields) });
 
   let sent = 0;
   let succeeded = 0;
@@ -128,7 +166,7 @@ export async function indexDocuments(
   async function* source() {
     for await (const doc of documents) {
       sent++;
-      yield { id: doc.id, indicators: [...doc.indicators] };
+      yield Object.fromEntries([["id", doc.id], ...indicatorFieldsOf(doc)]);
     }
   }
   const stats = await client.helpers.bulk<{ id: string }>({

@@ -30,13 +30,70 @@ import {
   type RecommendRequest,
 } from "./recommender.ts";
 import { compareIds } from "./sparse.ts";
+import { INDICATORS_FIELD } from "./query.ts";
 
-/** The part of a document the embedded backend indexes. */
+/**
+ * The part of a document the backends index: `id` and every indicator field
+ * (`indicators`, `indicators_<type>`, `similar_<type>`: arrays of item ids).
+ * Other properties, such as `scores`, are not indexed.
+ */
 export interface IndexableDocument {
   /** Item id. */
   id: string;
-  /** Indicator item ids (the `indicators` keyword field). */
+  /** Primary indicator item ids (the `indicators` keyword field). */
   indicators: readonly string[];
+  /** Cross-occurrence and similarity fields. */
+  [field: `indicators_${string}` | `similar_${string}`]: readonly string[];
+}
+
+const INDICATOR_FIELD =
+  /^(indicators|indicators_[A-Za-z0-9_-]+|similar_[A-Za-z0-9_-]+)$/;
+
+/**
+ * Whether a document property is an indicator field (indexed as `keyword`).
+ *
+ * @example
+ * ```ts
+ * import { isIndicatorField } from "./embedded.ts";
+ *
+ * isIndicatorField("indicators_view"); // true
+ * isIndicatorField("scores"); // false
+ * ```
+ *
+ * @param name Property name.
+ * @returns True for `indicators`, `indicators_<type>` and `similar_<type>`.
+ */
+export function isIndicatorField(name: string): boolean {
+  return INDICATOR_FIELD.test(name);
+}
+
+/**
+ * The indicator fields of a document with their values.
+ *
+ * @example
+ * ```ts
+ * import { indicatorFieldsOf } from "./embedded.ts";
+ *
+ * indicatorFieldsOf({ id: "a", indicators: ["b"], scores: {} });
+ * // [["indicators", ["b"]]]
+ * ```
+ *
+ * @param doc A document.
+ * @returns `[field, ids]` pairs.
+ */
+export function indicatorFieldsOf(
+  doc: IndexableDocument,
+): [string, readonly string[]][] {
+  return Object.entries(doc).filter((
+    [k, v],
+  ) => isIndicatorField(k) && Array.isArray(v)) as [string, string[]][];
+}
+
+/** Postings and BM25 statistics of one keyword field. */
+interface FieldIndex {
+  postings: Map<string, number[]>;
+  docCount: number;
+  sumDocFreq: number;
 }
 
 /**
@@ -52,9 +109,7 @@ export interface IndexableDocument {
  */
 export class EmbeddedRecommender implements Recommender {
   #ids: string[] = [];
-  #postings = new Map<string, number[]>();
-  #docCount = 0;
-  #sumDocFreq = 0;
+  #fields = new Map<string, FieldIndex>();
 
   /**
    * Indexes the documents. A later document with an id already seen
@@ -63,19 +118,26 @@ export class EmbeddedRecommender implements Recommender {
    * @param documents Indicator documents.
    */
   constructor(documents: Iterable<IndexableDocument>) {
-    const byId = new Map<string, readonly string[]>();
-    for (const doc of documents) byId.set(doc.id, doc.indicators);
-    for (const [id, indicators] of byId) {
+    const byId = new Map<string, IndexableDocument>();
+    for (const doc of documents) byId.set(doc.id, doc);
+    for (const [id, doc] of byId) {
       const d = this.#ids.length;
       this.#ids.push(id);
-      // a keyword field holds each distinct value once per document
-      const terms = new Set(indicators);
-      if (terms.size > 0) this.#docCount++;
-      this.#sumDocFreq += terms.size;
-      for (const term of terms) {
-        let list = this.#postings.get(term);
-        if (!list) this.#postings.set(term, list = []);
-        list.push(d);
+      for (const [field, values] of indicatorFieldsOf(doc)) {
+        let index = this.#fields.get(field);
+        if (!index) {
+          index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
+          this.#fields.set(field, index);
+        }
+        // a keyword field holds each distinct value once per document
+        const terms = new Set(values);
+        if (terms.size > 0) index.docCount++;
+        index.sumDocFreq += terms.size;
+        for (const term of terms) {
+          let list = index.postings.get(term);
+          if (!list) index.postings.set(term, list = []);
+          list.push(d);
+        }
       }
     }
   }
@@ -104,13 +166,14 @@ export class EmbeddedRecommender implements Recommender {
   #recommend(request: RecommendRequest): Recommendation[] {
     const { history, num } = normalizeRequest(request);
     const scores = new Map<number, number>();
-    for (const term of history) {
-      const list = this.#postings.get(term);
+    const index = this.#fields.get(INDICATORS_FIELD);
+    for (const term of index ? history : []) {
+      const list = index!.postings.get(term);
       if (!list) continue;
       const s = keywordTermScore({
         docFreq: list.length,
-        docCount: this.#docCount,
-        sumDocFreq: this.#sumDocFreq,
+        docCount: index!.docCount,
+        sumDocFreq: index!.sumDocFreq,
       });
       for (const d of list) scores.set(d, (scores.get(d) ?? 0) + s);
     }

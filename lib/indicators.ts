@@ -1,14 +1,16 @@
 /**
- * Item-to-item LLR indicators: for every item A of the primary event type
- * (what we predict, e.g. `transaction`), the items B whose interactions
- * co-occur with A's across users more than chance, scored by signed root LLR
+ * Item-to-item LLR indicators (correlated cross-occurrence, CCO): for every
+ * item A of the primary event type (what we predict, e.g. `transaction`),
+ * the items B whose interactions of each event type co-occur with A's
+ * primary events across users more than chance, scored by signed root LLR
  * ({@linkcode rootLogLikelihoodRatio}) and kept top-k above a threshold.
  *
  * Contingency table per pair, over the N users of the shared user dictionary
  * (every user with any event), with interactions binarized:
  * `k11` = users with both, `k12 = |A| - k11`, `k21 = |B| - k11`,
  * `k22 = N - k11 - k12 - k21`, where `|A|`, `|B|` are distinct-user counts
- * per item. The diagonal (A with itself) is excluded.
+ * per item. The diagonal (A with itself) is excluded when rows and columns
+ * are the same event type.
  *
  * Computed by sparse row accumulation (Gustavson): for each item A, walk A's
  * users and their items, counting co-occurrences into one reusable typed
@@ -69,6 +71,24 @@ export interface IndicatorOptions {
 export interface BuildOptions extends IndicatorOptions, InteractionOptions {
   /** Event type to predict (default `"transaction"`). */
   primaryEvent?: string;
+  /**
+   * Secondary event types, each giving a cross-occurrence field
+   * `indicators_<type>` (primary × secondary). Default: every other type in
+   * the input, sorted by name. `[]` builds purchase-only indicators.
+   */
+  secondaryEvents?: readonly string[];
+  /**
+   * Event type whose item × item similarity (S × S) becomes the
+   * `similar_<type>` field. Default: the most common secondary type; `null`
+   * disables it.
+   */
+  similarEvent?: string | null;
+  /**
+   * Per-field overrides of the threshold and top-k, by field name (e.g.
+   * `{ indicators_view: { minRootLlr: 3 } }`); unset values fall back to
+   * the top-level options.
+   */
+  fields?: Readonly<Record<string, IndicatorOptions>>;
 }
 
 /**
@@ -200,16 +220,35 @@ function resolveIndicatorOptions(options: IndicatorOptions) {
 }
 
 /**
- * One item's document: what gets indexed into Elasticsearch (`id` and
- * `indicators`) and loaded into the embedded backend.
+ * One item's document: what gets indexed into Elasticsearch and loaded into
+ * the embedded backend. `indicators` is the primary field (P'P, e.g. items
+ * bought together); `indicators_<type>` are cross-occurrence fields (items
+ * whose `<type>` events, e.g. views, go with buying this one); and
+ * `similar_<type>` is the item × item similarity of one secondary type.
  */
 export interface IndicatorDocument {
   /** Item id. */
   id: string;
-  /** Indicator item ids, strongest first. */
+  /** Primary indicators (P'P) item ids, strongest first. */
   indicators: string[];
-  /** Root LLR of each indicator, aligned with `indicators`. */
-  scores: number[];
+  /** Cross-occurrence and similarity fields, item ids strongest first. */
+  [field: `indicators_${string}` | `similar_${string}`]: string[];
+  /** Root LLR of every indicator, by field, aligned with the ids. */
+  scores: Record<string, number[]>;
+}
+
+/** Figures about one indicator field. */
+export interface FieldStats {
+  /** Row event type (the primary, or the similar-items type). */
+  rows: string;
+  /** Column event type. */
+  columns: string;
+  /** Co-occurring item pairs scored. */
+  pairsScored: number;
+  /** Indicators kept. */
+  indicatorsKept: number;
+  /** Milliseconds computing this field. */
+  millis: number;
 }
 
 /** Figures about one build, for logs and benchmarks. */
@@ -224,40 +263,48 @@ export interface BuildStats {
   primaryUsers: number;
   /** Distinct (user, item) primary interactions after binarizing and capping. */
   primaryInteractions: number;
-  /** Co-occurring item pairs scored. */
+  /** Co-occurring item pairs scored, all fields. */
   pairsScored: number;
-  /** Indicators kept over all items. */
+  /** Indicators kept, all fields. */
   indicatorsKept: number;
+  /** Per indicator field. */
+  fields: Record<string, FieldStats>;
   /** Milliseconds per phase. */
   millis: { read: number; indicators: number };
 }
 
 /** Result of {@linkcode buildIndicators}. */
 export interface IndicatorModel {
-  /** One document per item (items with no indicators get an empty list). */
+  /** One document per item (items with no indicators get empty fields). */
   documents: IndicatorDocument[];
+  /** Names of the indicator fields, primary first. */
+  fields: string[];
   /** Build figures. */
   stats: BuildStats;
 }
 
 /**
- * Reads events and computes purchase-only (primary × primary) indicators for
- * every item. Every item seen in any event gets a document.
+ * Reads events and computes every indicator field for every item seen in
+ * any event: `indicators` (primary × primary), `indicators_<S>` for each
+ * secondary type S (primary × S), and `similar_<S>` (S × S) for the most
+ * common secondary type.
  *
  * @example
  * ```ts
  * import { buildIndicators } from "./indicators.ts";
  *
- * const { stats } = await buildIndicators([
+ * const { fields, stats } = await buildIndicators([
  *   { user: "u1", item: "a", event: "transaction", timestamp: 0 },
+ *   { user: "u1", item: "b", event: "view", timestamp: 1 },
  * ]);
+ * fields; // ["indicators", "indicators_view", "similar_view"]
  * stats.users; // 1
  * ```
  *
  * @param events Events, e.g. from {@linkcode readEvents}.
- * @param options Primary event type, history cap, threshold and top-k.
- * @returns Documents and statistics.
- * @throws {Error} When no event of the primary type was read.
+ * @param options Event types, history cap, thresholds and top-k.
+ * @returns Documents, field names and statistics.
+ * @throws {Error} When no event was read, or a named event type has none.
  */
 export async function buildIndicators(
   events: AsyncIterable<Event> | Iterable<Event>,
@@ -269,28 +316,118 @@ export async function buildIndicators(
   await builder.addAll(events);
   const interactions = builder.build();
   const t1 = performance.now();
-  const { documents, pairsScored, primary } = indicatorDocuments(
+  const { documents, fields, stats: fieldStats, primary } = indicatorDocuments(
     interactions,
     options,
   );
   const t2 = performance.now();
+  const all = Object.values(fieldStats);
   return {
     documents,
+    fields,
     stats: {
       eventsRead: { ...interactions.eventsRead },
       users: interactions.users.size,
       items: interactions.items.size,
       primaryUsers: countNonEmptyRows(primary),
       primaryInteractions: primary.nnz,
-      pairsScored,
-      indicatorsKept: documents.reduce((n, d) => n + d.indicators.length, 0),
+      pairsScored: all.reduce((n, f) => n + f.pairsScored, 0),
+      indicatorsKept: all.reduce((n, f) => n + f.indicatorsKept, 0),
+      fields: fieldStats,
       millis: { read: t1 - t0, indicators: t2 - t1 },
     },
   };
 }
 
+/** One indicator field to compute. */
+interface FieldSpec {
+  field: string;
+  rows: string;
+  columns: string;
+}
+
+const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
+
 /**
- * Computes purchase-only indicator documents from already-built interactions.
+ * The fields a build computes, from the event types present and the options.
+ *
+ * @example
+ * ```ts
+ * import { indicatorFields } from "./indicators.ts";
+ *
+ * indicatorFields({ transaction: 3, view: 90, addtocart: 8 });
+ * // [
+ * //   { field: "indicators", rows: "transaction", columns: "transaction" },
+ * //   { field: "indicators_addtocart", rows: "transaction", columns: "addtocart" },
+ * //   { field: "indicators_view", rows: "transaction", columns: "view" },
+ * //   { field: "similar_view", rows: "view", columns: "view" },
+ * // ]
+ * ```
+ *
+ * @param eventsRead Events read per type.
+ * @param options Primary, secondary and similar-items event types.
+ * @returns The field specifications, primary first.
+ * @throws {Error} For a missing or unusable event type.
+ */
+export function indicatorFields(
+  eventsRead: Readonly<Record<string, number>>,
+  options: BuildOptions = {},
+): { field: string; rows: string; columns: string }[] {
+  const seen = Object.keys(eventsRead);
+  if (seen.length === 0) throw new Error("no events in the input");
+  const primary = options.primaryEvent ?? DEFAULT_PRIMARY_EVENT;
+  const missing = (type: string, role: string) =>
+    new Error(
+      `no "${type}" events in the input (event types seen: ${
+        seen.join(", ")
+      }); set the ${role} event type`,
+    );
+  if (!eventsRead[primary]) throw missing(primary, "primary");
+  const secondaries = options.secondaryEvents ??
+    seen.filter((t) => t !== primary).sort();
+  for (const s of secondaries) {
+    if (!eventsRead[s]) throw missing(s, "secondary");
+    if (s === primary) {
+      throw new Error(
+        `"${s}" is the primary event; it cannot be secondary too`,
+      );
+    }
+  }
+  for (const t of [primary, ...secondaries]) {
+    if (!SAFE_NAME.test(t)) {
+      throw new Error(
+        `event type "${t}" cannot name an index field (use letters, digits, _ or -)`,
+      );
+    }
+  }
+  let similar = options.similarEvent;
+  if (similar === undefined) {
+    similar = [...secondaries].sort((a, b) =>
+      eventsRead[b] - eventsRead[a] || (a < b ? -1 : 1)
+    )[0] ?? null;
+  } else if (similar !== null && !eventsRead[similar]) {
+    throw missing(similar, "similar-items");
+  }
+  const specs: FieldSpec[] = [
+    { field: "indicators", rows: primary, columns: primary },
+    ...secondaries.map((s) => ({
+      field: `indicators_${s}`,
+      rows: primary,
+      columns: s,
+    })),
+  ];
+  if (similar !== null) {
+    specs.push({
+      field: `similar_${similar}`,
+      rows: similar,
+      columns: similar,
+    });
+  }
+  return specs;
+}
+
+/**
+ * Computes the indicator documents from already-built interactions.
  *
  * @example
  * ```ts
@@ -303,42 +440,64 @@ export async function buildIndicators(
  * ```
  *
  * @param interactions Output of {@linkcode InteractionsBuilder.build}.
- * @param options Primary event type, threshold and top-k.
- * @returns The documents, the pairs scored, and the primary matrix.
- * @throws {Error} When no event of the primary type was read.
+ * @param options Event types, thresholds and top-k.
+ * @returns The documents, field names, per-field figures, and the primary
+ * matrix.
+ * @throws {Error} When an event type the build needs has no events.
  */
 export function indicatorDocuments(
   interactions: Interactions,
   options: BuildOptions = {},
 ): {
   documents: IndicatorDocument[];
-  pairsScored: number;
+  fields: string[];
+  stats: Record<string, FieldStats>;
   primary: SparseBinaryMatrix;
 } {
-  const primaryEvent = options.primaryEvent ?? DEFAULT_PRIMARY_EVENT;
-  const primary = interactions.matrix(primaryEvent);
-  if (!primary) {
-    const seen = interactions.eventTypes.join(", ") || "none";
-    throw new Error(
-      `no "${primaryEvent}" events in the input (event types seen: ${seen}); set the primary event type`,
-    );
-  }
+  const specs = indicatorFields(interactions.eventsRead, options);
   const items = interactions.items;
-  const m = crossOccurrence(primary, primary, {
-    ...options,
-    tieRanks: items.sortRanks(),
-  });
+  const tieRanks = items.sortRanks();
   const documents: IndicatorDocument[] = new Array(items.size);
   for (let a = 0; a < items.size; a++) {
-    const ids: string[] = [];
-    const scores: number[] = [];
-    for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
-      ids.push(items.idOf(m.items[q]));
-      scores.push(m.scores[q]);
-    }
-    documents[a] = { id: items.idOf(a), indicators: ids, scores };
+    documents[a] = { id: items.idOf(a), indicators: [], scores: {} };
   }
-  return { documents, pairsScored: m.pairsScored, primary };
+  const stats: Record<string, FieldStats> = {};
+  for (const spec of specs) {
+    const t0 = performance.now();
+    const rows = interactions.matrix(spec.rows)!;
+    const columns = spec.rows === spec.columns
+      ? rows
+      : interactions.matrix(spec.columns)!;
+    const m = crossOccurrence(rows, columns, {
+      ...options,
+      ...options.fields?.[spec.field],
+      tieRanks,
+    });
+    for (let a = 0; a < items.size; a++) {
+      const ids: string[] = [];
+      const scores: number[] = [];
+      for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
+        ids.push(items.idOf(m.items[q]));
+        scores.push(m.scores[q]);
+      }
+      const doc = documents[a] as unknown as Record<string, string[]>;
+      doc[spec.field] = ids;
+      documents[a].scores[spec.field] = scores;
+    }
+    stats[spec.field] = {
+      rows: spec.rows,
+      columns: spec.columns,
+      pairsScored: m.pairsScored,
+      indicatorsKept: m.items.length,
+      millis: performance.now() - t0,
+    };
+  }
+  return {
+    documents,
+    fields: specs.map((s) => s.field),
+    stats,
+    primary: interactions.matrix(specs[0].rows)!,
+  };
 }
 
 function countNonEmptyRows(m: SparseBinaryMatrix): number {

@@ -48,11 +48,11 @@ Deno.test("hand-worked purchase indicators: exact scores and order", async () =>
   const docs = byId(documents);
   assert.deepEqual(Object.keys(docs), ["A", "B", "C", "D", "E"]);
   assert.deepEqual(docs.A.indicators, ["B"]);
-  near(docs.A.scores[0], AB);
+  near(docs.A.scores.indicators[0], AB);
   assert.deepEqual(docs.B.indicators, ["A"]);
-  near(docs.B.scores[0], AB);
+  near(docs.B.scores.indicators[0], AB);
   assert.deepEqual(docs.C.indicators, ["D"]);
-  near(docs.C.scores[0], CD);
+  near(docs.C.scores.indicators[0], CD);
   assert.deepEqual(docs.D.indicators, ["C"]);
   assert.deepEqual(docs.E.indicators, []);
   assert.equal(stats.users, 6);
@@ -69,7 +69,7 @@ Deno.test("threshold: independent pairs kept at 0, anti-correlated never", async
   );
   // A: B (2.88), then C at exactly 0; D is negative and excluded.
   assert.deepEqual(docs.A.indicators, ["B", "C"]);
-  assert.ok(Math.abs(docs.A.scores[1]) < 1e-6); // 0 up to round-off
+  assert.ok(Math.abs(docs.A.scores.indicators[1]) < 1e-6); // 0 up to round-off
   // C: D (0.61), then A and B tied at 0, by id.
   assert.deepEqual(docs.C.indicators, ["D", "A", "B"]);
   const strict = byId(
@@ -103,7 +103,7 @@ Deno.test("history cap keeps each user's most recent items", async () => {
     })).documents,
   );
   assert.deepEqual(docs.A.indicators, ["B"]);
-  near(docs.A.scores[0], rootLogLikelihoodRatio(2, 0, 1, 3));
+  near(docs.A.scores.indicators[0], rootLogLikelihoodRatio(2, 0, 1, 3));
 });
 
 Deno.test("a missing primary event type is a clear error", async () => {
@@ -219,7 +219,7 @@ Deno.test("property: equals the brute-force reference on 300 random logs", async
         want.ids,
         `trial ${trial} item ${doc.id} ${JSON.stringify(opts)}`,
       );
-      doc.scores.forEach((s, i) => near(s, want.scores[i]));
+      doc.scores.indicators.forEach((s, i) => near(s, want.scores[i]));
     }
   }
 });

@@ -1,6 +1,6 @@
 /**
  * NDJSON export and import of indicator documents: one JSON object per line,
- * `{"id":…,"indicators":[…],"scores":[…]}`. The export of a build
+ * `{"id":…,"indicators":[…],"indicators_view":[…],…,"scores":{"indicators":[…],…}}`. The export of a build
  * (`deno task build-index --out file.ndjson`) loads straight into the
  * embedded backend.
  *
@@ -8,14 +8,16 @@
  * ```ts
  * import { parseIndicatorDocuments, toNdjson } from "./ndjson.ts";
  *
- * const text = toNdjson([{ id: "a", indicators: ["b"], scores: [5.5] }]);
- * // '{"id":"a","indicators":["b"],"scores":[5.5]}\n'
- * parseIndicatorDocuments(text, "inline"); // [{ id: "a", indicators: ["b"], scores: [5.5] }]
+ * const doc = { id: "a", indicators: ["b"], scores: { indicators: [5.5] } };
+ * const text = toNdjson([doc]);
+ * // '{"id":"a","indicators":["b"],"scores":{"indicators":[5.5]}}\n'
+ * parseIndicatorDocuments(text, "inline"); // [doc]
  * ```
  *
  * @module
  */
 
+import { isIndicatorField } from "./embedded.ts";
 import type { IndicatorDocument } from "./indicators.ts";
 
 /**
@@ -34,11 +36,7 @@ import type { IndicatorDocument } from "./indicators.ts";
 export function toNdjson(documents: Iterable<IndicatorDocument>): string {
   let out = "";
   for (const d of documents) {
-    out += JSON.stringify({
-      id: d.id,
-      indicators: d.indicators,
-      scores: d.scores,
-    }) + "\n";
+    out += JSON.stringify(d) + "\n";
   }
   return out;
 }
@@ -51,7 +49,7 @@ export function toNdjson(documents: Iterable<IndicatorDocument>): string {
  * import { parseIndicatorDocuments } from "./ndjson.ts";
  *
  * parseIndicatorDocuments('{"id":"a","indicators":[]}\n', "x.ndjson");
- * // [{ id: "a", indicators: [], scores: [] }]
+ * // [{ id: "a", indicators: [], scores: {} }]
  * ```
  *
  * @param text NDJSON text.
@@ -73,25 +71,31 @@ export function parseIndicatorDocuments(
     } catch (error) {
       throw new SyntaxError(`${where}: ${(error as Error).message}`);
     }
-    const doc = value as Partial<IndicatorDocument>;
+    const doc = value as Record<string, unknown>;
     if (typeof doc !== "object" || doc === null || typeof doc.id !== "string") {
       throw new SyntaxError(`${where}: expected an object with a string "id"`);
     }
+    const out: Record<string, unknown> = { id: doc.id, indicators: [] };
+    for (const [key, v] of Object.entries(doc)) {
+      if (!isIndicatorField(key)) continue;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+        throw new SyntaxError(`${where}: "${key}" must be an array of strings`);
+      }
+      out[key] = v;
+    }
+    const scores = doc.scores ?? {};
     if (
-      !Array.isArray(doc.indicators) ||
-      !doc.indicators.every((x) => typeof x === "string")
+      typeof scores !== "object" || scores === null || Array.isArray(scores) ||
+      !Object.values(scores).every((a) =>
+        Array.isArray(a) && a.every((x) => typeof x === "number")
+      )
     ) {
       throw new SyntaxError(
-        `${where}: "indicators" must be an array of strings`,
+        `${where}: "scores" must map fields to arrays of numbers`,
       );
     }
-    const scores = doc.scores ?? [];
-    if (
-      !Array.isArray(scores) || !scores.every((x) => typeof x === "number")
-    ) {
-      throw new SyntaxError(`${where}: "scores" must be an array of numbers`);
-    }
-    docs.push({ id: doc.id, indicators: doc.indicators, scores });
+    out.scores = scores;
+    docs.push(out as unknown as IndicatorDocument);
   });
   return docs;
 }

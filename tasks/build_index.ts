@@ -79,7 +79,7 @@ await run(async () => {
   const client = esUrl ? await connect({ url: esUrl }) : undefined;
   try {
     console.error(`reading ${flags.events}`);
-    const { documents, stats } = await buildIndicators(
+    const { documents, fields, stats } = await buildIndicators(
       withProgress(readEvents(flags.events, format), "events"),
       {
         primaryEvent: flags.primary ?? primaryEvent,
@@ -109,7 +109,7 @@ await run(async () => {
         client,
         index,
         withProgress(documents, "documents indexed"),
-        { replace: flags.replace },
+        { replace: flags.replace, fields },
       );
       console.error(
         `indexed ${result.documents} documents into "${index}" at ${

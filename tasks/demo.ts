@@ -58,7 +58,8 @@ await run(async () => {
       yield e;
     }
   }
-  const { documents, stats } = await buildIndicators(remember());
+  const { documents, stats, fields } = await buildIndicators(remember());
+  const bought = stats.fields.indicators;
   const counts = Object.entries(stats.eventsRead)
     .map(([type, n]) => `${n.toLocaleString("en")} ${type}`).join(", ");
   console.log(
@@ -66,18 +67,23 @@ await run(async () => {
   );
   console.log(
     `Purchase indicators (LLR, top ${DEFAULT_MAX_INDICATORS_PER_ITEM} per item, root LLR >= ${DEFAULT_MIN_ROOT_LLR}): ` +
-      `${stats.pairsScored} co-purchased pairs scored, ${stats.indicatorsKept} kept, ` +
-      `${(stats.millis.read + stats.millis.indicators).toFixed(0)} ms`,
+      `${bought.pairsScored} co-purchased pairs scored, ${bought.indicatorsKept} kept`,
+  );
+  console.log(
+    `All fields (${
+      (stats.millis.read + stats.millis.indicators).toFixed(0)
+    } ms): ` +
+      fields.map((f) => `${f} ${stats.fields[f].indicatorsKept}`).join(", "),
   );
 
   const strongest = documents
     .filter((d) => d.indicators.length > 0)
-    .sort((a, b) => b.scores[0] - a.scores[0])
+    .sort((a, b) => b.scores.indicators[0] - a.scores.indicators[0])
     .slice(0, 3);
   console.log("\nStrongest indicators (bought together far more than chance):");
   for (const d of strongest) {
     const top = d.indicators.slice(0, 3).map((id, i) =>
-      `${label(id)} ${d.scores[i].toFixed(1)}`
+      `${label(id)} ${d.scores.indicators[i].toFixed(1)}`
     );
     console.log(`  ${label(d.id)} -> ${top.join(", ")}`);
   }

@@ -46,7 +46,7 @@ Deno.test("demo: builds from the bundled log and prints recommendations", async 
   assert.match(
     stdout,
     new RegExp(
-      `${stats.pairsScored} co-purchased pairs scored, ${stats.indicatorsKept} kept`,
+      `${stats.fields.indicators.pairsScored} co-purchased pairs scored, ${stats.fields.indicators.indicatorsKept} kept`,
     ),
   );
   // The first visitor shown gets exactly the embedded backend's ranking.
