@@ -94,3 +94,24 @@ Deno.test("a later document with the same id replaces the earlier", async () => 
   assert.deepEqual(await r.recommend({ history: ["a"] }), []);
   assert.equal((await r.recommend({ history: ["b"] }))[0].id, "x");
 });
+
+Deno.test("BM25 statistics are per field: other indicator fields do not change scores", async () => {
+  const withOthers = new EmbeddedRecommender([
+    { id: "p", indicators: ["a"], indicators_view: ["a", "b", "c"] },
+    { id: "q", indicators: ["b"], similar_view: ["a"] },
+    { id: "r", indicators: [], indicators_view: ["a"] },
+  ]);
+  const plain = new EmbeddedRecommender([
+    { id: "p", indicators: ["a"] },
+    { id: "q", indicators: ["b"] },
+    { id: "r", indicators: [] },
+  ]);
+  const want = keywordTermScore({ docFreq: 1, docCount: 2, sumDocFreq: 2 });
+  assert.deepEqual(await withOthers.recommend({ history: ["a"] }), [
+    { id: "p", score: want },
+  ]);
+  assert.deepEqual(
+    await withOthers.recommend({ history: ["a"] }),
+    await plain.recommend({ history: ["a"] }),
+  );
+});

@@ -458,8 +458,13 @@ export function indicatorDocuments(
   const items = interactions.items;
   const tieRanks = items.sortRanks();
   const documents: IndicatorDocument[] = new Array(items.size);
+  const scoresOf: Record<string, number[]>[] = new Array(items.size);
   for (let a = 0; a < items.size; a++) {
-    documents[a] = { id: items.idOf(a), indicators: [], scores: {} };
+    documents[a] = {
+      id: items.idOf(a),
+      indicators: [],
+    } as unknown as IndicatorDocument;
+    scoresOf[a] = {};
   }
   const stats: Record<string, FieldStats> = {};
   for (const spec of specs) {
@@ -482,7 +487,7 @@ export function indicatorDocuments(
       }
       const doc = documents[a] as unknown as Record<string, string[]>;
       doc[spec.field] = ids;
-      documents[a].scores[spec.field] = scores;
+      scoresOf[a][spec.field] = scores;
     }
     stats[spec.field] = {
       rows: spec.rows,
@@ -492,6 +497,8 @@ export function indicatorDocuments(
       millis: performance.now() - t0,
     };
   }
+  // scores last, so an exported document reads id, fields, scores
+  for (let a = 0; a < items.size; a++) documents[a].scores = scoresOf[a];
   return {
     documents,
     fields: specs.map((s) => s.field),

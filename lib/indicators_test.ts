@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { type Event, readEvents } from "./events.ts";
-import { buildIndicators, type IndicatorDocument } from "./indicators.ts";
+import {
+  buildIndicators,
+  type IndicatorDocument,
+  indicatorFields,
+} from "./indicators.ts";
 import { rootLogLikelihoodRatio } from "./llr.ts";
 
 const ev = (
@@ -37,7 +41,7 @@ const handWorked: Event[] = await Array.fromAsync(
 const AB = Math.sqrt(12 * Math.LN2);
 const CD = Math.sqrt(18 * Math.log(3) - 28 * Math.LN2);
 
-function byId(docs: IndicatorDocument[]) {
+function byId(docs: IndicatorDocument[]): Record<string, IndicatorDocument> {
   return Object.fromEntries(docs.map((d) => [d.id, d]));
 }
 
@@ -124,39 +128,40 @@ Deno.test("a missing primary event type is a clear error", async () => {
   );
 });
 
-/** Dense, obviously-right reference for tiny inputs. */
+/** Dense, obviously-right reference for tiny inputs: one field. */
 function bruteForce(
   events: Event[],
-  opts: { primary: string; cap: number; k: number; min: number },
+  opts: { rows: string; columns: string; cap: number; k: number; min: number },
 ): Map<string, { ids: string[]; scores: number[] }> {
   const users = [...new Set(events.map((e) => e.user))];
   const items = [...new Set(events.map((e) => e.item))];
-  const baskets = new Map<string, Set<string>>();
-  for (const u of users) {
+  const basket = (u: string, type: string) => {
     const latest = new Map<string, number>();
     for (const e of events) {
-      if (e.user === u && e.event === opts.primary) {
+      if (e.user === u && e.event === type) {
         latest.set(
           e.item,
           Math.max(latest.get(e.item) ?? -Infinity, e.timestamp),
         );
       }
     }
-    const kept = [...latest.entries()]
-      .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
-      .slice(0, opts.cap)
-      .map(([item]) => item);
-    baskets.set(u, new Set(kept));
-  }
-  const has = (u: string, i: string) => baskets.get(u)!.has(i);
+    return new Set(
+      [...latest.entries()]
+        .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))
+        .slice(0, opts.cap)
+        .map(([item]) => item),
+    );
+  };
+  const rowSets = new Map(users.map((u) => [u, basket(u, opts.rows)]));
+  const colSets = new Map(users.map((u) => [u, basket(u, opts.columns)]));
   const result = new Map<string, { ids: string[]; scores: number[] }>();
   for (const a of items) {
     const scored: [string, number][] = [];
     for (const b of items) {
-      if (a === b) continue;
+      if (a === b && opts.rows === opts.columns) continue;
       let k11 = 0, k12 = 0, k21 = 0, k22 = 0;
       for (const u of users) {
-        const ua = has(u, a), ub = has(u, b);
+        const ua = rowSets.get(u)!.has(a), ub = colSets.get(u)!.has(b);
         if (ua && ub) k11++;
         else if (ua) k12++;
         else if (ub) k21++;
@@ -183,43 +188,168 @@ function seeded(seed: number) {
   };
 }
 
-Deno.test("property: equals the brute-force reference on 300 random logs", async () => {
+Deno.test("property: every field equals the brute-force reference on 300 random logs", async () => {
+  const types = ["transaction", "view", "addtocart"];
+  let compared = 0;
   for (let trial = 0; trial < 300; trial++) {
     const rnd = seeded(trial + 1);
     const nUsers = 2 + Math.floor(rnd() * 12);
     const nItems = 2 + Math.floor(rnd() * 8);
-    const nEvents = Math.floor(rnd() * 60);
+    const nEvents = 1 + Math.floor(rnd() * 60);
     const events: Event[] = [];
     for (let e = 0; e < nEvents; e++) {
+      const r = rnd();
       events.push(ev(
         `u${Math.floor(rnd() * nUsers)}`,
         `i${Math.floor(rnd() * nItems)}`,
         Math.floor(rnd() * 20), // small range: many timestamp ties
-        rnd() < 0.6 ? "transaction" : "view",
+        r < 0.4 ? types[0] : r < 0.8 ? types[1] : types[2],
       ));
     }
-    if (!events.some((e) => e.event === "transaction")) continue;
+    // the build needs a primary event
+    events.push(ev("u0", "i0", 0, "transaction"));
     const opts = {
-      primary: "transaction",
       cap: 1 + Math.floor(rnd() * 5),
       k: Math.floor(rnd() * 4),
       min: [-Infinity, 0, 0.5, 1][Math.floor(rnd() * 4)],
     };
-    const { documents } = await buildIndicators(events, {
+    const { documents, fields, stats } = await buildIndicators(events, {
       maxHistoryPerUser: opts.cap,
       maxIndicatorsPerItem: opts.k,
       minRootLlr: opts.min,
     });
-    const expected = bruteForce(events, opts);
-    assert.equal(documents.length, expected.size);
-    for (const doc of documents) {
-      const want = expected.get(doc.id)!;
-      assert.deepEqual(
-        doc.indicators,
-        want.ids,
-        `trial ${trial} item ${doc.id} ${JSON.stringify(opts)}`,
-      );
-      doc.scores.indicators.forEach((s, i) => near(s, want.scores[i]));
+    for (const field of fields) {
+      const { rows, columns } = stats.fields[field];
+      const expected = bruteForce(events, { ...opts, rows, columns });
+      assert.equal(documents.length, expected.size);
+      for (const doc of documents) {
+        const want = expected.get(doc.id)!;
+        const got = (doc as unknown as Record<string, string[]>)[field];
+        assert.deepEqual(
+          got,
+          want.ids,
+          `trial ${trial} ${field} item ${doc.id} ${JSON.stringify(opts)}`,
+        );
+        doc.scores[field].forEach((s, i) => near(s, want.scores[i]));
+        compared++;
+      }
     }
   }
+  assert.ok(compared > 3000, `only ${compared} rows compared`);
+});
+
+/*
+ * Hand-worked cross-occurrence, fixtures/hand_worked_cco.csv. N = 5 users.
+ *   bought: A by u1,u2; B by u3,u4.   viewed: X by u1,u2,u5; Y by u1,u3,u5.
+ * indicators_view (bought row × viewed column):
+ *   A,X: k = [2,0,1,2]: LLR = 2(2·entropy(2,3) - (5ln5 - 4ln2))
+ *        = 10 ln5 - 12 ln3 ≈ 2.91, positive (2/2 vs 1/3).
+ *   A,Y: k = [1,1,2,1]: 1/2 vs 2/3, negative. B,Y the same. B,X: k11 = 0.
+ * similar_view (viewed × viewed):
+ *   X,Y: k = [2,1,1,1]: LLR = 10 ln5 - 12 ln3 - 4 ln2 ≈ 0.139, positive.
+ * indicators (bought × bought): A and B never co-occur: empty.
+ */
+Deno.test("hand-worked cross-occurrence with views and purchases", async () => {
+  const { documents, fields, stats } = await buildIndicators(
+    readEvents(
+      new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
+    ),
+    { minRootLlr: 0 },
+  );
+  assert.deepEqual(fields, ["indicators", "indicators_view", "similar_view"]);
+  const docs = byId(documents);
+  assert.deepEqual(Object.keys(docs), ["X", "Y", "A", "B"]);
+  assert.deepEqual(docs.A.indicators_view, ["X"]);
+  near(
+    docs.A.scores.indicators_view[0],
+    Math.sqrt(10 * Math.log(5) - 12 * Math.log(3)),
+  );
+  assert.deepEqual(docs.B.indicators_view, []);
+  assert.deepEqual(docs.X.indicators_view, []); // nobody bought X
+  const xy = Math.sqrt(10 * Math.log(5) - 12 * Math.log(3) - 4 * Math.LN2);
+  assert.deepEqual(docs.X.similar_view, ["Y"]);
+  near(docs.X.scores.similar_view[0], xy);
+  assert.deepEqual(docs.Y.similar_view, ["X"]);
+  near(docs.Y.scores.similar_view[0], xy);
+  assert.deepEqual(docs.A.similar_view, []);
+  for (const d of documents) assert.deepEqual(d.indicators, []);
+  assert.equal(stats.users, 5);
+  assert.deepEqual(stats.fields.indicators_view, {
+    rows: "transaction",
+    columns: "view",
+    pairsScored: 3, // A-X, A-Y, B-Y
+    indicatorsKept: 1,
+    millis: stats.fields.indicators_view.millis,
+  });
+  assert.equal(stats.fields.similar_view.pairsScored, 2); // X-Y, Y-X
+});
+
+Deno.test("event types: defaults, overrides and clear errors", () => {
+  const read = { transaction: 2, view: 9, addtocart: 3, fav: 1 };
+  assert.deepEqual(indicatorFields(read).map((f) => f.field), [
+    "indicators",
+    "indicators_addtocart",
+    "indicators_fav",
+    "indicators_view",
+    "similar_view",
+  ]);
+  assert.deepEqual(
+    indicatorFields(read, { secondaryEvents: ["fav"], similarEvent: null }),
+    [
+      { field: "indicators", rows: "transaction", columns: "transaction" },
+      { field: "indicators_fav", rows: "transaction", columns: "fav" },
+    ],
+  );
+  assert.deepEqual(
+    indicatorFields(read, { secondaryEvents: [], similarEvent: "addtocart" })
+      .map((f) => f.field),
+    ["indicators", "similar_addtocart"],
+  );
+  assert.throws(() => indicatorFields({}), {
+    message: "no events in the input",
+  });
+  assert.throws(
+    () => indicatorFields(read, { secondaryEvents: ["click"] }),
+    {
+      message:
+        'no "click" events in the input (event types seen: transaction, view, addtocart, fav); set the secondary event type',
+    },
+  );
+  assert.throws(
+    () => indicatorFields({ transaction: 1, "page view": 1 }),
+    {
+      message:
+        'event type "page view" cannot name an index field (use letters, digits, _ or -)',
+    },
+  );
+  assert.throws(
+    () => indicatorFields(read, { secondaryEvents: ["transaction"] }),
+    {
+      message: '"transaction" is the primary event; it cannot be secondary too',
+    },
+  );
+});
+
+Deno.test("per-field options override the defaults", async () => {
+  const events = await Array.fromAsync(
+    readEvents(
+      new URL("../fixtures/demo_events.csv", import.meta.url).pathname,
+    ),
+  );
+  const base = await buildIndicators(events);
+  const tuned = await buildIndicators(events, {
+    fields: { indicators_view: { minRootLlr: 2, maxIndicatorsPerItem: 3 } },
+  });
+  assert.equal(
+    tuned.stats.fields.indicators.indicatorsKept,
+    base.stats.fields.indicators.indicatorsKept,
+  );
+  for (const d of tuned.documents) {
+    assert.ok(d.indicators_view.length <= 3);
+    for (const s of d.scores.indicators_view) assert.ok(s >= 2);
+  }
+  assert.ok(
+    tuned.stats.fields.indicators_view.indicatorsKept >
+      base.stats.fields.indicators_view.indicatorsKept,
+  );
 });

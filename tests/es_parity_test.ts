@@ -159,3 +159,37 @@ esTest(
     );
   },
 );
+
+esTest(
+  "every indicator field is indexed as a keyword and round-trips",
+  async ({ client, index }) => {
+    const { documents, fields } = await buildIndicators(
+      readEvents(
+        new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
+      ),
+      { minRootLlr: 0 },
+    );
+    const name = index("fields");
+    await indexDocuments(client, name, documents);
+    const mapping = await client.indices.getMapping({ index: name });
+    const properties = mapping[name].mappings.properties!;
+    for (const field of fields) {
+      // norms: false is the keyword default, so the mapping omits it
+      assert.deepEqual(properties[field], {
+        type: "keyword",
+        doc_values: false,
+      });
+    }
+    for (const doc of documents) {
+      const { _source } = await client.get({ index: name, id: doc.id });
+      const { scores: _, ...indexed } = doc;
+      assert.deepEqual(_source, indexed);
+    }
+    // a similar-items query on another field ranks like the embedded backend
+    const hits = await client.search({
+      index: name,
+      query: { term: { similar_view: "Y" } },
+    });
+    assert.deepEqual(hits.hits.hits.map((h) => h._id), ["X"]);
+  },
+);
