@@ -5,6 +5,7 @@ import {
   formatFromFlags,
   parseEvents,
   PRESETS,
+  readEventBatches,
   readEvents,
   resolveFormat,
 } from "./events.ts";
@@ -317,4 +318,53 @@ Deno.test("preset names are their keys", () => {
   for (const [key, preset] of Object.entries(PRESETS)) {
     assert.equal(preset.name, key);
   }
+});
+
+Deno.test("onError skip: malformed data lines are counted, not fatal", async () => {
+  const skipped = { count: 0, first: [] as EventParseError[] };
+  const events = await Array.fromAsync(parseEvents(
+    RR_HEADER +
+      "1,u1,view,i1,\n" +
+      "x,u2,view,i2,\n" + // bad timestamp
+      "2,u3,click,i3,\n" + // unknown event
+      "\n\n" + // blank lines in the middle
+      "3,u4,view,i4\n" + // 4 columns
+      "4,u5,transaction,i5,t\n",
+    undefined,
+    "in.csv",
+    { onError: "skip", skipped },
+  ));
+  assert.deepEqual(events.map((e) => e.user), ["u1", "u5"]);
+  assert.equal(skipped.count, 4);
+  assert.deepEqual(skipped.first.map((e) => e.message), [
+    'in.csv:3: timestamp "x" is not a number (unix ms)',
+    'in.csv:4: unknown event "click"; accepted: view, addtocart, transaction',
+    "in.csv:5: blank line in the middle of the file",
+    "in.csv:7: expected 5 columns, got 4",
+  ]);
+  // the header is never skipped: a missing header still fails
+  await assert.rejects(
+    () =>
+      Array.fromAsync(
+        parseEvents("1,2,view,3,\n", undefined, "in.csv", { onError: "skip" }),
+      ),
+    { message: /^in\.csv:1: missing header/ },
+  );
+  await assert.rejects(
+    () =>
+      Array.fromAsync(
+        parseEvents("", undefined, "x", { onError: "ignore" as "skip" }),
+      ),
+    {
+      name: "TypeError",
+      message: 'onError must be "fail" or "skip", got "ignore"',
+    },
+  );
+});
+
+Deno.test("batches carry the same events as the event stream", async () => {
+  const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
+  const batches = await Array.fromAsync(readEventBatches(path));
+  assert.ok(batches.length > 1);
+  assert.deepEqual(batches.flat(), await Array.fromAsync(readEvents(path)));
 });

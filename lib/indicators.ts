@@ -35,8 +35,8 @@
  * @module
  */
 
-import type { Event } from "./events.ts";
 import {
+  type EventStream,
   type InteractionOptions,
   type Interactions,
   InteractionsBuilder,
@@ -301,13 +301,14 @@ export interface IndicatorModel {
  * stats.users; // 1
  * ```
  *
- * @param events Events, e.g. from {@linkcode readEvents}.
+ * @param events Events or batches of events, e.g. from
+ * {@linkcode readEventBatches} (fastest) or {@linkcode readEvents}.
  * @param options Event types, history cap, thresholds and top-k.
  * @returns Documents, field names and statistics.
  * @throws {Error} When no event was read, or a named event type has none.
  */
 export async function buildIndicators(
-  events: AsyncIterable<Event> | Iterable<Event>,
+  events: EventStream,
   options: BuildOptions = {},
 ): Promise<IndicatorModel> {
   resolveIndicatorOptions(options);

@@ -33,6 +33,11 @@
 import type { Event } from "./events.ts";
 import { compareIds, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 
+/** Events one by one or in batches, synchronously or not. */
+export type EventStream =
+  | AsyncIterable<Event | readonly Event[]>
+  | Iterable<Event | readonly Event[]>;
+
 /** Mahout's default cap on interactions per user (`maxNumInteractions`). */
 export const DEFAULT_MAX_HISTORY_PER_USER = 500;
 
@@ -136,15 +141,17 @@ export class InteractionsBuilder {
   }
 
   /**
-   * Records every event of a (possibly async) stream.
+   * Records every event of a (possibly async) stream of events or of
+   * batches of events (as {@linkcode readEventBatches} yields: faster).
    *
-   * @param events The events.
+   * @param events The events, or arrays of events.
    * @returns This builder, once the stream is consumed.
    */
-  async addAll(
-    events: AsyncIterable<Event> | Iterable<Event>,
-  ): Promise<InteractionsBuilder> {
-    for await (const e of events) this.add(e);
+  async addAll(events: EventStream): Promise<InteractionsBuilder> {
+    for await (const e of events) {
+      if (Array.isArray(e)) { for (const one of e) this.add(one); }
+      else this.add(e as Event);
+    }
     return this;
   }
 

@@ -36,6 +36,10 @@
 export class IdDictionary {
   #ids: string[] = [];
   #index = new Map<string, number>();
+  // Canonical decimal ids ("0", "42", not "042") below 10^9 are looked up
+  // by their numeric value: hashing a small integer is much cheaper than
+  // hashing a fresh string, and most logs use numeric ids.
+  #numeric = new Map<number, number>();
 
   /** Number of distinct ids. */
   get size(): number {
@@ -49,11 +53,13 @@ export class IdDictionary {
    * @returns Its dense index.
    */
   intern(id: string): number {
-    let i = this.#index.get(id);
+    const n = canonicalNumber(id);
+    let i = n < 0 ? this.#index.get(id) : this.#numeric.get(n);
     if (i === undefined) {
       i = this.#ids.length;
       this.#ids.push(id);
-      this.#index.set(id, i);
+      if (n < 0) this.#index.set(id, i);
+      else this.#numeric.set(n, i);
     }
     return i;
   }
@@ -65,7 +71,8 @@ export class IdDictionary {
    * @returns Its dense index, if known.
    */
   indexOf(id: string): number | undefined {
-    return this.#index.get(id);
+    const n = canonicalNumber(id);
+    return n < 0 ? this.#index.get(id) : this.#numeric.get(n);
   }
 
   /**
@@ -97,6 +104,19 @@ export class IdDictionary {
     order.forEach((index, r) => rank[index] = r);
     return rank;
   }
+}
+
+/** The value of a canonical decimal id below 10^9, else -1. */
+function canonicalNumber(id: string): number {
+  const len = id.length;
+  if (len === 0 || len > 9 || (len > 1 && id.charCodeAt(0) === 48)) return -1;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const d = id.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /**

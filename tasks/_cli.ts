@@ -84,8 +84,9 @@ export async function run(main: () => Promise<void>): Promise<void> {
 }
 
 /**
- * Wraps an async iterable and reports how many items passed and the rate on
- * stderr: an updating line on a terminal, a line every 5 s otherwise.
+ * Wraps an async iterable and reports how many items passed (an array item
+ * counts its elements) and the rate on stderr: an updating line on a
+ * terminal, a line every 5 s otherwise.
  *
  * @param source Items to pass through.
  * @param label What is counted, e.g. "events".
@@ -110,8 +111,9 @@ export async function* withProgress<T>(
   const write = (text: string) =>
     Deno.stderr.writeSync(new TextEncoder().encode(text));
   for await (const item of source) {
-    n++;
-    if ((n & 0x3fff) === 0) {
+    const before = n;
+    n += Array.isArray(item) ? item.length : 1;
+    if ((before ^ n) >> 14) {
       const now = performance.now();
       if (now - last >= every) {
         last = now;

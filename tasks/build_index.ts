@@ -12,9 +12,10 @@ import {
   DEFAULT_MAX_INDICATORS_PER_ITEM,
   DEFAULT_MIN_ROOT_LLR,
   indexDocuments,
-  readEvents,
+  readEventBatches,
   redactUrl,
   resolveEsUrl,
+  type SkipReport,
   toNdjson,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run, withProgress } from "./_cli.ts";
@@ -35,14 +36,23 @@ NDJSON (--out).
 Input:
   --events FILE          events file, plain or .gz (required)
 ${EVENT_FORMAT_HELP}
-Indicators:
+  --on-error fail|skip   malformed lines: stop with file:line (default), or
+                         skip them and report how many
+
+Indicators (fields: indicators = primary × primary, indicators_<S> =
+primary × S for each secondary S, similar_<S> = S × S):
   --primary NAME         event type to predict (default: the preset's, e.g.
                          "transaction" for RetailRocket)
+  --secondary A,B        secondary event types (default: all others; "" none)
+  --similar NAME|none    similar-items type (default: the most common secondary)
   --max-indicators N     indicators kept per item (default ${DEFAULT_MAX_INDICATORS_PER_ITEM})
   --min-llr X            minimum signed root LLR (default ${DEFAULT_MIN_ROOT_LLR};
                          = raw LLR ${DEFAULT_MIN_ROOT_LLR ** 2})
   --history-cap N        most recent items kept per user and event type
                          (default ${DEFAULT_MAX_HISTORY_PER_USER}, Mahout's maxNumInteractions)
+  --field-min-llr F=X    threshold for field F only (repeatable)
+  --field-max-indicators F=N
+                         top-k for field F only (repeatable)
 
 Output:
   --out FILE             write the documents as NDJSON
@@ -60,6 +70,11 @@ await run(async () => {
     "max-indicators": { type: "string" },
     "min-llr": { type: "string" },
     "history-cap": { type: "string" },
+    "on-error": { type: "string", default: "fail" },
+    secondary: { type: "string" },
+    similar: { type: "string" },
+    "field-min-llr": { type: "string", multiple: true },
+    "field-max-indicators": { type: "string", multiple: true },
     out: { type: "string" },
     "es-url": { type: "string" },
     index: { type: "string", default: "cco-items" },
@@ -79,26 +94,57 @@ await run(async () => {
   const client = esUrl ? await connect({ url: esUrl }) : undefined;
   try {
     console.error(`reading ${flags.events}`);
+    const onError = flags["on-error"];
+    if (onError !== "fail" && onError !== "skip") {
+      throw new CliError(`--on-error must be fail or skip, got "${onError}"`);
+    }
+    const skipped: SkipReport = { count: 0, first: [] };
     const { documents, fields, stats } = await buildIndicators(
-      withProgress(readEvents(flags.events, format), "events"),
+      withProgress(
+        readEventBatches(flags.events, format, { onError, skipped }),
+        "events",
+      ),
       {
         primaryEvent: flags.primary ?? primaryEvent,
+        secondaryEvents: flags.secondary === undefined
+          ? undefined
+          : flags.secondary.split(",").map((t) => t.trim()).filter(Boolean),
+        similarEvent: flags.similar === "none" ? null : flags.similar,
         maxIndicatorsPerItem: numberFlag(
           "max-indicators",
           flags["max-indicators"],
         ),
         minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
         maxHistoryPerUser: numberFlag("history-cap", flags["history-cap"]),
+        fields: fieldOptions(
+          flags["field-min-llr"] ?? [],
+          flags["field-max-indicators"] ?? [],
+        ),
       },
     );
+    if (skipped.count > 0) {
+      console.error(
+        `skipped ${skipped.count} malformed lines, e.g. ${
+          skipped.first.map((e) => e.message).join("; ")
+        }`,
+      );
+    }
     console.error(
       `events per type: ${JSON.stringify(stats.eventsRead)}; ` +
-        `${stats.users} users, ${stats.items} items; ` +
-        `${stats.pairsScored} pairs scored, ${stats.indicatorsKept} indicators kept; ` +
-        `read ${ms(stats.millis.read)}, indicators ${
-          ms(stats.millis.indicators)
-        }`,
+        `${stats.users} users, ${stats.items} items; read ${
+          ms(stats.millis.read)
+        }, ` +
+        `indicators ${ms(stats.millis.indicators)}`,
     );
+    for (const field of fields) {
+      const f = stats.fields[field];
+      console.error(
+        `  ${
+          field.padEnd(24)
+        } ${f.rows} × ${f.columns}: ${f.pairsScored} pairs scored, ` +
+          `${f.indicatorsKept} kept, ${ms(f.millis)}`,
+      );
+    }
     if (flags.out) {
       await Deno.writeTextFile(flags.out, toNdjson(documents));
       console.error(`wrote ${documents.length} documents to ${flags.out}`);
@@ -121,6 +167,35 @@ await run(async () => {
     await client?.close();
   }
 });
+
+function fieldOptions(
+  minLlr: string[],
+  maxIndicators: string[],
+): Record<string, { minRootLlr?: number; maxIndicatorsPerItem?: number }> {
+  const out: Record<
+    string,
+    { minRootLlr?: number; maxIndicatorsPerItem?: number }
+  > = {};
+  const parse = (flag: string, value: string, integer: boolean) => {
+    const eq = value.indexOf("=");
+    if (eq <= 0) {
+      throw new CliError(
+        `--${flag} must look like FIELD=VALUE, got "${value}"`,
+      );
+    }
+    const field = value.slice(0, eq);
+    return [field, numberFlag(flag, value.slice(eq + 1), integer)!] as const;
+  };
+  for (const v of minLlr) {
+    const [field, n] = parse("field-min-llr", v, false);
+    (out[field] ??= {}).minRootLlr = n;
+  }
+  for (const v of maxIndicators) {
+    const [field, n] = parse("field-max-indicators", v, true);
+    (out[field] ??= {}).maxIndicatorsPerItem = n;
+  }
+  return out;
+}
 
 function ms(millis: number): string {
   return millis < 1000
