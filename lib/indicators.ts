@@ -41,7 +41,7 @@ import {
   type Interactions,
   InteractionsBuilder,
 } from "./interactions.ts";
-import { rootLogLikelihoodRatio } from "./llr.ts";
+import { LlrTable } from "./llr.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./top_k.ts";
 
@@ -146,6 +146,7 @@ export function crossOccurrence(
   );
   const itemUsers = primary.transpose();
   const otherCounts = other.columnCounts();
+  const llr = new LlrTable(numUsers);
   const counts = new Int32Array(numItems);
   const touched = new Int32Array(numItems);
   const top = new TopK(k);
@@ -172,7 +173,7 @@ export function crossOccurrence(
       const k11 = counts[b];
       counts[b] = 0;
       const colB = otherCounts[b];
-      const score = rootLogLikelihoodRatio(
+      const score = llr.rootLlr(
         k11,
         rowA - k11,
         colB - k11,
@@ -180,8 +181,12 @@ export function crossOccurrence(
       );
       if (score >= minRootLlr) top.offer(score, b, tieRanks[b]);
     }
-    const { keys, scores } = top.drain();
     const start = ptr[a];
+    if (top.size === 0) {
+      ptr[a + 1] = start;
+      continue;
+    }
+    const { keys, scores } = top.drain();
     if (start + keys.length > outItems.length) {
       const size = Math.max(outItems.length * 2, start + keys.length);
       const grownItems = new Int32Array(size);

@@ -119,3 +119,60 @@ export function rootLogLikelihoodRatio(
   const root = Math.sqrt(logLikelihoodRatio(k11, k12, k21, k22));
   return k11 / (k11 + k12) < k21 / (k21 + k22) ? -root : root;
 }
+
+/**
+ * Signed root LLR for many tables over the same N users, with `x·ln x`
+ * looked up in a precomputed table instead of computed: the same arithmetic
+ * as {@linkcode rootLogLikelihoodRatio}, so bit-for-bit the same results,
+ * several times faster in the indicator loops.
+ *
+ * @example
+ * ```ts
+ * import { LlrTable, rootLogLikelihoodRatio } from "./llr.ts";
+ *
+ * const table = new LlrTable(20);
+ * table.rootLlr(10, 0, 0, 10) === rootLogLikelihoodRatio(10, 0, 0, 10); // true
+ * ```
+ */
+export class LlrTable {
+  /** Largest count (the number of users). */
+  readonly n: number;
+  #xlogx: Float64Array;
+
+  /**
+   * Precomputes `x·ln x` for every count from 0 to `n`.
+   *
+   * @param n The number of users: every cell and margin is at most `n`.
+   */
+  constructor(n: number) {
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(`n must be a non-negative integer, got ${n}`);
+    }
+    this.n = n;
+    this.#xlogx = new Float64Array(n + 1);
+    for (let x = 1; x <= n; x++) this.#xlogx[x] = xLogX(x);
+  }
+
+  /**
+   * Signed root LLR of a table whose cells sum to at most `n`.
+   *
+   * @param k11 Users with both.
+   * @param k12 Users with A and not B.
+   * @param k21 Users with B and not A.
+   * @param k22 Users with neither.
+   * @returns Exactly {@linkcode rootLogLikelihoodRatio}`(k11, k12, k21, k22)`.
+   */
+  rootLlr(k11: number, k12: number, k21: number, k22: number): number {
+    const t = this.#xlogx;
+    const total = t[k11 + k12 + k21 + k22];
+    // same association as entropy(): xLogX(sum) - (Σ xLogX(k))
+    const rowEntropy = total - (t[k11 + k12] + t[k21 + k22]);
+    const columnEntropy = total - (t[k11 + k21] + t[k12 + k22]);
+    const matrixEntropy = total - (t[k11] + t[k12] + t[k21] + t[k22]);
+    const llr = rowEntropy + columnEntropy < matrixEntropy
+      ? 0
+      : 2 * (rowEntropy + columnEntropy - matrixEntropy);
+    const root = Math.sqrt(llr);
+    return k11 / (k11 + k12) < k21 / (k21 + k22) ? -root : root;
+  }
+}

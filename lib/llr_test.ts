@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { entropy, logLikelihoodRatio, rootLogLikelihoodRatio } from "./llr.ts";
+import {
+  entropy,
+  LlrTable,
+  logLikelihoodRatio,
+  rootLogLikelihoodRatio,
+} from "./llr.ts";
 
 function near(actual: number, expected: number, tolerance: number) {
   assert.ok(
@@ -82,4 +87,23 @@ Deno.test("root LLR is symmetric in the sign of the association", () => {
     const neg = rootLogLikelihoodRatio(b, a, d, c);
     near(pos, -neg, 1e-9);
   }
+});
+
+Deno.test("LlrTable gives bit-identical results to rootLogLikelihoodRatio", () => {
+  const n = 300;
+  const table = new LlrTable(n);
+  let seed = 11;
+  const rnd = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  for (let i = 0; i < 20000; i++) {
+    const k11 = Math.floor(rnd() * 40);
+    const k12 = Math.floor(rnd() * 60);
+    const k21 = Math.floor(rnd() * 80);
+    const k22 = Math.floor(rnd() * (n - k11 - k12 - k21 + 1));
+    assert.equal(
+      table.rootLlr(k11, k12, k21, k22),
+      rootLogLikelihoodRatio(k11, k12, k21, k22),
+      `${[k11, k12, k21, k22]}`,
+    );
+  }
+  assert.throws(() => new LlrTable(-1), RangeError);
 });
