@@ -104,6 +104,11 @@ export interface IndicatorMatrix {
   readonly scores: Float64Array;
   /** Co-occurring pairs that were scored (before threshold and top-k). */
   readonly pairsScored: number;
+  /**
+   * Co-occurrence counts accumulated: Σ over users of |row items| ×
+   * |column items|, the work that drives the cost (bounded by the history cap).
+   */
+  readonly coOccurrences: number;
 }
 
 /**
@@ -154,6 +159,10 @@ export function crossOccurrence(
   let outItems = new Int32Array(1024);
   let outScores = new Float64Array(1024);
   let pairsScored = 0;
+  let coOccurrences = 0;
+  for (let u = 0; u < numUsers; u++) {
+    coOccurrences += primary.rowLength(u) * other.rowLength(u);
+  }
 
   for (let a = 0; a < numItems; a++) {
     const usersOfA = itemUsers.row(a);
@@ -206,6 +215,7 @@ export function crossOccurrence(
     items: outItems.slice(0, nnz),
     scores: outScores.slice(0, nnz),
     pairsScored,
+    coOccurrences,
   };
 }
 
@@ -250,6 +260,8 @@ export interface FieldStats {
   columns: string;
   /** Co-occurring item pairs scored. */
   pairsScored: number;
+  /** Co-occurrence counts accumulated (Σ over users of row × column items). */
+  coOccurrences: number;
   /** Indicators kept. */
   indicatorsKept: number;
   /** Milliseconds computing this field. */
@@ -499,6 +511,7 @@ export function indicatorDocuments(
       rows: spec.rows,
       columns: spec.columns,
       pairsScored: m.pairsScored,
+      coOccurrences: m.coOccurrences,
       indicatorsKept: m.items.length,
       millis: performance.now() - t0,
     };

@@ -278,6 +278,7 @@ Deno.test("hand-worked cross-occurrence with views and purchases", async () => {
     rows: "transaction",
     columns: "view",
     pairsScored: 3, // A-X, A-Y, B-Y
+    coOccurrences: 4, // u1: 1 bought × 2 viewed, u2: 1 × 1, u3: 1 × 1
     indicatorsKept: 1,
     millis: stats.fields.indicators_view.millis,
   });
