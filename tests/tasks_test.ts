@@ -135,6 +135,61 @@ Deno.test("tasks fail with a one-line cause", async () => {
   }
 });
 
+Deno.test("build-index: event types, per-field options, --on-error skip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const bad = `${dir}/bad.csv`;
+    const text = await Deno.readTextFile(fixture);
+    await Deno.writeTextFile(
+      bad,
+      text.replace("\n", "\nnot,a,valid,line\n1,2,click,3,\n"),
+    );
+    const out = `${dir}/o.ndjson`;
+    const strict = await task("build_index.ts", [
+      "--events",
+      bad,
+      "--out",
+      out,
+    ]);
+    assert.equal(strict.code, 1);
+    assert.match(strict.stderr, /bad\.csv:2: expected 5 columns, got 4\n$/);
+    const built = await task("build_index.ts", [
+      "--events",
+      bad,
+      "--out",
+      out,
+      "--on-error",
+      "skip",
+      "--secondary",
+      "view",
+      "--similar",
+      "none",
+      "--field-min-llr",
+      "indicators_view=2",
+      "--field-max-indicators",
+      "indicators_view=2",
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(
+      built.stderr,
+      /skipped 2 malformed lines, e\.g\. .*bad\.csv:2: .*; .*bad\.csv:3: unknown event "click"/,
+    );
+    const { documents, fields } = await buildIndicators(readEvents(fixture), {
+      secondaryEvents: ["view"],
+      similarEvent: null,
+      fields: { indicators_view: { minRootLlr: 2, maxIndicatorsPerItem: 2 } },
+    });
+    assert.deepEqual(fields, ["indicators", "indicators_view"]);
+    assert.equal(await Deno.readTextFile(out), toNdjson(documents));
+    assert.match(
+      built.stderr,
+      /indicators_view +transaction × view: \d+ pairs scored/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("build-index --out exports NDJSON that recommend serves", async () => {
   const dir = await Deno.makeTempDir();
   try {
