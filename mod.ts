@@ -50,5 +50,6 @@ export * from "./lib/query.ts";
 export * from "./lib/embedded.ts";
 export * from "./lib/connection.ts";
 export * from "./lib/elasticsearch.ts";
+export * from "./lib/lifecycle.ts";
 export * from "./lib/ndjson.ts";
 export { TopK } from "./lib/top_k.ts";

@@ -94,6 +94,16 @@ export interface IndexOptions {
   flushBytes?: number;
   /** Concurrent bulk requests (default 2). */
   concurrency?: number;
+  /** Retries of a bulk request answered 429 (default 3). */
+  retries?: number;
+  /** Milliseconds before the first 429 retry, doubling after (default 5000). */
+  retryWaitMs?: number;
+  /** Primary shards (default 1). */
+  shards?: number;
+  /** Replicas (default 0: a single node cannot place any). */
+  replicas?: number;
+  /** `_meta` stored in the index mapping (e.g. build state). */
+  meta?: Record<string, unknown>;
   /** Called after each flushed document count changes. */
   onProgress?: (indexed: number) => void;
   /**
@@ -158,7 +168,21 @@ export async function indexDocuments(
       for (const [field] of indicatorFieldsOf(doc)) fields.add(field);
     }
   }
-  await client.indices.create({ index, ...indexMapping(fields) });
+  const body = indexMapping(fields);
+  await client.indices.create(
+    {
+      index,
+      settings: {
+        ...body.settings,
+        number_of_shards: options.shards ?? 1,
+        number_of_replicas: options.replicas ?? 0,
+      },
+      mappings: {
+        ...body.mappings,
+        ...(options.meta ? { _meta: options.meta } : {}),
+      },
+    } as Parameters<Client["indices"]["create"]>[0],
+  );
 
   let sent = 0;
   let succeeded = 0;
@@ -169,23 +193,38 @@ export async function indexDocuments(
       yield Object.fromEntries([["id", doc.id], ...indicatorFieldsOf(doc)]);
     }
   }
-  const stats = await client.helpers.bulk<{ id: string }>({
-    datasource: source(),
-    onDocument: (doc) => ({ index: { _index: index, _id: doc.id } }),
-    onDrop: (d) => {
-      if (dropped.length < 3) {
-        dropped.push(
-          `${d.document.id}: ${d.error?.type ?? d.status} ${
-            d.error?.reason ?? ""
-          }`.trim(),
-        );
-      } else dropped.push("");
-    },
-    onSuccess: () => options.onProgress?.(++succeeded),
-    flushBytes: options.flushBytes ?? 5_000_000,
-    concurrency: options.concurrency ?? 2,
-    refreshOnCompletion: index,
-  });
+  type BulkStats = Awaited<ReturnType<Client["helpers"]["bulk"]>>;
+  let stats: BulkStats;
+  try {
+    stats = await bulk();
+  } catch (error) {
+    const cause = (error as Error).message.split("\n")[0];
+    throw new IndexingError(
+      `bulk indexing into "${index}" failed after ${succeeded} of ${sent} documents: ${cause}`,
+      Math.max(0, sent - succeeded),
+    );
+  }
+  function bulk() {
+    return client.helpers.bulk<{ id: string }>({
+      datasource: source(),
+      onDocument: (doc) => ({ index: { _index: index, _id: doc.id } }),
+      onDrop: (d) => {
+        if (dropped.length < 3) {
+          dropped.push(
+            `${d.document.id}: ${d.error?.type ?? d.status} ${
+              d.error?.reason ?? ""
+            }`.trim(),
+          );
+        } else dropped.push("");
+      },
+      onSuccess: () => options.onProgress?.(++succeeded),
+      flushBytes: options.flushBytes ?? 5_000_000,
+      concurrency: options.concurrency ?? 2,
+      retries: options.retries ?? 3,
+      wait: options.retryWaitMs ?? 5000,
+      refreshOnCompletion: index,
+    });
+  }
   if (dropped.length > 0 || stats.failed > 0 || stats.aborted) {
     const n = Math.max(dropped.length, stats.failed);
     throw new IndexingError(

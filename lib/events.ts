@@ -344,7 +344,7 @@ export function formatFromFlags(flags: FormatFlags): EventFormat {
     for (const a of flags.alias) {
       const eq = a.indexOf("=");
       if (eq <= 0 || eq === a.length - 1) {
-        throw new TypeError(`--alias must look like raw=name, got "${a}"`);
+        throw new TypeError(`event alias must look like raw=name, got "${a}"`);
       }
       aliases[a.slice(0, eq)] = a.slice(eq + 1);
     }

@@ -234,7 +234,7 @@ Deno.test("format from flags: custom layout, fixed event, aliases", async () => 
     'in.csv:2: unknown event "sell"; accepted: buy, look',
   );
   assert.throws(() => formatFromFlags({ alias: ["nope"] }), {
-    message: '--alias must look like raw=name, got "nope"',
+    message: 'event alias must look like raw=name, got "nope"',
   });
   assert.throws(() => resolveFormat("parquet"), {
     message:

@@ -124,3 +124,49 @@ export async function* withProgress<T>(
   }
   write(tty ? `\r${line()}\n` : `${line()}\n`);
 }
+
+/**
+ * A progress display for work of known size: on a terminal an updating bar
+ * with rate and ETA, otherwise a line every 5 s.
+ *
+ * @param label What is counted.
+ * @param total How many there will be.
+ * @returns `update(done)` and `done()`.
+ */
+export function progressBar(
+  label: string,
+  total: number,
+): { update: (done: number) => void; done: () => void } {
+  const tty = Deno.stderr.isTerminal();
+  const t0 = performance.now();
+  let last = 0;
+  let current = 0;
+  const write = (text: string) =>
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  const render = () => {
+    const s = (performance.now() - t0) / 1000;
+    const rate = s > 0 ? current / s : 0;
+    const eta = rate > 0 ? (total - current) / rate : 0;
+    const share = total > 0 ? current / total : 1;
+    const bar = tty
+      ? `[${"#".repeat(Math.round(share * 30)).padEnd(30)}] `
+      : "";
+    return `${bar}${label} ${current.toLocaleString("en")}/${
+      total.toLocaleString("en")
+    } (${(share * 100).toFixed(0)}%, ${
+      Math.round(rate).toLocaleString("en")
+    }/s, ETA ${eta.toFixed(0)} s)`;
+  };
+  return {
+    update(done: number) {
+      current = done;
+      const now = performance.now();
+      if (now - last < (tty ? 200 : 5000)) return;
+      last = now;
+      write(tty ? `\r${render()}` : `${render()}\n`);
+    },
+    done() {
+      write(tty ? `\r${render()}\n` : `${render()}\n`);
+    },
+  };
+}

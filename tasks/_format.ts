@@ -23,7 +23,7 @@ export const EVENT_FORMAT_FLAGS = {
   "timestamp-col": { type: "string" },
   "timestamp-unit": { type: "string" },
   event: { type: "string" },
-  alias: { type: "string", multiple: true },
+  "event-alias": { type: "string", multiple: true },
   "accept-events": { type: "string" },
 } as const;
 
@@ -39,7 +39,7 @@ header timestamp,visitorid,event,itemid,transactionid, unix ms):
                          column: 0-based index or header name
   --timestamp-unit U     ms, s or datetime
   --event NAME           fixed event name (no event column)
-  --alias RAW=NAME       map a raw event name (repeatable)
+  --event-alias RAW=NAME map a raw event name (repeatable)
   --accept-events A,B,C  accepted event names; others are an error
 `;
 
@@ -54,6 +54,7 @@ export function eventFormat(
 ): { format: EventFormat; primaryEvent: string } {
   const format = formatFromFlags({
     ...flags,
+    alias: flags["event-alias"],
     events: flags["accept-events"],
   } as FormatFlags);
   const preset = typeof flags.format === "string"

@@ -11,14 +11,21 @@ import {
   DEFAULT_MAX_HISTORY_PER_USER,
   DEFAULT_MAX_INDICATORS_PER_ITEM,
   DEFAULT_MIN_ROOT_LLR,
-  indexDocuments,
+  publishIndex,
   readEventBatches,
   redactUrl,
   resolveEsUrl,
   type SkipReport,
   toNdjson,
 } from "../mod.ts";
-import { CliError, numberFlag, parseFlags, run, withProgress } from "./_cli.ts";
+import {
+  CliError,
+  numberFlag,
+  parseFlags,
+  progressBar,
+  run,
+  withProgress,
+} from "./_cli.ts";
 import {
   EVENT_FORMAT_FLAGS,
   EVENT_FORMAT_HELP,
@@ -57,8 +64,15 @@ primary × S for each secondary S, similar_<S> = S × S):
 Output:
   --out FILE             write the documents as NDJSON
   --es-url URL           Elasticsearch URL (default: $ES_URL)
-  --index NAME           index name (default "cco-items")
-  --replace              replace an existing index of that name
+  --alias NAME           alias queries use (default "cco-items"); each build
+                         writes NAME_<timestamp>, verifies it (count and a
+                         sample read back) and only then swaps the alias
+  --keep N               complete indices kept for rollback, live one
+                         included (default 2)
+  --flush-bytes N        bulk request size (default 5000000)
+  --concurrency N        concurrent bulk requests (default 2)
+  --retries N            retries of a bulk request answered 429 (default 3)
+  --replicas N           index replicas (default 0)
   -h, --help             this text
 `;
 
@@ -77,8 +91,12 @@ await run(async () => {
     "field-max-indicators": { type: "string", multiple: true },
     out: { type: "string" },
     "es-url": { type: "string" },
-    index: { type: "string", default: "cco-items" },
-    replace: { type: "boolean", default: false },
+    alias: { type: "string", default: "cco-items" },
+    keep: { type: "string", default: "2" },
+    "flush-bytes": { type: "string" },
+    concurrency: { type: "string" },
+    retries: { type: "string" },
+    replicas: { type: "string" },
   }, HELP);
   if (!flags.events) {
     throw new CliError("--events FILE is required (see --help)");
@@ -150,17 +168,25 @@ await run(async () => {
       console.error(`wrote ${documents.length} documents to ${flags.out}`);
     }
     if (client) {
-      const index = flags.index!;
-      const result = await indexDocuments(
-        client,
-        index,
-        withProgress(documents, "documents indexed"),
-        { replace: flags.replace, fields },
-      );
+      const progress = progressBar("indexed", documents.length);
+      const result = await publishIndex(client, flags.alias!, documents, {
+        fields,
+        keep: numberFlag("keep", flags.keep),
+        flushBytes: numberFlag("flush-bytes", flags["flush-bytes"]),
+        concurrency: numberFlag("concurrency", flags.concurrency),
+        retries: numberFlag("retries", flags.retries),
+        replicas: numberFlag("replicas", flags.replicas),
+        onProgress: progress.update,
+      });
+      progress.done();
       console.error(
-        `indexed ${result.documents} documents into "${index}" at ${
-          redactUrl(esUrl!)
-        } in ${ms(result.millis)}`,
+        `published ${result.documents} documents as "${result.index}" ` +
+          `(alias "${result.alias}"${
+            result.previous ? `, was "${result.previous}"` : ""
+          }) at ${redactUrl(esUrl!)} in ${ms(result.millis)}` +
+          (result.deleted.length
+            ? `; deleted ${result.deleted.join(", ")}`
+            : ""),
       );
     }
   } finally {

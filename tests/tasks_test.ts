@@ -237,27 +237,44 @@ esTest(
   "build-index indexes into Elasticsearch and recommend queries it",
   async ({ url, index }) => {
     const name = index("cli");
-    const built = await task("build_index.ts", [
-      "--events",
-      fixture,
-      "--index",
-      name,
-    ], { ES_URL: url });
+    const build = () =>
+      task("build_index.ts", ["--events", fixture, "--alias", name], {
+        ES_URL: url,
+      });
+    const built = await build();
     assert.equal(built.code, 0, built.stderr);
     const { documents } = await buildIndicators(readEvents(fixture));
-    assert.match(
-      built.stderr,
-      new RegExp(`indexed ${documents.length} documents into "${name}"`),
+    const published = new RegExp(
+      `published ${documents.length} documents as "(${name}_\\d{17})" \\(alias "${name}"\\)`,
     );
-    // Building again into the same name is refused without --replace.
-    const again = await task("build_index.ts", [
-      "--events",
-      fixture,
-      "--index",
-      name,
-    ], { ES_URL: url });
-    assert.equal(again.code, 1);
-    assert.match(again.stderr, /already exists/);
+    const first = published.exec(built.stderr)?.[1];
+    assert.ok(first, built.stderr);
+    // A rebuild publishes a new version and keeps the old one for rollback.
+    const again = await build();
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, new RegExp(`, was "${first}"\\)`));
+    const list = await task("index_admin.ts", ["list", "--alias", name], {
+      ES_URL: url,
+    });
+    assert.equal(list.code, 0, list.stderr);
+    const lines = list.stdout.trimEnd().split("\n");
+    assert.equal(lines.length, 2);
+    assert.match(
+      lines[0],
+      new RegExp(`^  ${first} +${documents.length} docs  complete$`),
+    );
+    assert.match(
+      lines[1],
+      new RegExp(`^\\* ${name}_\\d{17} +${documents.length} docs  live$`),
+    );
+    const back = await task("index_admin.ts", ["rollback", "--alias", name], {
+      ES_URL: url,
+    });
+    assert.equal(back.code, 0, back.stderr);
+    assert.match(
+      back.stdout,
+      new RegExp(`alias "${name}" now points to ${first}`),
+    );
 
     for (
       const history of [["1205"], ["1500", "1502"], ["1900", "1201", "1608"]]

@@ -1,0 +1,72 @@
+/**
+ * `deno task index:list` and `deno task index:rollback`: inspect the
+ * versioned indices behind an alias, and point the alias back to the
+ * previous build.
+ *
+ * @module
+ */
+
+import {
+  connect,
+  listIndices,
+  redactUrl,
+  resolveEsUrl,
+  rollback,
+} from "../mod.ts";
+import { CliError, parseFlags, run } from "./_cli.ts";
+
+const HELP = `
+deno task index:list [--alias NAME]
+deno task index:rollback [--alias NAME]
+
+list: the versioned indices of the alias (oldest first) with document
+counts, which one is live, and any left "building" by a failed build.
+rollback: point the alias to the newest complete index older than the live
+one (atomic), e.g. after a bad build.
+
+  --alias NAME    the alias (default "cco-items")
+  --es-url URL    Elasticsearch URL (default: $ES_URL)
+  -h, --help      this text
+`;
+
+await run(async () => {
+  const [command] = Deno.args.filter((a) => !a.startsWith("-"));
+  const flags = parseFlags(
+    {
+      alias: { type: "string", default: "cco-items" },
+      "es-url": { type: "string" },
+    },
+    HELP,
+    Deno.args.filter((a) => a !== command),
+  );
+  if (command !== "list" && command !== "rollback") {
+    throw new CliError(
+      `expected list or rollback, got ${command ?? "nothing"} (see --help)`,
+    );
+  }
+  const url = resolveEsUrl(flags["es-url"]);
+  const client = await connect({ url });
+  try {
+    if (command === "list") {
+      const indices = await listIndices(client, flags.alias!);
+      if (indices.length === 0) {
+        console.log(
+          `no indices for alias "${flags.alias}" at ${redactUrl(url!)}`,
+        );
+        return;
+      }
+      for (const i of indices) {
+        console.log(
+          `${i.live ? "*" : " "} ${i.index.padEnd(40)} ${
+            String(i.documents).padStart(10)
+          } docs  ${i.live ? "live" : i.state}`,
+        );
+      }
+    } else {
+      const { from, to } = await rollback(client, flags.alias!);
+      console.log(`alias "${flags.alias}" now points to ${to} (was ${from})`);
+    }
+  } finally {
+    await client.close();
+  }
+});
