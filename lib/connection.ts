@@ -1,9 +1,13 @@
 /**
  * Connects to Elasticsearch with a clear one-line error when the cluster is
- * unreachable or runs a major version the client does not speak.
+ * unreachable, refuses the credentials, or runs a major version the client
+ * does not speak.
  *
- * The URL comes from the `url` option, else the `ES_URL` environment
- * variable. Credentials in the URL are never printed.
+ * Settings (URL, API key or basic auth, CA certificate or fingerprint,
+ * timeout) come from options, `ES_*` environment variables, or a JSON config
+ * file: see {@linkcode resolveConnection}. Secrets are never printed:
+ * messages name the URL without credentials and which kind of credentials
+ * was used, not their value.
  *
  * @example
  * ```ts ignore
@@ -70,12 +74,108 @@ export class ConnectionError extends Error {
   }
 }
 
-/** Options for {@linkcode connect}. */
+/**
+ * How to reach Elasticsearch. Every field can also come from an environment
+ * variable or a JSON config file (see {@linkcode resolveConnection}).
+ */
 export interface ConnectionOptions {
-  /** Cluster URL; default: the `ES_URL` environment variable. */
+  /** Cluster URL (`ES_URL`). */
   url?: string;
-  /** Per-request timeout in milliseconds (default 30 000). */
+  /** API key, base64 `id:key` as Elasticsearch returns it (`ES_API_KEY`). */
+  apiKey?: string;
+  /** Basic-auth user (`ES_USERNAME`). */
+  username?: string;
+  /** Basic-auth password (`ES_PASSWORD`). */
+  password?: string;
+  /** Path of a PEM CA certificate to trust for https (`ES_CA_CERT`). */
+  caCert?: string;
+  /** SHA-256 fingerprint of the CA certificate (`ES_CA_FINGERPRINT`). */
+  caFingerprint?: string;
+  /** Per-request timeout in milliseconds, default 30 000 (`ES_TIMEOUT_MS`). */
   requestTimeoutMs?: number;
+}
+
+const ENV: Record<
+  Exclude<keyof ConnectionOptions, "requestTimeoutMs">,
+  string
+> = {
+  url: "ES_URL",
+  apiKey: "ES_API_KEY",
+  username: "ES_USERNAME",
+  password: "ES_PASSWORD",
+  caCert: "ES_CA_CERT",
+  caFingerprint: "ES_CA_FINGERPRINT",
+};
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no --allow-env: treat as unset
+  }
+}
+
+/**
+ * Merges connection settings: explicit options first, then environment
+ * variables (`ES_URL`, `ES_API_KEY`, `ES_USERNAME`, `ES_PASSWORD`,
+ * `ES_CA_CERT`, `ES_CA_FINGERPRINT`, `ES_TIMEOUT_MS`), then a JSON config
+ * file holding a {@linkcode ConnectionOptions} object (`configFile`, else
+ * `$CCO_ES_CONFIG`).
+ *
+ * @example
+ * ```ts
+ * import { resolveConnection } from "./connection.ts";
+ *
+ * resolveConnection({ url: "http://127.0.0.1:9200", requestTimeoutMs: 5000 });
+ * // { url: "http://127.0.0.1:9200", requestTimeoutMs: 5000 } (plus any ES_* set)
+ * ```
+ *
+ * @param options Explicit settings.
+ * @param configFile Path of a JSON config file.
+ * @returns The merged settings.
+ * @throws {ConnectionError} When the config file is unreadable or invalid.
+ */
+export function resolveConnection(
+  options: ConnectionOptions = {},
+  configFile: string | undefined = env("CCO_ES_CONFIG"),
+): ConnectionOptions {
+  let fromFile: ConnectionOptions = {};
+  if (configFile) {
+    try {
+      fromFile = JSON.parse(Deno.readTextFileSync(configFile));
+    } catch (error) {
+      throw new ConnectionError(
+        `cannot read Elasticsearch config ${configFile}: ${messageOf(error)}`,
+      );
+    }
+    const known = new Set([...Object.keys(ENV), "requestTimeoutMs"]);
+    const unknown = Object.keys(fromFile).filter((k) => !known.has(k));
+    if (typeof fromFile !== "object" || fromFile === null || unknown.length) {
+      throw new ConnectionError(
+        `Elasticsearch config ${configFile}: unknown keys ${
+          unknown.join(", ")
+        } (expected ${[...known].join(", ")})`,
+      );
+    }
+  }
+  const out: ConnectionOptions = {};
+  for (const [key, variable] of Object.entries(ENV)) {
+    const k = key as keyof typeof ENV;
+    const value = options[k] ?? env(variable) ?? fromFile[k];
+    if (value !== undefined) out[k] = value;
+  }
+  const timeout = options.requestTimeoutMs ??
+    (env("ES_TIMEOUT_MS") ? Number(env("ES_TIMEOUT_MS")) : undefined) ??
+    fromFile.requestTimeoutMs;
+  if (timeout !== undefined) {
+    if (!(Number.isFinite(timeout) && timeout > 0)) {
+      throw new ConnectionError(
+        `request timeout must be a positive number of milliseconds, got ${timeout}`,
+      );
+    }
+    out.requestTimeoutMs = timeout;
+  }
+  return out;
 }
 
 /**
@@ -92,12 +192,7 @@ export interface ConnectionOptions {
  * @returns The URL, if any.
  */
 export function resolveEsUrl(url?: string): string | undefined {
-  if (url) return url;
-  try {
-    return Deno.env.get("ES_URL") || undefined;
-  } catch {
-    return undefined; // no --allow-env: treat as unset
-  }
+  return url || env("ES_URL");
 }
 
 /**
@@ -141,24 +236,41 @@ export function redactUrl(url: string): string {
  * or its major version differs.
  */
 export async function connect(
-  options: ConnectionOptions = {},
+  options: ConnectionOptions & { configFile?: string } = {},
 ): Promise<ElasticsearchClient> {
-  const url = resolveEsUrl(options.url);
+  const { configFile, ...explicit } = options;
+  const settings = resolveConnection(
+    explicit,
+    configFile ?? env("CCO_ES_CONFIG"),
+  );
+  const url = settings.url;
   if (!url) {
     throw new ConnectionError(
       "no Elasticsearch URL: set ES_URL or pass --es-url",
     );
   }
+  const where = redactUrl(url);
   let client: Client;
   try {
+    let ca: string | undefined;
+    if (settings.caCert) ca = await Deno.readTextFile(settings.caCert);
     client = new Client({
       node: url,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      requestTimeout: settings.requestTimeoutMs ?? 30_000,
       maxRetries: 2,
+      auth: settings.apiKey
+        ? { apiKey: settings.apiKey }
+        : settings.username !== undefined
+        ? { username: settings.username, password: settings.password ?? "" }
+        : undefined,
+      caFingerprint: settings.caFingerprint,
+      tls: ca ? { ca } : undefined,
     });
   } catch (error) {
     throw new ConnectionError(
-      `invalid Elasticsearch URL ${redactUrl(url)}: ${messageOf(error)}`,
+      `cannot set up the Elasticsearch client for ${where}: ${
+        messageOf(error)
+      }`,
       { cause: error },
     );
   }
@@ -173,17 +285,34 @@ export async function connect(
     version = Object.values(info.nodes ?? {})[0]?.version ?? "unknown";
   } catch (error) {
     await client.close();
+    const status = (error as { meta?: { statusCode?: number } }).meta
+      ?.statusCode;
+    const auth = settings.apiKey
+      ? "ES_API_KEY"
+      : settings.username !== undefined
+      ? "ES_USERNAME/ES_PASSWORD"
+      : "no credentials";
+    if (status === 401) {
+      throw new ConnectionError(
+        `authentication to Elasticsearch at ${where} failed (401, ${auth}): set a valid ES_API_KEY, or ES_USERNAME and ES_PASSWORD`,
+        { cause: error },
+      );
+    }
+    if (status === 403) {
+      throw new ConnectionError(
+        `Elasticsearch at ${where} refused the request (403): the user needs the monitor cluster privilege and index privileges`,
+        { cause: error },
+      );
+    }
     throw new ConnectionError(
-      `Elasticsearch at ${redactUrl(url)} is unreachable: ${messageOf(error)}`,
+      `Elasticsearch at ${where} is unreachable: ${messageOf(error)}`,
       { cause: error },
     );
   }
   if (Number(version.split(".")[0]) !== SUPPORTED_MAJOR) {
     await client.close();
     throw new ConnectionError(
-      `Elasticsearch at ${
-        redactUrl(url)
-      } runs ${version}; this client needs ${SUPPORTED_MAJOR}.x`,
+      `Elasticsearch at ${where} runs ${version}; this client needs ${SUPPORTED_MAJOR}.x`,
     );
   }
   return client;

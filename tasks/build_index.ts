@@ -14,7 +14,7 @@ import {
   publishIndex,
   readEventBatches,
   redactUrl,
-  resolveEsUrl,
+  resolveConnection,
   type SkipReport,
   toNdjson,
 } from "../mod.ts";
@@ -63,6 +63,9 @@ primary × S for each secondary S, similar_<S> = S × S):
 
 Output:
   --out FILE             write the documents as NDJSON
+  --es-config FILE       JSON connection settings (url, apiKey, username,
+                         password, caCert, caFingerprint, requestTimeoutMs);
+                         default $CCO_ES_CONFIG; ES_* variables override it
   --es-url URL           Elasticsearch URL (default: $ES_URL)
   --alias NAME           alias queries use (default "cco-items"); each build
                          writes NAME_<timestamp>, verifies it (count and a
@@ -91,6 +94,7 @@ await run(async () => {
     "field-max-indicators": { type: "string", multiple: true },
     out: { type: "string" },
     "es-url": { type: "string" },
+    "es-config": { type: "string" },
     alias: { type: "string", default: "cco-items" },
     keep: { type: "string", default: "2" },
     "flush-bytes": { type: "string" },
@@ -101,7 +105,8 @@ await run(async () => {
   if (!flags.events) {
     throw new CliError("--events FILE is required (see --help)");
   }
-  const esUrl = resolveEsUrl(flags["es-url"]);
+  const esUrl =
+    resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
   if (!esUrl && !flags.out) {
     throw new CliError(
       "nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
@@ -109,7 +114,9 @@ await run(async () => {
   }
   const { format, primaryEvent } = eventFormat(flags);
   // Connect first: fail fast before a long build if the cluster is down.
-  const client = esUrl ? await connect({ url: esUrl }) : undefined;
+  const client = esUrl
+    ? await connect({ url: esUrl, configFile: flags["es-config"] })
+    : undefined;
   try {
     console.error(`reading ${flags.events}`);
     const onError = flags["on-error"];

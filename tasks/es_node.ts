@@ -55,7 +55,21 @@ interface Paths {
   asRoot: boolean;
 }
 
-function paths(): Paths {
+/** Options naming and configuring a local node. */
+export interface NodeOptions {
+  /**
+   * Node name: each name is a separate node with its own data and state
+   * (default `"dev"`).
+   */
+  name?: string;
+  /**
+   * Turn security on (HTTP without TLS, on loopback only) with this
+   * file-realm superuser; requests then need these credentials.
+   */
+  user?: { username: string; password: string };
+}
+
+function paths(name = "dev"): Paths {
   const env = (k: string) => Deno.env.get(k) || undefined;
   const home = env("HOME") ?? "/tmp";
   const cache = env("CCO_ES_CACHE") ??
@@ -63,7 +77,7 @@ function paths(): Paths {
   const asRoot = Deno.uid() === 0;
   // root's home is private: the node user needs a directory it can reach
   const run = asRoot ? "/var/tmp/cco-es" : cache;
-  const node = `${run}/node-${ES_VERSION}`;
+  const node = `${run}/node-${ES_VERSION}${name === "dev" ? "" : `-${name}`}`;
   return {
     cache,
     zip: `${cache}/elasticsearch-${ES_VERSION}.zip`,
@@ -112,11 +126,23 @@ function log(message: string) {
   console.error(`[es] ${message}`);
 }
 
-async function answers(url: string): Promise<boolean> {
+function authHeaders(
+  user?: { username: string; password: string },
+): Record<string, string> {
+  return user
+    ? { authorization: `Basic ${btoa(`${user.username}:${user.password}`)}` }
+    : {};
+}
+
+async function answers(
+  url: string,
+  user?: { username: string; password: string },
+): Promise<boolean> {
   try {
     // not `GET /`: the integ-test distribution lacks the rest-root module
     const res = await fetch(`${url}/_cluster/health`, {
       signal: AbortSignal.timeout(2000),
+      headers: authHeaders(user),
     });
     await res.body?.cancel();
     return res.ok;
@@ -156,9 +182,11 @@ async function readState(
  *
  * @returns The node, or `undefined` when none answers.
  */
-export async function localNodeStatus(): Promise<LocalNode | undefined> {
-  const state = await readState(paths());
-  if (state && alive(state.pid) && await answers(state.url)) {
+export async function localNodeStatus(
+  options: NodeOptions = {},
+): Promise<LocalNode | undefined> {
+  const state = await readState(paths(options.name));
+  if (state && alive(state.pid) && await answers(state.url, options.user)) {
     return { ...state, reused: true };
   }
   return undefined;
@@ -249,11 +277,11 @@ async function ensureRunUser() {
  * @throws {Error} With the cause and the log's tail when it cannot start.
  */
 export async function startLocalNode(
-  options: { timeoutMs?: number } = {},
+  options: NodeOptions & { timeoutMs?: number } = {},
 ): Promise<LocalNode> {
-  const running = await localNodeStatus();
+  const running = await localNodeStatus(options);
   if (running) return running;
-  const p = paths();
+  const p = paths(options.name);
   await ensureDownloaded(p);
   await ensureUnpacked(p);
   const java = await javaHome();
@@ -278,7 +306,13 @@ export async function startLocalNode(
       `transport.port: ${transport}`,
       `path.data: ${p.node}/data`,
       `path.logs: ${p.node}/logs`,
-      "xpack.security.enabled: false",
+      ...(options.user
+        ? [
+          "xpack.security.enabled: true",
+          "xpack.security.http.ssl.enabled: false",
+          "xpack.security.transport.ssl.enabled: false",
+        ]
+        : ["xpack.security.enabled: false"]),
       "cluster.routing.allocation.disk.threshold_enabled: false",
       "action.destructive_requires_name: false",
       "",
@@ -293,6 +327,11 @@ export async function startLocalNode(
   };
   await Deno.mkdir(env.ES_TMPDIR, { recursive: true });
   const pidFile = `${p.node}/pid`;
+  if (options.user) {
+    // a file-realm superuser, written before the node starts
+    await Deno.writeTextFile(`${p.node}/config/users`, "");
+    await Deno.writeTextFile(`${p.node}/config/users_roles`, "");
+  }
   const launch = [`${p.install}/bin/elasticsearch`, "-d", "-p", pidFile];
   let cmd: string, args: string[];
   if (p.asRoot) {
@@ -311,6 +350,31 @@ export async function startLocalNode(
     cmd = launch[0];
     args = launch.slice(1);
   }
+  const asRunUser = (command: string[]) =>
+    p.asRoot
+      ? sh("runuser", [
+        "-u",
+        RUN_USER,
+        "--",
+        "env",
+        ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        ...command,
+      ], { what: command[0].split("/").pop()! })
+      : sh(command[0], command.slice(1), {
+        env,
+        what: command[0].split("/").pop()!,
+      });
+  if (options.user) {
+    await asRunUser([
+      `${p.install}/bin/elasticsearch-users`,
+      "useradd",
+      options.user.username,
+      "-p",
+      options.user.password,
+      "-r",
+      "superuser",
+    ]);
+  }
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   log(`starting Elasticsearch ${ES_VERSION} on ${url} (heap ${heap}) ...`);
@@ -319,7 +383,7 @@ export async function startLocalNode(
       env: p.asRoot ? undefined : env,
       what: "starting Elasticsearch",
     });
-    await waitHealthy(url, options.timeoutMs ?? 180_000);
+    await waitHealthy(url, options.timeoutMs ?? 180_000, options.user);
   } catch (error) {
     const tail = await logTail(p);
     throw new Error(`${(error as Error).message}${tail ? `\n${tail}` : ""}`);
@@ -333,14 +397,18 @@ export async function startLocalNode(
   return { ...node, reused: false };
 }
 
-async function waitHealthy(url: string, timeoutMs: number) {
+async function waitHealthy(
+  url: string,
+  timeoutMs: number,
+  user?: { username: string; password: string },
+) {
   const deadline = Date.now() + timeoutMs;
   let lastReport = Date.now();
   while (Date.now() < deadline) {
     try {
       const res = await fetch(
         `${url}/_cluster/health?wait_for_status=yellow&timeout=5s`,
-        { signal: AbortSignal.timeout(10_000) },
+        { signal: AbortSignal.timeout(10_000), headers: authHeaders(user) },
       );
       const body = await res.json();
       if (res.ok && (body.status === "green" || body.status === "yellow")) {
@@ -381,8 +449,10 @@ async function logTail(p: Paths): Promise<string> {
  *
  * @returns Whether a node was running.
  */
-export async function stopLocalNode(): Promise<boolean> {
-  const state = await readState(paths());
+export async function stopLocalNode(
+  options: { name?: string } = {},
+): Promise<boolean> {
+  const state = await readState(paths(options.name));
   if (!state || !alive(state.pid)) return false;
   Deno.kill(state.pid, "SIGTERM");
   const deadline = Date.now() + 30_000;
@@ -390,6 +460,6 @@ export async function stopLocalNode(): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 200));
   }
   if (alive(state.pid)) Deno.kill(state.pid, "SIGKILL");
-  await Deno.remove(paths().state).catch(() => {});
+  await Deno.remove(paths(options.name).state).catch(() => {});
   return true;
 }

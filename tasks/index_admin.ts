@@ -10,7 +10,7 @@ import {
   connect,
   listIndices,
   redactUrl,
-  resolveEsUrl,
+  resolveConnection,
   rollback,
 } from "../mod.ts";
 import { CliError, parseFlags, run } from "./_cli.ts";
@@ -25,6 +25,9 @@ rollback: point the alias to the newest complete index older than the live
 one (atomic), e.g. after a bad build.
 
   --alias NAME    the alias (default "cco-items")
+  --es-config FILE       JSON connection settings (url, apiKey, username,
+                         password, caCert, caFingerprint, requestTimeoutMs);
+                         default $CCO_ES_CONFIG; ES_* variables override it
   --es-url URL    Elasticsearch URL (default: $ES_URL)
   -h, --help      this text
 `;
@@ -35,6 +38,7 @@ await run(async () => {
     {
       alias: { type: "string", default: "cco-items" },
       "es-url": { type: "string" },
+      "es-config": { type: "string" },
     },
     HELP,
     Deno.args.filter((a) => a !== command),
@@ -44,8 +48,9 @@ await run(async () => {
       `expected list or rollback, got ${command ?? "nothing"} (see --help)`,
     );
   }
-  const url = resolveEsUrl(flags["es-url"]);
-  const client = await connect({ url });
+  const url =
+    resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
+  const client = await connect({ url, configFile: flags["es-config"] });
   try {
     if (command === "list") {
       const indices = await listIndices(client, flags.alias!);

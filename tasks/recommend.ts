@@ -14,7 +14,7 @@ import {
   parseIndicatorDocuments,
   readEvents,
   type Recommender,
-  resolveEsUrl,
+  resolveConnection,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run } from "./_cli.ts";
 import {
@@ -29,6 +29,9 @@ deno task recommend --history ITEM[,ITEM...] [options]
 Prints the items recommended for a history (most recent item first).
 
 Backend, in order of precedence:
+  --es-config FILE       JSON connection settings (url, apiKey, username,
+                         password, caCert, caFingerprint, requestTimeoutMs);
+                         default $CCO_ES_CONFIG; ES_* variables override it
   --es-url URL / $ES_URL  query Elasticsearch, index --index (default "cco-items")
   --indicators FILE       embedded backend over an NDJSON export of build-index
   --events FILE           embedded backend, indicators built from this events
@@ -48,6 +51,7 @@ await run(async () => {
     num: { type: "string", default: "10" },
     json: { type: "boolean", default: false },
     "es-url": { type: "string" },
+    "es-config": { type: "string" },
     index: { type: "string", default: "cco-items" },
     indicators: { type: "string" },
     events: { type: "string" },
@@ -59,13 +63,18 @@ await run(async () => {
   }
   const history = flags.history.split(",").map((s) => s.trim()).filter(Boolean);
   const num = numberFlag("num", flags.num);
-  const esUrl = flags.embedded ? undefined : resolveEsUrl(flags["es-url"]);
+  const esUrl = flags.embedded
+    ? undefined
+    : resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
 
   let recommender: Recommender;
   let close = async () => {};
   let backend: string;
   if (esUrl) {
-    const client = await connect({ url: esUrl });
+    const client = await connect({
+      url: esUrl,
+      configFile: flags["es-config"],
+    });
     close = () => client.close();
     recommender = new ElasticsearchRecommender(client, flags.index!);
     backend = `elasticsearch index "${flags.index}"`;

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { ConnectionError, redactUrl, resolveConnection } from "./connection.ts";
+
+const VARS = [
+  "ES_URL",
+  "ES_API_KEY",
+  "ES_USERNAME",
+  "ES_PASSWORD",
+  "ES_CA_CERT",
+  "ES_CA_FINGERPRINT",
+  "ES_TIMEOUT_MS",
+  "CCO_ES_CONFIG",
+];
+
+function withEnv(vars: Record<string, string>, fn: () => void) {
+  const saved = new Map(VARS.map((v) => [v, Deno.env.get(v)]));
+  try {
+    for (const v of VARS) Deno.env.delete(v);
+    for (const [k, v] of Object.entries(vars)) Deno.env.set(k, v);
+    fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, v);
+    }
+  }
+}
+
+Deno.test("connection settings: options, then ES_* variables, then the config file", () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/es.json`;
+  Deno.writeTextFileSync(
+    file,
+    JSON.stringify({
+      url: "https://file:9200",
+      username: "file-user",
+      password: "file-pass",
+      caFingerprint: "AA:BB",
+      requestTimeoutMs: 1000,
+    }),
+  );
+  try {
+    withEnv({ ES_USERNAME: "env-user", ES_TIMEOUT_MS: "2500" }, () => {
+      assert.deepEqual(resolveConnection({ url: "http://opt:9200" }, file), {
+        url: "http://opt:9200",
+        username: "env-user",
+        password: "file-pass",
+        caFingerprint: "AA:BB",
+        requestTimeoutMs: 2500,
+      });
+    });
+    withEnv({ CCO_ES_CONFIG: file, ES_API_KEY: "a2V5" }, () => {
+      assert.deepEqual(resolveConnection(), {
+        url: "https://file:9200",
+        apiKey: "a2V5",
+        username: "file-user",
+        password: "file-pass",
+        caFingerprint: "AA:BB",
+        requestTimeoutMs: 1000,
+      });
+    });
+    withEnv({}, () => {
+      assert.deepEqual(resolveConnection(), {});
+      Deno.writeTextFileSync(file, '{"url":"x","pasword":"typo"}');
+      assert.throws(() => resolveConnection({}, file), {
+        name: "ConnectionError",
+        message:
+          /^Elasticsearch config .*es\.json: unknown keys pasword \(expected /,
+      });
+      Deno.writeTextFileSync(file, "{not json");
+      assert.throws(() => resolveConnection({}, file), ConnectionError);
+      assert.throws(() => resolveConnection({}, `${dir}/missing.json`), {
+        message: /^cannot read Elasticsearch config .*missing\.json: /,
+      });
+    });
+    withEnv({ ES_TIMEOUT_MS: "soon" }, () => {
+      assert.throws(() => resolveConnection(), {
+        message:
+          "request timeout must be a positive number of milliseconds, got NaN",
+      });
+    });
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("redactUrl never shows credentials", () => {
+  assert.equal(
+    redactUrl("https://elastic:s3cret@host:9200/"),
+    "https://***@host:9200/",
+  );
+  assert.equal(redactUrl("http://127.0.0.1:9200"), "http://127.0.0.1:9200/");
+  assert.equal(redactUrl("not a url"), "<invalid URL>");
+});
