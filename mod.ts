@@ -52,4 +52,5 @@ export * from "./lib/connection.ts";
 export * from "./lib/elasticsearch.ts";
 export * from "./lib/lifecycle.ts";
 export * from "./lib/ndjson.ts";
+export * from "./lib/items.ts";
 export { TopK } from "./lib/top_k.ts";

@@ -29,6 +29,7 @@ import type { Client } from "@elastic/elasticsearch";
 import type { ElasticsearchClient } from "./connection.ts";
 import mapping from "../queries/index_mapping.json" with { type: "json" };
 import { type IndexableDocument, indicatorFieldsOf } from "./embedded.ts";
+import { type ItemMetadata, metadataMapping } from "./items.ts";
 import { buildRecommendQuery } from "./query.ts";
 import type {
   Recommendation,
@@ -68,6 +69,31 @@ export function indexMapping(fields: Iterable<string>): typeof INDEX_MAPPING {
   };
 }
 
+/**
+ * The Elasticsearch `_source` of a document: `id`, the indicator fields and
+ * the metadata fields (top level); `scores` are not indexed.
+ *
+ * @example
+ * ```ts
+ * import { toSource } from "./elasticsearch.ts";
+ *
+ * toSource({ id: "a", indicators: ["b"], metadata: { popularity: 3 } });
+ * // { id: "a", indicators: ["b"], popularity: 3 }
+ * ```
+ *
+ * @param doc A document.
+ * @returns The indexed source.
+ */
+export function toSource(
+  doc: IndexableDocument & { metadata?: ItemMetadata },
+): Record<string, unknown> {
+  return Object.fromEntries([
+    ["id", doc.id],
+    ...indicatorFieldsOf(doc),
+    ...Object.entries(doc.metadata ?? {}),
+  ]);
+}
+
 /** Raised when a build loses documents or the index does not verify. */
 export class IndexingError extends Error {
   /** Documents Elasticsearch rejected or that could not be sent. */
@@ -104,6 +130,11 @@ export interface IndexOptions {
   replicas?: number;
   /** `_meta` stored in the index mapping (e.g. build state). */
   meta?: Record<string, unknown>;
+  /**
+   * Mappings of metadata fields beyond the built-in ones. Default: inferred
+   * from the documents when they are an array.
+   */
+  metadataFields?: Record<string, { type: string }>;
   /** Called after each flushed document count changes. */
   onProgress?: (indexed: number) => void;
   /**
@@ -149,7 +180,9 @@ export interface IndexResult {
 export async function indexDocuments(
   esClient: ElasticsearchClient,
   index: string,
-  documents: Iterable<IndexableDocument> | AsyncIterable<IndexableDocument>,
+  documents:
+    | Iterable<IndexableDocument & { metadata?: ItemMetadata }>
+    | AsyncIterable<IndexableDocument & { metadata?: ItemMetadata }>,
   options: IndexOptions = {},
 ): Promise<IndexResult> {
   const client = esClient as unknown as Client;
@@ -169,6 +202,11 @@ export async function indexDocuments(
     }
   }
   const body = indexMapping(fields);
+  Object.assign(
+    body.mappings.properties,
+    options.metadataFields ??
+      (Array.isArray(documents) ? metadataMapping(documents) : {}),
+  );
   await client.indices.create(
     {
       index,
@@ -190,7 +228,7 @@ export async function indexDocuments(
   async function* source() {
     for await (const doc of documents) {
       sent++;
-      yield Object.fromEntries([["id", doc.id], ...indicatorFieldsOf(doc)]);
+      yield toSource(doc) as { id: string };
     }
   }
   type BulkStats = Awaited<ReturnType<Client["helpers"]["bulk"]>>;

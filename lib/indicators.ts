@@ -42,6 +42,7 @@ import {
   InteractionsBuilder,
 } from "./interactions.ts";
 import { LlrTable } from "./llr.ts";
+import type { ItemMetadata } from "./items.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./top_k.ts";
 
@@ -250,6 +251,12 @@ export interface IndicatorDocument {
   [field: `indicators_${string}` | `similar_${string}`]: string[];
   /** Root LLR of every indicator, by field, aligned with the ids. */
   scores: Record<string, number[]>;
+  /**
+   * Item metadata for business rules (indexed as top-level fields): the
+   * build sets `popularity`, the number of distinct users with the primary
+   * event; {@linkcode mergeItems} adds the fields of an items file.
+   */
+  metadata?: ItemMetadata;
 }
 
 /** Figures about one indicator field. */
@@ -516,13 +523,18 @@ export function indicatorDocuments(
       millis: performance.now() - t0,
     };
   }
-  // scores last, so an exported document reads id, fields, scores
-  for (let a = 0; a < items.size; a++) documents[a].scores = scoresOf[a];
+  // scores and metadata last, so an exported document reads id, fields, ...
+  const primary = interactions.matrix(specs[0].rows)!;
+  const popularity = primary.columnCounts();
+  for (let a = 0; a < items.size; a++) {
+    documents[a].scores = scoresOf[a];
+    documents[a].metadata = { popularity: popularity[a] };
+  }
   return {
     documents,
     fields: specs.map((s) => s.field),
     stats,
-    primary: interactions.matrix(specs[0].rows)!,
+    primary,
   };
 }
 

@@ -34,7 +34,9 @@ import {
   indexDocuments,
   IndexingError,
   type IndexOptions,
+  toSource,
 } from "./elasticsearch.ts";
+import type { ItemMetadata } from "./items.ts";
 import { type IndexableDocument, indicatorFieldsOf } from "./embedded.ts";
 
 /** Options for {@linkcode publishIndex}. */
@@ -182,7 +184,7 @@ async function aliasTargets(client: Client, alias: string): Promise<string[]> {
 export async function publishIndex(
   esClient: ElasticsearchClient,
   alias: string,
-  documents: readonly IndexableDocument[],
+  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
   options: PublishOptions = {},
 ): Promise<PublishResult> {
   checkAlias(alias);
@@ -259,12 +261,12 @@ export async function publishIndex(
 async function verifySample(
   client: Client,
   index: string,
-  documents: readonly IndexableDocument[],
+  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
   sample: number,
 ) {
   if (documents.length === 0 || sample <= 0) return;
   const step = Math.max(1, Math.floor(documents.length / sample));
-  const picks: IndexableDocument[] = [];
+  const picks: (IndexableDocument & { metadata?: ItemMetadata })[] = [];
   for (let i = 0; i < documents.length && picks.length < sample; i += step) {
     picks.push(documents[i]);
   }
@@ -274,10 +276,7 @@ async function verifySample(
     ids: picks.map((d) => d.id),
   });
   docs.forEach((got, i) => {
-    const want = Object.fromEntries([
-      ["id", picks[i].id],
-      ...indicatorFieldsOf(picks[i]),
-    ]);
+    const want = toSource(picks[i]);
     const source = "found" in got && got.found ? got._source : undefined;
     if (JSON.stringify(source) !== JSON.stringify(want)) {
       throw new IndexingError(

@@ -95,6 +95,13 @@ export function parseIndicatorDocuments(
       );
     }
     out.scores = scores;
+    if (doc.metadata !== undefined) {
+      const m = doc.metadata;
+      if (typeof m !== "object" || m === null || Array.isArray(m)) {
+        throw new SyntaxError(`${where}: "metadata" must be an object`);
+      }
+      out.metadata = m;
+    }
     docs.push(out as unknown as IndicatorDocument);
   });
   return docs;

@@ -11,8 +11,10 @@ import {
   DEFAULT_MAX_HISTORY_PER_USER,
   DEFAULT_MAX_INDICATORS_PER_ITEM,
   DEFAULT_MIN_ROOT_LLR,
+  mergeItems,
   publishIndex,
   readEventBatches,
+  readItems,
   redactUrl,
   resolveConnection,
   type SkipReport,
@@ -43,6 +45,9 @@ NDJSON (--out).
 Input:
   --events FILE          events file, plain or .gz (required)
 ${EVENT_FORMAT_HELP}
+  --items FILE           item metadata to merge (CSV with an id/itemid column,
+                         or NDJSON; fields category, available, popularity,
+                         updated and any of your own)
   --on-error fail|skip   malformed lines: stop with file:line (default), or
                          skip them and report how many
 
@@ -88,6 +93,7 @@ await run(async () => {
     "min-llr": { type: "string" },
     "history-cap": { type: "string" },
     "on-error": { type: "string", default: "fail" },
+    items: { type: "string" },
     secondary: { type: "string" },
     similar: { type: "string" },
     "field-min-llr": { type: "string", multiple: true },
@@ -147,6 +153,15 @@ await run(async () => {
         ),
       },
     );
+    if (flags.items) {
+      const { matched, added } = mergeItems(
+        documents,
+        await readItems(flags.items),
+      );
+      console.error(
+        `merged metadata of ${flags.items}: ${matched} items with events, ${added} without (added with empty indicators)`,
+      );
+    }
     if (skipped.count > 0) {
       console.error(
         `skipped ${skipped.count} malformed lines, e.g. ${

@@ -182,8 +182,13 @@ esTest(
     }
     for (const doc of documents) {
       const { _source } = await client.get({ index: name, id: doc.id });
-      const { scores: _, ...indexed } = doc;
-      assert.deepEqual(_source, indexed);
+      // id, indicator fields, then metadata flattened (popularity = buyers)
+      const { scores: _, metadata, ...fields } = doc;
+      assert.deepEqual(_source, { ...fields, ...metadata });
+      assert.equal(
+        (_source as unknown as { popularity: number }).popularity,
+        { A: 2, B: 2 }[doc.id as "A"] ?? 0,
+      );
     }
     // a similar-items query on another field ranks like the embedded backend
     const hits = await client.search({

@@ -235,12 +235,17 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
 
 esTest(
   "build-index indexes into Elasticsearch and recommend queries it",
-  async ({ url, index }) => {
+  async ({ client, url, index }) => {
     const name = index("cli");
     const build = () =>
-      task("build_index.ts", ["--events", fixture, "--alias", name], {
-        ES_URL: url,
-      });
+      task("build_index.ts", [
+        "--events",
+        fixture,
+        "--alias",
+        name,
+        "--items",
+        `${root}fixtures/demo_items.csv`,
+      ], { ES_URL: url });
     const built = await build();
     assert.equal(built.code, 0, built.stderr);
     const { documents } = await buildIndicators(readEvents(fixture));
@@ -249,6 +254,30 @@ esTest(
     );
     const first = published.exec(built.stderr)?.[1];
     assert.ok(first, built.stderr);
+    assert.match(
+      built.stderr,
+      /merged metadata of .*demo_items\.csv: 120 items with events, 0 without/,
+    );
+    // item metadata is indexed for filters
+    const garden = await client.search({
+      index: name,
+      query: { term: { category: "garden" } },
+      size: 20,
+      sort: ["id"],
+    });
+    assert.deepEqual(
+      garden.hits.hits.map((h) => h._id),
+      Array.from({ length: 10 }, (_, k) => String(1200 + k)),
+    );
+    const doc = await client.get<Record<string, unknown>>({
+      index: name,
+      id: "1205",
+    });
+    assert.equal(doc._source!.name, "garden product 6");
+    assert.equal(
+      doc._source!.popularity,
+      documents.find((d) => d.id === "1205")!.metadata!.popularity,
+    );
     // A rebuild publishes a new version and keeps the old one for rollback.
     const again = await build();
     assert.equal(again.code, 0, again.stderr);
