@@ -87,8 +87,13 @@ export interface SynthRow {
   transaction?: number;
 }
 
-/** mulberry32. */
-function prng(seed: number): () => number {
+/**
+ * mulberry32: a tiny seeded PRNG, uniform in [0, 1).
+ *
+ * @param seed Any 32-bit integer.
+ * @returns The generator.
+ */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -203,7 +208,7 @@ export class SynthLog {
    */
   *rows(limit = Infinity): Generator<SynthRow> {
     const { events, visitors, items, addtocart, transaction } = this.counts;
-    const random = prng(this.#seed);
+    const random = mulberry32(this.#seed);
 
     // Categories: Zipf sizes; items assigned in blocks; Zipf popularity
     // within each category, and category popularity by size.

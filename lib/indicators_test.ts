@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mulberry32 } from "../bench/retailrocket_synth.ts";
 import { type Event, readEvents } from "./events.ts";
 import {
   buildIndicators,
@@ -178,21 +179,11 @@ function bruteForce(
   return result;
 }
 
-function seeded(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("property: every field equals the brute-force reference on 300 random logs", async () => {
   const types = ["transaction", "view", "addtocart"];
   let compared = 0;
   for (let trial = 0; trial < 300; trial++) {
-    const rnd = seeded(trial + 1);
+    const rnd = mulberry32(trial + 1);
     const nUsers = 2 + Math.floor(rnd() * 12);
     const nItems = 2 + Math.floor(rnd() * 8);
     const nEvents = 1 + Math.floor(rnd() * 60);

@@ -26,6 +26,7 @@
  * @module
  */
 
+import { ndjsonValues } from "./_ndjson_lines.ts";
 import type { IndicatorDocument } from "./indicators.ts";
 
 /** A metadata value. */
@@ -188,15 +189,9 @@ function parseCsv(text: string, source: string): Map<string, ItemMetadata> {
 
 function parseNdjson(text: string, source: string): Map<string, ItemMetadata> {
   const items = new Map<string, ItemMetadata>();
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    const where = `${source}:${i + 1}`;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw new ItemsError(`${where}: ${(error as Error).message}`);
-    }
+  for (
+    const [where, value] of ndjsonValues(text, source, (m) => new ItemsError(m))
+  ) {
     const obj = value as Record<string, unknown>;
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw new ItemsError(`${where}: expected a JSON object`);
@@ -216,7 +211,7 @@ function parseNdjson(text: string, source: string): Map<string, ItemMetadata> {
       meta[field] = coerce(field, v, where, false);
     }
     items.set(key, meta);
-  });
+  }
   return items;
 }
 

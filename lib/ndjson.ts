@@ -17,6 +17,7 @@
  * @module
  */
 
+import { ndjsonValues } from "./_ndjson_lines.ts";
 import { isIndicatorField } from "./embedded.ts";
 import type { IndicatorDocument } from "./indicators.ts";
 
@@ -62,15 +63,13 @@ export function parseIndicatorDocuments(
   source: string,
 ): IndicatorDocument[] {
   const docs: IndicatorDocument[] = [];
-  text.split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    const where = `${source}:${i + 1}`;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw new SyntaxError(`${where}: ${(error as Error).message}`);
-    }
+  for (
+    const [where, value] of ndjsonValues(
+      text,
+      source,
+      (m) => new SyntaxError(m),
+    )
+  ) {
     const doc = value as Record<string, unknown>;
     if (typeof doc !== "object" || doc === null || typeof doc.id !== "string") {
       throw new SyntaxError(`${where}: expected an object with a string "id"`);
@@ -103,6 +102,6 @@ export function parseIndicatorDocuments(
       out.metadata = m;
     }
     docs.push(out as unknown as IndicatorDocument);
-  });
+  }
   return docs;
 }
