@@ -30,11 +30,17 @@ import type { ElasticsearchClient } from "./connection.ts";
 import mapping from "../queries/index_mapping.json" with { type: "json" };
 import { type IndexableDocument, indicatorFieldsOf } from "./embedded.ts";
 import { type ItemMetadata, metadataMapping } from "./items.ts";
-import { buildRecommendQuery } from "./query.ts";
-import type {
-  Recommendation,
-  Recommender,
-  RecommendRequest,
+import {
+  buildBackfillQuery,
+  buildRecommendQuery,
+  clauseName,
+} from "./query.ts";
+import {
+  normalizeRequest,
+  type Recommendation,
+  type Recommender,
+  type RecommendRequest,
+  type RequestOptions,
 } from "./recommender.ts";
 
 /** Index settings and mappings used for indicator indices (base fields). */
@@ -283,7 +289,10 @@ export async function indexDocuments(
 }
 
 /**
- * Serves recommendations from an index built by {@linkcode indexDocuments}.
+ * Serves recommendations from an index (or alias) built by
+ * {@linkcode publishIndex} or {@linkcode indexDocuments}: one search for
+ * the ranking, and one more for popularity backfill when the ranking runs
+ * short.
  *
  * @example
  * ```ts ignore
@@ -294,37 +303,79 @@ export async function indexDocuments(
  *   new Client({ node: "http://127.0.0.1:9200" }),
  *   "items",
  * );
- * await r.recommend({ history: ["a"], num: 3 });
+ * await r.recommend({ history: { transaction: ["a"], view: ["b"] }, num: 3 });
  * ```
  */
 export class ElasticsearchRecommender implements Recommender {
   readonly #client: Client;
   readonly #index: string;
+  readonly #options: RequestOptions;
 
   /**
    * Serves from `index` through `client`.
    *
    * @param client A connected client.
    * @param index Index (or alias) to search.
+   * @param options The primary event type (default `transaction`).
    */
-  constructor(client: ElasticsearchClient, index: string) {
+  constructor(
+    client: ElasticsearchClient,
+    index: string,
+    options: RequestOptions = {},
+  ) {
     this.#client = client as unknown as Client;
     this.#index = index;
+    this.#options = options;
   }
 
   /**
-   * Runs the query from {@linkcode buildRecommendQuery}.
+   * Runs {@linkcode buildRecommendQuery}, then {@linkcode buildBackfillQuery}
+   * if needed.
    *
-   * @param request History and number of results.
+   * @param request History, rules and paging.
    * @returns Ranked recommendations, ties by id.
+   * @throws {TypeError} On a malformed request.
    */
   async recommend(request: RecommendRequest): Promise<Recommendation[]> {
-    const body = buildRecommendQuery(request);
-    if (body.query.bool.should.length === 0) return [];
-    const response = await this.#client.search({ index: this.#index, ...body });
-    return response.hits.hits.map((hit) => ({
-      id: hit._id!,
-      score: hit._score ?? 0,
-    }));
+    const r = normalizeRequest(request, this.#options);
+    const want = r.from + r.num;
+    const list: Recommendation[] = [];
+    if (r.clauses.length > 0) {
+      const body = buildRecommendQuery(r);
+      const response = await this.#client.search(
+        {
+          index: this.#index,
+          ...body,
+        } as Parameters<Client["search"]>[0],
+      );
+      const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
+      for (const hit of response.hits.hits) {
+        const rec: Recommendation = { id: hit._id!, score: hit._score ?? 0 };
+        if (r.explain) {
+          const matched = new Set(hit.matched_queries as string[] ?? []);
+          rec.because = [...names.entries()]
+            .filter(([name]) => matched.has(name))
+            .map(([, c]) => ({ field: c.field, item: c.item }));
+        }
+        list.push(rec);
+      }
+    }
+    if (r.backfill && list.length < want) {
+      const body = buildBackfillQuery(
+        r,
+        list.map((x) => x.id),
+        want - list.length,
+      );
+      const response = await this.#client.search(
+        {
+          index: this.#index,
+          ...body,
+        } as Parameters<Client["search"]>[0],
+      );
+      for (const hit of response.hits.hits) {
+        list.push({ id: hit._id!, score: 0, backfill: true });
+      }
+    }
+    return list.slice(r.from);
   }
 }

@@ -23,14 +23,16 @@
  */
 
 import { keywordTermScore } from "./bm25.ts";
+import type { ItemMetadata, MetadataValue } from "./items.ts";
 import {
+  type Filter,
   normalizeRequest,
   type Recommendation,
   type Recommender,
   type RecommendRequest,
+  type RequestOptions,
 } from "./recommender.ts";
 import { compareIds } from "./sparse.ts";
-import { INDICATORS_FIELD } from "./query.ts";
 
 /**
  * The part of a document the backends index: `id` and every indicator field
@@ -109,20 +111,31 @@ interface FieldIndex {
  */
 export class EmbeddedRecommender implements Recommender {
   #ids: string[] = [];
+  #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
+  #primaryEvent?: string;
 
   /**
    * Indexes the documents. A later document with an id already seen
    * replaces the earlier one, as indexing into Elasticsearch would.
    *
-   * @param documents Indicator documents.
+   * @param documents Indicator documents (with optional `metadata`).
+   * @param options The primary event type (default `transaction`).
    */
-  constructor(documents: Iterable<IndexableDocument>) {
-    const byId = new Map<string, IndexableDocument>();
+  constructor(
+    documents: Iterable<IndexableDocument & { metadata?: ItemMetadata }>,
+    options: RequestOptions = {},
+  ) {
+    this.#primaryEvent = options.primaryEvent;
+    const byId = new Map<
+      string,
+      IndexableDocument & { metadata?: ItemMetadata }
+    >();
     for (const doc of documents) byId.set(doc.id, doc);
     for (const [id, doc] of byId) {
       const d = this.#ids.length;
       this.#ids.push(id);
+      this.#metadata.push(doc.metadata);
       for (const [field, values] of indicatorFieldsOf(doc)) {
         let index = this.#fields.get(field);
         if (!index) {
@@ -148,10 +161,11 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   /**
-   * Ranks documents by BM25 over the history's matches in `indicators`,
-   * excluding the history items themselves.
+   * Ranks documents by BM25 over the history's matches in their indicator
+   * fields (plus metadata boosts), applies filters and exclusions, pages,
+   * and backfills with popular items, as the Elasticsearch backend does.
    *
-   * @param request History and number of results.
+   * @param request History, rules and paging.
    * @returns Up to `num` recommendations, best first, ties by id.
    * @throws {TypeError} On a malformed request.
    */
@@ -164,26 +178,135 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
-    const { history, num } = normalizeRequest(request);
+    const r = normalizeRequest(request, { primaryEvent: this.#primaryEvent });
     const scores = new Map<number, number>();
-    const index = this.#fields.get(INDICATORS_FIELD);
-    for (const term of index ? history : []) {
-      const list = index!.postings.get(term);
-      if (!list) continue;
+    const matched = new Map<number, number[]>();
+    r.clauses.forEach((clause, c) => {
+      const index = this.#fields.get(clause.field);
+      const list = index?.postings.get(clause.item);
+      if (!index || !list) return;
       const s = keywordTermScore({
         docFreq: list.length,
-        docCount: index!.docCount,
-        sumDocFreq: index!.sumDocFreq,
+        docCount: index.docCount,
+        sumDocFreq: index.sumDocFreq,
+        boost: clause.boost,
       });
-      for (const d of list) scores.set(d, (scores.get(d) ?? 0) + s);
+      for (const d of list) {
+        scores.set(d, (scores.get(d) ?? 0) + s);
+        if (r.explain) {
+          const m = matched.get(d);
+          if (m) m.push(c);
+          else matched.set(d, [c]);
+        }
+      }
+    });
+    const exclude = new Set(r.exclude);
+    const passes = (d: number) =>
+      !exclude.has(this.#ids[d]) &&
+      r.filters.every((f) => matchesFilter(this.#metadata[d], f));
+    const ranked: Recommendation[] = [];
+    for (const [d, sum] of scores) {
+      if (!passes(d)) continue;
+      // Lucene: the history bool's sum as a float, plus the boosts' float sum
+      let score = Math.fround(sum);
+      let boost = 0, boosted = false;
+      for (const b of r.boosts) {
+        if (b.values.some((v) => hasValue(this.#metadata[d], b.field, v))) {
+          boost += Math.fround(b.boost);
+          boosted = true;
+        }
+      }
+      if (boosted) score = Math.fround(score + Math.fround(boost));
+      const rec: Recommendation = { id: this.#ids[d], score };
+      if (r.explain) {
+        rec.because = matched.get(d)!.map((c) => ({
+          field: r.clauses[c].field,
+          item: r.clauses[c].item,
+        }));
+      }
+      ranked.push(rec);
     }
-    const exclude = new Set(history);
-    const hits: Recommendation[] = [];
-    for (const [d, score] of scores) {
-      const id = this.#ids[d];
-      if (!exclude.has(id)) hits.push({ id, score: Math.fround(score) });
+    ranked.sort((x, y) => (y.score - x.score) || compareIds(x.id, y.id));
+    const want = r.from + r.num;
+    const list = ranked.slice(0, want);
+    if (r.backfill && list.length < want) {
+      const taken = new Set(ranked.map((x) => x.id));
+      const popular: { d: number; p: number }[] = [];
+      for (let d = 0; d < this.#ids.length; d++) {
+        if (taken.has(this.#ids[d]) || !passes(d)) continue;
+        const p = this.#metadata[d]?.popularity;
+        popular.push({ d, p: typeof p === "number" ? p : -Infinity });
+      }
+      popular.sort((x, y) =>
+        (y.p - x.p) || compareIds(this.#ids[x.d], this.#ids[y.d])
+      );
+      for (const { d } of popular.slice(0, want - list.length)) {
+        list.push({ id: this.#ids[d], score: 0, backfill: true });
+      }
     }
-    hits.sort((x, y) => (y.score - x.score) || compareIds(x.id, y.id));
-    return hits.slice(0, num);
+    return list.slice(r.from);
   }
+}
+
+function values(
+  meta: ItemMetadata | undefined,
+  field: string,
+): MetadataValue[] {
+  const v = meta?.[field];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+function hasValue(
+  meta: ItemMetadata | undefined,
+  field: string,
+  wanted: string | number | boolean,
+): boolean {
+  return values(meta, field).some((v) => v === wanted);
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}/;
+
+function compare(a: MetadataValue, b: number | string): number {
+  if (typeof a === "number") return a - Number(b);
+  if (typeof a === "string" && ISO_DATE.test(a) && typeof b === "string") {
+    return Date.parse(a) - Date.parse(b);
+  }
+  const x = String(a), y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Whether item metadata passes a filter, as Elasticsearch's `term`, `terms`
+ * and `range` queries would judge it (numbers numerically, ISO dates as
+ * dates, other strings in code-unit order; multi-valued fields match when
+ * any value does).
+ *
+ * @example
+ * ```ts
+ * import { matchesFilter } from "./embedded.ts";
+ *
+ * matchesFilter({ category: "tents", popularity: 7 }, { field: "popularity", gte: 5 }); // true
+ * matchesFilter({ category: "tents" }, { field: "category", values: ["stoves"] }); // false
+ * ```
+ *
+ * @param meta Item metadata.
+ * @param filter The filter.
+ * @returns True when the item passes.
+ */
+export function matchesFilter(
+  meta: ItemMetadata | undefined,
+  filter: Filter,
+): boolean {
+  if (filter.value !== undefined) {
+    return hasValue(meta, filter.field, filter.value);
+  }
+  if (filter.values !== undefined) {
+    return filter.values.some((v) => hasValue(meta, filter.field, v));
+  }
+  return values(meta, filter.field).some((v) =>
+    (filter.gte === undefined || compare(v, filter.gte) >= 0) &&
+    (filter.gt === undefined || compare(v, filter.gt) > 0) &&
+    (filter.lte === undefined || compare(v, filter.lte) <= 0) &&
+    (filter.lt === undefined || compare(v, filter.lt) < 0)
+  );
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { keywordTermScore } from "./bm25.ts";
-import { EmbeddedRecommender } from "./embedded.ts";
+import { EmbeddedRecommender, matchesFilter } from "./embedded.ts";
 
 const f = Math.fround;
 
@@ -39,11 +39,14 @@ Deno.test("embedded recommender sums BM25 over matched history items", async () 
   const a = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
   const b = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
   const c = keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 6 });
-  assert.deepEqual(await r.recommend({ history: ["a", "b", "c"] }), [
-    { id: "r", score: f(b + c) },
-    { id: "p", score: f(a + b) },
-    { id: "q", score: a },
-  ]);
+  assert.deepEqual(
+    await r.recommend({ backfill: false, history: ["a", "b", "c"] }),
+    [
+      { id: "r", score: f(b + c) },
+      { id: "p", score: f(a + b) },
+      { id: "q", score: a },
+    ],
+  );
   // rarer indicator (c: in 1 doc) outweighs a common one (a: in 2)
   assert.ok(c > a);
 });
@@ -51,19 +54,24 @@ Deno.test("embedded recommender sums BM25 over matched history items", async () 
 Deno.test("embedded recommender excludes history, dedupes, ties by id, honours num", async () => {
   const r = new EmbeddedRecommender(docs);
   // "p" is in the history: excluded even though it matches "a".
-  const got = await r.recommend({ history: ["a", "a", "p"] });
+  const got = await r.recommend({ backfill: false, history: ["a", "a", "p"] });
   assert.deepEqual(got.map((x) => x.id), ["q"]);
   // p and q tie on "a": ordered by id
   assert.deepEqual(
-    (await r.recommend({ history: ["a"] })).map((x) => x.id),
+    (await r.recommend({ backfill: false, history: ["a"] })).map((x) => x.id),
     ["p", "q"],
   );
   assert.deepEqual(
-    (await r.recommend({ history: ["a"], num: 1 })).map((x) => x.id),
+    (await r.recommend({ backfill: false, history: ["a"], num: 1 })).map((x) =>
+      x.id
+    ),
     ["p"],
   );
-  assert.deepEqual(await r.recommend({ history: ["unknown"] }), []);
-  assert.deepEqual(await r.recommend({ history: [] }), []);
+  assert.deepEqual(
+    await r.recommend({ backfill: false, history: ["unknown"] }),
+    [],
+  );
+  assert.deepEqual(await r.recommend({ backfill: false, history: [] }), []);
 });
 
 Deno.test("embedded recommender rejects malformed requests", async () => {
@@ -72,15 +80,17 @@ Deno.test("embedded recommender rejects malformed requests", async () => {
     () => r.recommend({ history: "a" as unknown as string[] }),
     {
       name: "TypeError",
-      message: "request.history must be an array of item ids",
+      message:
+        "request.history must be an array or an object of arrays by event type",
     },
   );
   await assert.rejects(
-    () => r.recommend({ history: ["a", 3 as unknown as string] }),
+    () =>
+      r.recommend({ backfill: false, history: ["a", 3 as unknown as string] }),
     { message: "request.history[1] must be a non-empty string, got 3" },
   );
   await assert.rejects(
-    () => r.recommend({ history: ["a"], num: 0 }),
+    () => r.recommend({ backfill: false, history: ["a"], num: 0 }),
     { message: "request.num must be an integer from 1 to 1000, got 0" },
   );
 });
@@ -91,8 +101,11 @@ Deno.test("a later document with the same id replaces the earlier", async () => 
     { id: "x", indicators: ["b"] },
   ]);
   assert.equal(r.size, 1);
-  assert.deepEqual(await r.recommend({ history: ["a"] }), []);
-  assert.equal((await r.recommend({ history: ["b"] }))[0].id, "x");
+  assert.deepEqual(await r.recommend({ backfill: false, history: ["a"] }), []);
+  assert.equal(
+    (await r.recommend({ backfill: false, history: ["b"] }))[0].id,
+    "x",
+  );
 });
 
 Deno.test("BM25 statistics are per field: other indicator fields do not change scores", async () => {
@@ -107,11 +120,89 @@ Deno.test("BM25 statistics are per field: other indicator fields do not change s
     { id: "r", indicators: [] },
   ]);
   const want = keywordTermScore({ docFreq: 1, docCount: 2, sumDocFreq: 2 });
-  assert.deepEqual(await withOthers.recommend({ history: ["a"] }), [
-    { id: "p", score: want },
-  ]);
   assert.deepEqual(
-    await withOthers.recommend({ history: ["a"] }),
-    await plain.recommend({ history: ["a"] }),
+    await withOthers.recommend({ backfill: false, history: ["a"] }),
+    [
+      { id: "p", score: want },
+    ],
   );
+  assert.deepEqual(
+    await withOthers.recommend({ backfill: false, history: ["a"] }),
+    await plain.recommend({ backfill: false, history: ["a"] }),
+  );
+});
+
+Deno.test("rules: filters, boosts, exclusions, paging, backfill, explain", async () => {
+  const r = new EmbeddedRecommender([
+    { id: "p", indicators: ["a"], metadata: { category: "x", popularity: 1 } },
+    {
+      id: "q",
+      indicators: ["a", "b"],
+      metadata: { category: "y", popularity: 5 },
+    },
+    { id: "r", indicators: ["b"], metadata: { category: "x", popularity: 9 } },
+    { id: "s", indicators: [], metadata: { category: "x", popularity: 7 } },
+    { id: "t", indicators: [], metadata: { category: "y" } },
+  ]);
+  const a = keywordTermScore({ docFreq: 2, docCount: 3, sumDocFreq: 4 });
+  const b = a; // b is also in 2 of the 3 documents with indicators
+  // q matches both history items
+  assert.deepEqual(
+    await r.recommend({ history: ["a", "b"], explain: true, num: 3 }),
+    [
+      {
+        id: "q",
+        score: f(a + b),
+        because: [{ field: "indicators", item: "a" }, {
+          field: "indicators",
+          item: "b",
+        }],
+      },
+      { id: "p", score: a, because: [{ field: "indicators", item: "a" }] },
+      { id: "r", score: b, because: [{ field: "indicators", item: "b" }] },
+    ],
+  );
+  // a boost adds a constant; a filter removes; backfill follows by popularity
+  assert.deepEqual(
+    await r.recommend({
+      history: ["a", "b"],
+      boosts: [{ field: "category", values: ["x"], boost: 2 }],
+      filters: [{ field: "popularity", gte: 2 }],
+    }),
+    [
+      { id: "r", score: f(b + 2) },
+      { id: "q", score: f(a + b) },
+      { id: "s", score: 0, backfill: true },
+    ],
+  );
+  // paging over the ranking then the backfill; exclusions apply to both
+  assert.deepEqual(
+    (await r.recommend({ history: ["a"], exclude: ["s"], from: 1, num: 3 }))
+      .map((x) => [x.id, x.backfill ?? false]),
+    [["q", false], ["r", true], ["t", true]],
+  );
+  // item-based: items that share the item's indicator
+  assert.deepEqual(
+    (await r.recommend({ item: "a", backfill: false })).map((x) => x.id),
+    ["p", "q"],
+  );
+});
+
+Deno.test("matchesFilter compares like Elasticsearch", () => {
+  const meta = {
+    n: 5,
+    d: "2015-06-10T00:00:00.000Z",
+    k: "b",
+    tags: ["x", "y"],
+    on: true,
+  };
+  assert.ok(matchesFilter(meta, { field: "n", gt: 4, lte: 5 }));
+  assert.ok(!matchesFilter(meta, { field: "n", lt: 5 }));
+  assert.ok(matchesFilter(meta, { field: "d", gte: "2015-06-01" }));
+  assert.ok(!matchesFilter(meta, { field: "d", lt: "2015-06-10" }));
+  assert.ok(matchesFilter(meta, { field: "k", gte: "a", lt: "c" }));
+  assert.ok(matchesFilter(meta, { field: "tags", value: "y" }));
+  assert.ok(matchesFilter(meta, { field: "on", value: true }));
+  assert.ok(!matchesFilter(meta, { field: "missing", values: ["x"] }));
+  assert.ok(!matchesFilter(undefined, { field: "n", gte: 0 }));
 });

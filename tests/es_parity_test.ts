@@ -86,7 +86,7 @@ esTest(
     const name = index("bm25");
     await indexDocuments(client, name, docs);
     const got = await new ElasticsearchRecommender(client, name)
-      .recommend({ history: ["a", "c"] });
+      .recommend({ history: ["a", "c"], backfill: false });
     // idf(df) = ln(1 + (4 - df + .5)/(df + .5)); with norms off dl = 1, so
     // tf = 1 / (1 + 1.2·(0.25 + 0.75/1.5)) = 1/1.9; Elasticsearch's legacy
     // BM25 multiplies by k1 + 1 = 2.2.
@@ -104,7 +104,10 @@ esTest(
     assertSameRanking(
       "hand-checked",
       got,
-      await new EmbeddedRecommender(docs).recommend({ history: ["a", "c"] }),
+      await new EmbeddedRecommender(docs).recommend({
+        history: ["a", "c"],
+        backfill: false,
+      }),
     );
   },
 );

@@ -1,0 +1,113 @@
+/**
+ * Serving parity: the same varied requests (per-type histories, field
+ * boosts, filters, date ranges, metadata boosts, exclusions, paging,
+ * backfill, explain, item-based) against the real node and the embedded
+ * backend must give the same ranked ids, flags and explanations, and the
+ * same scores to 1e-4 relative.
+ */
+import assert from "node:assert/strict";
+import { mulberry32 } from "../bench/retailrocket_synth.ts";
+import { EmbeddedRecommender } from "../lib/embedded.ts";
+import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
+import { readEvents } from "../lib/events.ts";
+import { buildIndicators } from "../lib/indicators.ts";
+import { mergeItems, readItems } from "../lib/items.ts";
+import { publishIndex } from "../lib/lifecycle.ts";
+import type {
+  Filter,
+  Recommendation,
+  RecommendRequest,
+} from "../lib/recommender.ts";
+import { esTest } from "./_es.ts";
+
+const fixtures = new URL("../fixtures/", import.meta.url).pathname;
+
+function requests(ids: string[], n: number): RecommendRequest[] {
+  const rnd = mulberry32(2024);
+  const pick = () => ids[Math.floor(rnd() * ids.length)];
+  const some = (max: number) =>
+    Array.from({ length: 1 + Math.floor(rnd() * max) }, pick);
+  const categories = ["camping", "kitchen", "garden", "cycling", "office"];
+  const out: RecommendRequest[] = [];
+  for (let i = 0; i < n; i++) {
+    const r: RecommendRequest = {};
+    const shape = i % 5;
+    if (shape === 0) r.history = some(6);
+    else if (shape === 1) r.history = { transaction: some(3), view: some(6) };
+    else if (shape === 2) {
+      r.history = { view: some(5), addtocart: some(2) };
+      r.fieldBoosts = { indicators_view: 0.5 + rnd(), indicators_addtocart: 2 };
+    } else if (shape === 3) r.item = pick();
+    else r.items = some(3);
+    const rules = Math.floor(rnd() * 8);
+    const filters: Filter[] = [];
+    if (rules & 1) filters.push({ field: "available", value: true });
+    if (rules & 2) {
+      r.boosts = [{
+        field: "category",
+        values: [categories[i % categories.length]],
+        boost: 1 + Math.floor(rnd() * 4),
+      }];
+    }
+    if (rules & 4) {
+      filters.push(
+        rnd() < 0.5
+          ? { field: "popularity", gte: Math.floor(rnd() * 6) }
+          : { field: "category", values: categories.slice(0, 2 + (i % 3)) },
+      );
+    }
+    if (filters.length) r.filters = filters;
+    if (i % 7 === 0) r.dateRange = { after: "2015-07-01" };
+    if (i % 6 === 0) r.exclude = some(3);
+    if (i % 9 === 0) r.excludeSeen = false;
+    if (i % 4 === 0) r.from = Math.floor(rnd() * 6);
+    r.num = 1 + Math.floor(rnd() * 15);
+    if (i % 8 === 0) r.backfill = false;
+    if (i % 3 === 0) r.explain = true;
+    out.push(r);
+  }
+  return out;
+}
+
+function same(label: string, es: Recommendation[], embedded: Recommendation[]) {
+  const shape = (list: Recommendation[]) =>
+    list.map(({ id, backfill, because }) => ({ id, backfill, because }));
+  assert.deepEqual(shape(es), shape(embedded), label);
+  es.forEach((r, i) => {
+    const e = embedded[i].score;
+    assert.ok(
+      Math.abs(r.score - e) <= 1e-4 * Math.abs(e),
+      `${label}: score of ${r.id} is ${r.score} on ES, ${e} embedded`,
+    );
+  });
+}
+
+esTest(
+  "serving parity: 120 varied requests, Elasticsearch = embedded",
+  async ({ client, index }) => {
+    const { documents } = await buildIndicators(
+      readEvents(`${fixtures}demo_events.csv`),
+      { minRootLlr: 3 },
+    );
+    mergeItems(documents, await readItems(`${fixtures}demo_items.csv`));
+    const alias = index("serve");
+    await publishIndex(client, alias, documents);
+    const es = new ElasticsearchRecommender(client, alias);
+    const embedded = new EmbeddedRecommender(documents);
+    const all = requests(documents.map((d) => d.id), 120);
+    let ranked = 0, backfilled = 0, explained = 0;
+    for (const [i, request] of all.entries()) {
+      const got = await es.recommend(request);
+      const want = await embedded.recommend(request);
+      same(`request ${i} ${JSON.stringify(request)}`, got, want);
+      if (want.some((r) => !r.backfill)) ranked++;
+      if (want.some((r) => r.backfill)) backfilled++;
+      if (want.some((r) => r.because?.length)) explained++;
+    }
+    // the suite exercises every path
+    assert.ok(ranked >= 50, `only ${ranked} requests ranked something`);
+    assert.ok(backfilled >= 10, `only ${backfilled} requests backfilled`);
+    assert.ok(explained >= 10, `only ${explained} requests explained`);
+    await client.indices.delete({ index: `${alias}_*` });
+  },
+);
