@@ -108,7 +108,9 @@ await run(async () => {
     if (recs.length === 0) console.log("    (no indicator matches)");
     recs.forEach((r, i) =>
       console.log(
-        `    ${i + 1}. ${label(r.id).padEnd(30)} score ${r.score.toFixed(3)}`,
+        `    ${i + 1}. ${label(r.id).padEnd(30)} ${
+          r.backfill ? "(popular: backfill)" : `score ${r.score.toFixed(3)}`
+        }`,
       )
     );
   }

@@ -14,6 +14,7 @@ import {
   parseIndicatorDocuments,
   readEvents,
   type Recommender,
+  type RecommendRequest,
   resolveConnection,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run } from "./_cli.ts";
@@ -25,8 +26,12 @@ import {
 
 const HELP = `
 deno task recommend --history ITEM[,ITEM...] [options]
+deno task recommend --request '{"history":{"transaction":["1"],"view":["2"]},
+  "filters":[{"field":"available","value":true}],"num":5,"explain":true}'
 
-Prints the items recommended for a history (most recent item first).
+Prints the items recommended for a history (most recent item first), or for
+a full request (per-event-type history, item/items, filters, boosts,
+exclude, excludeSeen, dateRange, from, num, backfill, explain: see README).
 
 Backend, in order of precedence:
   --es-config FILE       JSON connection settings (url, apiKey, username,
@@ -38,7 +43,8 @@ Backend, in order of precedence:
                           file first (format flags below; default settings)
 
 Options:
-  --history LIST          comma-separated item ids (required)
+  --history LIST          comma-separated item ids of the primary event
+  --request JSON          a whole request object instead of --history
   --num N                 number of results (default 10)
   --json                  print JSON instead of a table
   --embedded              ignore $ES_URL and use the embedded backend
@@ -48,6 +54,7 @@ ${EVENT_FORMAT_HELP}  -h, --help              this text
 await run(async () => {
   const flags = parseFlags({
     history: { type: "string" },
+    request: { type: "string" },
     num: { type: "string", default: "10" },
     json: { type: "boolean", default: false },
     "es-url": { type: "string" },
@@ -58,10 +65,25 @@ await run(async () => {
     embedded: { type: "boolean", default: false },
     ...EVENT_FORMAT_FLAGS,
   }, HELP);
-  if (!flags.history) {
-    throw new CliError("--history ITEM[,ITEM...] is required (see --help)");
+  let request: RecommendRequest;
+  if (flags.request) {
+    if (flags.history) {
+      throw new CliError("--history and --request are exclusive");
+    }
+    try {
+      request = JSON.parse(flags.request);
+    } catch (error) {
+      throw new CliError(`--request is not JSON: ${(error as Error).message}`);
+    }
+  } else if (flags.history) {
+    request = {
+      history: flags.history.split(",").map((s) => s.trim()).filter(Boolean),
+    };
+  } else {
+    throw new CliError(
+      "--history ITEM[,ITEM...] or --request JSON is required (see --help)",
+    );
   }
-  const history = flags.history.split(",").map((s) => s.trim()).filter(Boolean);
   const num = numberFlag("num", flags.num);
   const esUrl = flags.embedded
     ? undefined
@@ -98,17 +120,26 @@ await run(async () => {
     );
   }
   try {
-    const recs = await recommender.recommend({ history, num });
+    const recs = await recommender.recommend({
+      ...request,
+      num: request.num ?? num,
+    });
     if (flags.json) {
       console.log(JSON.stringify(recs));
       return;
     }
-    console.log(`backend: ${backend}; history: ${history.join(", ")}`);
+    console.log(`backend: ${backend}; request: ${JSON.stringify(request)}`);
     if (recs.length === 0) console.log("(no item's indicators match)");
     recs.forEach((r, i) =>
       console.log(
         `${String(i + 1).padStart(3)}. ${r.id.padEnd(20)} ${
-          r.score.toFixed(4)
+          r.backfill ? "backfill (popular)" : r.score.toFixed(4)
+        }${
+          r.because
+            ? `  because ${
+              r.because.map((b) => `${b.field}:${b.item}`).join(" ")
+            }`
+            : ""
         }`,
       )
     );

@@ -53,7 +53,9 @@ Deno.test("demo: builds from the bundled log and prints recommendations", async 
   const m = /visitor (\d+) bought: (.*)\n((?:\s+\d+\..*\n)+)/.exec(stdout);
   assert.ok(m, stdout);
   const history = [...m[2].matchAll(/\((\d+)\)/g)].map((x) => x[1]);
-  const shown = [...m[3].matchAll(/\((\d+)\)\s+score ([\d.]+)/g)];
+  const shown = [
+    ...m[3].matchAll(/\((\d+)\)\s+(?:score ([\d.]+)|\(popular: backfill\))/g),
+  ];
   const recs = await new EmbeddedRecommender(documents).recommend({
     history,
     num: 5,
@@ -61,8 +63,8 @@ Deno.test("demo: builds from the bundled log and prints recommendations", async 
   assert.ok(recs.length > 0);
   assert.deepEqual(shown.map((x) => x[1]), recs.map((r) => r.id));
   assert.deepEqual(
-    shown.map((x) => x[2]),
-    recs.map((r) => r.score.toFixed(3)),
+    shown.map((x) => x[2] ?? "backfill"),
+    recs.map((r) => r.backfill ? "backfill" : r.score.toFixed(3)),
   );
 });
 
@@ -228,6 +230,38 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
     ).recommend({ history, num: 3 });
     assert.equal(want.length, 3);
     assert.deepEqual(JSON.parse(rec.stdout), want);
+
+    // a whole request: per-type history, a filter, explain
+    const request = {
+      history: { transaction: ["1205"], view: ["1201"] },
+      filters: [{ field: "popularity", gte: 1 }],
+      num: 4,
+      explain: true,
+    };
+    const full = await task("recommend.ts", [
+      "--indicators",
+      out,
+      "--request",
+      JSON.stringify(request),
+      "--json",
+    ]);
+    assert.equal(full.code, 0, full.stderr);
+    const expected = await new EmbeddedRecommender(
+      parseIndicatorDocuments(await Deno.readTextFile(out), out),
+    ).recommend(request);
+    assert.ok(expected.some((r) => r.because && r.because.length === 2));
+    assert.deepEqual(JSON.parse(full.stdout), expected);
+    const bad = await task("recommend.ts", [
+      "--indicators",
+      out,
+      "--request",
+      '{"history":["1"],"num":0}',
+    ]);
+    assert.equal(bad.code, 1);
+    assert.equal(
+      bad.stderr,
+      "error: request.num must be an integer from 1 to 1000, got 0\n",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
