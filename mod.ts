@@ -53,4 +53,5 @@ export * from "./lib/elasticsearch.ts";
 export * from "./lib/lifecycle.ts";
 export * from "./lib/ndjson.ts";
 export * from "./lib/items.ts";
+export * from "./lib/http.ts";
 export { TopK } from "./lib/top_k.ts";

@@ -1,0 +1,313 @@
+/** The HTTP service: routes, every error path, auth, limits, ES down. */
+import assert from "node:assert/strict";
+import { Client } from "@elastic/elasticsearch";
+import { EmbeddedRecommender } from "../lib/embedded.ts";
+import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
+import { readEvents } from "../lib/events.ts";
+import { createHandler, type EventStore } from "../lib/http.ts";
+import { buildIndicators } from "../lib/indicators.ts";
+import { publishIndex } from "../lib/lifecycle.ts";
+import type { Event } from "../lib/events.ts";
+import { esTest } from "./_es.ts";
+import { startFaultProxy } from "./_fault_proxy.ts";
+
+const fixture =
+  new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
+const { documents } = await buildIndicators(readEvents(fixture));
+const embedded = new EmbeddedRecommender(documents);
+
+function serve(options: Partial<Parameters<typeof createHandler>[0]> = {}) {
+  const lines: string[] = [];
+  const recorded: Event[] = [];
+  const events: EventStore = {
+    recordEvent: (e) => {
+      recorded.push(e);
+      return Promise.resolve();
+    },
+  };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    createHandler({
+      recommender: embedded,
+      backend: "embedded",
+      index: "demo",
+      events,
+      log: (line) => lines.push(line),
+      ...options,
+    }),
+  );
+  const url = `http://127.0.0.1:${(server.addr as Deno.NetAddr).port}`;
+  return { url, lines, recorded, close: () => server.shutdown() };
+}
+
+async function call(
+  url: string,
+  path: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } =
+    {},
+) {
+  const res = await fetch(url + path, {
+    method: init.method ?? "POST",
+    body: init.body,
+    headers: init.headers,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+Deno.test("HTTP: recommendations and similar items equal the library's", async () => {
+  const s = serve();
+  try {
+    const request = {
+      history: { transaction: ["1205"], view: ["1201"] },
+      num: 4,
+    };
+    const got = await call(s.url, "/recommendations", {
+      body: JSON.stringify(request),
+    });
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.body, {
+      recommendations: await embedded.recommend(request),
+    });
+    const similar = await call(s.url, "/similar-items", {
+      body: JSON.stringify({ item: "1500", num: 3 }),
+    });
+    assert.equal(similar.status, 200);
+    assert.deepEqual(
+      similar.body.recommendations,
+      await embedded.recommend({ item: "1500", num: 3 }),
+    );
+    const health = await call(s.url, "/health", { method: "GET" });
+    assert.deepEqual(health, {
+      status: 200,
+      body: { status: "ok", backend: "embedded", index: "demo" },
+    });
+    const event = await call(s.url, "/events", {
+      body: JSON.stringify({
+        user: "u1",
+        item: "1205",
+        event: "view",
+        timestamp: 5,
+      }),
+    });
+    assert.equal(event.status, 202);
+    assert.deepEqual(s.recorded, [{
+      user: "u1",
+      item: "1205",
+      event: "view",
+      timestamp: 5,
+    }]);
+    // one access-log line per request
+    assert.equal(s.lines.length, 4);
+    assert.match(
+      s.lines[0],
+      /^\d{4}-\d\d-\d\dT\S+ POST \/recommendations 200 [\d.]+ms$/,
+    );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("HTTP: every error path is JSON with the right status", async () => {
+  const s = serve({ maxBodyBytes: 2000 });
+  try {
+    const cases: [
+      string,
+      { method?: string; body?: string },
+      number,
+      string | RegExp,
+    ][] = [
+      ["/nowhere", {}, 404, "no route /nowhere"],
+      [
+        "/recommendations",
+        { method: "GET" },
+        405,
+        "/recommendations takes POST",
+      ],
+      ["/recommendations", { body: "{not json" }, 400, /^body is not JSON: /],
+      ["/recommendations", { body: "[1]" }, 400, "body must be a JSON object"],
+      [
+        "/recommendations",
+        { body: '{"history":["a"],"colour":"red"}' },
+        400,
+        "request has unknown keys: colour",
+      ],
+      [
+        "/recommendations",
+        { body: '{"history":"a"}' },
+        400,
+        "request.history must be an array or an object of arrays by event type",
+      ],
+      [
+        "/recommendations",
+        { body: '{"history":["a"],"num":"5"}' },
+        400,
+        "request.num must be an integer from 1 to 1000, got 5",
+      ],
+      [
+        "/recommendations",
+        {
+          body: JSON.stringify({
+            history: Array.from({ length: 1100 }, (_, i) => `${i}`),
+          }),
+        },
+        413,
+        "body over 2000 bytes",
+      ],
+      [
+        "/similar-items",
+        { body: '{"history":["a"]}' },
+        400,
+        "/similar-items takes item or items, not history",
+      ],
+      [
+        "/similar-items",
+        { body: "{}" },
+        400,
+        "/similar-items needs item or items",
+      ],
+      [
+        "/events",
+        { body: '{"user":"u","item":"i"}' },
+        400,
+        "event.event must be a non-empty string",
+      ],
+      [
+        "/events",
+        { body: '{"user":"u","item":"i","event":"view","timestamp":"now"}' },
+        400,
+        "event.timestamp must be unix milliseconds",
+      ],
+    ];
+    for (const [path, init, status, message] of cases) {
+      const got = await call(s.url, path, init);
+      assert.equal(got.status, status, `${path} ${init.body}`);
+      assert.equal(got.body.error.status, status);
+      if (typeof message === "string") {
+        assert.equal(got.body.error.message, message);
+      } else assert.match(got.body.error.message, message);
+    }
+  } finally {
+    await s.close();
+  }
+  // too many history items (under the body limit): 400
+  const big = serve();
+  try {
+    const got = await call(big.url, "/recommendations", {
+      body: JSON.stringify({
+        history: Array.from({ length: 1100 }, (_, i) => `${i}`),
+      }),
+    });
+    assert.deepEqual(got, {
+      status: 400,
+      body: {
+        error: {
+          status: 400,
+          message:
+            "request.history has 1100 distinct items; at most 1024 are accepted",
+        },
+      },
+    });
+  } finally {
+    await big.close();
+  }
+});
+
+Deno.test("HTTP: bearer token, no event store, timeout", async () => {
+  const s = serve({ token: "s3cret", events: undefined });
+  try {
+    const body = '{"history":["1205"]}';
+    assert.equal((await call(s.url, "/recommendations", { body })).status, 401);
+    assert.equal(
+      (await call(s.url, "/recommendations", {
+        body,
+        headers: { authorization: "Bearer nope" },
+      })).status,
+      401,
+    );
+    assert.equal(
+      (await call(s.url, "/recommendations", {
+        body,
+        headers: { authorization: "Bearer s3cret" },
+      })).status,
+      200,
+    );
+    // health stays open for load balancers
+    assert.equal((await call(s.url, "/health", { method: "GET" })).status, 200);
+    const noStore = await call(s.url, "/events", {
+      body: '{"user":"u","item":"i","event":"view"}',
+      headers: { authorization: "Bearer s3cret" },
+    });
+    assert.deepEqual(noStore.body, {
+      error: { status: 501, message: "no event store configured" },
+    });
+  } finally {
+    await s.close();
+  }
+  const slow = serve({
+    timeoutMs: 50,
+    recommender: {
+      recommend: () => new Promise((r) => setTimeout(() => r([]), 300)),
+    },
+  });
+  try {
+    const got = await call(slow.url, "/recommendations", {
+      body: '{"history":["a"]}',
+    });
+    assert.deepEqual(got, {
+      status: 504,
+      body: { error: { status: 504, message: "no answer within 50 ms" } },
+    });
+    await new Promise((r) => setTimeout(r, 300)); // let the slow answer finish
+  } finally {
+    await slow.close();
+  }
+});
+
+esTest(
+  "HTTP over Elasticsearch: 503 and unhealthy when the cluster is down",
+  async ({ client, url, index }) => {
+    const alias = index("http");
+    await publishIndex(client, alias, documents);
+    const proxy = startFaultProxy(url);
+    const viaProxy = new Client({
+      node: proxy.url,
+      maxRetries: 0,
+      requestTimeout: 2000,
+    });
+    const s = serve({
+      recommender: new ElasticsearchRecommender(viaProxy, alias),
+      backend: "elasticsearch",
+      index: alias,
+      healthCheck: () => viaProxy.count({ index: alias }),
+    });
+    try {
+      const body = JSON.stringify({ history: ["1205"], num: 3 });
+      const ok = await call(s.url, "/recommendations", { body });
+      assert.equal(ok.status, 200);
+      const want = await embedded.recommend({ history: ["1205"], num: 3 });
+      const got = ok.body.recommendations as { id: string; score: number }[];
+      assert.deepEqual(got.map((r) => r.id), want.map((r) => r.id));
+      got.forEach((r, i) =>
+        assert.ok(Math.abs(r.score - want[i].score) < 1e-5)
+      );
+      assert.equal(
+        (await call(s.url, "/health", { method: "GET" })).body.index,
+        alias,
+      );
+      proxy.faults.downAfterBulk = 0; // the next _bulk takes the cluster down
+      await viaProxy.bulk({ operations: [{ index: { _index: "x" } }, {}] })
+        .catch(() => {});
+      const down = await call(s.url, "/recommendations", { body });
+      assert.equal(down.status, 503);
+      assert.match(down.body.error.message, /^backend unavailable: /);
+      const health = await call(s.url, "/health", { method: "GET" });
+      assert.equal(health.status, 503);
+      assert.equal(health.body.status, "unavailable");
+    } finally {
+      await s.close();
+      await viaProxy.close();
+      await proxy.close();
+      await client.indices.delete({ index: `${alias}_*` });
+    }
+  },
+);
