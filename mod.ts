@@ -54,4 +54,5 @@ export * from "./lib/lifecycle.ts";
 export * from "./lib/ndjson.ts";
 export * from "./lib/items.ts";
 export * from "./lib/http.ts";
+export * from "./lib/event_store.ts";
 export { TopK } from "./lib/top_k.ts";

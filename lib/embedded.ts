@@ -114,6 +114,8 @@ export class EmbeddedRecommender implements Recommender {
   #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
   #primaryEvent?: string;
+  // documents by popularity (desc, missing last), then id: the backfill order
+  #byPopularity?: Int32Array;
 
   /**
    * Indexes the documents. A later document with an id already seen
@@ -177,6 +179,19 @@ export class EmbeddedRecommender implements Recommender {
     }
   }
 
+  #popularity(): Int32Array {
+    if (!this.#byPopularity) {
+      const pop = this.#metadata.map((m) =>
+        typeof m?.popularity === "number" ? m.popularity : -Infinity
+      );
+      const order = Array.from(this.#ids.keys()).sort((x, y) =>
+        (pop[y] - pop[x]) || compareIds(this.#ids[x], this.#ids[y])
+      );
+      this.#byPopularity = Int32Array.from(order);
+    }
+    return this.#byPopularity;
+  }
+
   #recommend(request: RecommendRequest): Recommendation[] {
     const r = normalizeRequest(request, { primaryEvent: this.#primaryEvent });
     const scores = new Map<number, number>();
@@ -231,16 +246,9 @@ export class EmbeddedRecommender implements Recommender {
     const list = ranked.slice(0, want);
     if (r.backfill && list.length < want) {
       const taken = new Set(ranked.map((x) => x.id));
-      const popular: { d: number; p: number }[] = [];
-      for (let d = 0; d < this.#ids.length; d++) {
+      for (const d of this.#popularity()) {
+        if (list.length >= want) break;
         if (taken.has(this.#ids[d]) || !passes(d)) continue;
-        const p = this.#metadata[d]?.popularity;
-        popular.push({ d, p: typeof p === "number" ? p : -Infinity });
-      }
-      popular.sort((x, y) =>
-        (y.p - x.p) || compareIds(this.#ids[x.d], this.#ids[y.d])
-      );
-      for (const { d } of popular.slice(0, want - list.length)) {
         list.push({ id: this.#ids[d], score: 0, backfill: true });
       }
     }

@@ -70,6 +70,11 @@ export interface RecommendRequest {
    * type. Duplicates are dropped.
    */
   history?: readonly string[] | Readonly<Record<string, readonly string[]>>;
+  /**
+   * A user whose recent history an event store supplies (see
+   * {@linkcode withUserHistory}); the backends alone reject it.
+   */
+  user?: string;
   /** Similar items for one item (item-based): queries `indicators`. */
   item?: string;
   /** Similar items for a basket (item-based). */
@@ -160,6 +165,7 @@ export interface RequestOptions {
 
 const KEYS = new Set([
   "history",
+  "user",
   "item",
   "items",
   "fieldBoosts",
@@ -272,6 +278,11 @@ export function normalizeRequest(
   }
   const unknown = Object.keys(request).filter((k) => !KEYS.has(k));
   if (unknown.length) fail(`request has unknown keys: ${unknown.join(", ")}`);
+  if (request.user !== undefined) {
+    fail(
+      "request.user needs an event store (serve with --event-store, or withUserHistory)",
+    );
+  }
   const primary = options.primaryEvent ?? "transaction";
   const fieldOf = (type: string) =>
     type === primary ? "indicators" : `indicators_${type}`;

@@ -9,8 +9,11 @@ import {
   buildIndicators,
   connect,
   createHandler,
+  ElasticsearchEventStore,
   ElasticsearchRecommender,
   EmbeddedRecommender,
+  type HistoryStore,
+  MemoryEventStore,
   mergeItems,
   parseIndicatorDocuments,
   readEventBatches,
@@ -18,6 +21,7 @@ import {
   type Recommender,
   redactUrl,
   resolveConnection,
+  withUserHistory,
 } from "../mod.ts";
 import { CliError, numberFlag, parseFlags, run } from "./_cli.ts";
 import { EVENT_FORMAT_FLAGS, eventFormat } from "./_format.ts";
@@ -40,6 +44,10 @@ Options:
   --max-body N            largest request body in bytes (default 65536)
   --timeout MS            request timeout (default 5000)
   --items FILE            item metadata for the embedded backend
+  --event-store KIND      enable POST /events and {"user": ...} requests:
+                          "memory", or "elasticsearch" (index --events-index,
+                          default cco-events; needs ES_URL)
+  --events-index NAME     event index for --event-store elasticsearch
   --primary NAME          primary event type (default transaction)
   --es-config FILE        JSON connection settings (see README)
   -h, --help              this text
@@ -59,6 +67,8 @@ await run(async () => {
     events: { type: "string" },
     items: { type: "string" },
     primary: { type: "string" },
+    "event-store": { type: "string" },
+    "events-index": { type: "string", default: "cco-events" },
     ...EVENT_FORMAT_FLAGS,
   }, HELP);
   const esUrl = flags.indicators || flags.events
@@ -68,6 +78,7 @@ await run(async () => {
   let backend: string;
   let index: string | undefined;
   let healthCheck: (() => Promise<unknown>) | undefined;
+  let client: Awaited<ReturnType<typeof connect>> | undefined;
   const options = { primaryEvent: flags.primary };
   if (esUrl) {
     const client = await connect({
@@ -99,7 +110,27 @@ await run(async () => {
       "no backend: set ES_URL (or --es-url), or pass --indicators FILE or --events FILE",
     );
   }
+  let events: HistoryStore | undefined;
+  if (flags["event-store"] === "memory") events = new MemoryEventStore();
+  else if (flags["event-store"] === "elasticsearch") {
+    if (!client) throw new CliError("--event-store elasticsearch needs ES_URL");
+    const store = new ElasticsearchEventStore(client, flags["events-index"]);
+    await store.ensureIndex();
+    events = store;
+  } else if (flags["event-store"] !== undefined) {
+    throw new CliError(
+      `--event-store must be memory or elasticsearch, got "${
+        flags["event-store"]
+      }"`,
+    );
+  }
+  if (events) {
+    recommender = withUserHistory(recommender, events, {
+      primaryEvent: flags.primary,
+    });
+  }
   const handler = createHandler({
+    events,
     recommender,
     backend,
     index,

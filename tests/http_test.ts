@@ -311,3 +311,67 @@ esTest(
     }
   },
 );
+
+esTest(
+  "event store in Elasticsearch: record, recent history, user requests, retention",
+  async ({ client, index }) => {
+    const { ElasticsearchEventStore, withUserHistory } = await import(
+      "../lib/event_store.ts"
+    );
+    const store = new ElasticsearchEventStore(client, index("events"), {
+      refresh: true,
+    });
+    await store.ensureIndex();
+    await store.ensureIndex(); // idempotent
+    for (
+      const [t, item, event] of [[10, "1205", "transaction"], [
+        20,
+        "1201",
+        "view",
+      ], [30, "1205", "view"]] as const
+    ) {
+      await store.recordEvent({ user: "u9", item, event, timestamp: t });
+    }
+    assert.deepEqual(await store.recentHistory("u9", 20), {
+      view: ["1205", "1201"],
+      transaction: ["1205"],
+    });
+    const s = serve({
+      recommender: withUserHistory(embedded, store),
+      events: store,
+    });
+    try {
+      const viaUser = await call(s.url, "/recommendations", {
+        body: JSON.stringify({ user: "u9", num: 5 }),
+      });
+      assert.equal(viaUser.status, 200);
+      assert.deepEqual(
+        viaUser.body.recommendations,
+        await embedded.recommend({
+          history: { view: ["1205", "1201"], transaction: ["1205"] },
+          num: 5,
+        }),
+      );
+      const recorded = await call(s.url, "/events", {
+        body: JSON.stringify({
+          user: "u9",
+          item: "1500",
+          event: "transaction",
+          timestamp: 40,
+        }),
+      });
+      assert.equal(recorded.status, 202);
+      assert.deepEqual((await store.recentHistory("u9", 20)).transaction, [
+        "1500",
+        "1205",
+      ]);
+    } finally {
+      await s.close();
+    }
+    assert.equal(await store.prune(new Date(25)), 2);
+    assert.deepEqual(await store.recentHistory("u9", 20), {
+      transaction: ["1500"],
+      view: ["1205"],
+    });
+  },
+);
