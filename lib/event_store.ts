@@ -221,12 +221,27 @@ export class ElasticsearchEventStore implements HistoryStore {
    * @returns How many events were deleted.
    */
   async prune(before: Date): Promise<number> {
-    const r = await this.#client.deleteByQuery({
-      index: this.index,
-      query: { range: { timestamp: { lt: before.getTime() } } },
-      refresh: true,
-    });
-    return r.deleted ?? 0;
+    // No _delete_by_query: minimal distributions lack the reindex module.
+    // Search the old events in pages and bulk-delete them by id.
+    let deleted = 0;
+    for (;;) {
+      const page = await this.#client.search({
+        index: this.index,
+        query: { range: { timestamp: { lt: before.getTime() } } },
+        size: 1000,
+        _source: false,
+      });
+      const ids = page.hits.hits.map((h) => h._id!);
+      if (ids.length === 0) return deleted;
+      const result = await this.#client.bulk({
+        operations: ids.map((_id) => ({ delete: { _index: this.index, _id } })),
+        refresh: true,
+      });
+      if (result.errors) {
+        throw new Error(`pruning ${this.index}: some deletes failed`);
+      }
+      deleted += ids.length;
+    }
   }
 }
 
