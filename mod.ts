@@ -55,4 +55,5 @@ export * from "./lib/ndjson.ts";
 export * from "./lib/items.ts";
 export * from "./lib/http.ts";
 export * from "./lib/event_store.ts";
+export * from "./lib/dither.ts";
 export { TopK } from "./lib/top_k.ts";

@@ -30,6 +30,7 @@ import type { ElasticsearchClient } from "./connection.ts";
 import mapping from "../queries/index_mapping.json" with { type: "json" };
 import { type IndexableDocument, indicatorFieldsOf } from "./embedded.ts";
 import { type ItemMetadata, metadataMapping } from "./items.ts";
+import { applyDither } from "./dither.ts";
 import {
   buildBackfillQuery,
   buildRecommendQuery,
@@ -339,7 +340,7 @@ export class ElasticsearchRecommender implements Recommender {
   async recommend(request: RecommendRequest): Promise<Recommendation[]> {
     const r = normalizeRequest(request, this.#options);
     const want = r.from + r.num;
-    const list: Recommendation[] = [];
+    let list: Recommendation[] = [];
     if (r.clauses.length > 0) {
       const body = buildRecommendQuery(r);
       const response = await this.#client.search(
@@ -360,12 +361,10 @@ export class ElasticsearchRecommender implements Recommender {
         list.push(rec);
       }
     }
+    const ranked = list.map((x) => x.id);
+    list = applyDither(list, r).slice(0, want);
     if (r.backfill && list.length < want) {
-      const body = buildBackfillQuery(
-        r,
-        list.map((x) => x.id),
-        want - list.length,
-      );
+      const body = buildBackfillQuery(r, ranked, want - list.length);
       const response = await this.#client.search(
         {
           index: this.#index,

@@ -23,6 +23,7 @@
  */
 
 import { keywordTermScore } from "./bm25.ts";
+import { applyDither } from "./dither.ts";
 import type { ItemMetadata, MetadataValue } from "./items.ts";
 import {
   type Filter,
@@ -243,7 +244,7 @@ export class EmbeddedRecommender implements Recommender {
     }
     ranked.sort((x, y) => (y.score - x.score) || compareIds(x.id, y.id));
     const want = r.from + r.num;
-    const list = ranked.slice(0, want);
+    const list = applyDither(ranked.slice(0, r.window), r).slice(0, want);
     if (r.backfill && list.length < want) {
       const taken = new Set(ranked.map((x) => x.id));
       for (const d of this.#popularity()) {

@@ -103,8 +103,9 @@ function rules(
 }
 
 /**
- * The ranking search: the first `from + num` matches (the caller slices the
- * page, so that backfill can follow the last match).
+ * The ranking search: the first `window` matches (`from + num`, more when
+ * dithering; the caller slices the page, so that backfill can follow the
+ * last match).
  *
  * @example
  * ```ts
@@ -142,7 +143,7 @@ export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
   }
   Object.assign(bool, rules(request));
   return {
-    size: request.from + request.num,
+    size: request.window,
     query: { bool },
     sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
     track_scores: true,

@@ -99,6 +99,18 @@ export interface RecommendRequest {
   backfill?: boolean;
   /** Report which history items each result matched (default false). */
   explain?: boolean;
+  /**
+   * Opt-in dithering (see {@linkcode ditherOrder}): re-rank the top
+   * `(from + num) × window` matches (window default 3) by
+   * `log(rank) + N(0, log epsilon)`, with noise seeded by `seed` (a user or
+   * session id) and stable for `periodMs` (default 10 minutes).
+   */
+  dither?: {
+    seed: string;
+    epsilon?: number;
+    periodMs?: number;
+    window?: number;
+  };
 }
 
 /** One recommended item. */
@@ -155,6 +167,10 @@ export interface NormalizedRequest {
   backfill: boolean;
   /** Whether to explain. */
   explain: boolean;
+  /** How many ranked matches to fetch (`from + num`, more when dithering). */
+  window: number;
+  /** Dithering, when requested. */
+  dither?: { seed: string; epsilon: number; periodMs: number };
 }
 
 /** Backend settings that shape requests. */
@@ -178,6 +194,7 @@ const KEYS = new Set([
   "dateRange",
   "backfill",
   "explain",
+  "dither",
 ]);
 const FIELD = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
@@ -403,7 +420,41 @@ export function normalizeRequest(
       fail(`request.${key} must be a boolean`);
     }
   }
+  let dither: NormalizedRequest["dither"];
+  let window = from + num;
+  if (request.dither !== undefined) {
+    const {
+      seed,
+      epsilon = 2,
+      periodMs = 600_000,
+      window: factor = 3,
+      ...rest
+    } = request.dither;
+    if (Object.keys(rest).length) {
+      fail(`request.dither has unknown keys: ${Object.keys(rest).join(", ")}`);
+    }
+    if (typeof seed !== "string" || seed === "") {
+      fail(
+        "request.dither.seed must be a non-empty string (a user or session id)",
+      );
+    }
+    if (
+      typeof epsilon !== "number" || !(epsilon > 1) || !Number.isFinite(epsilon)
+    ) {
+      fail("request.dither.epsilon must be a number > 1");
+    }
+    if (typeof periodMs !== "number" || !(periodMs > 0)) {
+      fail("request.dither.periodMs must be a positive number");
+    }
+    if (!Number.isInteger(factor) || factor < 1 || factor > 10) {
+      fail("request.dither.window must be an integer from 1 to 10");
+    }
+    dither = { seed, epsilon, periodMs };
+    window = Math.min(MAX_WINDOW, window * factor);
+  }
   return {
+    window,
+    ...(dither ? { dither } : {}),
     clauses,
     num,
     from,

@@ -64,6 +64,9 @@ function requests(ids: string[], n: number): RecommendRequest[] {
     r.num = 1 + Math.floor(rnd() * 15);
     if (i % 8 === 0) r.backfill = false;
     if (i % 3 === 0) r.explain = true;
+    if (i % 10 === 5) {
+      r.dither = { seed: `user-${i}`, epsilon: 2, periodMs: 1e15 };
+    }
     out.push(r);
   }
   return out;
