@@ -56,4 +56,5 @@ export * from "./lib/items.ts";
 export * from "./lib/http.ts";
 export * from "./lib/event_store.ts";
 export * from "./lib/dither.ts";
+export * from "./lib/templates.ts";
 export { TopK } from "./lib/top_k.ts";

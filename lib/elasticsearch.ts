@@ -37,6 +37,13 @@ import {
   clauseName,
 } from "./query.ts";
 import {
+  loadTemplate,
+  renderTemplate,
+  type TemplateName,
+  templateParams,
+} from "./templates.ts";
+import {
+  type NormalizedRequest,
   normalizeRequest,
   type Recommendation,
   type Recommender,
@@ -100,6 +107,9 @@ export function toSource(
     ...Object.entries(doc.metadata ?? {}),
   ]);
 }
+
+/** How {@linkcode ElasticsearchRecommender} sends its ranking query. */
+export type QueryMode = "inline" | "template" | "stored-template";
 
 /** Raised when a build loses documents or the index does not verify. */
 export class IndexingError extends Error {
@@ -310,28 +320,63 @@ export async function indexDocuments(
 export class ElasticsearchRecommender implements Recommender {
   readonly #client: Client;
   readonly #index: string;
-  readonly #options: RequestOptions;
+  readonly #options: RequestOptions & { queries?: QueryMode };
+  #templates = new Map<TemplateName, string>();
 
   /**
    * Serves from `index` through `client`.
    *
    * @param client A connected client.
    * @param index Index (or alias) to search.
-   * @param options The primary event type (default `transaction`).
+   * @param options The primary event type (default `transaction`), and
+   * how queries are sent: `inline` (default, built by
+   * {@linkcode buildRecommendQuery}), `template` (the `queries/*.mustache`
+   * files rendered client-side), or `stored-template` (`_search/template`
+   * with the templates {@linkcode registerTemplates} stored; needs the
+   * `lang-mustache` module).
    */
   constructor(
     client: ElasticsearchClient,
     index: string,
-    options: RequestOptions = {},
+    options: RequestOptions & { queries?: QueryMode } = {},
   ) {
     this.#client = client as unknown as Client;
     this.#index = index;
     this.#options = options;
   }
 
+  // the ranking search, inline or through a template
+  async #rank(request: RecommendRequest, r: NormalizedRequest) {
+    const mode = this.#options.queries ?? "inline";
+    const name: TemplateName = request.history === undefined &&
+        (request.item !== undefined || request.items !== undefined)
+      ? "cco-similar-items"
+      : "cco-recommend";
+    if (mode === "stored-template") {
+      return await this.#client.searchTemplate({
+        index: this.#index,
+        id: name,
+        params: templateParams(r),
+      });
+    }
+    let body: Record<string, unknown>;
+    if (mode === "template") {
+      let source = this.#templates.get(name);
+      if (!source) this.#templates.set(name, source = await loadTemplate(name));
+      body = renderTemplate(source, templateParams(r));
+    } else {
+      body = buildRecommendQuery(r);
+    }
+    return await this.#client.search(
+      {
+        index: this.#index,
+        ...body,
+      } as Parameters<Client["search"]>[0],
+    );
+  }
+
   /**
-   * Runs {@linkcode buildRecommendQuery}, then {@linkcode buildBackfillQuery}
-   * if needed.
+   * Runs the ranking query, then {@linkcode buildBackfillQuery} if needed.
    *
    * @param request History, rules and paging.
    * @returns Ranked recommendations, ties by id.
@@ -342,13 +387,7 @@ export class ElasticsearchRecommender implements Recommender {
     const want = r.from + r.num;
     let list: Recommendation[] = [];
     if (r.clauses.length > 0) {
-      const body = buildRecommendQuery(r);
-      const response = await this.#client.search(
-        {
-          index: this.#index,
-          ...body,
-        } as Parameters<Client["search"]>[0],
-      );
+      const response = await this.#rank(request, r);
       const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
       for (const hit of response.hits.hits) {
         const rec: Recommendation = { id: hit._id!, score: hit._score ?? 0 };

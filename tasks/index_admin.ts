@@ -10,6 +10,7 @@ import {
   connect,
   listIndices,
   redactUrl,
+  registerTemplates,
   resolveConnection,
   rollback,
 } from "../mod.ts";
@@ -18,11 +19,14 @@ import { CliError, parseFlags, run } from "./_cli.ts";
 const HELP = `
 deno task index:list [--alias NAME]
 deno task index:rollback [--alias NAME]
+deno task templates:register
 
 list: the versioned indices of the alias (oldest first) with document
 counts, which one is live, and any left "building" by a failed build.
 rollback: point the alias to the newest complete index older than the live
 one (atomic), e.g. after a bad build.
+templates:register: store queries/*.mustache as search templates (needs the
+lang-mustache module; without it, serve renders them client-side).
 
   --alias NAME    the alias (default "cco-items")
   --es-config FILE       JSON connection settings (url, apiKey, username,
@@ -43,16 +47,21 @@ await run(async () => {
     HELP,
     Deno.args.filter((a) => a !== command),
   );
-  if (command !== "list" && command !== "rollback") {
+  if (!["list", "rollback", "templates"].includes(command)) {
     throw new CliError(
-      `expected list or rollback, got ${command ?? "nothing"} (see --help)`,
+      `expected list, rollback or templates, got ${
+        command ?? "nothing"
+      } (see --help)`,
     );
   }
   const url =
     resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
   const client = await connect({ url, configFile: flags["es-config"] });
   try {
-    if (command === "list") {
+    if (command === "templates") {
+      const names = await registerTemplates(client);
+      console.log(`stored search templates: ${names.join(", ")}`);
+    } else if (command === "list") {
       const indices = await listIndices(client, flags.alias!);
       if (indices.length === 0) {
         console.log(
