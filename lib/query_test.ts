@@ -218,3 +218,21 @@ Deno.test("invalid requests: one-line causes", () => {
     );
   }
 });
+
+Deno.test("history is capped to the most recent maxQueryEvents per type", () => {
+  const many = Array.from({ length: 150 }, (_, i) => `i${i}`);
+  const r = normalizeRequest({ history: { transaction: many, view: many } });
+  assert.equal(r.clauses.length, 200);
+  assert.deepEqual(r.clauses.slice(0, 2).map((c) => c.item), ["i0", "i1"]);
+  assert.equal(r.clauses[99].item, "i99");
+  const small = normalizeRequest({ history: many }, { maxQueryEvents: 3 });
+  assert.deepEqual(small.clauses.map((c) => c.item), ["i0", "i1", "i2"]);
+  // items beyond the cap still count as seen: never recommended back
+  assert.equal(small.exclude.length, 150);
+  assert.throws(
+    () => normalizeRequest({ history: ["a"] }, { maxQueryEvents: 0 }),
+    {
+      message: "maxQueryEvents must be an integer from 1 to 1024, got 0",
+    },
+  );
+});

@@ -177,7 +177,16 @@ export interface NormalizedRequest {
 export interface RequestOptions {
   /** The primary event type, whose history queries `indicators` (default `transaction`). */
   primaryEvent?: string;
+  /**
+   * History items used per event type: the first (most recent) ones are
+   * kept, the rest ignored (default 100, the Universal Recommender's
+   * `maxQueryEvents`). Over {@linkcode MAX_HISTORY} is an error.
+   */
+  maxQueryEvents?: number;
 }
+
+/** Default of {@linkcode RequestOptions.maxQueryEvents}. */
+export const DEFAULT_MAX_QUERY_EVENTS = 100;
 
 const KEYS = new Set([
   "history",
@@ -301,6 +310,12 @@ export function normalizeRequest(
     );
   }
   const primary = options.primaryEvent ?? "transaction";
+  const cap = options.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS;
+  if (!Number.isInteger(cap) || cap < 1 || cap > MAX_HISTORY) {
+    fail(
+      `maxQueryEvents must be an integer from 1 to ${MAX_HISTORY}, got ${cap}`,
+    );
+  }
   const fieldOf = (type: string) =>
     type === primary ? "indicators" : `indicators_${type}`;
   const fieldBoosts = request.fieldBoosts ?? {};
@@ -322,7 +337,9 @@ export function normalizeRequest(
   };
   const history = request.history;
   if (Array.isArray(history)) {
-    add("indicators", ids(history, "request.history"));
+    const all = ids(history, "request.history");
+    all.forEach((item) => seen.add(item));
+    add("indicators", all.slice(0, cap));
   } else if (history !== undefined) {
     if (typeof history !== "object" || history === null) {
       fail(
@@ -333,7 +350,9 @@ export function normalizeRequest(
       if (!FIELD.test(type)) {
         fail(`request.history: "${type}" is not an event type name`);
       }
-      add(fieldOf(type), ids(list, `request.history.${type}`));
+      const all = ids(list, `request.history.${type}`);
+      all.forEach((item) => seen.add(item));
+      add(fieldOf(type), all.slice(0, cap));
     }
   }
   const basket = new Set([

@@ -49,6 +49,7 @@ Options:
                           default cco-events; needs ES_URL)
   --events-index NAME     event index for --event-store elasticsearch
   --primary NAME          primary event type (default transaction)
+  --max-query-events N    history items used per event type (default 100)
   --es-config FILE        JSON connection settings (see README)
   -h, --help              this text
 `;
@@ -67,6 +68,7 @@ await run(async () => {
     events: { type: "string" },
     items: { type: "string" },
     primary: { type: "string" },
+    "max-query-events": { type: "string" },
     "event-store": { type: "string" },
     "events-index": { type: "string", default: "cco-events" },
     ...EVENT_FORMAT_FLAGS,
@@ -79,7 +81,10 @@ await run(async () => {
   let index: string | undefined;
   let healthCheck: (() => Promise<unknown>) | undefined;
   let client: Awaited<ReturnType<typeof connect>> | undefined;
-  const options = { primaryEvent: flags.primary };
+  const options = {
+    primaryEvent: flags.primary,
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+  };
   if (esUrl) {
     const client = await connect({
       url: esUrl,
