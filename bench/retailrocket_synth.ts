@@ -33,6 +33,8 @@
  * @module
  */
 
+import { mulberry32 } from "../lib/_random.ts";
+
 /** RetailRocket's published figures, the generator's default target. */
 export const RETAILROCKET = Object.freeze({
   events: 2_756_101,
@@ -87,21 +89,7 @@ export interface SynthRow {
   transaction?: number;
 }
 
-/**
- * mulberry32: a tiny seeded PRNG, uniform in [0, 1).
- *
- * @param seed Any 32-bit integer.
- * @returns The generator.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** Index of the first cumulative weight > x (binary search). */
 function pick(cumulative: Float64Array, x: number): number {

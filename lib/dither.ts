@@ -17,6 +17,8 @@
  * @module
  */
 
+import { mulberry32 } from "./_random.ts";
+
 /** Dithering settings. */
 export interface DitherOptions {
   /** Spread, > 1 (default 2). */
@@ -36,16 +38,6 @@ function fnv1a(text: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -65,6 +65,60 @@ export function clauseName(clause: { field: string; item: string }): string {
 }
 
 /**
+ * The `term` clause of one history item (named for `explain`).
+ *
+ * @example
+ * ```ts
+ * import { termClause } from "./query.ts";
+ *
+ * termClause({ field: "indicators", item: "a", boost: 2 }, false);
+ * // { term: { indicators: { value: "a", boost: 2 } } }
+ * ```
+ *
+ * @param clause Field, item and boost.
+ * @param named Whether to name it `field:item`.
+ * @returns The clause.
+ */
+export function termClause(
+  clause: { field: string; item: string; boost: number },
+  named: boolean,
+): Record<string, unknown> {
+  return {
+    term: {
+      [clause.field]: {
+        value: clause.item,
+        boost: clause.boost,
+        ...(named ? { _name: clauseName(clause) } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * The constant-score `terms` clause of a metadata boost.
+ *
+ * @example
+ * ```ts
+ * import { boostClause } from "./query.ts";
+ *
+ * boostClause({ field: "category", values: ["x"], boost: 2 });
+ * // { terms: { category: ["x"], boost: 2 } }
+ * ```
+ *
+ * @param boost The boost.
+ * @returns The clause.
+ */
+export function boostClause(
+  boost: {
+    field: string;
+    values: readonly (string | number | boolean)[];
+    boost: number;
+  },
+): Record<string, unknown> {
+  return { terms: { [boost.field]: [...boost.values], boost: boost.boost } };
+}
+
+/**
  * An Elasticsearch query clause for a metadata filter.
  *
  * @example
@@ -123,23 +177,13 @@ export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
   const bool: Record<string, unknown[]> = {
     must: [{
       bool: {
-        should: request.clauses.map((c) => ({
-          term: {
-            [c.field]: {
-              value: c.item,
-              boost: c.boost,
-              ...(request.explain ? { _name: clauseName(c) } : {}),
-            },
-          },
-        })),
+        should: request.clauses.map((c) => termClause(c, request.explain)),
         minimum_should_match: 1,
       },
     }],
   };
   if (request.boosts.length) {
-    bool.should = request.boosts.map((b) => ({
-      terms: { [b.field]: [...b.values], boost: b.boost },
-    }));
+    bool.should = request.boosts.map(boostClause);
   }
   Object.assign(bool, rules(request));
   return {

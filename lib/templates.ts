@@ -24,7 +24,7 @@
 
 import type { Client } from "@elastic/elasticsearch";
 import type { ElasticsearchClient } from "./connection.ts";
-import { clauseName, filterQuery } from "./query.ts";
+import { boostClause, filterQuery, termClause } from "./query.ts";
 import type { NormalizedRequest } from "./recommender.ts";
 
 /** The stored template names and their files in `queries/`. */
@@ -78,18 +78,8 @@ export function templateParams(
 ): Record<string, unknown> {
   return {
     size: request.window,
-    clauses: request.clauses.map((c) => ({
-      term: {
-        [c.field]: {
-          value: c.item,
-          boost: c.boost,
-          ...(request.explain ? { _name: clauseName(c) } : {}),
-        },
-      },
-    })),
-    boosts: request.boosts.map((b) => ({
-      terms: { [b.field]: [...b.values], boost: b.boost },
-    })),
+    clauses: request.clauses.map((c) => termClause(c, request.explain)),
+    boosts: request.boosts.map(boostClause),
     filters: request.filters.map(filterQuery),
     must_not: request.exclude.length
       ? [{ terms: { id: request.exclude } }]

@@ -1,0 +1,22 @@
+/**
+ * Internal: small deterministic randomness shared by dithering and the
+ * benchmark data generators.
+ *
+ * @module
+ */
+
+/**
+ * mulberry32: a tiny seeded PRNG, uniform in [0, 1).
+ *
+ * @param seed Any 32-bit integer.
+ * @returns The generator.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
