@@ -57,4 +57,6 @@ export * from "./lib/http.ts";
 export * from "./lib/event_store.ts";
 export * from "./lib/dither.ts";
 export * from "./lib/templates.ts";
+export * from "./lib/metrics.ts";
+export * from "./lib/evaluate.ts";
 export { TopK } from "./lib/top_k.ts";

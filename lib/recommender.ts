@@ -91,7 +91,12 @@ export interface RecommendRequest {
   boosts?: readonly Boost[];
   /** Item ids never to return. */
   exclude?: readonly string[];
-  /** Never return the request's history or query items (default true). */
+  /**
+   * Never return the items of the primary-event history (what the user
+   * bought) or the query items (default true), as the Universal
+   * Recommender's default blacklist does. Viewed or carted items stay
+   * recommendable: people buy what they viewed.
+   */
   excludeSeen?: boolean;
   /** Only items whose date `field` (default `updated`) is in the range. */
   dateRange?: { field?: string; after?: string; before?: string };
@@ -332,7 +337,7 @@ export function normalizeRequest(
   const add = (field: string, items: string[]) => {
     for (const item of items) {
       clauses.push({ field, item, boost: fieldBoosts[field] ?? 1 });
-      seen.add(item);
+      if (field === "indicators") seen.add(item); // primary or query items
     }
   };
   const history = request.history;
@@ -351,7 +356,7 @@ export function normalizeRequest(
         fail(`request.history: "${type}" is not an event type name`);
       }
       const all = ids(list, `request.history.${type}`);
-      all.forEach((item) => seen.add(item));
+      if (type === primary) all.forEach((item) => seen.add(item));
       add(fieldOf(type), all.slice(0, cap));
     }
   }

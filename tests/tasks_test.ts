@@ -68,8 +68,69 @@ Deno.test("demo: builds from the bundled log and prints recommendations", async 
   );
 });
 
+Deno.test("eval: runs on the fixture and writes a report whose figures match", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, stderr, stdout } = await task("eval.ts", [
+      "--protocol",
+      "last-k",
+      "--min-llr",
+      "3",
+      "--out-dir",
+      dir,
+    ]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /wrote .*report\.md, .*report\.json, .*recall\.svg/);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.deepEqual(Object.keys(report.results), [
+      "popularity",
+      "purchase-only LLR",
+      "CCO",
+      "CCO - addtocart",
+      "CCO - view",
+    ]);
+    // recompute one figure independently: CCO recall@10 from the library
+    const events = await Array.fromAsync(readEvents(fixture));
+    const { lastKSplit, histories, evaluate } = await import(
+      "../lib/evaluate.ts"
+    );
+    const split = lastKSplit(events);
+    const built = await buildIndicators(split.train, { minRootLlr: 3 });
+    const h = histories(split.train);
+    const want = await evaluate(
+      new EmbeddedRecommender(built.documents),
+      split,
+      (u) => ({ history: h.get(u) ?? {} }),
+      { catalogue: built.documents.length },
+    );
+    assert.equal(
+      report.results.CCO.atK[10].mean.recall,
+      want.atK[10].mean.recall,
+    );
+    assert.equal(report.testUsers, split.test.size);
+    const md = await Deno.readTextFile(`${dir}/report.md`);
+    assert.match(md, /\| CCO \| [\d.]+ \[/);
+    assert.match(md, /## Interpretation\n\n- Recall@10: \*\*CCO\*\* leads/);
+    const svg = await Deno.readTextFile(`${dir}/recall.svg`);
+    assert.equal(svg.match(/<polyline/g)!.length, 5);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("tasks print --help and exit 0", async () => {
-  for (const script of ["build_index.ts", "recommend.ts", "demo.ts", "es.ts"]) {
+  for (
+    const script of [
+      "build_index.ts",
+      "recommend.ts",
+      "demo.ts",
+      "es.ts",
+      "eval.ts",
+      "serve.ts",
+      "index_admin.ts",
+      "generate.ts",
+    ]
+  ) {
     const { code, stdout } = await task(script, ["--help"]);
     assert.equal(code, 0, script);
     assert.match(stdout, /deno task /, script);
