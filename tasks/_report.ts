@@ -25,6 +25,8 @@ export interface ReportInput {
   buildMs: number;
   /** Results per model. */
   results: Record<string, Evaluation>;
+  /** Published figures to print beside ours (Markdown). */
+  published?: string;
 }
 
 const COLORS = [
@@ -150,6 +152,26 @@ export function interpret(results: Record<string, Evaluation>): string {
           : "the 95% intervals overlap, so the lead is not established on this data."),
     );
   }
+  const full = results.CCO;
+  for (const base of ["purchase-only LLR", "popularity"]) {
+    const b = results[base];
+    if (!full || !b) continue;
+    for (const metric of ["recall", "ndcg"] as const) {
+      const diff = full.atK[10].mean[metric] - b.atK[10].mean[metric];
+      const separated = diff > 0
+        ? full.atK[10].interval[metric][0] > b.atK[10].interval[metric][1]
+        : b.atK[10].interval[metric][0] > full.atK[10].interval[metric][1];
+      lines.push(
+        `- CCO vs ${base}, ${metric === "ndcg" ? "nDCG" : "recall"}@10: ${
+          fmt(full.atK[10].mean[metric])
+        } vs ${fmt(b.atK[10].mean[metric])} (${diff >= 0 ? "+" : ""}${
+          fmt(diff)
+        }); ${
+          separated ? "the intervals do not overlap" : "the intervals overlap"
+        }.`,
+      );
+    }
+  }
   const pop = results.popularity;
   const cco = results.CCO ?? results["purchase-only LLR"];
   if (pop && cco) {
@@ -218,6 +240,7 @@ export async function writeReport(
       }% |`
     ),
     "",
+    ...(input.published ? [input.published, ""] : []),
     "![recall@k](recall.svg)",
     "",
     "## Interpretation",
