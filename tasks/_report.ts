@@ -27,6 +27,15 @@ export interface ReportInput {
   results: Record<string, Evaluation>;
   /** Published figures to print beside ours (Markdown). */
   published?: string;
+  /** Best settings of a tuning sweep, on the validation split. */
+  tuning?: {
+    minRootLlr: number;
+    maxIndicatorsPerItem: number;
+    maxQueryEvents: number;
+    secondaryBoost: number;
+    ndcg: number;
+    recall: number;
+  }[];
 }
 
 const COLORS = [
@@ -241,6 +250,20 @@ export async function writeReport(
     ),
     "",
     ...(input.published ? [input.published, ""] : []),
+    ...(input.tuning
+      ? [
+        "Tuning sweep, best settings on the validation split (carved out of the training data; the test split was not used):",
+        "",
+        "| min root LLR | indicators/item | history/type | secondary boost | nDCG@10 | recall@10 |",
+        "| --- | --- | --- | --- | --- | --- |",
+        ...input.tuning.map((t) =>
+          `| ${t.minRootLlr} | ${t.maxIndicatorsPerItem} | ${t.maxQueryEvents} | ${t.secondaryBoost} | ${
+            fmt(t.ndcg)
+          } | ${fmt(t.recall)} |`
+        ),
+        "",
+      ]
+      : []),
     "![recall@k](recall.svg)",
     "",
     "## Interpretation",

@@ -19,13 +19,21 @@ import {
 import { type Event, readEventBatches } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
 import { MAX_HISTORY, type RecommendRequest } from "../lib/recommender.ts";
-import { CliError, numberFlag, parseFlags, run, withProgress } from "./_cli.ts";
+import {
+  CliError,
+  numberFlag,
+  parseFlags,
+  progressBar,
+  run,
+  withProgress,
+} from "./_cli.ts";
 import {
   EVENT_FORMAT_FLAGS,
   EVENT_FORMAT_HELP,
   eventFormat,
 } from "./_format.ts";
 import { writeReport } from "./_report.ts";
+import { type Scored, sweep } from "./_sweep.ts";
 
 const HELP = `
 deno task eval [--events FILE] [options]
@@ -54,6 +62,10 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --max-indicators N   indicators per item (default 50)
   --max-query-events N history items used per event type (default 100)
   --out-dir DIR        where the report goes (default out/eval)
+  --sweep              tune threshold, indicators per item, history length and
+                       secondary-field weight on a validation split carved out
+                       of the training data (never the test split), then add
+                       the best setting as a "(tuned)" model
   --title TEXT         report title
   --published sar      add Microsoft Recommenders' published MovieLens-100k
                        figures (SAR, BPR; stratified 75/25, seed 42) beside ours
@@ -77,6 +89,7 @@ await run(async () => {
     "out-dir": { type: "string", default: "out/eval" },
     title: { type: "string" },
     published: { type: "string" },
+    sweep: { type: "boolean", default: false },
     ...EVENT_FORMAT_FLAGS,
   }, HELP);
   const path = flags.events ??
@@ -174,6 +187,61 @@ await run(async () => {
         `(${((performance.now() - t) / 1000).toFixed(1)} s)`,
     );
   }
+  let tuning: Scored[] | undefined;
+  if (flags.sweep) {
+    const validation = flags.protocol === "time"
+      ? timeSplit(split.train, { fraction: 0.9, primaryEvent: primary })
+      : flags.protocol === "last-k"
+      ? lastKSplit(split.train, {
+        k: numberFlag("k", flags.k),
+        primaryEvent: primary,
+      })
+      : stratifiedSplit(split.train, {
+        ratio: numberFlag("ratio", flags.ratio, false),
+        seed: (numberFlag("seed", flags.seed) ?? 42) + 1,
+      });
+    if (validation.test.size === 0) {
+      throw new CliError("--sweep: the validation split has no test users");
+    }
+    let bar: ReturnType<typeof progressBar> | undefined;
+    tuning = await sweep(validation, primary, (done, total) => {
+      (bar ??= progressBar("settings", total)).update(done);
+    });
+    bar?.done();
+    const best = tuning[0];
+    console.error(
+      `best on validation (${validation.test.size} users): ${
+        JSON.stringify(best)
+      }`,
+    );
+    const tuned = await buildIndicators(split.train, {
+      primaryEvent: primary,
+      minRootLlr: best.minRootLlr,
+      maxIndicatorsPerItem: best.maxIndicatorsPerItem,
+    });
+    const tunedRecommender = new EmbeddedRecommender(tuned.documents, {
+      primaryEvent: primary,
+      maxQueryEvents: best.maxQueryEvents,
+    });
+    const fieldBoosts = Object.fromEntries(
+      tuned.fields.filter((f) => f.startsWith("indicators_"))
+        .map((f) => [f, best.secondaryBoost]),
+    );
+    const tunedName = secondaries.length
+      ? "CCO (tuned)"
+      : "purchase-only LLR (tuned)";
+    results[tunedName] = await evaluate(
+      tunedRecommender,
+      split,
+      (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
+      { catalogue: tuned.documents.length },
+    );
+    console.error(
+      `${tunedName}: nDCG@10 ${
+        results[tunedName].atK[10].mean.ndcg.toFixed(4)
+      }`,
+    );
+  }
   const files = await writeReport(flags["out-dir"]!, {
     title: flags.title ?? `cco-es offline evaluation: ${path.split("/").pop()}`,
     dataset: path.split("/").pop()!,
@@ -191,6 +259,7 @@ await run(async () => {
     fields,
     buildMs,
     results,
+    tuning: tuning?.slice(0, 10),
     published: flags.published === "sar"
       ? [
         "Microsoft Recommenders' published MovieLens-100k results on the same protocol",

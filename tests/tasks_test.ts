@@ -113,6 +113,25 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     assert.match(md, /## Interpretation\n\n- Recall@10: \*\*CCO\*\* leads/);
     const svg = await Deno.readTextFile(`${dir}/recall.svg`);
     assert.equal(svg.match(/<polyline/g)!.length, 5);
+    // the sweep tunes on a validation split and adds a tuned model
+    const swept = await task("eval.ts", [
+      "--protocol",
+      "last-k",
+      "--sweep",
+      "--out-dir",
+      dir,
+    ]);
+    assert.equal(swept.code, 0, swept.stderr);
+    const tuned = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    assert.ok("CCO (tuned)" in tuned.results);
+    assert.equal(tuned.tuning.length, 10);
+    for (let i = 1; i < tuned.tuning.length; i++) {
+      assert.ok(tuned.tuning[i - 1].ndcg >= tuned.tuning[i].ndcg);
+    }
+    assert.match(
+      await Deno.readTextFile(`${dir}/report.md`),
+      /Tuning sweep, best settings on the validation split/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

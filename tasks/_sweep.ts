@@ -1,0 +1,103 @@
+/**
+ * The tuning sweep of `deno task eval --sweep`: a grid over the LLR
+ * threshold, indicators per item, history items per type and the weight of
+ * the secondary fields, scored by nDCG@10 on a validation split carved out
+ * of the training data (the test split is never looked at).
+ *
+ * @module
+ */
+
+import { EmbeddedRecommender } from "../lib/embedded.ts";
+import { evaluate, histories, type Split } from "../lib/evaluate.ts";
+import type { Event } from "../lib/events.ts";
+import { buildIndicators } from "../lib/indicators.ts";
+import { MAX_HISTORY } from "../lib/recommender.ts";
+
+/** One point of the grid. */
+export interface Setting {
+  /** Threshold on signed root LLR. */
+  minRootLlr: number;
+  /** Indicators kept per item. */
+  maxIndicatorsPerItem: number;
+  /** History items used per event type. */
+  maxQueryEvents: number;
+  /** Boost of every secondary field. */
+  secondaryBoost: number;
+}
+
+/** A setting with its validation score. */
+export interface Scored extends Setting {
+  /** nDCG@10 on the validation split. */
+  ndcg: number;
+  /** Recall@10 on the validation split. */
+  recall: number;
+}
+
+/** The default grid. */
+export const GRID = {
+  minRootLlr: [2, 3, 5, 8],
+  maxIndicatorsPerItem: [50, 200, 500],
+  maxQueryEvents: [20, 100, 1024],
+  secondaryBoost: [0.5, 1, 2],
+};
+
+/**
+ * Scores every setting of the grid on `validation`, best first.
+ *
+ * @param validation A split of the training events.
+ * @param primary The primary event type.
+ * @param onProgress Called after each setting.
+ * @returns The scored settings, best nDCG@10 first.
+ */
+export async function sweep(
+  validation: Split,
+  primary: string,
+  onProgress: (done: number, total: number) => void = () => {},
+): Promise<Scored[]> {
+  const history = histories(validation.train as Event[]);
+  for (const h of history.values()) {
+    for (const type of Object.keys(h)) h[type] = h[type].slice(0, MAX_HISTORY);
+  }
+  const total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
+    GRID.maxQueryEvents.length * GRID.secondaryBoost.length;
+  const out: Scored[] = [];
+  for (const minRootLlr of GRID.minRootLlr) {
+    for (const maxIndicatorsPerItem of GRID.maxIndicatorsPerItem) {
+      const { documents, fields } = await buildIndicators(validation.train, {
+        primaryEvent: primary,
+        minRootLlr,
+        maxIndicatorsPerItem,
+      });
+      const secondaryFields = fields.filter((f) => f.startsWith("indicators_"));
+      for (const maxQueryEvents of GRID.maxQueryEvents) {
+        const recommender = new EmbeddedRecommender(documents, {
+          primaryEvent: primary,
+          maxQueryEvents,
+        });
+        // without secondary fields the boost changes nothing: score once
+        const boosts = secondaryFields.length ? GRID.secondaryBoost : [1];
+        for (const secondaryBoost of boosts) {
+          const fieldBoosts = Object.fromEntries(
+            secondaryFields.map((f) => [f, secondaryBoost]),
+          );
+          const result = await evaluate(
+            recommender,
+            validation,
+            (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
+            { catalogue: documents.length, ks: [10] },
+          );
+          out.push({
+            minRootLlr,
+            maxIndicatorsPerItem,
+            maxQueryEvents,
+            secondaryBoost,
+            ndcg: result.atK[10].mean.ndcg,
+            recall: result.atK[10].mean.recall,
+          });
+          onProgress(out.length, total);
+        }
+      }
+    }
+  }
+  return out.sort((a, b) => b.ndcg - a.ndcg || b.recall - a.recall);
+}
