@@ -15,7 +15,7 @@ import { indexDocuments } from "../lib/elasticsearch.ts";
 import { readEventBatches } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
 import { CliError, parseFlags, run } from "../tasks/_cli.ts";
-import { SynthLog } from "./retailrocket_synth.ts";
+import { ensureSynthLog } from "./retailrocket_synth.ts";
 
 const HELP = `
 deno task bench [options]
@@ -330,17 +330,7 @@ await run(async () => {
     .filter(Boolean).map(Number);
   for (const scale of scales) {
     if (!(scale > 0)) throw new CliError(`--synth-scales: bad scale ${scale}`);
-    const path = `${root}out/retailrocket-synth-x${scale}.csv`;
-    if (!await exists(path)) {
-      console.error(`generating ${path} ...`);
-      await Deno.mkdir(`${root}out`, { recursive: true });
-      const file = await Deno.open(path, { write: true, create: true });
-      const encoder = new TextEncoder();
-      for (const chunk of new SynthLog({ scale }).csv()) {
-        await file.write(encoder.encode(chunk));
-      }
-      file.close();
-    }
+    const path = await ensureSynthLog(`${root}out`, scale);
     candidates.push({
       name: `RetailRocket-shaped x${scale}`,
       path,

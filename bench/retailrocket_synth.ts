@@ -361,3 +361,35 @@ function modInverse(a: number, n: number): number {
   }
   return ((oldS % n) + n) % n;
 }
+
+/**
+ * The generated log of `scale` at `dir/retailrocket-synth-x<scale>.csv`,
+ * written on first use (the benches share it).
+ *
+ * @param dir Output directory.
+ * @param scale Size (1 = RetailRocket's).
+ * @returns The file path.
+ */
+export async function ensureSynthLog(
+  dir: string,
+  scale: number,
+): Promise<string> {
+  const path = `${dir}/retailrocket-synth-x${scale}.csv`;
+  if (await Deno.stat(path).then(() => true, () => false)) return path;
+  console.error(`generating ${path} ...`);
+  await Deno.mkdir(dir, { recursive: true });
+  const file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const encoder = new TextEncoder();
+  try {
+    for (const chunk of new SynthLog({ scale }).csv()) {
+      await file.write(encoder.encode(chunk));
+    }
+  } finally {
+    file.close();
+  }
+  return path;
+}

@@ -18,7 +18,7 @@ import { buildIndicators } from "../lib/indicators.ts";
 import { publishIndex } from "../lib/lifecycle.ts";
 import type { Recommender, RecommendRequest } from "../lib/recommender.ts";
 import { numberFlag, parseFlags, run } from "../tasks/_cli.ts";
-import { mulberry32, SynthLog } from "./retailrocket_synth.ts";
+import { ensureSynthLog, mulberry32 } from "./retailrocket_synth.ts";
 
 const HELP = `
 deno task bench:serving [--scale X] [--queries N]
@@ -86,16 +86,7 @@ await run(async () => {
   }, HELP);
   const scale = numberFlag("scale", flags.scale, false)!;
   const n = numberFlag("queries", flags.queries)!;
-  const path = `${root}out/retailrocket-synth-x${scale}.csv`;
-  if (!await Deno.stat(path).then(() => true, () => false)) {
-    console.error(`generating ${path} ...`);
-    await Deno.mkdir(`${root}out`, { recursive: true });
-    const file = await Deno.open(path, { write: true, create: true });
-    for (const chunk of new SynthLog({ scale }).csv()) {
-      await file.write(new TextEncoder().encode(chunk));
-    }
-    file.close();
-  }
+  const path = await ensureSynthLog(`${root}out`, scale);
   console.error("building indicators ...");
   // Histories: the 20 most recent distinct items of users with >= 20 events.
   const byUser = new Map<string, { item: string; event: string }[]>();

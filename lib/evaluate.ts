@@ -36,6 +36,16 @@ import {
 } from "./metrics.ts";
 import type { Recommender, RecommendRequest } from "./recommender.ts";
 
+function groupByUser(events: readonly Event[]): Map<string, Event[]> {
+  const byUser = new Map<string, Event[]>();
+  for (const e of events) {
+    const list = byUser.get(e.user);
+    if (list) list.push(e);
+    else byUser.set(e.user, [e]);
+  }
+  return byUser;
+}
+
 /** Training events, and what each test user is expected to pick. */
 export interface Split {
   /** Events to build the model from. */
@@ -130,12 +140,7 @@ export function lastKSplit(
 ): Split {
   const k = options.k ?? 1;
   const primary = options.primaryEvent ?? "transaction";
-  const byUser = new Map<string, Event[]>();
-  for (const e of events) {
-    const list = byUser.get(e.user);
-    if (list) list.push(e);
-    else byUser.set(e.user, [e]);
-  }
+  const byUser = groupByUser(events);
   const train: Event[] = [];
   const test = new Map<string, Set<string>>();
   for (const [user, list] of byUser) {
@@ -189,12 +194,7 @@ export function stratifiedSplit(
 ): Split {
   const ratio = options.ratio ?? 0.75;
   const random = mulberry32(options.seed ?? 42);
-  const byUser = new Map<string, Event[]>();
-  for (const e of events) {
-    const list = byUser.get(e.user);
-    if (list) list.push(e);
-    else byUser.set(e.user, [e]);
-  }
+  const byUser = groupByUser(events);
   const train: Event[] = [];
   const test = new Map<string, Set<string>>();
   for (const [user, list] of byUser) {
@@ -216,7 +216,8 @@ export function stratifiedSplit(
 }
 
 /**
- * Each user's training history per event type, most recent first.
+ * Each user's training history per event type, most recent first, at most
+ * `maxPerType` distinct items per type (default: all).
  *
  * @example
  * ```ts
@@ -229,10 +230,12 @@ export function stratifiedSplit(
  * ```
  *
  * @param train Training events.
+ * @param maxPerType Newest items kept per event type.
  * @returns History by user.
  */
 export function histories(
   train: readonly Event[],
+  maxPerType = Infinity,
 ): Map<string, Record<string, string[]>> {
   const sorted = [...train].sort((a, b) => b.timestamp - a.timestamp);
   const out = new Map<string, Record<string, string[]>>();
@@ -243,7 +246,7 @@ export function histories(
     const key = `${e.user}\u0000${e.event}`;
     let s = seen.get(key);
     if (!s) seen.set(key, s = new Set());
-    if (s.has(e.item)) continue;
+    if (s.has(e.item) || s.size >= maxPerType) continue;
     s.add(e.item);
     (h[e.event] ??= []).push(e.item);
   }

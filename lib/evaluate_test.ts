@@ -116,4 +116,14 @@ Deno.test("evaluate scores each user's list against the held-out items", async (
       view: ["a", "b"],
     },
   );
+  // capped per type to the newest distinct items
+  assert.deepEqual(
+    histories([
+      ev("u", "a", 1, "view"),
+      ev("u", "b", 2, "view"),
+      ev("u", "a", 3, "view"),
+      ev("u", "c", 2, "transaction"),
+    ], 1).get("u"),
+    { view: ["a"], transaction: ["c"] },
+  );
 });

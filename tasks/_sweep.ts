@@ -9,7 +9,6 @@
 
 import { EmbeddedRecommender } from "../lib/embedded.ts";
 import { evaluate, histories, type Split } from "../lib/evaluate.ts";
-import type { Event } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
 import { MAX_HISTORY } from "../lib/recommender.ts";
 
@@ -54,10 +53,7 @@ export async function sweep(
   primary: string,
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<Scored[]> {
-  const history = histories(validation.train as Event[]);
-  for (const h of history.values()) {
-    for (const type of Object.keys(h)) h[type] = h[type].slice(0, MAX_HISTORY);
-  }
+  const history = histories(validation.train, MAX_HISTORY);
   const total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
     GRID.maxQueryEvents.length * GRID.secondaryBoost.length;
   const out: Scored[] = [];

@@ -332,25 +332,12 @@ export async function startLocalNode(
     await Deno.writeTextFile(`${p.node}/config/users`, "");
     await Deno.writeTextFile(`${p.node}/config/users_roles`, "");
   }
-  const launch = [`${p.install}/bin/elasticsearch`, "-d", "-p", pidFile];
-  let cmd: string, args: string[];
   if (p.asRoot) {
     await ensureRunUser();
     await sh("chown", ["-R", `${RUN_USER}:`, p.run], { what: "chown" });
-    cmd = "runuser";
-    args = [
-      "-u",
-      RUN_USER,
-      "--",
-      "env",
-      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      ...launch,
-    ];
-  } else {
-    cmd = launch[0];
-    args = launch.slice(1);
   }
-  const asRunUser = (command: string[]) =>
+  // Runs a command as the node's user (root cannot run Elasticsearch).
+  const asRunUser = (command: string[], what: string) =>
     p.asRoot
       ? sh("runuser", [
         "-u",
@@ -359,11 +346,8 @@ export async function startLocalNode(
         "env",
         ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
         ...command,
-      ], { what: command[0].split("/").pop()! })
-      : sh(command[0], command.slice(1), {
-        env,
-        what: command[0].split("/").pop()!,
-      });
+      ], { what })
+      : sh(command[0], command.slice(1), { env, what });
   if (options.user) {
     await asRunUser([
       `${p.install}/bin/elasticsearch-users`,
@@ -373,16 +357,16 @@ export async function startLocalNode(
       options.user.password,
       "-r",
       "superuser",
-    ]);
+    ], "adding the file-realm user");
   }
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
   log(`starting Elasticsearch ${ES_VERSION} on ${url} (heap ${heap}) ...`);
   try {
-    await sh(cmd, args, {
-      env: p.asRoot ? undefined : env,
-      what: "starting Elasticsearch",
-    });
+    await asRunUser(
+      [`${p.install}/bin/elasticsearch`, "-d", "-p", pidFile],
+      "starting Elasticsearch",
+    );
     await waitHealthy(url, options.timeoutMs ?? 180_000, options.user);
   } catch (error) {
     const tail = await logTail(p);

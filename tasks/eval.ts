@@ -153,10 +153,7 @@ await run(async () => {
     maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
   });
   // requests accept at most MAX_HISTORY items per type: keep the newest
-  const history = histories(split.train);
-  for (const h of history.values()) {
-    for (const type of Object.keys(h)) h[type] = h[type].slice(0, MAX_HISTORY);
-  }
+  const history = histories(split.train, MAX_HISTORY);
   const catalogue = documents.length;
   const secondaries = Object.keys(stats.eventsRead).filter((t) => t !== primary)
     .sort();
