@@ -13,9 +13,12 @@
  *    threshold, per-user history capped to the most recent interactions).
  * 3. {@linkcode indexDocuments} indexes them into Elasticsearch, or
  *    {@linkcode EmbeddedRecommender} holds them in memory.
- * 4. `recommend({ history })` ranks items by BM25 over the history's matches
- *    in their indicators: {@linkcode ElasticsearchRecommender} and
- *    {@linkcode EmbeddedRecommender} give the same ranking.
+ * 4. `recommend({ history })` ranks items by the summed strength of the
+ *    history's matches in their indicators (root LLR × idf weights on
+ *    `sparse_vector` fields, see {@linkcode indicatorWeights}; or BM25 on
+ *    `keyword` fields with `weights: "none"`):
+ *    {@linkcode ElasticsearchRecommender} and {@linkcode EmbeddedRecommender}
+ *    give the same ranking.
  *
  * @example Build and recommend in process
  * ```ts
@@ -46,6 +49,7 @@ export * from "./lib/interactions.ts";
 export * from "./lib/indicators.ts";
 export * from "./lib/recommender.ts";
 export * from "./lib/bm25.ts";
+export * from "./lib/weights.ts";
 export * from "./lib/query.ts";
 export * from "./lib/embedded.ts";
 export * from "./lib/connection.ts";

@@ -60,23 +60,34 @@ export const INDEX_MAPPING: {
 /**
  * The index body for documents with these indicator fields: the base
  * mapping (`queries/index_mapping.json`) plus one `keyword` field (no norms,
- * no doc values) per indicator field. Unknown fields are rejected (strict).
+ * no doc values) per indicator field, or a `sparse_vector` field for the
+ * weighted ones (see `weights.ts`). Unknown fields are rejected (strict).
  *
  * @example
  * ```ts
  * import { indexMapping } from "./elasticsearch.ts";
  *
- * const body = indexMapping(["indicators", "indicators_view"]);
+ * const body = indexMapping(["indicators", "indicators_view"], ["indicators"]);
  * body.mappings.properties.indicators_view;
  * // { type: "keyword", norms: false, doc_values: false }
+ * body.mappings.properties.indicators; // { type: "sparse_vector" }
  * ```
  *
  * @param fields Indicator field names.
+ * @param weighted The fields whose indicators carry weights.
  * @returns Settings and mappings for `indices.create`.
  */
-export function indexMapping(fields: Iterable<string>): typeof INDEX_MAPPING {
+export function indexMapping(
+  fields: Iterable<string>,
+  weighted: Iterable<string> = [],
+): typeof INDEX_MAPPING {
   const properties = { ...INDEX_MAPPING.mappings.properties };
-  for (const field of fields) properties[field] = properties.indicators;
+  const sparse = new Set(weighted);
+  for (const field of new Set([...fields, ...sparse])) {
+    properties[field] = sparse.has(field)
+      ? { type: "sparse_vector" }
+      : INDEX_MAPPING.mappings.properties.indicators;
+  }
   return {
     settings: INDEX_MAPPING.settings,
     mappings: { ...INDEX_MAPPING.mappings, properties },
@@ -85,7 +96,8 @@ export function indexMapping(fields: Iterable<string>): typeof INDEX_MAPPING {
 
 /**
  * The Elasticsearch `_source` of a document: `id`, the indicator fields and
- * the metadata fields (top level); `scores` are not indexed.
+ * the metadata fields (top level); `scores` are not indexed. A weighted
+ * field is sent as a `sparse_vector` object, indicator id to weight.
  *
  * @example
  * ```ts
@@ -93,6 +105,8 @@ export function indexMapping(fields: Iterable<string>): typeof INDEX_MAPPING {
  *
  * toSource({ id: "a", indicators: ["b"], metadata: { popularity: 3 } });
  * // { id: "a", indicators: ["b"], popularity: 3 }
+ * toSource({ id: "a", indicators: ["b"], weights: { indicators: [2.5] } });
+ * // { id: "a", indicators: { b: 2.5 } }
  * ```
  *
  * @param doc A document.
@@ -103,7 +117,12 @@ export function toSource(
 ): Record<string, unknown> {
   return Object.fromEntries([
     ["id", doc.id],
-    ...indicatorFieldsOf(doc),
+    ...indicatorFieldsOf(doc).map(([field, ids]) => {
+      const weights = doc.weights?.[field];
+      return weights
+        ? [field, Object.fromEntries(ids.map((id, i) => [id, weights[i]]))]
+        : [field, ids];
+    }),
     ...Object.entries(doc.metadata ?? {}),
   ]);
 }
@@ -160,6 +179,11 @@ export interface IndexOptions {
    * rejected, failing the build).
    */
   fields?: readonly string[];
+  /**
+   * Indicator fields mapped as `sparse_vector` (weighted). Default: those
+   * with `weights` in the documents when they are an array, else none.
+   */
+  weightedFields?: readonly string[];
 }
 
 /** Outcome of {@linkcode indexDocuments}. */
@@ -218,7 +242,13 @@ export async function indexDocuments(
       for (const [field] of indicatorFieldsOf(doc)) fields.add(field);
     }
   }
-  const body = indexMapping(fields);
+  const weighted = new Set(options.weightedFields ?? []);
+  if (!options.weightedFields && Array.isArray(documents)) {
+    for (const doc of documents) {
+      for (const field of Object.keys(doc.weights ?? {})) weighted.add(field);
+    }
+  }
+  const body = indexMapping(fields, weighted);
   Object.assign(
     body.mappings.properties,
     options.metadataFields ??

@@ -2,7 +2,8 @@
  * The embedded backend: an in-process inverted index over indicator
  * documents that answers {@linkcode Recommender} requests with the same
  * ranking and scores Elasticsearch gives for the same documents and query
- * (BM25 on a `keyword` field, summed over matched history items; ties by id).
+ * (BM25 on a `keyword` field, or the indicator's weight on a `sparse_vector`
+ * field, summed over matched history items; ties by id).
  * No server needed: used by `deno task demo`, by `recommend` when no
  * `ES_URL` is set, and by offline evaluation.
  *
@@ -34,6 +35,7 @@ import {
   type RequestOptions,
 } from "./recommender.ts";
 import { compareIds } from "./sparse.ts";
+import { featureValue } from "./weights.ts";
 
 /**
  * The part of a document the backends index: `id` and every indicator field
@@ -47,6 +49,13 @@ export interface IndexableDocument {
   indicators: readonly string[];
   /** Cross-occurrence and similarity fields. */
   [field: `indicators_${string}` | `similar_${string}`]: readonly string[];
+  /**
+   * Indicator weights by field, aligned with the field's ids: a field with
+   * weights is a `sparse_vector` field, scored by weight (see
+   * `indicatorWeights` in `weights.ts`); one without is a BM25-scored `keyword`
+   * field.
+   */
+  weights?: Readonly<Record<string, readonly number[]>>;
 }
 
 const INDICATOR_FIELD =
@@ -77,7 +86,7 @@ export function isIndicatorField(name: string): boolean {
  * ```ts
  * import { indicatorFieldsOf } from "./embedded.ts";
  *
- * indicatorFieldsOf({ id: "a", indicators: ["b"], scores: {} });
+ * indicatorFieldsOf({ id: "a", indicators: ["b"] });
  * // [["indicators", ["b"]]]
  * ```
  *
@@ -92,9 +101,11 @@ export function indicatorFieldsOf(
   ) => isIndicatorField(k) && Array.isArray(v)) as [string, string[]][];
 }
 
-/** Postings and BM25 statistics of one keyword field. */
+/** Postings and BM25 statistics of one indicator field. */
 interface FieldIndex {
   postings: Map<string, number[]>;
+  /** Weighted fields: the stored weight of each posting. */
+  weights?: Map<string, number[]>;
   docCount: number;
   sumDocFreq: number;
 }
@@ -114,7 +125,7 @@ export class EmbeddedRecommender implements Recommender {
   #ids: string[] = [];
   #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
-  #primaryEvent?: string;
+  #options: RequestOptions;
   // documents by popularity (desc, missing last), then id: the backfill order
   #byPopularity?: Int32Array;
 
@@ -123,13 +134,14 @@ export class EmbeddedRecommender implements Recommender {
    * replaces the earlier one, as indexing into Elasticsearch would.
    *
    * @param documents Indicator documents (with optional `metadata`).
-   * @param options The primary event type (default `transaction`).
+   * @param options The primary event type (default `transaction`) and the
+   * history items used per event type (`maxQueryEvents`, default 100).
    */
   constructor(
     documents: Iterable<IndexableDocument & { metadata?: ItemMetadata }>,
     options: RequestOptions = {},
   ) {
-    this.#primaryEvent = options.primaryEvent;
+    this.#options = { ...options };
     const byId = new Map<
       string,
       IndexableDocument & { metadata?: ItemMetadata }
@@ -140,10 +152,41 @@ export class EmbeddedRecommender implements Recommender {
       this.#ids.push(id);
       this.#metadata.push(doc.metadata);
       for (const [field, values] of indicatorFieldsOf(doc)) {
+        const weights = doc.weights?.[field];
         let index = this.#fields.get(field);
         if (!index) {
           index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
+          if (weights) index.weights = new Map();
           this.#fields.set(field, index);
+        }
+        if (values.length > 0 && !weights !== !index.weights) {
+          throw new TypeError(
+            `document "${id}": field "${field}" is ${
+              index.weights ? "weighted" : "unweighted"
+            } in other documents but not in this one`,
+          );
+        }
+        if (weights) {
+          if (weights.length !== values.length) {
+            throw new TypeError(
+              `document "${id}": field "${field}" has ${values.length} ids but ${weights.length} weights`,
+            );
+          }
+          // a sparse_vector keeps one weight per feature: the last one sent
+          const byTerm = new Map<string, number>();
+          values.forEach((term, i) =>
+            byTerm.set(term, featureValue(weights[i]))
+          );
+          for (const [term, w] of byTerm) {
+            let list = index.postings.get(term);
+            if (!list) {
+              index.postings.set(term, list = []);
+              index.weights!.set(term, []);
+            }
+            list.push(d);
+            index.weights!.get(term)!.push(w);
+          }
+          continue;
         }
         // a keyword field holds each distinct value once per document
         const terms = new Set(values);
@@ -194,21 +237,26 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
-    const r = normalizeRequest(request, { primaryEvent: this.#primaryEvent });
+    const r = normalizeRequest(request, this.#options);
     const scores = new Map<number, number>();
     const matched = new Map<number, number[]>();
     r.clauses.forEach((clause, c) => {
       const index = this.#fields.get(clause.field);
       const list = index?.postings.get(clause.item);
       if (!index || !list) return;
-      const s = keywordTermScore({
+      // Lucene's linear feature query: boost × stored weight, in float
+      const weights = index.weights?.get(clause.item);
+      const boost = Math.fround(clause.boost);
+      const s = weights ? 0 : keywordTermScore({
         docFreq: list.length,
         docCount: index.docCount,
         sumDocFreq: index.sumDocFreq,
         boost: clause.boost,
       });
-      for (const d of list) {
-        scores.set(d, (scores.get(d) ?? 0) + s);
+      for (let p = 0; p < list.length; p++) {
+        const d = list[p];
+        const add = weights ? Math.fround(boost * weights[p]) : s;
+        scores.set(d, (scores.get(d) ?? 0) + add);
         if (r.explain) {
           const m = matched.get(d);
           if (m) m.push(c);

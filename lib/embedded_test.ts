@@ -206,3 +206,65 @@ Deno.test("matchesFilter compares like Elasticsearch", () => {
   assert.ok(!matchesFilter(meta, { field: "missing", values: ["x"] }));
   assert.ok(!matchesFilter(undefined, { field: "n", gte: 0 }));
 });
+
+Deno.test("weighted fields score boost × stored weight (9-bit), summed like Lucene", async () => {
+  const weighted = [
+    { id: "p", indicators: ["a", "b"], weights: { indicators: [0.3, 2.5] } },
+    { id: "q", indicators: ["a"], weights: { indicators: [4] } },
+    { id: "r", indicators: ["b", "c"], weights: { indicators: [1.1, 0.3] } },
+  ];
+  const r = new EmbeddedRecommender(weighted);
+  const got = await r.recommend({
+    history: ["a", "b", "c"],
+    fieldBoosts: { indicators: 2 },
+  });
+  // 0.3 is stored as 0.2998046875 and 1.1 as 1.09765625
+  assert.deepEqual(got, [
+    { id: "q", score: 8 },
+    { id: "p", score: f(2 * 0.2998046875 + 2 * 2.5) },
+    { id: "r", score: f(2 * 1.09765625 + 2 * 0.2998046875) },
+  ]);
+  assert.throws(
+    () =>
+      new EmbeddedRecommender([
+        ...weighted,
+        { id: "s", indicators: ["a"] },
+      ]),
+    {
+      name: "TypeError",
+      message:
+        'document "s": field "indicators" is weighted in other documents but not in this one',
+    },
+  );
+  assert.throws(
+    () =>
+      new EmbeddedRecommender([
+        { id: "s", indicators: ["a"], weights: { indicators: [1, 2] } },
+      ]),
+    { message: 'document "s": field "indicators" has 1 ids but 2 weights' },
+  );
+  assert.throws(
+    () =>
+      new EmbeddedRecommender([
+        { id: "s", indicators: ["a"], weights: { indicators: [0] } },
+      ]),
+    RangeError,
+  );
+});
+
+Deno.test("maxQueryEvents caps the history used per event type", async () => {
+  // "x" matches the 3rd history item only: cut off by a cap of 2
+  const capped = [{ id: "x", indicators: ["c"] }, {
+    id: "y",
+    indicators: ["a"],
+  }];
+  const history = ["a", "b", "c"];
+  const ids = async (maxQueryEvents?: number) =>
+    (await new EmbeddedRecommender(capped, { maxQueryEvents }).recommend({
+      history,
+      backfill: false,
+    })).map((r) => r.id);
+  assert.deepEqual(await ids(2), ["y"]);
+  assert.deepEqual(await ids(3), ["x", "y"]);
+  assert.deepEqual(await ids(), ["x", "y"]); // default 100
+});

@@ -481,7 +481,7 @@ export async function* readEventBatches(
  * ```ts
  * import { parseEvents } from "./events.ts";
  *
- * const lines = ["1,2,buy,3,1511658000"];
+ * const lines = ["1,2,3,buy,1511658000"];
  * const events = await Array.fromAsync(parseEvents(lines, "taobao"));
  * // [{ user: "1", item: "2", event: "transaction", timestamp: 1511658000000 }]
  * ```

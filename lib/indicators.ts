@@ -45,6 +45,11 @@ import { LlrTable } from "./llr.ts";
 import type { ItemMetadata } from "./items.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./top_k.ts";
+import {
+  DEFAULT_WEIGHTING,
+  indicatorWeights,
+  type Weighting,
+} from "./weights.ts";
 
 /** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
 export const DEFAULT_MAX_INDICATORS_PER_ITEM = 50;
@@ -90,6 +95,13 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * the top-level options.
    */
   fields?: Readonly<Record<string, IndicatorOptions>>;
+  /**
+   * Indicator strength (default `"llr-idf"`): `"llr"` and `"llr-idf"` set
+   * each document's `weights`, indexed as `sparse_vector` fields and scored
+   * by weight; `"none"` leaves keyword fields scored by BM25, as the
+   * Universal Recommender does. See {@linkcode indicatorWeights}.
+   */
+  weights?: Weighting;
 }
 
 /**
@@ -251,6 +263,12 @@ export interface IndicatorDocument {
   [field: `indicators_${string}` | `similar_${string}`]: string[];
   /** Root LLR of every indicator, by field, aligned with the ids. */
   scores: Record<string, number[]>;
+  /**
+   * Indicator weights by field, aligned with the ids, when the build
+   * weights indicators (option `weights`); fields with weights are indexed
+   * as `sparse_vector` and scored by weight instead of BM25.
+   */
+  weights?: Record<string, number[]>;
   /**
    * Item metadata for business rules (indexed as top-level fields): the
    * build sets `popularity`, the number of distinct users with the primary
@@ -530,6 +548,7 @@ export function indicatorDocuments(
     documents[a].scores = scoresOf[a];
     documents[a].metadata = { popularity: popularity[a] };
   }
+  indicatorWeights(documents, options.weights ?? DEFAULT_WEIGHTING);
   return {
     documents,
     fields: specs.map((s) => s.field),

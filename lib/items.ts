@@ -13,12 +13,13 @@
  * @example
  * ```ts
  * import { mergeItems, parseItems } from "./items.ts";
+ * import type { IndicatorDocument } from "./indicators.ts";
  *
  * const items = await parseItems(
  *   "id,category,available\nA,tents,1\n",
  *   "items.csv",
  * );
- * const docs = [{ id: "A", indicators: [], scores: {} }];
+ * const docs: IndicatorDocument[] = [{ id: "A", indicators: [], scores: {} }];
  * mergeItems(docs, items); // { matched: 1, added: 0 }
  * docs[0].metadata; // { category: "tents", available: true }
  * ```

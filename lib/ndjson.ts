@@ -94,6 +94,28 @@ export function parseIndicatorDocuments(
       );
     }
     out.scores = scores;
+    if (doc.weights !== undefined) {
+      const weights = doc.weights as Record<string, unknown>;
+      if (
+        typeof weights !== "object" || weights === null ||
+        Array.isArray(weights)
+      ) {
+        throw new SyntaxError(`${where}: "weights" must be an object`);
+      }
+      for (const [field, w] of Object.entries(weights)) {
+        const ids = out[field];
+        if (
+          !Array.isArray(ids) || !Array.isArray(w) ||
+          w.length !== ids.length ||
+          !w.every((x) => typeof x === "number" && x > 0)
+        ) {
+          throw new SyntaxError(
+            `${where}: "weights.${field}" must be positive numbers, one per id of "${field}"`,
+          );
+        }
+      }
+      out.weights = weights;
+    }
     if (doc.metadata !== undefined) {
       const m = doc.metadata;
       if (typeof m !== "object" || m === null || Array.isArray(m)) {

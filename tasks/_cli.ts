@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type Weighting, WEIGHTINGS } from "../lib/weights.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A failure the task reports as one line, exiting non-zero. */
@@ -65,6 +66,25 @@ export function numberFlag(
     );
   }
   return n;
+}
+
+/**
+ * Parses a `--weights` flag.
+ *
+ * @param value The flag's value, if given.
+ * @returns The weighting, or undefined when the flag is absent.
+ * @throws {CliError} For an unknown weighting.
+ */
+export function weightingFlag(
+  value: string | undefined,
+): Weighting | undefined {
+  if (value === undefined) return undefined;
+  if (!(WEIGHTINGS as readonly string[]).includes(value)) {
+    throw new CliError(
+      `--weights must be one of ${WEIGHTINGS.join(", ")}, got "${value}"`,
+    );
+  }
+  return value as Weighting;
 }
 
 /**

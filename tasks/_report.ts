@@ -31,6 +31,7 @@ export interface ReportInput {
   tuning?: {
     minRootLlr: number;
     maxIndicatorsPerItem: number;
+    weights: string;
     maxQueryEvents: number;
     secondaryBoost: number;
     ndcg: number;
@@ -254,10 +255,10 @@ export async function writeReport(
       ? [
         "Tuning sweep, best settings on the validation split (carved out of the training data; the test split was not used):",
         "",
-        "| min root LLR | indicators/item | history/type | secondary boost | nDCG@10 | recall@10 |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| min root LLR | indicators/item | weights | history/type | secondary boost | nDCG@10 | recall@10 |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         ...input.tuning.map((t) =>
-          `| ${t.minRootLlr} | ${t.maxIndicatorsPerItem} | ${t.maxQueryEvents} | ${t.secondaryBoost} | ${
+          `| ${t.minRootLlr} | ${t.maxIndicatorsPerItem} | ${t.weights} | ${t.maxQueryEvents} | ${t.secondaryBoost} | ${
             fmt(t.ndcg)
           } | ${fmt(t.recall)} |`
         ),

@@ -1,7 +1,7 @@
 /**
  * The tuning sweep of `deno task eval --sweep`: a grid over the LLR
- * threshold, indicators per item, history items per type and the weight of
- * the secondary fields, scored by nDCG@10 on a validation split carved out
+ * threshold, indicators per item, indicator weighting, history items per
+ * type and the weight of the secondary fields, scored by nDCG@10 on a validation split carved out
  * of the training data (the test split is never looked at).
  *
  * @module
@@ -11,6 +11,11 @@ import { EmbeddedRecommender } from "../lib/embedded.ts";
 import { evaluate, histories, type Split } from "../lib/evaluate.ts";
 import { buildIndicators } from "../lib/indicators.ts";
 import { MAX_HISTORY } from "../lib/recommender.ts";
+import {
+  indicatorWeights,
+  type Weighting,
+  WEIGHTINGS,
+} from "../lib/weights.ts";
 
 /** One point of the grid. */
 export interface Setting {
@@ -18,6 +23,8 @@ export interface Setting {
   minRootLlr: number;
   /** Indicators kept per item. */
   maxIndicatorsPerItem: number;
+  /** Indicator strength. */
+  weights: Weighting;
   /** History items used per event type. */
   maxQueryEvents: number;
   /** Boost of every secondary field. */
@@ -34,8 +41,9 @@ export interface Scored extends Setting {
 
 /** The default grid. */
 export const GRID = {
-  minRootLlr: [2, 3, 5, 8],
-  maxIndicatorsPerItem: [50, 200, 500],
+  minRootLlr: [0, 2, 3, 5, 8],
+  maxIndicatorsPerItem: [50, 100, 200, 500],
+  weights: WEIGHTINGS,
   maxQueryEvents: [20, 100, 1024],
   secondaryBoost: [0.5, 1, 2],
 };
@@ -54,43 +62,55 @@ export async function sweep(
   onProgress: (done: number, total: number) => void = () => {},
 ): Promise<Scored[]> {
   const history = histories(validation.train, MAX_HISTORY);
-  const total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
-    GRID.maxQueryEvents.length * GRID.secondaryBoost.length;
+  // secondary boosts are tried only when there are secondary fields
+  let total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
+    GRID.weights.length * GRID.maxQueryEvents.length;
   const out: Scored[] = [];
   for (const minRootLlr of GRID.minRootLlr) {
     for (const maxIndicatorsPerItem of GRID.maxIndicatorsPerItem) {
-      const { documents, fields } = await buildIndicators(validation.train, {
+      const built = await buildIndicators(validation.train, {
         primaryEvent: primary,
         minRootLlr,
         maxIndicatorsPerItem,
       });
-      const secondaryFields = fields.filter((f) => f.startsWith("indicators_"));
-      for (const maxQueryEvents of GRID.maxQueryEvents) {
-        const recommender = new EmbeddedRecommender(documents, {
-          primaryEvent: primary,
-          maxQueryEvents,
-        });
-        // without secondary fields the boost changes nothing: score once
-        const boosts = secondaryFields.length ? GRID.secondaryBoost : [1];
-        for (const secondaryBoost of boosts) {
-          const fieldBoosts = Object.fromEntries(
-            secondaryFields.map((f) => [f, secondaryBoost]),
-          );
-          const result = await evaluate(
-            recommender,
-            validation,
-            (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
-            { catalogue: documents.length, ks: [10] },
-          );
-          out.push({
-            minRootLlr,
-            maxIndicatorsPerItem,
+      const secondaryFields = built.fields.filter((f) =>
+        f.startsWith("indicators_")
+      );
+      // the weightings share one build: weights derive from the scores
+      for (const weights of GRID.weights) {
+        const documents = indicatorWeights(
+          built.documents.map((d) => ({ ...d })),
+          weights,
+        );
+        for (const maxQueryEvents of GRID.maxQueryEvents) {
+          const recommender = new EmbeddedRecommender(documents, {
+            primaryEvent: primary,
             maxQueryEvents,
-            secondaryBoost,
-            ndcg: result.atK[10].mean.ndcg,
-            recall: result.atK[10].mean.recall,
           });
-          onProgress(out.length, total);
+          // without secondary fields the boost changes nothing: score once
+          const boosts = secondaryFields.length ? GRID.secondaryBoost : [1];
+          if (out.length === 0) total *= boosts.length;
+          for (const secondaryBoost of boosts) {
+            const fieldBoosts = Object.fromEntries(
+              secondaryFields.map((f) => [f, secondaryBoost]),
+            );
+            const result = await evaluate(
+              recommender,
+              validation,
+              (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
+              { catalogue: documents.length, ks: [10] },
+            );
+            out.push({
+              minRootLlr,
+              maxIndicatorsPerItem,
+              weights,
+              maxQueryEvents,
+              secondaryBoost,
+              ndcg: result.atK[10].mean.ndcg,
+              recall: result.atK[10].mean.recall,
+            });
+            onProgress(out.length, total);
+          }
         }
       }
     }

@@ -26,6 +26,7 @@ import {
   parseFlags,
   progressBar,
   run,
+  weightingFlag,
   withProgress,
 } from "./_cli.ts";
 import {
@@ -65,6 +66,10 @@ primary × S for each secondary S, similar_<S> = S × S):
   --field-min-llr F=X    threshold for field F only (repeatable)
   --field-max-indicators F=N
                          top-k for field F only (repeatable)
+  --weights W            indicator strength: llr-idf (default: root LLR × idf,
+                         sparse_vector fields scored by weight), llr (root
+                         LLR), none (keyword fields scored by BM25, as the
+                         Universal Recommender does)
 
 Output:
   --out FILE             write the documents as NDJSON
@@ -98,6 +103,7 @@ await run(async () => {
     similar: { type: "string" },
     "field-min-llr": { type: "string", multiple: true },
     "field-max-indicators": { type: "string", multiple: true },
+    weights: { type: "string" },
     out: { type: "string" },
     "es-url": { type: "string" },
     "es-config": { type: "string" },
@@ -151,6 +157,7 @@ await run(async () => {
           flags["field-min-llr"] ?? [],
           flags["field-max-indicators"] ?? [],
         ),
+        weights: weightingFlag(flags.weights),
       },
     );
     if (flags.items) {

@@ -25,6 +25,7 @@ import {
   parseFlags,
   progressBar,
   run,
+  weightingFlag,
   withProgress,
 } from "./_cli.ts";
 import {
@@ -61,6 +62,9 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --min-llr X          LLR threshold for the models (default 5)
   --max-indicators N   indicators per item (default 50)
   --max-query-events N history items used per event type (default 100)
+  --weights W          indicator strength for the LLR models: none (BM25 on
+                       keyword fields, the default), llr or llr-idf (weighted
+                       sparse_vector fields; see README "Indicator strength")
   --out-dir DIR        where the report goes (default out/eval)
   --sweep              tune threshold, indicators per item, history length and
                        secondary-field weight on a validation split carved out
@@ -86,6 +90,7 @@ await run(async () => {
     "min-llr": { type: "string" },
     "max-indicators": { type: "string" },
     "max-query-events": { type: "string" },
+    weights: { type: "string" },
     "out-dir": { type: "string", default: "out/eval" },
     title: { type: "string" },
     published: { type: "string" },
@@ -146,6 +151,7 @@ await run(async () => {
     primaryEvent: primary,
     minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
     maxIndicatorsPerItem: numberFlag("max-indicators", flags["max-indicators"]),
+    weights: weightingFlag(flags.weights),
   });
   const buildMs = performance.now() - t0;
   const recommender = new EmbeddedRecommender(documents, {
@@ -215,6 +221,7 @@ await run(async () => {
       primaryEvent: primary,
       minRootLlr: best.minRootLlr,
       maxIndicatorsPerItem: best.maxIndicatorsPerItem,
+      weights: best.weights,
     });
     const tunedRecommender = new EmbeddedRecommender(tuned.documents, {
       primaryEvent: primary,

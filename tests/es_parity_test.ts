@@ -50,11 +50,20 @@ function histories(documents: IndicatorDocument[], n: number): string[][] {
 esTest(
   "embedded backend ranks exactly like Elasticsearch (demo fixture)",
   async ({ client, index }) => {
-    for (const minRootLlr of [5, 2]) {
+    for (
+      const [minRootLlr, weights] of [
+        [5, "llr-idf"],
+        [2, "llr-idf"],
+        [5, "none"],
+        [2, "none"],
+        [2, "llr"],
+      ] as const
+    ) {
       const { documents } = await buildIndicators(readEvents(fixture), {
         minRootLlr,
+        weights,
       });
-      const name = index(`parity-${minRootLlr}`);
+      const name = index(`parity-${minRootLlr}-${weights}`);
       const result = await indexDocuments(client, name, documents);
       assert.equal(result.documents, documents.length);
       const es = new ElasticsearchRecommender(client, name);
@@ -65,7 +74,11 @@ esTest(
         const got = await es.recommend(request);
         const want = await embedded.recommend(request);
         if (want.length > 0) nonEmpty++;
-        assertSameRanking(`minRootLlr ${minRootLlr}, ${history}`, got, want);
+        assertSameRanking(
+          `minRootLlr ${minRootLlr}, ${weights}, ${history}`,
+          got,
+          want,
+        );
       }
       assert.ok(nonEmpty >= 50, `only ${nonEmpty} histories had matches`);
     }
@@ -108,6 +121,51 @@ esTest(
         history: ["a", "c"],
         backfill: false,
       }),
+    );
+  },
+);
+
+esTest(
+  "weighted fields score boost × stored weight, as computed by hand",
+  async ({ client, index }) => {
+    // weights chosen to show Lucene's 9-bit truncation: 0.3 is stored as
+    // 0.2998046875 and 1.1 as 1.09765625; 2.5 and 4 are exact
+    const docs = [
+      { id: "p", indicators: ["a", "b"], weights: { indicators: [0.3, 2.5] } },
+      { id: "q", indicators: ["a"], weights: { indicators: [4] } },
+      { id: "r", indicators: ["b", "c"], weights: { indicators: [1.1, 0.3] } },
+      { id: "s", indicators: [], weights: { indicators: [] } },
+    ];
+    const name = index("weighted");
+    await indexDocuments(client, name, docs);
+    const mapping = await client.indices.getMapping({ index: name });
+    assert.deepEqual(mapping[name].mappings.properties!.indicators, {
+      type: "sparse_vector",
+    });
+    const request = {
+      history: ["a", "b", "c"],
+      fieldBoosts: { indicators: 2 },
+      backfill: false,
+    };
+    const got = await new ElasticsearchRecommender(client, name)
+      .recommend(request);
+    assert.deepEqual(got.map((r) => r.id), ["q", "p", "r"]);
+    const want = [
+      2 * 4,
+      2 * 0.2998046875 + 2 * 2.5,
+      2 * 1.09765625 + 2 * 0.2998046875,
+    ];
+    got.forEach((r, i) =>
+      assert.ok(
+        Math.abs(r.score - want[i]) < 1e-6,
+        `${r.id}: ${r.score} vs ${want[i]}`,
+      )
+    );
+    const embedded = await new EmbeddedRecommender(docs).recommend(request);
+    // Elasticsearch prints the float32 score in shortest form
+    assert.deepEqual(
+      embedded,
+      got.map((r) => ({ ...r, score: Math.fround(r.score) })),
     );
   },
 );
@@ -164,40 +222,53 @@ esTest(
 );
 
 esTest(
-  "every indicator field is indexed as a keyword and round-trips",
+  "every indicator field is indexed (keyword or sparse_vector) and round-trips",
   async ({ client, index }) => {
-    const { documents, fields } = await buildIndicators(
-      readEvents(
-        new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
-      ),
-      { minRootLlr: 0 },
-    );
-    const name = index("fields");
-    await indexDocuments(client, name, documents);
-    const mapping = await client.indices.getMapping({ index: name });
-    const properties = mapping[name].mappings.properties!;
-    for (const field of fields) {
-      // norms: false is the keyword default, so the mapping omits it
-      assert.deepEqual(properties[field], {
-        type: "keyword",
-        doc_values: false,
-      });
-    }
-    for (const doc of documents) {
-      const { _source } = await client.get({ index: name, id: doc.id });
-      // id, indicator fields, then metadata flattened (popularity = buyers)
-      const { scores: _, metadata, ...fields } = doc;
-      assert.deepEqual(_source, { ...fields, ...metadata });
-      assert.equal(
-        (_source as unknown as { popularity: number }).popularity,
-        { A: 2, B: 2 }[doc.id as "A"] ?? 0,
+    for (const weights of ["none", "llr-idf"] as const) {
+      const { documents, fields } = await buildIndicators(
+        readEvents(
+          new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
+        ),
+        { minRootLlr: 0, weights },
       );
+      const name = index(`fields-${weights}`);
+      await indexDocuments(client, name, documents);
+      const mapping = await client.indices.getMapping({ index: name });
+      const properties = mapping[name].mappings.properties!;
+      for (const field of fields) {
+        // norms: false is the keyword default, so the mapping omits it
+        assert.deepEqual(
+          properties[field],
+          weights === "none"
+            ? { type: "keyword", doc_values: false }
+            : { type: "sparse_vector" },
+        );
+      }
+      for (const doc of documents) {
+        const { _source } = await client.get({ index: name, id: doc.id });
+        // id, indicator fields (weighted: id -> weight), then metadata
+        // flattened (popularity = buyers)
+        const { scores: _, weights: w, metadata, ...fields } = doc;
+        if (w) {
+          for (const [field, ids] of Object.entries(fields)) {
+            if (!Array.isArray(ids)) continue;
+            (fields as Record<string, unknown>)[field] = Object.fromEntries(
+              ids.map((id, i) => [id, w[field][i]]),
+            );
+          }
+        }
+        assert.deepEqual(_source, { ...fields, ...metadata });
+        assert.equal(
+          (_source as unknown as { popularity: number }).popularity,
+          { A: 2, B: 2 }[doc.id as "A"] ?? 0,
+        );
+      }
+      // a similar-items query on another field ranks like the embedded backend
+      const hits = await client.search({
+        index: name,
+        query: { term: { similar_view: "Y" } },
+      });
+      assert.deepEqual(hits.hits.hits.map((h) => h._id), ["X"]);
     }
-    // a similar-items query on another field ranks like the embedded backend
-    const hits = await client.search({
-      index: name,
-      query: { term: { similar_view: "Y" } },
-    });
-    assert.deepEqual(hits.hits.hits.map((h) => h._id), ["X"]);
   },
 );

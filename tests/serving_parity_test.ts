@@ -88,29 +88,32 @@ function same(label: string, es: Recommendation[], embedded: Recommendation[]) {
 esTest(
   "serving parity: 120 varied requests, Elasticsearch = embedded",
   async ({ client, index }) => {
-    const { documents } = await buildIndicators(
-      readEvents(`${fixtures}demo_events.csv`),
-      { minRootLlr: 3 },
-    );
-    mergeItems(documents, await readItems(`${fixtures}demo_items.csv`));
-    const alias = index("serve");
-    await publishIndex(client, alias, documents);
-    const es = new ElasticsearchRecommender(client, alias);
-    const embedded = new EmbeddedRecommender(documents);
-    const all = requests(documents.map((d) => d.id), 120);
-    let ranked = 0, backfilled = 0, explained = 0;
-    for (const [i, request] of all.entries()) {
-      const got = await es.recommend(request);
-      const want = await embedded.recommend(request);
-      same(`request ${i} ${JSON.stringify(request)}`, got, want);
-      if (want.some((r) => !r.backfill)) ranked++;
-      if (want.some((r) => r.backfill)) backfilled++;
-      if (want.some((r) => r.because?.length)) explained++;
+    // weighted (sparse_vector, the default) and BM25 (keyword) indices
+    for (const weights of ["llr-idf", "none"] as const) {
+      const { documents } = await buildIndicators(
+        readEvents(`${fixtures}demo_events.csv`),
+        { minRootLlr: 3, weights },
+      );
+      mergeItems(documents, await readItems(`${fixtures}demo_items.csv`));
+      const alias = index(`serve-${weights}`);
+      await publishIndex(client, alias, documents);
+      const es = new ElasticsearchRecommender(client, alias);
+      const embedded = new EmbeddedRecommender(documents);
+      const all = requests(documents.map((d) => d.id), 120);
+      let ranked = 0, backfilled = 0, explained = 0;
+      for (const [i, request] of all.entries()) {
+        const got = await es.recommend(request);
+        const want = await embedded.recommend(request);
+        same(`${weights} request ${i} ${JSON.stringify(request)}`, got, want);
+        if (want.some((r) => !r.backfill)) ranked++;
+        if (want.some((r) => r.backfill)) backfilled++;
+        if (want.some((r) => r.because?.length)) explained++;
+      }
+      // the suite exercises every path
+      assert.ok(ranked >= 50, `only ${ranked} requests ranked something`);
+      assert.ok(backfilled >= 10, `only ${backfilled} requests backfilled`);
+      assert.ok(explained >= 10, `only ${explained} requests explained`);
+      await client.indices.delete({ index: `${alias}_*` });
     }
-    // the suite exercises every path
-    assert.ok(ranked >= 50, `only ${ranked} requests ranked something`);
-    assert.ok(backfilled >= 10, `only ${backfilled} requests backfilled`);
-    assert.ok(explained >= 10, `only ${explained} requests explained`);
-    await client.indices.delete({ index: `${alias}_*` });
   },
 );
