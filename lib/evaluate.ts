@@ -210,7 +210,8 @@ export function stratifiedSplit(
     const keep = Math.max(1, Math.round(items.length * ratio));
     const trainItems = new Set(items.slice(0, keep));
     train.push(...list.filter((e) => trainItems.has(e.item)));
-    test.set(user, new Set(items.slice(keep)));
+    // too few items to hold one out at this ratio: training only
+    if (keep < items.length) test.set(user, new Set(items.slice(keep)));
   }
   return { train, test };
 }

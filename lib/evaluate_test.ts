@@ -63,12 +63,16 @@ Deno.test("stratified split: seeded, per user, 75/25", () => {
     (_, i) => ev("u", `i${i}`, i, "rating"),
   );
   events.push(ev("solo", "z", 1, "rating"));
+  // two items: 75% of 2 rounds to 2 kept, nothing to hold out
+  events.push(ev("pair", "x", 1, "rating"), ev("pair", "y", 2, "rating"));
   const a = stratifiedSplit(events, { seed: 42 });
   const b = stratifiedSplit(events, { seed: 42 });
   assert.deepEqual(a, b);
   assert.equal(a.train.filter((e) => e.user === "u").length, 6);
   assert.equal(a.test.get("u")!.size, 2);
   assert.ok(!a.test.has("solo"));
+  assert.ok(!a.test.has("pair"));
+  assert.equal(a.train.filter((e) => e.user === "pair").length, 2);
   for (const item of a.test.get("u")!) {
     assert.ok(!a.train.some((e) => e.item === item));
   }

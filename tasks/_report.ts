@@ -162,21 +162,24 @@ export function interpret(results: Record<string, Evaluation>): string {
           : "the 95% intervals overlap, so the lead is not established on this data."),
     );
   }
-  const full = results.CCO;
-  for (const base of ["purchase-only LLR", "popularity"]) {
+  // the full model against each baseline: CCO, or without secondary
+  // fields the purchase-only model with the run's settings
+  const fullName = results.CCO ? "CCO" : "purchase-only LLR";
+  const full = results[fullName];
+  for (const base of ["tutorial seed", "purchase-only LLR", "popularity"]) {
     const b = results[base];
-    if (!full || !b) continue;
+    if (!full || !b || base === fullName) continue;
     for (const metric of ["recall", "ndcg"] as const) {
       const diff = full.atK[10].mean[metric] - b.atK[10].mean[metric];
       const separated = diff > 0
         ? full.atK[10].interval[metric][0] > b.atK[10].interval[metric][1]
         : b.atK[10].interval[metric][0] > full.atK[10].interval[metric][1];
       lines.push(
-        `- CCO vs ${base}, ${metric === "ndcg" ? "nDCG" : "recall"}@10: ${
-          fmt(full.atK[10].mean[metric])
-        } vs ${fmt(b.atK[10].mean[metric])} (${diff >= 0 ? "+" : ""}${
-          fmt(diff)
-        }); ${
+        `- ${fullName} vs ${base}, ${
+          metric === "ndcg" ? "nDCG" : "recall"
+        }@10: ${fmt(full.atK[10].mean[metric])} vs ${
+          fmt(b.atK[10].mean[metric])
+        } (${diff >= 0 ? "+" : ""}${fmt(diff)}); ${
           separated ? "the intervals do not overlap" : "the intervals overlap"
         }.`,
       );

@@ -54,14 +54,21 @@ export const GRID = {
  * @param validation A split of the training events.
  * @param primary The primary event type.
  * @param onProgress Called after each setting.
+ * @param excludeTrained Exclude every training item of the user, whatever
+ * the event (the stratified protocol), not just the primary history.
  * @returns The scored settings, best nDCG@10 first.
  */
 export async function sweep(
   validation: Split,
   primary: string,
   onProgress: (done: number, total: number) => void = () => {},
+  excludeTrained = false,
 ): Promise<Scored[]> {
   const history = histories(validation.train, MAX_HISTORY);
+  const exclude = (user: string) =>
+    excludeTrained
+      ? { exclude: [...new Set(Object.values(history.get(user) ?? {}).flat())] }
+      : {};
   // secondary boosts are tried only when there are secondary fields
   let total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
     GRID.weights.length * GRID.maxQueryEvents.length;
@@ -97,7 +104,11 @@ export async function sweep(
             const result = await evaluate(
               recommender,
               validation,
-              (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
+              (u) => ({
+                history: history.get(u) ?? {},
+                fieldBoosts,
+                ...exclude(u),
+              }),
               { catalogue: documents.length, ks: [10] },
             );
             out.push({

@@ -18,7 +18,11 @@ import {
 } from "../lib/evaluate.ts";
 import { type Event, readEventBatches } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
-import { MAX_HISTORY, type RecommendRequest } from "../lib/recommender.ts";
+import {
+  MAX_HISTORY,
+  type Recommender,
+  type RecommendRequest,
+} from "../lib/recommender.ts";
 import {
   CliError,
   numberFlag,
@@ -42,7 +46,9 @@ deno task eval [--events FILE] [options]
 Splits an events log, builds indicators on the training part, and compares
 on the held-out part, through the same recommend() API that serves:
   popularity      the most popular items the user has not had
-  purchase-only   LLR on the primary event alone (the tutorial's approach)
+  tutorial seed   the original tutorial's approach: LLR on the primary event
+                  alone, top 50 per item, root LLR >= 5, unweighted (BM25)
+  purchase-only   LLR on the primary event alone, with this run's settings
   CCO             every indicator field, the whole history
   CCO - <type>    CCO without one secondary event type (ablation)
 Metrics at k = 10 and 20 (precision, recall, MAP, nDCG, hit rate, with
@@ -165,25 +171,65 @@ await run(async () => {
     .sort();
   // what excludeSeen excludes: the user's primary-event items
   const seenOf = (user: string) => history.get(user)?.[primary] ?? [];
-  const models: [string, (user: string) => RecommendRequest][] = [
-    ["popularity", (u) => ({ exclude: seenOf(u) })],
+  // the stratified protocol (SAR's) removes every item seen in training,
+  // whatever the event: held-out items are never training items
+  const trained = new Map<string, string[]>();
+  if (flags.protocol === "stratified") {
+    for (const [user, h] of history) {
+      trained.set(user, [...new Set(Object.values(h).flat())]);
+    }
+  }
+  const rules = (user: string): RecommendRequest => {
+    const exclude = trained.get(user);
+    return exclude ? { exclude } : {};
+  };
+  // the seed approach, whatever the flags: purchases only, top 50, root LLR
+  // >= 5, unweighted keyword fields
+  const seed = await buildIndicators(split.train, {
+    primaryEvent: primary,
+    secondaryEvents: [],
+    similarEvent: null,
+    minRootLlr: 5,
+    maxIndicatorsPerItem: 50,
+    weights: "none",
+  });
+  const seedRecommender = new EmbeddedRecommender(seed.documents, {
+    primaryEvent: primary,
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+  });
+  const models: [
+    string,
+    (user: string) => RecommendRequest,
+    Recommender?,
+  ][] = [
+    ["popularity", (u) => ({ exclude: seenOf(u), ...rules(u) })],
+    ["tutorial seed", (u) => ({
+      history: { [primary]: seenOf(u) },
+      ...rules(u),
+    }), seedRecommender],
     ["purchase-only LLR", (u) => ({
       history: { [primary]: seenOf(u) },
+      ...rules(u),
     })],
   ];
   if (secondaries.length > 0) {
-    models.push(["CCO", (u) => ({ history: history.get(u) ?? {} })]);
+    models.push([
+      "CCO",
+      (u) => ({ history: history.get(u) ?? {}, ...rules(u) }),
+    ]);
     for (const s of secondaries) {
       models.push([`CCO - ${s}`, (u) => {
         const { [s]: _, ...rest } = history.get(u) ?? {};
-        return { history: rest };
+        return { history: rest, ...rules(u) };
       }]);
     }
   }
   const results: Record<string, Evaluation> = {};
-  for (const [name, request] of models) {
+  for (const [name, request, model] of models) {
     const t = performance.now();
-    results[name] = await evaluate(recommender, split, request, { catalogue });
+    results[name] = await evaluate(model ?? recommender, split, request, {
+      catalogue,
+    });
     console.error(
       `${name}: recall@10 ${results[name].atK[10].mean.recall.toFixed(4)}, ` +
         `nDCG@10 ${results[name].atK[10].mean.ndcg.toFixed(4)} ` +
@@ -209,7 +255,7 @@ await run(async () => {
     let bar: ReturnType<typeof progressBar> | undefined;
     tuning = await sweep(validation, primary, (done, total) => {
       (bar ??= progressBar("settings", total)).update(done);
-    });
+    }, flags.protocol === "stratified");
     bar?.done();
     const best = tuning[0];
     console.error(
@@ -237,7 +283,7 @@ await run(async () => {
     results[tunedName] = await evaluate(
       tunedRecommender,
       split,
-      (u) => ({ history: history.get(u) ?? {}, fieldBoosts }),
+      (u) => ({ history: history.get(u) ?? {}, fieldBoosts, ...rules(u) }),
       { catalogue: tuned.documents.length },
     );
     console.error(

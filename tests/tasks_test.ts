@@ -84,6 +84,7 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
     assert.deepEqual(Object.keys(report.results), [
       "popularity",
+      "tutorial seed",
       "purchase-only LLR",
       "CCO",
       "CCO - addtocart",
@@ -107,12 +108,28 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
       report.results.CCO.atK[10].mean.recall,
       want.atK[10].mean.recall,
     );
+    // the seed model keeps the tutorial's settings whatever the flags
+    const seed = await buildIndicators(split.train, {
+      secondaryEvents: [],
+      similarEvent: null,
+      weights: "none",
+    });
+    const seedWant = await evaluate(
+      new EmbeddedRecommender(seed.documents),
+      split,
+      (u) => ({ history: { transaction: h.get(u)?.transaction ?? [] } }),
+      { catalogue: seed.documents.length },
+    );
+    assert.deepEqual(
+      report.results["tutorial seed"].atK[10].mean,
+      seedWant.atK[10].mean,
+    );
     assert.equal(report.testUsers, split.test.size);
     const md = await Deno.readTextFile(`${dir}/report.md`);
     assert.match(md, /\| CCO \| [\d.]+ \[/);
     assert.match(md, /## Interpretation\n\n- Recall@10: \*\*CCO\*\* leads/);
     const svg = await Deno.readTextFile(`${dir}/recall.svg`);
-    assert.equal(svg.match(/<polyline/g)!.length, 5);
+    assert.equal(svg.match(/<polyline/g)!.length, 6);
     // the sweep tunes on a validation split and adds a tuned model
     const swept = await task("eval.ts", [
       "--protocol",
@@ -442,3 +459,44 @@ esTest(
     }
   },
 );
+
+Deno.test("eval: the stratified protocol excludes every training item, whatever its event", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { code, stderr } = await task("eval.ts", [
+      "--protocol",
+      "stratified",
+      "--min-llr",
+      "3",
+      "--out-dir",
+      dir,
+    ]);
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    const events = await Array.fromAsync(readEvents(fixture));
+    const { stratifiedSplit, histories, evaluate } = await import(
+      "../lib/evaluate.ts"
+    );
+    const split = stratifiedSplit(events);
+    const built = await buildIndicators(split.train, { minRootLlr: 3 });
+    const h = histories(split.train);
+    const recommender = new EmbeddedRecommender(built.documents);
+    const run = (exclude: boolean) =>
+      evaluate(recommender, split, (u) => {
+        const history = h.get(u) ?? {};
+        return {
+          history,
+          ...(exclude
+            ? { exclude: [...new Set(Object.values(history).flat())] }
+            : {}),
+        };
+      }, { catalogue: built.documents.length });
+    const want = await run(true);
+    assert.deepEqual(report.results.CCO.atK[10].mean, want.atK[10].mean);
+    // and the exclusion matters on this log: viewed items would take slots
+    const without = await run(false);
+    assert.notDeepEqual(without.atK[10].mean, want.atK[10].mean);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
