@@ -104,6 +104,8 @@ export function indicatorFieldsOf(
 /** Postings and BM25 statistics of one indicator field. */
 interface FieldIndex {
   postings: Map<string, number[]>;
+  /** Whether the field is weighted (unknown until a document has values). */
+  weighted?: boolean;
   /** Weighted fields: the stored weight of each posting. */
   weights?: Map<string, number[]>;
   docCount: number;
@@ -156,17 +158,21 @@ export class EmbeddedRecommender implements Recommender {
         let index = this.#fields.get(field);
         if (!index) {
           index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
-          if (weights) index.weights = new Map();
           this.#fields.set(field, index);
         }
-        if (values.length > 0 && !weights !== !index.weights) {
-          throw new TypeError(
-            `document "${id}": field "${field}" is ${
-              index.weights ? "weighted" : "unweighted"
-            } in other documents but not in this one`,
-          );
+        // the first document with values decides the field's type
+        if (values.length > 0) {
+          index.weighted ??= weights !== undefined;
+          if (index.weighted !== (weights !== undefined)) {
+            throw new TypeError(
+              `document "${id}": field "${field}" is ${
+                index.weighted ? "weighted" : "unweighted"
+              } in other documents but not in this one`,
+            );
+          }
         }
-        if (weights) {
+        if (weights && index.weighted) {
+          index.weights ??= new Map();
           if (weights.length !== values.length) {
             throw new TypeError(
               `document "${id}": field "${field}" has ${values.length} ids but ${weights.length} weights`,

@@ -236,6 +236,20 @@ Deno.test("weighted fields score boost × stored weight (9-bit), summed like Luc
         'document "s": field "indicators" is weighted in other documents but not in this one',
     },
   );
+  // an empty field, weighted or not, does not decide the field's type
+  const mixed = new EmbeddedRecommender([
+    { id: "t", indicators: [] },
+    ...weighted,
+    { id: "u", indicators: [] },
+  ]);
+  assert.deepEqual(
+    await mixed.recommend({ history: ["a", "b", "c"], backfill: false }),
+    [
+      { id: "q", score: 4 },
+      { id: "p", score: f(0.2998046875 + 2.5) },
+      { id: "r", score: f(1.09765625 + 0.2998046875) },
+    ],
+  );
   assert.throws(
     () =>
       new EmbeddedRecommender([

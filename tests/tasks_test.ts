@@ -500,3 +500,43 @@ Deno.test("eval: the stratified protocol excludes every training item, whatever 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+esTest(
+  "eval --backend es: the same figures through Elasticsearch, indices removed",
+  async ({ client, url }) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const args = ["--protocol", "last-k", "--min-llr", "3"];
+      const es = await task("eval.ts", [
+        ...args,
+        "--backend",
+        "es",
+        "--out-dir",
+        `${dir}/es`,
+      ], { ES_URL: url });
+      assert.equal(es.code, 0, es.stderr);
+      assert.match(es.stderr, /indexing \d+ documents into cco-eval-/);
+      const embedded = await task("eval.ts", [
+        ...args,
+        "--out-dir",
+        `${dir}/embedded`,
+      ]);
+      assert.equal(embedded.code, 0, embedded.stderr);
+      const read = async (d: string) =>
+        JSON.parse(await Deno.readTextFile(`${dir}/${d}/report.json`));
+      const [a, b] = [await read("es"), await read("embedded")];
+      assert.deepEqual(Object.keys(a.results), Object.keys(b.results));
+      for (const model of Object.keys(a.results)) {
+        assert.deepEqual(a.results[model].atK, b.results[model].atK, model);
+      }
+      assert.match(a.protocol, /served by Elasticsearch/);
+      const left = await client.cat.indices({
+        index: "cco-eval-*",
+        format: "json",
+      });
+      assert.deepEqual(left, []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
