@@ -39,6 +39,33 @@ export interface Scored extends Setting {
   recall: number;
 }
 
+/**
+ * The request that makes a backend with a large `maxQueryEvents` answer as
+ * one with `maxQueryEvents: cap` answers `{ history }`: the newest `cap`
+ * items per type query, and the rest of the primary history is still
+ * excluded as seen. Lets one index serve every history cap of the grid.
+ *
+ * @param history History by event type, newest first.
+ * @param primary The primary event type.
+ * @param cap History items used per type.
+ * @returns The request's history and exclusions.
+ */
+export function cappedRequest(
+  history: Readonly<Record<string, readonly string[]>>,
+  primary: string,
+  cap: number,
+): { history: Record<string, string[]>; exclude: string[] } {
+  return {
+    history: Object.fromEntries(
+      Object.entries(history).map(([type, items]) => [
+        type,
+        items.slice(0, cap),
+      ]),
+    ),
+    exclude: (history[primary] ?? []).slice(cap),
+  };
+}
+
 /** The default grid. */
 export const GRID = {
   minRootLlr: [0, 2, 3, 5, 8],
@@ -68,7 +95,9 @@ export async function sweep(
   const exclude = (user: string) =>
     excludeTrained
       ? { exclude: [...new Set(Object.values(history.get(user) ?? {}).flat())] }
-      : {};
+      : undefined;
+  const capped = (h: Record<string, string[]>, cap: number) =>
+    cappedRequest(h, primary, cap);
   // secondary boosts are tried only when there are secondary fields
   let total = GRID.minRootLlr.length * GRID.maxIndicatorsPerItem.length *
     GRID.weights.length * GRID.maxQueryEvents.length;
@@ -79,6 +108,7 @@ export async function sweep(
         primaryEvent: primary,
         minRootLlr,
         maxIndicatorsPerItem,
+        weights: "none",
       });
       const secondaryFields = built.fields.filter((f) =>
         f.startsWith("indicators_")
@@ -89,11 +119,13 @@ export async function sweep(
           built.documents.map((d) => ({ ...d })),
           weights,
         );
+        // one index per weighting; the history cap is applied per request
+        // below, exactly as maxQueryEvents would apply it
+        const recommender = new EmbeddedRecommender(documents, {
+          primaryEvent: primary,
+          maxQueryEvents: MAX_HISTORY,
+        });
         for (const maxQueryEvents of GRID.maxQueryEvents) {
-          const recommender = new EmbeddedRecommender(documents, {
-            primaryEvent: primary,
-            maxQueryEvents,
-          });
           // without secondary fields the boost changes nothing: score once
           const boosts = secondaryFields.length ? GRID.secondaryBoost : [1];
           if (out.length === 0) total *= boosts.length;
@@ -105,7 +137,7 @@ export async function sweep(
               recommender,
               validation,
               (u) => ({
-                history: history.get(u) ?? {},
+                ...capped(history.get(u) ?? {}, maxQueryEvents),
                 fieldBoosts,
                 ...exclude(u),
               }),
