@@ -47,8 +47,10 @@ import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./top_k.ts";
 import {
   DEFAULT_WEIGHTING,
-  indicatorWeights,
+  indicatorIdf,
+  MIN_WEIGHTED_ROOT_LLR,
   type Weighting,
+  WEIGHTINGS,
 } from "./weights.ts";
 
 /** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
@@ -99,7 +101,7 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * Indicator strength (default `"llr-idf"`): `"llr"` and `"llr-idf"` set
    * each document's `weights`, indexed as `sparse_vector` fields and scored
    * by weight; `"none"` leaves keyword fields scored by BM25, as the
-   * Universal Recommender does. See {@linkcode indicatorWeights}.
+   * Universal Recommender does. See `weights.ts`.
    */
   weights?: Weighting;
 }
@@ -502,12 +504,20 @@ export function indicatorDocuments(
   const tieRanks = items.sortRanks();
   const documents: IndicatorDocument[] = new Array(items.size);
   const scoresOf: Record<string, number[]>[] = new Array(items.size);
+  const weightsOf: Record<string, number[]>[] = new Array(items.size);
+  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  if (!WEIGHTINGS.includes(weighting)) {
+    throw new TypeError(
+      `weights must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
+    );
+  }
   for (let a = 0; a < items.size; a++) {
     documents[a] = {
       id: items.idOf(a),
       indicators: [],
     } as unknown as IndicatorDocument;
     scoresOf[a] = {};
+    weightsOf[a] = {};
   }
   const stats: Record<string, FieldStats> = {};
   for (const spec of specs) {
@@ -521,23 +531,46 @@ export function indicatorDocuments(
       ...options.fields?.[spec.field],
       tieRanks,
     });
+    // weighted: indicators need a positive weight; idf from the kept ones
+    // (the same result as indicatorWeights, on item indexes: much faster)
+    const keep = (q: number) =>
+      weighting === "none" || m.scores[q] > MIN_WEIGHTED_ROOT_LLR;
+    const df = new Int32Array(weighting === "llr-idf" ? items.size : 0);
+    let docCount = 0, kept = 0;
+    if (weighting === "llr-idf") {
+      for (let a = 0; a < items.size; a++) {
+        let any = false;
+        for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
+          if (keep(q)) df[m.items[q]]++, any = true;
+        }
+        if (any) docCount++;
+      }
+    }
     for (let a = 0; a < items.size; a++) {
       const ids: string[] = [];
       const scores: number[] = [];
+      const w: number[] = [];
       for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
+        if (!keep(q)) continue;
+        kept++;
         ids.push(items.idOf(m.items[q]));
         scores.push(m.scores[q]);
+        if (weighting === "llr") w.push(m.scores[q]);
+        else if (weighting === "llr-idf") {
+          w.push(m.scores[q] * indicatorIdf(docCount, df[m.items[q]]));
+        }
       }
       const doc = documents[a] as unknown as Record<string, string[]>;
       doc[spec.field] = ids;
       scoresOf[a][spec.field] = scores;
+      if (weighting !== "none") weightsOf[a][spec.field] = w;
     }
     stats[spec.field] = {
       rows: spec.rows,
       columns: spec.columns,
       pairsScored: m.pairsScored,
       coOccurrences: m.coOccurrences,
-      indicatorsKept: m.items.length,
+      indicatorsKept: kept,
       millis: performance.now() - t0,
     };
   }
@@ -546,9 +579,9 @@ export function indicatorDocuments(
   const popularity = primary.columnCounts();
   for (let a = 0; a < items.size; a++) {
     documents[a].scores = scoresOf[a];
+    if (weighting !== "none") documents[a].weights = weightsOf[a];
     documents[a].metadata = { popularity: popularity[a] };
   }
-  indicatorWeights(documents, options.weights ?? DEFAULT_WEIGHTING);
   return {
     documents,
     fields: specs.map((s) => s.field),

@@ -17,9 +17,9 @@ Deno.test("NDJSON round-trips every indicator field and score", async () => {
     text.split("\n")[0],
     '{"id":"X","indicators":[],"indicators_view":[],"similar_view":["Y"],' +
       '"scores":{"indicators":[],"indicators_view":[],"similar_view":[' +
-      documents[0].scores.similar_view[0] + ']},"metadata":{"popularity":0},' +
+      documents[0].scores.similar_view[0] + "]}," +
       '"weights":{"indicators":[],"indicators_view":[],"similar_view":[' +
-      documents[0].weights!.similar_view[0] + "]}}",
+      documents[0].weights!.similar_view[0] + ']},"metadata":{"popularity":0}}',
   );
 });
 

@@ -55,8 +55,30 @@ const floats = new Float32Array(1);
 const bits = new Uint32Array(floats.buffer);
 /** Smallest positive normal float: Lucene's smallest feature value. */
 const MIN_NORMAL = 2 ** -126;
-/** Root LLR at or below which an indicator gets no weight (and is dropped). */
-const MIN_SCORE = 1e-9;
+/**
+ * Root LLR at or below which an indicator gets no weight: weighted builds
+ * leave such indicators out (a weight must be positive).
+ */
+export const MIN_WEIGHTED_ROOT_LLR = 1e-9;
+
+/**
+ * BM25's idf of an indicator listed by `docFreq` of the `docCount` items
+ * that have the field: `ln(1 + (docCount - docFreq + 0.5) / (docFreq + 0.5))`.
+ *
+ * @example
+ * ```ts
+ * import { indicatorIdf } from "./weights.ts";
+ *
+ * indicatorIdf(2, 1); // Math.log(2)
+ * ```
+ *
+ * @param docCount Items with at least one indicator in the field.
+ * @param docFreq Items listing this indicator.
+ * @returns The idf, always positive.
+ */
+export function indicatorIdf(docCount: number, docFreq: number): number {
+  return Math.log(1 + (docCount - docFreq + 0.5) / (docFreq + 0.5));
+}
 
 /**
  * The value Elasticsearch scores a `sparse_vector` weight with: Lucene's
@@ -142,8 +164,8 @@ export function indicatorWeights<
           `document "${doc.id}": field "${field}" has ${ids.length} ids but ${scores.length} scores`,
         );
       }
-      if (scores.every((s) => s > MIN_SCORE)) continue;
-      const keep = scores.map((s) => s > MIN_SCORE);
+      if (scores.every((s) => s > MIN_WEIGHTED_ROOT_LLR)) continue;
+      const keep = scores.map((s) => s > MIN_WEIGHTED_ROOT_LLR);
       const record = doc as unknown as Record<string, string[]>;
       record[field] = ids.filter((_, i) => keep[i]);
       // a new scores object: documents may share theirs (shallow copies)
@@ -180,7 +202,7 @@ export function indicatorWeights<
       const counts = df.get(field);
       weights[field] = ids.map((id, i) => {
         const f = counts?.get(id) ?? 0;
-        return scores[i] * Math.log(1 + (n - f + 0.5) / (f + 0.5));
+        return scores[i] * indicatorIdf(n, f);
       });
     }
     doc.weights = weights;

@@ -110,3 +110,26 @@ Deno.test("buildIndicators weights every field by root LLR × idf by default", a
   });
   assert.equal(plain.documents.some((d) => d.weights), false);
 });
+
+Deno.test("buildIndicators' weights equal indicatorWeights on an unweighted build", async () => {
+  const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
+  for (const weights of ["llr", "llr-idf"] as const) {
+    for (const minRootLlr of [-Infinity, 0, 3]) {
+      const built = await buildIndicators(readEvents(path), {
+        minRootLlr,
+        weights,
+      });
+      const plain = await buildIndicators(readEvents(path), {
+        minRootLlr,
+        weights: "none",
+      });
+      const derived = indicatorWeights(plain.documents, weights);
+      assert.deepEqual(built.documents, derived, `${weights} ${minRootLlr}`);
+      const kept = built.documents.reduce(
+        (n, d) => n + d.indicators.length,
+        0,
+      );
+      assert.equal(built.stats.fields.indicators.indicatorsKept, kept);
+    }
+  }
+});
