@@ -42,9 +42,9 @@
 export type Weighting = "none" | "llr" | "llr-idf";
 
 /**
- * The default {@linkcode Weighting}: on MovieLens-100k and the generated
- * RetailRocket-shaped log it ranks better than plain BM25 (see the README's
- * evaluation section).
+ * The default {@linkcode Weighting}: clearly better than plain BM25 on
+ * MovieLens-100k (nDCG@10 0.384 vs 0.308 at the same settings), as good on
+ * the generated RetailRocket-shaped log (see the README's evaluation).
  */
 export const DEFAULT_WEIGHTING: Weighting = "llr-idf";
 
