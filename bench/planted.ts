@@ -9,7 +9,11 @@
 
 import { readEventBatches } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
-import { ensureSynthLog, SynthLog } from "./retailrocket_synth.ts";
+import {
+  ensureSynthLog,
+  plantedRecovery,
+  SynthLog,
+} from "./retailrocket_synth.ts";
 
 const scale = Number(Deno.args[0] ?? 1);
 if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
@@ -27,28 +31,16 @@ const path = await ensureSynthLog(out, scale);
 const log = new SynthLog({ scale });
 console.error(`building indicators of ${path} ...`);
 const { documents, fields } = await buildIndicators(readEventBatches(path));
-const sizes = new Map<number, number>();
-for (const d of documents) {
-  const k = log.categoryOf(+d.id);
-  sizes.set(k, (sizes.get(k) ?? 0) + 1);
-}
-const n = documents.length;
-let chance = 0;
-for (const s of sizes.values()) chance += s * (s - 1) / (n * (n - 1));
 console.log("| field | indicators | same category | × chance |");
 console.log("| --- | --- | --- | --- |");
+let chance = 0;
 for (const field of fields) {
-  let kept = 0, same = 0;
-  for (const d of documents) {
-    for (const other of (d as unknown as Record<string, string[]>)[field]) {
-      kept++;
-      if (log.categoryOf(+d.id) === log.categoryOf(+other)) same++;
-    }
-  }
-  const share = kept ? same / kept : 0;
+  const r = plantedRecovery(log, documents, field);
+  chance = r.chance;
+  const share = r.kept ? r.same / r.kept : 0;
   console.log(
-    `| ${field} | ${kept} | ${(share * 100).toFixed(1)}% | ${
-      (share / chance).toFixed(0)
+    `| ${field} | ${r.kept} | ${(share * 100).toFixed(1)}% | ${
+      (share / r.chance).toFixed(0)
     } |`,
   );
 }

@@ -393,3 +393,52 @@ export async function ensureSynthLog(
   }
   return path;
 }
+
+/** How far one indicator field recovers a generated log's categories. */
+export interface PlantedRecovery {
+  /** Indicators in the field, over all documents. */
+  kept: number;
+  /** Of those, indicators in the same latent category as their item. */
+  same: number;
+  /** Chance that two distinct random items of the documents share one. */
+  chance: number;
+}
+
+/**
+ * Counts the indicators of `field` that share their item's latent category
+ * (the planted structure), and the share random pairs would have.
+ *
+ * @example
+ * ```ts
+ * import { plantedRecovery, SynthLog } from "./retailrocket_synth.ts";
+ *
+ * const log = new SynthLog({ scale: 0.001, seed: 1 });
+ * const r = plantedRecovery(log, [{ id: "0", indicators: ["0"] }], "indicators");
+ * r.same; // 1 (an item shares its own category)
+ * ```
+ *
+ * @param log The generator of the log the documents were built from.
+ * @param documents Indicator documents (ids are the generator's item ids).
+ * @param field The indicator field.
+ * @returns Counts and the chance level.
+ */
+export function plantedRecovery<D extends { id: string }>(
+  log: SynthLog,
+  documents: readonly D[],
+  field: string,
+): PlantedRecovery {
+  const sizes = new Map<number, number>();
+  let kept = 0, same = 0;
+  for (const d of documents) {
+    const k = log.categoryOf(+d.id);
+    sizes.set(k, (sizes.get(k) ?? 0) + 1);
+    for (const other of (d as unknown as Record<string, string[]>)[field]) {
+      kept++;
+      if (k === log.categoryOf(+other)) same++;
+    }
+  }
+  const n = documents.length;
+  let chance = 0;
+  for (const s of sizes.values()) chance += s * (s - 1) / (n * (n - 1));
+  return { kept, same, chance };
+}

@@ -1,6 +1,10 @@
 /** The RetailRocket-shaped generator: exact counts, determinism, shape. */
 import assert from "node:assert/strict";
-import { RETAILROCKET, SynthLog } from "../bench/retailrocket_synth.ts";
+import {
+  plantedRecovery,
+  RETAILROCKET,
+  SynthLog,
+} from "../bench/retailrocket_synth.ts";
 import { type Event, parseEvents } from "../lib/events.ts";
 import { buildIndicators } from "../lib/indicators.ts";
 
@@ -97,22 +101,11 @@ Deno.test("LLR recovers the planted categories far above chance", async () => {
   const { documents } = await buildIndicators(
     parseEvents(log.csv(), "retailrocket", "synth"),
   );
-  let kept = 0, same = 0;
-  for (const d of documents) {
-    for (const other of d.indicators) {
-      kept++;
-      if (log.categoryOf(+d.id) === log.categoryOf(+other)) same++;
-    }
-  }
-  // chance that two distinct random items share a category
-  const sizes = new Map<number, number>();
-  for (const d of documents) {
-    const k = log.categoryOf(+d.id);
-    sizes.set(k, (sizes.get(k) ?? 0) + 1);
-  }
-  const n = documents.length;
-  let chance = 0;
-  for (const s of sizes.values()) chance += s * (s - 1) / (n * (n - 1));
+  const { kept, same, chance } = plantedRecovery(
+    log,
+    documents,
+    "indicators",
+  );
   assert.ok(kept > 100, `only ${kept} indicators`);
   assert.ok(
     same / kept > 0.5 && same / kept > 10 * chance,
