@@ -74,9 +74,10 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --min-llr X          LLR threshold for the models (default 5)
   --max-indicators N   indicators per item (default 50)
   --max-query-events N history items used per event type (default 100)
-  --weights W          indicator strength for the LLR models: none (BM25 on
-                       keyword fields, the default), llr or llr-idf (weighted
-                       sparse_vector fields; see README "Indicator strength")
+  --weights W          indicator strength of the run's LLR models: llr-idf
+                       (the default) or llr (weighted sparse_vector fields),
+                       none (keyword fields, BM25); see README "Indicator
+                       strength"
   --backend B          embedded (default) or es: every model is indexed into
                        a temporary Elasticsearch index (deleted afterwards)
                        and queried there; the sweep stays embedded (same
@@ -84,10 +85,10 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --es-url URL         Elasticsearch URL (default: $ES_URL)
   --es-config FILE     JSON connection settings (default $CCO_ES_CONFIG)
   --out-dir DIR        where the report goes (default out/eval)
-  --sweep              tune threshold, indicators per item, history length and
-                       secondary-field weight on a validation split carved out
-                       of the training data (never the test split), then add
-                       the best setting as a "(tuned)" model
+  --sweep              tune threshold, indicators per item, weighting, history
+                       length and secondary-field weight on a validation split
+                       carved out of the training data (never the test split),
+                       then add the best setting as a "(tuned)" model
   --title TEXT         report title
   --published sar      add Microsoft Recommenders' published MovieLens-100k
                        figures (SAR, BPR; stratified 75/25, seed 42) beside ours
@@ -132,6 +133,12 @@ await run(async () => {
     sweep: { type: "boolean", default: false },
     ...EVENT_FORMAT_FLAGS,
   }, HELP);
+  // check every flag before the long work
+  const weights = weightingFlag(flags.weights);
+  const backend = flags.backend;
+  if (backend !== "embedded" && backend !== "es") {
+    throw new CliError(`--backend must be embedded or es, got "${backend}"`);
+  }
   const path = flags.events ??
     new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
   const { format, primaryEvent: formatPrimary } = eventFormat(flags);
@@ -170,7 +177,7 @@ await run(async () => {
     });
   } else {
     throw new CliError(
-      `--protocol must be time or stratified, got "${flags.protocol}"`,
+      `--protocol must be time, last-k or stratified, got "${flags.protocol}"`,
     );
   }
   if (split.test.size === 0) {
@@ -183,10 +190,6 @@ await run(async () => {
   );
   // the models answer through the embedded backend, or with --backend es
   // through Elasticsearch: one temporary index per model, deleted at the end
-  const backend = flags.backend;
-  if (backend !== "embedded" && backend !== "es") {
-    throw new CliError(`--backend must be embedded or es, got "${backend}"`);
-  }
   const client = backend === "es"
     ? await connect({ url: flags["es-url"], configFile: flags["es-config"] })
     : undefined;
@@ -213,7 +216,7 @@ await run(async () => {
         "max-indicators",
         flags["max-indicators"],
       ),
-      weights: weightingFlag(flags.weights),
+      weights,
     });
     const buildMs = performance.now() - t0;
     const recommender = await serve("cco", documents, {
