@@ -405,6 +405,22 @@ esTest(
       id: "1205",
     });
     assert.equal(doc._source!.name, "garden product 6");
+    // weighted by default: sparse_vector fields holding id -> weight
+    const built1205 = documents.find((d) => d.id === "1205")!;
+    assert.ok(built1205.indicators_view.length > 0);
+    assert.deepEqual(
+      doc._source!.indicators_view,
+      Object.fromEntries(
+        built1205.indicators_view.map((
+          id,
+          i,
+        ) => [id, built1205.weights!.indicators_view[i]]),
+      ),
+    );
+    const mapping = await client.indices.getMapping({ index: first });
+    assert.deepEqual(mapping[first].mappings.properties!.indicators_view, {
+      type: "sparse_vector",
+    });
     assert.equal(
       doc._source!.popularity,
       documents.find((d) => d.id === "1205")!.metadata!.popularity,
