@@ -48,6 +48,7 @@ import { TopK } from "./top_k.ts";
 import {
   DEFAULT_WEIGHTING,
   indicatorIdf,
+  isWeighting,
   MIN_WEIGHTED_ROOT_LLR,
   type Weighting,
   WEIGHTINGS,
@@ -506,7 +507,7 @@ export function indicatorDocuments(
   const scoresOf: Record<string, number[]>[] = new Array(items.size);
   const weightsOf: Record<string, number[]>[] = new Array(items.size);
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
-  if (!WEIGHTINGS.includes(weighting)) {
+  if (!isWeighting(weighting)) {
     throw new TypeError(
       `weights must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
     );

@@ -210,15 +210,11 @@ export async function publishIndex(
   const fields = options.fields ?? [
     ...new Set(documents.flatMap((d) => indicatorFieldsOf(d).map(([f]) => f))),
   ];
-  const weightedFields = [
-    ...new Set(documents.flatMap((d) => Object.keys(d.weights ?? {}))),
-  ];
   let swapped = false;
   try {
     const result = await indexDocuments(client, index, documents, {
       ...options,
       fields,
-      weightedFields,
       meta: { cco: { state: "building", alias } },
     });
     if (result.documents !== documents.length) {

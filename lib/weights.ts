@@ -145,54 +145,50 @@ export interface ScoredDocument {
 export function indicatorWeights<
   D extends ScoredDocument & { weights?: Record<string, number[]> },
 >(documents: D[], weighting: Weighting): D[] {
-  if (weighting === "none") return documents;
-  if (weighting !== "llr" && weighting !== "llr-idf") {
+  if (!isWeighting(weighting)) {
     throw new TypeError(
       `weighting must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
     );
   }
-  const fieldsOf = (doc: D) =>
-    Object.entries(doc).filter(([k, v]) =>
-      k !== "id" && Array.isArray(v) && k in doc.scores
-    ) as [string, string[]][];
-  // drop indicators that cannot carry a positive weight
+  if (weighting === "none") return documents;
+  // the indicator fields: those with scores (and ids) in the document
+  const fieldsOf = (doc: D) => {
+    const record = doc as unknown as Record<string, string[]>;
+    return Object.keys(doc.scores).filter((f) => Array.isArray(record[f]));
+  };
+  // drop what cannot carry a positive weight; count documents per indicator
+  const df = new Map<string, Map<string, number>>();
+  const docCount = new Map<string, number>();
   for (const doc of documents) {
-    for (const [field, ids] of fieldsOf(doc)) {
+    const record = doc as unknown as Record<string, string[]>;
+    for (const field of fieldsOf(doc)) {
+      let ids = record[field];
       const scores = doc.scores[field];
       if (scores.length !== ids.length) {
         throw new TypeError(
           `document "${doc.id}": field "${field}" has ${ids.length} ids but ${scores.length} scores`,
         );
       }
-      if (scores.every((s) => s > MIN_WEIGHTED_ROOT_LLR)) continue;
-      const keep = scores.map((s) => s > MIN_WEIGHTED_ROOT_LLR);
-      const record = doc as unknown as Record<string, string[]>;
-      record[field] = ids.filter((_, i) => keep[i]);
-      // a new scores object: documents may share theirs (shallow copies)
-      doc.scores = {
-        ...doc.scores,
-        [field]: scores.filter((_, i) => keep[i]),
-      };
-    }
-  }
-  const df = new Map<string, Map<string, number>>();
-  const docCount = new Map<string, number>();
-  if (weighting === "llr-idf") {
-    for (const doc of documents) {
-      for (const [field, ids] of fieldsOf(doc)) {
-        if (ids.length === 0) continue;
-        docCount.set(field, (docCount.get(field) ?? 0) + 1);
-        let counts = df.get(field);
-        if (!counts) df.set(field, counts = new Map());
-        for (const id of new Set(ids)) {
-          counts.set(id, (counts.get(id) ?? 0) + 1);
-        }
+      if (!scores.every((s) => s > MIN_WEIGHTED_ROOT_LLR)) {
+        const keep = scores.map((s) => s > MIN_WEIGHTED_ROOT_LLR);
+        ids = record[field] = ids.filter((_, i) => keep[i]);
+        // a new scores object: documents may share theirs (shallow copies)
+        doc.scores = {
+          ...doc.scores,
+          [field]: scores.filter((_, i) => keep[i]),
+        };
       }
+      if (weighting !== "llr-idf" || ids.length === 0) continue;
+      docCount.set(field, (docCount.get(field) ?? 0) + 1);
+      let counts = df.get(field);
+      if (!counts) df.set(field, counts = new Map());
+      for (const id of new Set(ids)) counts.set(id, (counts.get(id) ?? 0) + 1);
     }
   }
   for (const doc of documents) {
+    const record = doc as unknown as Record<string, string[]>;
     const weights: Record<string, number[]> = {};
-    for (const [field, ids] of fieldsOf(doc)) {
+    for (const field of fieldsOf(doc)) {
       const scores = doc.scores[field];
       if (weighting === "llr") {
         weights[field] = scores.slice();
@@ -200,12 +196,29 @@ export function indicatorWeights<
       }
       const n = docCount.get(field) ?? 0;
       const counts = df.get(field);
-      weights[field] = ids.map((id, i) => {
-        const f = counts?.get(id) ?? 0;
-        return scores[i] * indicatorIdf(n, f);
-      });
+      weights[field] = record[field].map((id, i) =>
+        scores[i] * indicatorIdf(n, counts?.get(id) ?? 0)
+      );
     }
     doc.weights = weights;
   }
   return documents;
+}
+
+/**
+ * Whether a value names a {@linkcode Weighting}.
+ *
+ * @example
+ * ```ts
+ * import { isWeighting } from "./weights.ts";
+ *
+ * isWeighting("llr-idf"); // true
+ * isWeighting("bm25"); // false
+ * ```
+ *
+ * @param value Any value, e.g. a flag.
+ * @returns True for `"llr-idf"`, `"llr"` and `"none"`.
+ */
+export function isWeighting(value: unknown): value is Weighting {
+  return (WEIGHTINGS as readonly unknown[]).includes(value);
 }

@@ -109,6 +109,14 @@ Deno.test("buildIndicators weights every field by root LLR × idf by default", a
     weights: "none",
   });
   assert.equal(plain.documents.some((d) => d.weights), false);
+  await assert.rejects(
+    // deno-lint-ignore no-explicit-any
+    () => buildIndicators(readEvents(path), { weights: "bm25" as any }),
+    {
+      name: "TypeError",
+      message: 'weights must be one of llr-idf, llr, none, got "bm25"',
+    },
+  );
 });
 
 Deno.test("buildIndicators' weights equal indicatorWeights on an unweighted build", async () => {

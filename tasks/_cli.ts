@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Weighting, WEIGHTINGS } from "../lib/weights.ts";
+import { isWeighting, type Weighting, WEIGHTINGS } from "../lib/weights.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 /** A failure the task reports as one line, exiting non-zero. */
@@ -79,12 +79,12 @@ export function weightingFlag(
   value: string | undefined,
 ): Weighting | undefined {
   if (value === undefined) return undefined;
-  if (!(WEIGHTINGS as readonly string[]).includes(value)) {
+  if (!isWeighting(value)) {
     throw new CliError(
       `--weights must be one of ${WEIGHTINGS.join(", ")}, got "${value}"`,
     );
   }
-  return value as Weighting;
+  return value;
 }
 
 /**

@@ -66,6 +66,24 @@ export function cappedRequest(
   };
 }
 
+/**
+ * Every distinct item of each user's history, whatever the event type:
+ * what the stratified protocol (SAR's) excludes from the lists, since
+ * held-out items are never training items.
+ *
+ * @param history Histories by user (from `histories`).
+ * @returns The items per user.
+ */
+export function trainedItems(
+  history: ReadonlyMap<string, Readonly<Record<string, readonly string[]>>>,
+): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [user, h] of history) {
+    out.set(user, [...new Set(Object.values(h).flat())]);
+  }
+  return out;
+}
+
 /** The default grid. */
 export const GRID = {
   minRootLlr: [0, 2, 3, 5, 8],
@@ -92,10 +110,9 @@ export async function sweep(
   excludeTrained = false,
 ): Promise<Scored[]> {
   const history = histories(validation.train, MAX_HISTORY);
+  const trained = excludeTrained ? trainedItems(history) : undefined;
   const exclude = (user: string) =>
-    excludeTrained
-      ? { exclude: [...new Set(Object.values(history.get(user) ?? {}).flat())] }
-      : undefined;
+    trained ? { exclude: trained.get(user) ?? [] } : undefined;
   const capped = (h: Record<string, string[]>, cap: number) =>
     cappedRequest(h, primary, cap);
   // secondary boosts are tried only when there are secondary fields

@@ -44,7 +44,7 @@ import {
   eventFormat,
 } from "./_format.ts";
 import { writeReport } from "./_report.ts";
-import { type Scored, sweep } from "./_sweep.ts";
+import { type Scored, sweep, trainedItems } from "./_sweep.ts";
 
 const HELP = `
 deno task eval [--events FILE] [options]
@@ -234,12 +234,9 @@ await run(async () => {
     const seenOf = (user: string) => history.get(user)?.[primary] ?? [];
     // the stratified protocol (SAR's) removes every item seen in training,
     // whatever the event: held-out items are never training items
-    const trained = new Map<string, string[]>();
-    if (flags.protocol === "stratified") {
-      for (const [user, h] of history) {
-        trained.set(user, [...new Set(Object.values(h).flat())]);
-      }
-    }
+    const trained = flags.protocol === "stratified"
+      ? trainedItems(history)
+      : new Map<string, string[]>();
     const rules = (user: string): RecommendRequest => {
       const exclude = trained.get(user);
       return exclude ? { exclude } : {};

@@ -200,6 +200,26 @@ Deno.test("tasks fail with a one-line cause", async () => {
       ],
       [
         "build_index.ts",
+        ["--events", fixture, "--out", `${dir}/o.ndjson`, "--weights", "bm25"],
+        'error: --weights must be one of llr-idf, llr, none, got "bm25"',
+      ],
+      [
+        "eval.ts",
+        ["--weights", "bm25"],
+        'error: --weights must be one of llr-idf, llr, none, got "bm25"',
+      ],
+      [
+        "eval.ts",
+        ["--backend", "solr"],
+        'error: --backend must be embedded or es, got "solr"',
+      ],
+      [
+        "eval.ts",
+        ["--protocol", "random"],
+        'error: --protocol must be time, last-k or stratified, got "random"',
+      ],
+      [
+        "build_index.ts",
         ["--bogus"],
         "error: Unknown option '--bogus'",
       ],
