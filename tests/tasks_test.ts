@@ -149,6 +149,38 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
       await Deno.readTextFile(`${dir}/report.md`),
       /Tuning sweep, best settings on the validation split/,
     );
+    // --published sar: SAR's figures and our best nDCG@10 against them
+    const published = await task("eval.ts", [
+      "--protocol",
+      "last-k",
+      "--min-llr",
+      "3",
+      "--published",
+      "sar",
+      "--out-dir",
+      dir,
+    ]);
+    assert.equal(published.code, 0, published.stderr);
+    const withSar = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    const [bestName, best] = Object.entries(
+      withSar.results as Record<string, typeof want>,
+    ).sort(([, a], [, b]) => b.atK[10].mean.ndcg - a.atK[10].mean.ndcg)[0];
+    const ndcg = best.atK[10].mean.ndcg;
+    const sarMd = await Deno.readTextFile(`${dir}/report.md`);
+    assert.match(
+      sarMd,
+      /\| SAR \| 0\.1138 \| 0\.3848 \| 0\.3317 \| 0\.1826 \|/,
+    );
+    assert.ok(
+      sarMd.includes(
+        `Best nDCG@10 here: ${bestName}, ${ndcg.toFixed(4)} [${
+          best.atK[10].interval.ndcg[0].toFixed(4)
+        }, ${best.atK[10].interval.ndcg[1].toFixed(4)}], ${
+          ndcg >= 0.3848 ? "above" : "below"
+        } SAR's published 0.3848 by ${Math.abs(ndcg - 0.3848).toFixed(4)}.`,
+      ),
+      sarMd,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
