@@ -42,25 +42,25 @@
  * @module
  */
 
-export * from "./lib/events.ts";
-export * from "./lib/llr.ts";
-export * from "./lib/sparse.ts";
-export * from "./lib/interactions.ts";
-export * from "./lib/indicators.ts";
-export * from "./lib/recommender.ts";
-export * from "./lib/bm25.ts";
-export * from "./lib/weights.ts";
-export * from "./lib/query.ts";
-export * from "./lib/embedded.ts";
-export * from "./lib/connection.ts";
-export * from "./lib/elasticsearch.ts";
-export * from "./lib/lifecycle.ts";
-export * from "./lib/ndjson.ts";
-export * from "./lib/items.ts";
-export * from "./lib/http.ts";
-export * from "./lib/event_store.ts";
-export * from "./lib/dither.ts";
-export * from "./lib/templates.ts";
-export * from "./lib/metrics.ts";
-export * from "./lib/evaluate.ts";
-export { TopK } from "./lib/top_k.ts";
+export * from "./events/read.ts";
+export * from "./indicators/llr.ts";
+export * from "./indicators/sparse.ts";
+export * from "./indicators/interactions.ts";
+export * from "./indicators/build.ts";
+export * from "./serving/request.ts";
+export * from "./embedded/bm25.ts";
+export * from "./indicators/weights.ts";
+export * from "./elasticsearch/query.ts";
+export * from "./embedded/recommender.ts";
+export * from "./elasticsearch/connection.ts";
+export * from "./elasticsearch/recommender.ts";
+export * from "./elasticsearch/lifecycle.ts";
+export * from "./model/ndjson.ts";
+export * from "./model/items.ts";
+export * from "./http/handler.ts";
+export * from "./serving/event_store.ts";
+export * from "./serving/dither.ts";
+export * from "./elasticsearch/templates.ts";
+export * from "./evaluate/metrics.ts";
+export * from "./evaluate/evaluate.ts";
+export { TopK } from "./indicators/top_k.ts";

@@ -10,12 +10,16 @@
  * @module
  */
 
-import { connect, redactUrl, resolveEsUrl } from "../lib/connection.ts";
-import { indexDocuments } from "../lib/elasticsearch.ts";
-import { readEventBatches } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { CliError, parseFlags, run } from "../tasks/_cli.ts";
-import { ensureSynthLog } from "./retailrocket_synth.ts";
+import {
+  connect,
+  redactUrl,
+  resolveEsUrl,
+} from "../elasticsearch/connection.ts";
+import { indexDocuments } from "../elasticsearch/recommender.ts";
+import { readEventBatches } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { CliError, parseFlags, run } from "../cli/common.ts";
+import { ensureSynthLog } from "../generate/retailrocket.ts";
 
 const HELP = `
 deno task bench [options]

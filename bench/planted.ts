@@ -7,13 +7,13 @@
  * @module
  */
 
-import { readEventBatches } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
+import { readEventBatches } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
 import {
   ensureSynthLog,
   plantedRecovery,
   SynthLog,
-} from "./retailrocket_synth.ts";
+} from "../generate/retailrocket.ts";
 
 const scale = Number(Deno.args[0] ?? 1);
 if (Deno.args.includes("-h") || Deno.args.includes("--help")) {

@@ -9,16 +9,16 @@
  */
 
 import { Client } from "@elastic/elasticsearch";
-import { resolveEsUrl } from "../lib/connection.ts";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
-import { readEventBatches } from "../lib/events.ts";
-import { createHandler } from "../lib/http.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { publishIndex } from "../lib/lifecycle.ts";
-import type { Recommender, RecommendRequest } from "../lib/recommender.ts";
-import { numberFlag, parseFlags, run } from "../tasks/_cli.ts";
-import { ensureSynthLog, mulberry32 } from "./retailrocket_synth.ts";
+import { resolveEsUrl } from "../elasticsearch/connection.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import { readEventBatches } from "../events/read.ts";
+import { createHandler } from "../http/handler.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { publishIndex } from "../elasticsearch/lifecycle.ts";
+import type { Recommender, RecommendRequest } from "../serving/request.ts";
+import { numberFlag, parseFlags, run } from "../cli/common.ts";
+import { ensureSynthLog, mulberry32 } from "../generate/retailrocket.ts";
 
 const HELP = `
 deno task bench:serving [--scale X] [--queries N]

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { startLocalNode, stopLocalNode } from "./es_node.ts";
+import { startLocalNode, stopLocalNode } from "../elasticsearch/local_node.ts";
 
 let url = Deno.env.get("ES_URL") || undefined;
 let started = false;

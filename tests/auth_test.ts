@@ -3,9 +3,9 @@
  * local node with security on and a file-realm user), started for this test.
  */
 import assert from "node:assert/strict";
-import { connect } from "../lib/connection.ts";
-import { publishIndex } from "../lib/lifecycle.ts";
-import { startLocalNode, stopLocalNode } from "../tasks/es_node.ts";
+import { connect } from "../elasticsearch/connection.ts";
+import { publishIndex } from "../elasticsearch/lifecycle.ts";
+import { startLocalNode, stopLocalNode } from "../elasticsearch/local_node.ts";
 
 const needed = Deno.env.get("ES_URL") || Deno.env.get("CI") === "true";
 const user = { username: "cco", password: "cco-test-password" };
@@ -64,7 +64,7 @@ Deno.test({
           args: [
             "run",
             "-A",
-            `${root}tasks/index_admin.ts`,
+            `${root}cli/index_admin.ts`,
             "list",
             "--alias",
             alias,

@@ -3,13 +3,16 @@
  * the same requests, the same ranked ids and (to 1e-4 relative) scores.
  */
 import assert from "node:assert/strict";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import {
   ElasticsearchRecommender,
   indexDocuments,
-} from "../lib/elasticsearch.ts";
-import { readEvents } from "../lib/events.ts";
-import { buildIndicators, type IndicatorDocument } from "../lib/indicators.ts";
+} from "../elasticsearch/recommender.ts";
+import { readEvents } from "../events/read.ts";
+import {
+  buildIndicators,
+  type IndicatorDocument,
+} from "../indicators/build.ts";
 import { esTest } from "./_es.ts";
 
 const fixture = new URL("../fixtures/demo_events.csv", import.meta.url)

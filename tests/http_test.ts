@@ -1,13 +1,13 @@
 /** The HTTP service: routes, every error path, auth, limits, ES down. */
 import assert from "node:assert/strict";
 import { Client } from "@elastic/elasticsearch";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
-import { readEvents } from "../lib/events.ts";
-import { createHandler, type EventStore } from "../lib/http.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { publishIndex } from "../lib/lifecycle.ts";
-import type { Event } from "../lib/events.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import { readEvents } from "../events/read.ts";
+import { createHandler, type EventStore } from "../http/handler.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { publishIndex } from "../elasticsearch/lifecycle.ts";
+import type { Event } from "../events/read.ts";
 import { esTest } from "./_es.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
@@ -316,7 +316,7 @@ esTest(
   "event store in Elasticsearch: record, recent history, user requests, retention",
   async ({ client, index }) => {
     const { ElasticsearchEventStore, withUserHistory } = await import(
-      "../lib/event_store.ts"
+      "../serving/event_store.ts"
     );
     const store = new ElasticsearchEventStore(client, index("events"), {
       refresh: true,

@@ -5,9 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "@elastic/elasticsearch";
-import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
-import type { IndicatorDocument } from "../lib/indicators.ts";
-import { listIndices, publishIndex, rollback } from "../lib/lifecycle.ts";
+import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import type { IndicatorDocument } from "../indicators/build.ts";
+import {
+  listIndices,
+  publishIndex,
+  rollback,
+} from "../elasticsearch/lifecycle.ts";
 import { esTest } from "./_es.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 

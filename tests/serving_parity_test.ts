@@ -6,18 +6,18 @@
  * same scores to 1e-4 relative.
  */
 import assert from "node:assert/strict";
-import { mulberry32 } from "../bench/retailrocket_synth.ts";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
-import { readEvents } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { mergeItems, readItems } from "../lib/items.ts";
-import { publishIndex } from "../lib/lifecycle.ts";
+import { mulberry32 } from "../generate/retailrocket.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import { readEvents } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { mergeItems, readItems } from "../model/items.ts";
+import { publishIndex } from "../elasticsearch/lifecycle.ts";
 import type {
   Filter,
   Recommendation,
   RecommendRequest,
-} from "../lib/recommender.ts";
+} from "../serving/request.ts";
 import { esTest } from "./_es.ts";
 
 const fixtures = new URL("../fixtures/", import.meta.url).pathname;

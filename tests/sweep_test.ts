@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { evaluate, histories, lastKSplit } from "../lib/evaluate.ts";
-import { readEvents } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { MAX_HISTORY } from "../lib/recommender.ts";
-import { cappedRequest } from "../tasks/_sweep.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { evaluate, histories, lastKSplit } from "../evaluate/evaluate.ts";
+import { readEvents } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { MAX_HISTORY } from "../serving/request.ts";
+import { cappedRequest } from "../evaluate/sweep.ts";
 
 Deno.test("sweep: a capped request on one index equals an index with that maxQueryEvents", async () => {
   const fixture = new URL("../fixtures/demo_events.csv", import.meta.url)

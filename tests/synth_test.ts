@@ -4,9 +4,9 @@ import {
   plantedRecovery,
   RETAILROCKET,
   SynthLog,
-} from "../bench/retailrocket_synth.ts";
-import { type Event, parseEvents } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
+} from "../generate/retailrocket.ts";
+import { type Event, parseEvents } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
 
 async function events(log: SynthLog): Promise<Event[]> {
   return await Array.fromAsync(

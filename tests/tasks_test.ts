@@ -3,10 +3,10 @@
  * against the library's own results.
  */
 import assert from "node:assert/strict";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { readEvents } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { parseIndicatorDocuments, toNdjson } from "../lib/ndjson.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { readEvents } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { parseIndicatorDocuments, toNdjson } from "../model/ndjson.ts";
 import { esTest } from "./_es.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -17,8 +17,8 @@ const fixture = `${root}fixtures/demo_events.csv`;
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
 function permissions(script: string): string[] {
   const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => t.includes(`tasks/${script}`));
-  assert.ok(line, `no task in deno.json runs tasks/${script}`);
+    .find((t) => t.includes(`cli/${script}`));
+  assert.ok(line, `no task in deno.json runs cli/${script}`);
   return line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A");
 }
 
@@ -28,7 +28,7 @@ async function task(
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions(script), `${root}tasks/${script}`, ...args],
+    args: ["run", ...permissions(script), `${root}cli/${script}`, ...args],
     cwd: root,
     env: { NO_COLOR: "1", ES_URL: "", ...env },
   }).output();
@@ -93,7 +93,7 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     // recompute one figure independently: CCO recall@10 from the library
     const events = await Array.fromAsync(readEvents(fixture));
     const { lastKSplit, histories, evaluate } = await import(
-      "../lib/evaluate.ts"
+      "../evaluate/evaluate.ts"
     );
     const split = lastKSplit(events);
     const built = await buildIndicators(split.train, { minRootLlr: 3 });
@@ -543,7 +543,7 @@ Deno.test("eval: the stratified protocol excludes every training item, whatever 
     const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
     const events = await Array.fromAsync(readEvents(fixture));
     const { stratifiedSplit, histories, evaluate } = await import(
-      "../lib/evaluate.ts"
+      "../evaluate/evaluate.ts"
     );
     const split = stratifiedSplit(events);
     const built = await buildIndicators(split.train, { minRootLlr: 3 });

@@ -1,19 +1,19 @@
 /** Search templates: the queries/ files render to the inline query's results. */
 import assert from "node:assert/strict";
-import { EmbeddedRecommender } from "../lib/embedded.ts";
-import { ElasticsearchRecommender } from "../lib/elasticsearch.ts";
-import { readEvents } from "../lib/events.ts";
-import { buildIndicators } from "../lib/indicators.ts";
-import { publishIndex } from "../lib/lifecycle.ts";
-import { buildRecommendQuery } from "../lib/query.ts";
-import { normalizeRequest } from "../lib/recommender.ts";
+import { EmbeddedRecommender } from "../embedded/recommender.ts";
+import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import { readEvents } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { publishIndex } from "../elasticsearch/lifecycle.ts";
+import { buildRecommendQuery } from "../elasticsearch/query.ts";
+import { normalizeRequest } from "../serving/request.ts";
 import {
   loadTemplate,
   registerTemplates,
   renderTemplate,
   templateParams,
   TEMPLATES,
-} from "../lib/templates.ts";
+} from "../elasticsearch/templates.ts";
 import { esTest } from "./_es.ts";
 
 /** Drops empty arrays, which the templates always emit and inline omits. */

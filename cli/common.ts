@@ -1,0 +1,196 @@
+/**
+ * Small helpers shared by the task entry points: flag parsing with `--help`,
+ * one-line failures, and progress output on long work.
+ *
+ * @module
+ */
+
+import {
+  isWeighting,
+  type Weighting,
+  WEIGHTINGS,
+} from "../indicators/weights.ts";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A failure the task reports as one line, exiting non-zero. */
+export class CliError extends Error {}
+
+/**
+ * Parses `Deno.args` with `node:util` parseArgs; prints `help` and exits 0
+ * on `--help`/`-h`; turns unknown or malformed flags into a one-line error.
+ *
+ * @param options The flag specification.
+ * @param help Usage text.
+ * @param args Arguments (default `Deno.args`).
+ * @returns The parsed values.
+ */
+// deno-lint-ignore explicit-module-boundary-types
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
+  options: T,
+  help: string,
+  args: string[] = Deno.args,
+) {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(help.trim());
+    Deno.exit(0);
+  }
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+      .values;
+  } catch (error) {
+    throw new CliError(
+      `${(error as Error).message.split("\n")[0]} (see --help)`,
+    );
+  }
+}
+
+/**
+ * Parses a non-negative number flag.
+ *
+ * @param name Flag name for the error message.
+ * @param value Raw value.
+ * @param integer Whether it must be an integer.
+ * @returns The number, or `undefined` when absent.
+ */
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  integer = true,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (
+    value.trim() === "" || !Number.isFinite(n) ||
+    (integer && !Number.isInteger(n))
+  ) {
+    throw new CliError(
+      `--${name} must be ${
+        integer ? "an integer" : "a number"
+      }, got "${value}"`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses a `--weights` flag.
+ *
+ * @param value The flag's value, if given.
+ * @returns The weighting, or undefined when the flag is absent.
+ * @throws {CliError} For an unknown weighting.
+ */
+export function weightingFlag(
+  value: string | undefined,
+): Weighting | undefined {
+  if (value === undefined) return undefined;
+  if (!isWeighting(value)) {
+    throw new CliError(
+      `--weights must be one of ${WEIGHTINGS.join(", ")}, got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Runs a task's main function: any error becomes `error: <one line>` on
+ * stderr and exit code 1.
+ *
+ * @param main The task body.
+ */
+export async function run(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`error: ${message.split("\n")[0]}`);
+    Deno.exit(1);
+  }
+}
+
+/**
+ * Wraps an async iterable and reports how many items passed (an array item
+ * counts its elements) and the rate on stderr: an updating line on a
+ * terminal, a line every 5 s otherwise.
+ *
+ * @param source Items to pass through.
+ * @param label What is counted, e.g. "events".
+ * @returns The same items.
+ */
+export async function* withProgress<T>(
+  source: AsyncIterable<T> | Iterable<T>,
+  label: string,
+): AsyncGenerator<T> {
+  const tty = Deno.stderr.isTerminal();
+  const every = tty ? 250 : 5000;
+  const t0 = performance.now();
+  let last = t0;
+  let n = 0;
+  const line = () => {
+    const s = (performance.now() - t0) / 1000;
+    const rate = s > 0 ? Math.round(n / s) : 0;
+    return `${label}: ${n.toLocaleString("en")} (${
+      rate.toLocaleString("en")
+    }/s, ${s.toFixed(1)} s)`;
+  };
+  const write = (text: string) =>
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  for await (const item of source) {
+    const before = n;
+    n += Array.isArray(item) ? item.length : 1;
+    if ((before ^ n) >> 14) {
+      const now = performance.now();
+      if (now - last >= every) {
+        last = now;
+        write(tty ? `\r${line()}` : `${line()}\n`);
+      }
+    }
+    yield item;
+  }
+  write(tty ? `\r${line()}\n` : `${line()}\n`);
+}
+
+/**
+ * A progress display for work of known size: on a terminal an updating bar
+ * with rate and ETA, otherwise a line every 5 s.
+ *
+ * @param label What is counted.
+ * @param total How many there will be.
+ * @returns `update(done)` and `done()`.
+ */
+export function progressBar(
+  label: string,
+  total: number,
+): { update: (done: number) => void; done: () => void } {
+  const tty = Deno.stderr.isTerminal();
+  const t0 = performance.now();
+  let last = 0;
+  let current = 0;
+  const write = (text: string) =>
+    Deno.stderr.writeSync(new TextEncoder().encode(text));
+  const render = () => {
+    const s = (performance.now() - t0) / 1000;
+    const rate = s > 0 ? current / s : 0;
+    const eta = rate > 0 ? (total - current) / rate : 0;
+    const share = total > 0 ? current / total : 1;
+    const bar = tty
+      ? `[${"#".repeat(Math.round(share * 30)).padEnd(30)}] `
+      : "";
+    return `${bar}${label} ${current.toLocaleString("en")}/${
+      total.toLocaleString("en")
+    } (${(share * 100).toFixed(0)}%, ${
+      Math.round(rate).toLocaleString("en")
+    }/s, ETA ${eta.toFixed(0)} s)`;
+  };
+  return {
+    update(done: number) {
+      current = done;
+      const now = performance.now();
+      if (now - last < (tty ? 200 : 5000)) return;
+      last = now;
+      write(tty ? `\r${render()}` : `${render()}\n`);
+    },
+    done() {
+      write(tty ? `\r${render()}\n` : `${render()}\n`);
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * `deno task index:list` and `deno task index:rollback`: inspect the
+ * versioned indices behind an alias, and point the alias back to the
+ * previous build.
+ *
+ * @module
+ */
+
+import {
+  connect,
+  listIndices,
+  redactUrl,
+  registerTemplates,
+  resolveConnection,
+  rollback,
+} from "../mod.ts";
+import { CliError, parseFlags, run } from "./common.ts";
+
+const HELP = `
+deno task index:list [--alias NAME]
+deno task index:rollback [--alias NAME]
+deno task templates:register
+
+list: the versioned indices of the alias (oldest first) with document
+counts, which one is live, and any left "building" by a failed build.
+rollback: point the alias to the newest complete index older than the live
+one (atomic), e.g. after a bad build.
+templates:register: store queries/*.mustache as search templates (needs the
+lang-mustache module; without it, serve renders them client-side).
+
+  --alias NAME    the alias (default "cco-items")
+  --es-config FILE       JSON connection settings (url, apiKey, username,
+                         password, caCert, caFingerprint, requestTimeoutMs);
+                         default $CCO_ES_CONFIG; ES_* variables override it
+  --es-url URL    Elasticsearch URL (default: $ES_URL)
+  -h, --help      this text
+`;
+
+await run(async () => {
+  const [command] = Deno.args.filter((a) => !a.startsWith("-"));
+  const flags = parseFlags(
+    {
+      alias: { type: "string", default: "cco-items" },
+      "es-url": { type: "string" },
+      "es-config": { type: "string" },
+    },
+    HELP,
+    Deno.args.filter((a) => a !== command),
+  );
+  if (!["list", "rollback", "templates"].includes(command)) {
+    throw new CliError(
+      `expected list, rollback or templates, got ${
+        command ?? "nothing"
+      } (see --help)`,
+    );
+  }
+  const url =
+    resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
+  const client = await connect({ url, configFile: flags["es-config"] });
+  try {
+    if (command === "templates") {
+      const names = await registerTemplates(client);
+      console.log(`stored search templates: ${names.join(", ")}`);
+    } else if (command === "list") {
+      const indices = await listIndices(client, flags.alias!);
+      if (indices.length === 0) {
+        console.log(
+          `no indices for alias "${flags.alias}" at ${redactUrl(url!)}`,
+        );
+        return;
+      }
+      for (const i of indices) {
+        console.log(
+          `${i.live ? "*" : " "} ${i.index.padEnd(40)} ${
+            String(i.documents).padStart(10)
+          } docs  ${i.live ? "live" : i.state}`,
+        );
+      }
+    } else {
+      const { from, to } = await rollback(client, flags.alias!);
+      console.log(`alias "${flags.alias}" now points to ${to} (was ${from})`);
+    }
+  } finally {
+    await client.close();
+  }
+});

@@ -1,0 +1,351 @@
+/**
+ * Index lifecycle: every build writes a new versioned index
+ * `<alias>_<yyyymmddhhmmssSSS>`, verifies it, and only then moves the alias
+ * to it in one atomic `_aliases` call. Queries always go to the alias, so
+ * they never see an empty, missing or half-built index.
+ *
+ * A build that loses a document, does not verify, times out or loses its
+ * connection throws an {@linkcode IndexingError}; the alias stays where it
+ * was and the new index is deleted. If even the delete fails (the cluster is
+ * gone), the index is left behind marked `_meta.cco.state: "building"`:
+ * {@linkcode listIndices} shows it as such, it never becomes live, and the
+ * next successful build deletes it.
+ *
+ * The newest `keep` complete indices (default 2, the live one included) are
+ * kept for {@linkcode rollback}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Client } from "@elastic/elasticsearch";
+ * import { publishIndex, rollback } from "./lifecycle.ts";
+ *
+ * const client = new Client({ node: "http://127.0.0.1:9200" });
+ * const result = await publishIndex(client, "cco-items", documents);
+ * // { index: "cco-items_20261124205601123", previous: "cco-items_2026...", ... }
+ * await rollback(client, "cco-items"); // back to the previous build
+ * ```
+ *
+ * @module
+ */
+
+import type { Client } from "@elastic/elasticsearch";
+import type { ElasticsearchClient } from "./connection.ts";
+import {
+  indexDocuments,
+  IndexingError,
+  type IndexOptions,
+  toSource,
+} from "./recommender.ts";
+import type { ItemMetadata } from "../model/items.ts";
+import {
+  type IndexableDocument,
+  indicatorFieldsOf,
+} from "../embedded/recommender.ts";
+
+/** Options for {@linkcode publishIndex}. */
+export interface PublishOptions extends Omit<IndexOptions, "replace" | "meta"> {
+  /** Complete indices to keep, the live one included (default 2). */
+  keep?: number;
+  /** Documents read back and compared before the swap (default 20). */
+  verifySample?: number;
+  /** Clock, for tests (default `() => new Date()`). */
+  now?: () => Date;
+}
+
+/** Outcome of {@linkcode publishIndex}. */
+export interface PublishResult {
+  /** The alias queries use. */
+  alias: string;
+  /** The new live index. */
+  index: string;
+  /** The index the alias pointed to before, if any. */
+  previous?: string;
+  /** Documents indexed and verified. */
+  documents: number;
+  /** Old indices deleted by retention. */
+  deleted: string[];
+  /** Wall time in milliseconds. */
+  millis: number;
+}
+
+/** One versioned index of an alias. */
+export interface IndexInfo {
+  /** Index name. */
+  index: string;
+  /** Document count. */
+  documents: number;
+  /** Whether the alias points to it. */
+  live: boolean;
+  /** `complete`, or `building` for a build that never finished. */
+  state: "complete" | "building";
+}
+
+const VALID_ALIAS = /^[a-z0-9][a-z0-9_-]*$/;
+
+function checkAlias(alias: string) {
+  if (!VALID_ALIAS.test(alias) || alias.length > 200) {
+    throw new IndexingError(
+      `invalid alias "${alias}": use lower-case letters, digits, _ and -`,
+    );
+  }
+}
+
+function stamp(date: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${
+    p(date.getUTCDate())
+  }${p(date.getUTCHours())}${p(date.getUTCMinutes())}${
+    p(date.getUTCSeconds())
+  }${p(date.getUTCMilliseconds(), 3)}`;
+}
+
+const VERSIONED = (alias: string) =>
+  new RegExp(`^${alias.replace(/[-]/g, "\\-")}_\\d{17}$`);
+
+/**
+ * The versioned indices of `alias`, oldest first, with document counts and
+ * which one is live.
+ *
+ * @example
+ * ```ts ignore
+ * import { listIndices } from "./lifecycle.ts";
+ *
+ * await listIndices(client, "cco-items");
+ * // [{ index: "cco-items_2026...", documents: 235061, live: true, state: "complete" }]
+ * ```
+ *
+ * @param esClient A connected client.
+ * @param alias The alias.
+ * @returns The indices, oldest first.
+ */
+export async function listIndices(
+  esClient: ElasticsearchClient,
+  alias: string,
+): Promise<IndexInfo[]> {
+  checkAlias(alias);
+  const client = esClient as unknown as Client;
+  const live = new Set(await aliasTargets(client, alias));
+  const rows = await client.cat.indices({
+    index: `${alias}_*`,
+    format: "json",
+    h: ["index", "docs.count"],
+    expand_wildcards: "open",
+  });
+  const names = rows.map((r) => r.index!).filter((n) =>
+    VERSIONED(alias).test(n)
+  )
+    .sort();
+  if (names.length === 0) return [];
+  const mappings = await client.indices.getMapping({ index: names.join(",") });
+  const count = new Map(rows.map((r) => [r.index!, Number(r["docs.count"])]));
+  return names.map((index) => ({
+    index,
+    documents: count.get(index) ?? 0,
+    live: live.has(index),
+    state: (mappings[index]?.mappings?._meta as { cco?: { state?: string } })
+        ?.cco?.state === "building"
+      ? "building"
+      : "complete",
+  }));
+}
+
+async function aliasTargets(client: Client, alias: string): Promise<string[]> {
+  try {
+    const response = await client.indices.getAlias({ name: alias });
+    return Object.keys(response);
+  } catch (error) {
+    if (
+      (error as { meta?: { statusCode?: number } }).meta?.statusCode === 404
+    ) {
+      return [];
+    }
+    throw error;
+  }
+}
+
+/**
+ * Builds a new versioned index from `documents`, verifies it, swaps `alias`
+ * to it atomically, then deletes indices beyond `keep`.
+ *
+ * Verification: the document count equals the number of documents sent, and
+ * a sample of documents read back equals what was sent.
+ *
+ * @example
+ * ```ts ignore
+ * import { publishIndex } from "./lifecycle.ts";
+ *
+ * const { index, previous } = await publishIndex(client, "cco-items", documents);
+ * ```
+ *
+ * @param esClient A connected client.
+ * @param alias The alias queries use (must not be a concrete index).
+ * @param documents The documents (an array, so fields and samples are known).
+ * @param options Retention, verification sample, bulk tuning.
+ * @returns What was published.
+ * @throws {IndexingError} On any failure; the alias is then unchanged.
+ */
+export async function publishIndex(
+  esClient: ElasticsearchClient,
+  alias: string,
+  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
+  options: PublishOptions = {},
+): Promise<PublishResult> {
+  checkAlias(alias);
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new IndexingError(`keep must be an integer >= 1, got ${keep}`);
+  }
+  const client = esClient as unknown as Client;
+  const t0 = performance.now();
+  if (await client.indices.exists({ index: alias, allow_no_indices: false })) {
+    const targets = await aliasTargets(client, alias);
+    if (targets.length === 0) {
+      throw new IndexingError(
+        `"${alias}" is an index, not an alias: rename or delete it first`,
+      );
+    }
+  }
+  const previous = (await aliasTargets(client, alias))[0];
+  const index = `${alias}_${stamp((options.now ?? (() => new Date()))())}`;
+  if (await client.indices.exists({ index })) {
+    throw new IndexingError(`index "${index}" already exists`);
+  }
+  const fields = options.fields ?? [
+    ...new Set(documents.flatMap((d) => indicatorFieldsOf(d).map(([f]) => f))),
+  ];
+  let swapped = false;
+  try {
+    const result = await indexDocuments(client, index, documents, {
+      ...options,
+      fields,
+      meta: { cco: { state: "building", alias } },
+    });
+    if (result.documents !== documents.length) {
+      throw new IndexingError(
+        `index "${index}" holds ${result.documents} documents, expected ${documents.length}`,
+      );
+    }
+    await verifySample(client, index, documents, options.verifySample ?? 20);
+    await client.indices.putMapping({
+      index,
+      _meta: { cco: { state: "complete", alias } },
+    });
+    const actions: Record<string, unknown>[] =
+      (await aliasTargets(client, alias))
+        .map((old) => ({ remove: { index: old, alias } }));
+    actions.push({ add: { index, alias } });
+    await client.indices.updateAliases({
+      actions:
+        actions as Parameters<Client["indices"]["updateAliases"]>[0] extends
+          { actions?: infer A } ? A : never,
+    });
+    swapped = true;
+  } catch (error) {
+    if (!swapped) {
+      await client.indices.delete({ index, ignore_unavailable: true })
+        .catch(() => {}); // unreachable: left marked "building"
+    }
+    if (error instanceof IndexingError) throw error;
+    throw new IndexingError(
+      `building "${index}" failed: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+  const deleted = await applyRetention(client, alias, keep);
+  return {
+    alias,
+    index,
+    previous,
+    documents: documents.length,
+    deleted,
+    millis: performance.now() - t0,
+  };
+}
+
+async function verifySample(
+  client: Client,
+  index: string,
+  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
+  sample: number,
+) {
+  if (documents.length === 0 || sample <= 0) return;
+  const step = Math.max(1, Math.floor(documents.length / sample));
+  const picks: (IndexableDocument & { metadata?: ItemMetadata })[] = [];
+  for (let i = 0; i < documents.length && picks.length < sample; i += step) {
+    picks.push(documents[i]);
+  }
+  picks.push(documents[documents.length - 1]);
+  const { docs } = await client.mget<Record<string, unknown>>({
+    index,
+    ids: picks.map((d) => d.id),
+  });
+  docs.forEach((got, i) => {
+    const want = toSource(picks[i]);
+    const source = "found" in got && got.found ? got._source : undefined;
+    if (JSON.stringify(source) !== JSON.stringify(want)) {
+      throw new IndexingError(
+        `index "${index}" does not return document "${
+          picks[i].id
+        }" as it was sent`,
+      );
+    }
+  });
+}
+
+async function applyRetention(
+  client: Client,
+  alias: string,
+  keep: number,
+): Promise<string[]> {
+  const all = await listIndices(client, alias);
+  const complete = all.filter((i) => i.state === "complete");
+  const doomed = [
+    ...complete.slice(0, Math.max(0, complete.length - keep)),
+    ...all.filter((i) => i.state === "building"),
+  ].filter((i) => !i.live).map((i) => i.index);
+  if (doomed.length > 0) {
+    await client.indices.delete({ index: doomed.join(",") });
+  }
+  return doomed;
+}
+
+/**
+ * Points `alias` back to the newest complete index older than the live one.
+ *
+ * @example
+ * ```ts ignore
+ * import { rollback } from "./lifecycle.ts";
+ *
+ * await rollback(client, "cco-items"); // { from: "..._2026...", to: "..._2026..." }
+ * ```
+ *
+ * @param esClient A connected client.
+ * @param alias The alias.
+ * @returns The indices the alias moved from and to.
+ * @throws {IndexingError} When there is no live index or nothing older.
+ */
+export async function rollback(
+  esClient: ElasticsearchClient,
+  alias: string,
+): Promise<{ from: string; to: string }> {
+  const client = esClient as unknown as Client;
+  const all = await listIndices(client, alias);
+  const liveAt = all.findIndex((i) => i.live);
+  if (liveAt < 0) {
+    throw new IndexingError(`alias "${alias}" points to no index`);
+  }
+  const older = all.slice(0, liveAt).filter((i) => i.state === "complete");
+  const to = older[older.length - 1];
+  if (!to) {
+    throw new IndexingError(
+      `no earlier complete index of "${alias}" to roll back to`,
+    );
+  }
+  const from = all[liveAt].index;
+  await client.indices.updateAliases({
+    actions: [
+      { remove: { index: from, alias } },
+      { add: { index: to.index, alias } },
+    ],
+  });
+  return { from, to: to.index };
+}

@@ -1,0 +1,232 @@
+/**
+ * Builds the Elasticsearch search bodies for a recommendation request.
+ *
+ * A literal `terms` query is constant-score and cannot rank, so the history
+ * becomes a `bool` of `should` clauses, one `term` per history item per
+ * indicator field (boosted by the field boost): BM25 then sums over the
+ * matched history items, and rare indicators weigh more. That `bool` is the
+ * one `must` clause; metadata boosts are outer `should` clauses (they add to
+ * the score, they exclude nothing); filters go in `filter` and exclusions in
+ * `must_not`, which do not change scores. Ties are broken by `id`, so the
+ * ranking is deterministic and equals the embedded backend's.
+ *
+ * @example
+ * ```ts
+ * import { buildRecommendQuery } from "./query.ts";
+ * import { normalizeRequest } from "../serving/request.ts";
+ *
+ * buildRecommendQuery(normalizeRequest({ history: ["a", "b"], num: 5 }));
+ * // {
+ * //   size: 5,
+ * //   query: { bool: {
+ * //     must: [{ bool: {
+ * //       should: [
+ * //         { term: { indicators: { value: "a", boost: 1 } } },
+ * //         { term: { indicators: { value: "b", boost: 1 } } },
+ * //       ],
+ * //       minimum_should_match: 1,
+ * //     } }],
+ * //     must_not: [{ terms: { id: ["a", "b"] } }],
+ * //   } },
+ * //   sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+ * //   track_scores: true, track_total_hits: false, _source: false,
+ * // }
+ * ```
+ *
+ * @module
+ */
+
+import type { Filter, NormalizedRequest } from "../serving/request.ts";
+
+/** Name of the keyword field holding purchase indicators. */
+export const INDICATORS_FIELD = "indicators";
+
+/** An Elasticsearch search body (the parts cco-es uses). */
+export type SearchBody = Record<string, unknown> & {
+  size: number;
+  query: { bool: Record<string, unknown[]> };
+};
+
+/**
+ * The name of a history clause, as used for `explain` (`field:item`).
+ *
+ * @example
+ * ```ts
+ * import { clauseName } from "./query.ts";
+ *
+ * clauseName({ field: "indicators_view", item: "42" }); // "indicators_view:42"
+ * ```
+ *
+ * @param clause Field and item.
+ * @returns The name.
+ */
+export function clauseName(clause: { field: string; item: string }): string {
+  return `${clause.field}:${clause.item}`;
+}
+
+/**
+ * The `term` clause of one history item (named for `explain`).
+ *
+ * @example
+ * ```ts
+ * import { termClause } from "./query.ts";
+ *
+ * termClause({ field: "indicators", item: "a", boost: 2 }, false);
+ * // { term: { indicators: { value: "a", boost: 2 } } }
+ * ```
+ *
+ * @param clause Field, item and boost.
+ * @param named Whether to name it `field:item`.
+ * @returns The clause.
+ */
+export function termClause(
+  clause: { field: string; item: string; boost: number },
+  named: boolean,
+): Record<string, unknown> {
+  return {
+    term: {
+      [clause.field]: {
+        value: clause.item,
+        boost: clause.boost,
+        ...(named ? { _name: clauseName(clause) } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * The constant-score `terms` clause of a metadata boost.
+ *
+ * @example
+ * ```ts
+ * import { boostClause } from "./query.ts";
+ *
+ * boostClause({ field: "category", values: ["x"], boost: 2 });
+ * // { terms: { category: ["x"], boost: 2 } }
+ * ```
+ *
+ * @param boost The boost.
+ * @returns The clause.
+ */
+export function boostClause(
+  boost: {
+    field: string;
+    values: readonly (string | number | boolean)[];
+    boost: number;
+  },
+): Record<string, unknown> {
+  return { terms: { [boost.field]: [...boost.values], boost: boost.boost } };
+}
+
+/**
+ * An Elasticsearch query clause for a metadata filter.
+ *
+ * @example
+ * ```ts
+ * import { filterQuery } from "./query.ts";
+ *
+ * filterQuery({ field: "popularity", gte: 5 }); // { range: { popularity: { gte: 5 } } }
+ * ```
+ *
+ * @param filter The filter.
+ * @returns A `term`, `terms` or `range` clause.
+ */
+export function filterQuery(filter: Filter): Record<string, unknown> {
+  if (filter.value !== undefined) {
+    return { term: { [filter.field]: filter.value } };
+  }
+  if (filter.values !== undefined) {
+    return { terms: { [filter.field]: [...filter.values] } };
+  }
+  const range: Record<string, unknown> = {};
+  for (const k of ["gte", "gt", "lte", "lt"] as const) {
+    if (filter[k] !== undefined) range[k] = filter[k];
+  }
+  return { range: { [filter.field]: range } };
+}
+
+function rules(
+  request: NormalizedRequest,
+  extraExclude: readonly string[] = [],
+) {
+  const bool: Record<string, unknown[]> = {};
+  if (request.filters.length) bool.filter = request.filters.map(filterQuery);
+  const exclude = [...request.exclude, ...extraExclude];
+  if (exclude.length) bool.must_not = [{ terms: { id: exclude } }];
+  return bool;
+}
+
+/**
+ * The ranking search: the first `window` matches (`from + num`, more when
+ * dithering; the caller slices the page, so that backfill can follow the
+ * last match).
+ *
+ * @example
+ * ```ts
+ * import { buildRecommendQuery } from "./query.ts";
+ * import { normalizeRequest } from "../serving/request.ts";
+ *
+ * const body = buildRecommendQuery(normalizeRequest({ history: ["x"] }));
+ * body.size; // 10
+ * ```
+ *
+ * @param request A normalized request (with at least one clause).
+ * @returns The search body.
+ */
+export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
+  const bool: Record<string, unknown[]> = {
+    must: [{
+      bool: {
+        should: request.clauses.map((c) => termClause(c, request.explain)),
+        minimum_should_match: 1,
+      },
+    }],
+  };
+  if (request.boosts.length) {
+    bool.should = request.boosts.map(boostClause);
+  }
+  Object.assign(bool, rules(request));
+  return {
+    size: request.window,
+    query: { bool },
+    sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+    track_scores: true,
+    track_total_hits: false,
+    _source: false,
+  };
+}
+
+/**
+ * The backfill search: the most popular items passing the filters, minus the
+ * excluded ones and those already ranked.
+ *
+ * @example
+ * ```ts
+ * import { buildBackfillQuery } from "./query.ts";
+ * import { normalizeRequest } from "../serving/request.ts";
+ *
+ * buildBackfillQuery(normalizeRequest({ history: [] }), [], 3).sort;
+ * // [{ popularity: { order: "desc", missing: "_last" } }, { id: { order: "asc" } }]
+ * ```
+ *
+ * @param request A normalized request.
+ * @param ranked Ids the ranking query returned.
+ * @param size How many to fetch.
+ * @returns The search body.
+ */
+export function buildBackfillQuery(
+  request: NormalizedRequest,
+  ranked: readonly string[],
+  size: number,
+): SearchBody {
+  return {
+    size,
+    query: { bool: rules(request, ranked) },
+    sort: [
+      { popularity: { order: "desc", missing: "_last" } },
+      { id: { order: "asc" } },
+    ],
+    track_total_hits: false,
+    _source: false,
+  };
+}

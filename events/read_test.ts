@@ -1,0 +1,370 @@
+import assert from "node:assert/strict";
+import {
+  type Event,
+  EventParseError,
+  formatFromFlags,
+  parseEvents,
+  PRESETS,
+  readEventBatches,
+  readEvents,
+  resolveFormat,
+} from "./read.ts";
+
+const all = (
+  text: string | string[],
+  format?: Parameters<typeof parseEvents>[1],
+) => Array.fromAsync(parseEvents(text, format, "in.csv"));
+
+const RR_HEADER = "timestamp,visitorid,event,itemid,transactionid\n";
+
+Deno.test("RetailRocket is the default format", async () => {
+  const events = await all(
+    RR_HEADER +
+      "1433221332117,257597,view,355908,\n" +
+      "1433224214164,992329,transaction,248676,4000\r\n" +
+      "1433221955914,111016,addtocart,111,",
+  );
+  assert.deepEqual(events, [
+    { user: "257597", item: "355908", event: "view", timestamp: 1433221332117 },
+    {
+      user: "992329",
+      item: "248676",
+      event: "transaction",
+      timestamp: 1433224214164,
+    },
+    {
+      user: "111016",
+      item: "111",
+      event: "addtocart",
+      timestamp: 1433221955914,
+    },
+  ]);
+});
+
+Deno.test("header columns may come in any order", async () => {
+  const events = await all(
+    "itemid,event,transactionid,visitorid,timestamp\n5,view,,9,1000\n",
+  );
+  assert.deepEqual(events, [
+    { user: "9", item: "5", event: "view", timestamp: 1000 },
+  ]);
+});
+
+Deno.test("presets: taobao, tianchi, movielens", async () => {
+  assert.deepEqual(
+    await all(
+      ["543462,1715,1464116,pv,1511658000\n", "1,2,3,buy,1511658001"],
+      "taobao",
+    ),
+    [
+      { user: "543462", item: "1715", event: "view", timestamp: 1511658000000 },
+      { user: "1", item: "2", event: "transaction", timestamp: 1511658001000 },
+    ],
+  );
+  assert.deepEqual(
+    await all(
+      "user_id,item_id,behavior_type,user_geohash,item_category,time\n" +
+        "98047837,232431562,4,,4245,2014-12-06 02\n",
+      "tianchi",
+    ),
+    [{
+      user: "98047837",
+      item: "232431562",
+      event: "transaction",
+      timestamp: Date.UTC(2014, 11, 6, 2),
+    }],
+  );
+  assert.deepEqual(
+    await all("196\t242\t3\t881250949\n22\t377\t5\t878887116\n", "movielens"),
+    [
+      { user: "196", item: "242", event: "neutral", timestamp: 881250949000 },
+      { user: "22", item: "377", event: "like", timestamp: 878887116000 },
+    ],
+  );
+});
+
+Deno.test("text chunks may split lines anywhere", async () => {
+  const text = RR_HEADER + "1,2,view,3,\n4,5,transaction,6,7\n";
+  const chunks = text.match(/.{1,7}/gs)!;
+  assert.deepEqual(await all(chunks), await all(text));
+  assert.equal((await all(chunks)).length, 2);
+});
+
+Deno.test("gzip files are streamed and decompressed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = RR_HEADER + "1000,u1,view,i1,\n2000,u2,transaction,i2,t\n";
+    const gz = await new Response(
+      new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer();
+    await Deno.writeFile(`${dir}/e.csv.gz`, new Uint8Array(gz));
+    await Deno.writeTextFile(`${dir}/e.csv`, text);
+    const fromGz = await Array.fromAsync(readEvents(`${dir}/e.csv.gz`));
+    const plain = await Array.fromAsync(readEvents(`${dir}/e.csv`));
+    assert.deepEqual(fromGz, plain);
+    assert.deepEqual(fromGz[1], {
+      user: "u2",
+      item: "i2",
+      event: "transaction",
+      timestamp: 2000,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function parseError(
+  text: string | string[],
+  format?: Parameters<typeof parseEvents>[1],
+): Promise<EventParseError> {
+  try {
+    await all(text, format);
+  } catch (error) {
+    assert.ok(error instanceof EventParseError, String(error));
+    return error;
+  }
+  throw new Error("expected an EventParseError");
+}
+
+Deno.test("malformed input: file, line and cause", async () => {
+  const cases: [string, string, Parameters<typeof parseEvents>[1]?][] = [
+    [
+      RR_HEADER + "1,2,view,3,\n1,2,view\n",
+      "in.csv:3: expected 5 columns, got 3",
+    ],
+    [
+      RR_HEADER + "1,2,view,3,\nabc,2,view,3,\n",
+      'in.csv:3: timestamp "abc" is not a number (unix ms)',
+    ],
+    [
+      RR_HEADER + ",2,view,3,\n",
+      'in.csv:2: timestamp "" is not a number (unix ms)',
+    ],
+    [
+      RR_HEADER + "1,2,click,3,\n",
+      'in.csv:2: unknown event "click"; accepted: view, addtocart, transaction',
+    ],
+    [RR_HEADER + "1,,view,3,\n", "in.csv:2: empty user id"],
+    [RR_HEADER + "1,2,view,,\n", "in.csv:2: empty item id"],
+    [
+      "1433221332117,257597,view,355908,\n",
+      'in.csv:1: missing header: expected columns "visitorid", "itemid", "event", "timestamp", found "1433221332117,257597,view,355908,"',
+    ],
+    [
+      "timestamp,visitorid,event,item\n",
+      'in.csv:1: missing header: expected column "itemid", found "timestamp,visitorid,event,item"',
+    ],
+    ["", "in.csv:1: empty file: no events"],
+    [
+      RR_HEADER + "1,2,view,3,\n\n4,5,view,6,\n",
+      "in.csv:3: blank line in the middle of the file",
+    ],
+    [
+      "1,2,3,click,1511658000\n",
+      'in.csv:1: unknown event "click"; accepted: view, addtocart, fav, transaction, pv, cart, buy',
+      "taobao",
+    ],
+    [
+      "1,2,3,pv,1511658000,9\n",
+      "in.csv:1: expected 5 columns, got 6",
+      "taobao",
+    ],
+    [
+      "user_id,item_id,behavior_type,user_geohash,item_category,time\n1,2,1,,3,yesterday\n",
+      'in.csv:2: timestamp "yesterday" is not a date-time',
+      "tianchi",
+    ],
+  ];
+  for (const [text, message, format] of cases) {
+    const error = await parseError(text, format);
+    assert.equal(error.message, message);
+    assert.equal(error.file, "in.csv");
+  }
+  const e = await parseError(RR_HEADER + "1,2,view\n");
+  assert.equal(e.line, 2);
+  assert.equal(e.reason, "expected 5 columns, got 3");
+});
+
+Deno.test("a missing file names the file", async () => {
+  await assert.rejects(
+    () => Array.fromAsync(readEvents("/nonexistent/events.csv")),
+    (error: EventParseError) => {
+      assert.match(
+        error.message,
+        /^\/nonexistent\/events\.csv:0: cannot open: /,
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("format from flags: custom layout, fixed event, aliases", async () => {
+  const format = formatFromFlags({
+    delimiter: "\\t",
+    "no-header": true,
+    "user-col": "0",
+    "item-col": "1",
+    "timestamp-col": "3",
+    "timestamp-unit": "s",
+    event: "rating",
+  });
+  assert.deepEqual(await all("7\t8\t5\t100\n", format), [
+    { user: "7", item: "8", event: "rating", timestamp: 100000 },
+  ]);
+  const aliased = formatFromFlags({
+    format: "taobao",
+    alias: ["fav=view"],
+  });
+  assert.deepEqual(
+    (await all("1,2,3,fav,10\n", aliased)).map((e: Event) => e.event),
+    ["view"],
+  );
+  const named = formatFromFlags({
+    "user-col": "who",
+    "item-col": "what",
+    "event-col": "kind",
+    "timestamp-col": "when",
+    events: "buy,look",
+  });
+  assert.deepEqual(await all("when,who,what,kind\n5,u,i,buy\n", named), [
+    { user: "u", item: "i", event: "buy", timestamp: 5 },
+  ]);
+  assert.equal(
+    (await parseError("when,who,what,kind\n5,u,i,sell\n", named)).message,
+    'in.csv:2: unknown event "sell"; accepted: buy, look',
+  );
+  assert.throws(() => formatFromFlags({ alias: ["nope"] }), {
+    message: 'event alias must look like raw=name, got "nope"',
+  });
+  assert.throws(() => resolveFormat("parquet"), {
+    message:
+      'unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
+  });
+  assert.throws(
+    () => formatFromFlags({ "no-header": true, "user-col": "visitor" }),
+    TypeError,
+  );
+  // a JSON config object
+  const fromJson = formatFromFlags({
+    "format-config": JSON.stringify({
+      header: false,
+      user: 1,
+      item: 0,
+      timestamp: 2,
+      fixedEvent: "transaction",
+    }),
+  });
+  assert.deepEqual(await all("i9,u9,42\n", fromJson), [
+    { user: "u9", item: "i9", event: "transaction", timestamp: 42 },
+  ]);
+});
+
+// The real logs (never copied into the repo), when present beside it.
+const datasets = new URL("../../shared/datasets/", import.meta.url).pathname;
+const haveDatasets = await Deno.stat(datasets).then(() => true, () => false);
+
+async function census(path: string, format: string) {
+  const perEvent: Record<string, number> = {};
+  const users = new Set<string>();
+  let rows = 0;
+  for await (const e of readEvents(path, format)) {
+    rows++;
+    perEvent[e.event] = (perEvent[e.event] ?? 0) + 1;
+    users.add(e.user);
+  }
+  return { rows, perEvent, users: users.size };
+}
+
+Deno.test({
+  name: `real logs match their published counts${
+    haveDatasets ? "" : " [skipped: ../shared/datasets absent]"
+  }`,
+  ignore: !haveDatasets,
+  fn: async () => {
+    assert.deepEqual(
+      await census(
+        `${datasets}taobao-userbehavior-2h/UserBehavior.csv.gz`,
+        "taobao",
+      ),
+      {
+        rows: 110_300,
+        perEvent: {
+          view: 98_361,
+          addtocart: 6_063,
+          fav: 3_383,
+          transaction: 2_493,
+        },
+        users: 66_454,
+      },
+    );
+    assert.deepEqual(
+      await census(
+        `${datasets}tianchi-mobile-sample/sample_user_behavior.csv.gz`,
+        "tianchi",
+      ),
+      {
+        rows: 1_999,
+        perEvent: { view: 1_876, fav: 18, addtocart: 70, transaction: 35 },
+        users: 34,
+      },
+    );
+    const ml = await census(`${datasets}movielens-100k/u.data.gz`, "movielens");
+    assert.equal(ml.rows, 100_000);
+    assert.equal(ml.users, 943);
+  },
+});
+
+Deno.test("preset names are their keys", () => {
+  for (const [key, preset] of Object.entries(PRESETS)) {
+    assert.equal(preset.name, key);
+  }
+});
+
+Deno.test("onError skip: malformed data lines are counted, not fatal", async () => {
+  const skipped = { count: 0, first: [] as EventParseError[] };
+  const events = await Array.fromAsync(parseEvents(
+    RR_HEADER +
+      "1,u1,view,i1,\n" +
+      "x,u2,view,i2,\n" + // bad timestamp
+      "2,u3,click,i3,\n" + // unknown event
+      "\n\n" + // blank lines in the middle
+      "3,u4,view,i4\n" + // 4 columns
+      "4,u5,transaction,i5,t\n",
+    undefined,
+    "in.csv",
+    { onError: "skip", skipped },
+  ));
+  assert.deepEqual(events.map((e) => e.user), ["u1", "u5"]);
+  assert.equal(skipped.count, 4);
+  assert.deepEqual(skipped.first.map((e) => e.message), [
+    'in.csv:3: timestamp "x" is not a number (unix ms)',
+    'in.csv:4: unknown event "click"; accepted: view, addtocart, transaction',
+    "in.csv:5: blank line in the middle of the file",
+    "in.csv:7: expected 5 columns, got 4",
+  ]);
+  // the header is never skipped: a missing header still fails
+  await assert.rejects(
+    () =>
+      Array.fromAsync(
+        parseEvents("1,2,view,3,\n", undefined, "in.csv", { onError: "skip" }),
+      ),
+    { message: /^in\.csv:1: missing header/ },
+  );
+  await assert.rejects(
+    () =>
+      Array.fromAsync(
+        parseEvents("", undefined, "x", { onError: "ignore" as "skip" }),
+      ),
+    {
+      name: "TypeError",
+      message: 'onError must be "fail" or "skip", got "ignore"',
+    },
+  );
+});
+
+Deno.test("batches carry the same events as the event stream", async () => {
+  const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
+  const batches = await Array.fromAsync(readEventBatches(path));
+  assert.ok(batches.length > 1);
+  assert.deepEqual(batches.flat(), await Array.fromAsync(readEvents(path)));
+});

@@ -1,0 +1,281 @@
+/**
+ * The HTTP service over any {@linkcode Recommender}: a `fetch`-style
+ * handler for `Deno.serve` (see `deno task serve`).
+ *
+ * | route | body | answer |
+ * | --- | --- | --- |
+ * | `POST /recommendations` | a {@linkcode RecommendRequest} | `{ recommendations: [...] }` |
+ * | `POST /similar-items` | `{ item }` or `{ items }` plus rules | `{ recommendations: [...] }` |
+ * | `POST /events` | `{ user, item, event, timestamp? }` | 202 (needs an event store) |
+ * | `GET /health` | | backend, index and status; 503 when the backend is down |
+ *
+ * Errors are JSON `{ error: { status, message } }`: 400 for malformed JSON
+ * or an invalid request (unknown fields, wrong types, too many history
+ * items), 401 without the bearer token when one is set, 404/405 for unknown
+ * routes and methods, 413 for a body over the limit, 503 when Elasticsearch
+ * is unreachable, 504 past the request timeout. One access-log line per
+ * request.
+ *
+ * @example
+ * ```ts
+ * import { createHandler } from "./handler.ts";
+ * import { EmbeddedRecommender } from "../embedded/recommender.ts";
+ *
+ * const handler = createHandler({
+ *   recommender: new EmbeddedRecommender([{ id: "a", indicators: ["b"] }]),
+ *   backend: "embedded",
+ *   log: () => {},
+ * });
+ * const res = await handler(
+ *   new Request("http://x/recommendations", {
+ *     method: "POST",
+ *     body: JSON.stringify({ history: ["b"], backfill: false }),
+ *   }),
+ * );
+ * await res.json(); // { recommendations: [{ id: "a", score: 0.2876... }] }
+ * ```
+ *
+ * @module
+ */
+
+import type { Event } from "../events/read.ts";
+import type { Recommender, RecommendRequest } from "../serving/request.ts";
+
+/** Somewhere to record events and read a user's recent history. */
+export interface EventStore {
+  /**
+   * Records one event.
+   *
+   * @param event The event.
+   */
+  recordEvent(event: Event): Promise<void>;
+}
+
+/** Options for {@linkcode createHandler}. */
+export interface HandlerOptions {
+  /** What answers requests. */
+  recommender: Recommender;
+  /** Backend name for `/health` (e.g. `elasticsearch`, `embedded`). */
+  backend: string;
+  /** Index or alias served, for `/health`. */
+  index?: string;
+  /** Checks the backend for `/health`; throw when it is down. */
+  healthCheck?: () => Promise<unknown>;
+  /** Optional event store for `POST /events`. */
+  events?: EventStore;
+  /** Require `Authorization: Bearer <token>` on every route but `/health`. */
+  token?: string;
+  /** Largest accepted body in bytes (default 64 KiB). */
+  maxBodyBytes?: number;
+  /** Request timeout in milliseconds (default 5000). */
+  timeoutMs?: number;
+  /** Access log sink (default: one line on stderr). */
+  log?: (line: string) => void;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const TRANSPORT_DOWN = new Set([
+  "ConnectionError",
+  "NoLivingConnectionsError",
+  "TimeoutError",
+]);
+
+function statusOf(error: unknown): { status: number; message: string } {
+  if (error instanceof HttpError) {
+    return { status: error.status, message: error.message };
+  }
+  const e = error as {
+    name?: string;
+    message?: string;
+    meta?: { statusCode?: number };
+  };
+  const message = (e?.message ?? String(error)).split("\n")[0];
+  if (error instanceof TypeError) return { status: 400, message };
+  if (TRANSPORT_DOWN.has(e?.name ?? "") || (e?.meta?.statusCode ?? 0) >= 500) {
+    return { status: 503, message: `backend unavailable: ${message}` };
+  }
+  return { status: 500, message };
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+async function readBody(request: Request, limit: number): Promise<unknown> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > limit) throw new HttpError(413, `body over ${limit} bytes`);
+  const reader = request.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel();
+      throw new HttpError(413, `body over ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  const text = new TextDecoder().decode(bytes);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `body is not JSON: ${(error as Error).message}`);
+  }
+}
+
+function object(body: unknown): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new HttpError(400, "body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Creates the request handler.
+ *
+ * @example
+ * ```ts ignore
+ * import { createHandler } from "./handler.ts";
+ *
+ * Deno.serve({ port: 8000 }, createHandler({ recommender, backend: "embedded" }));
+ * ```
+ *
+ * @param options Backend, auth, limits and logging.
+ * @returns A handler for `Deno.serve`.
+ */
+export function createHandler(
+  options: HandlerOptions,
+): (request: Request) => Promise<Response> {
+  const limit = options.maxBodyBytes ?? 64 * 1024;
+  const timeoutMs = options.timeoutMs ?? 5000;
+  const log = options.log ?? ((line: string) => console.error(line));
+
+  async function route(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    const routes: Record<string, string> = {
+      "/recommendations": "POST",
+      "/similar-items": "POST",
+      "/events": "POST",
+      "/health": "GET",
+    };
+    const method = routes[pathname];
+    if (!method) throw new HttpError(404, `no route ${pathname}`);
+    if (request.method !== method) {
+      throw new HttpError(405, `${pathname} takes ${method}`);
+    }
+    if (pathname === "/health") {
+      try {
+        await options.healthCheck?.();
+      } catch (error) {
+        return json(503, {
+          status: "unavailable",
+          backend: options.backend,
+          index: options.index,
+          error: statusOf(error).message,
+        });
+      }
+      return json(200, {
+        status: "ok",
+        backend: options.backend,
+        index: options.index,
+      });
+    }
+    if (options.token) {
+      const auth = request.headers.get("authorization") ?? "";
+      if (auth !== `Bearer ${options.token}`) {
+        throw new HttpError(401, "missing or wrong bearer token");
+      }
+    }
+    const body = object(await readBody(request, limit));
+    if (pathname === "/events") {
+      if (!options.events) {
+        throw new HttpError(501, "no event store configured");
+      }
+      const { user, item, event, timestamp = Date.now(), ...rest } = body;
+      if (Object.keys(rest).length) {
+        throw new HttpError(
+          400,
+          `event has unknown keys: ${Object.keys(rest).join(", ")}`,
+        );
+      }
+      for (const [k, v] of [["user", user], ["item", item], ["event", event]]) {
+        if (typeof v !== "string" || v === "") {
+          throw new HttpError(400, `event.${k} must be a non-empty string`);
+        }
+      }
+      if (typeof timestamp !== "number" || !Number.isFinite(timestamp)) {
+        throw new HttpError(400, "event.timestamp must be unix milliseconds");
+      }
+      await options.events.recordEvent({
+        user: user as string,
+        item: item as string,
+        event: event as string,
+        timestamp,
+      });
+      return json(202, { recorded: true });
+    }
+    if (pathname === "/similar-items") {
+      if (body.history !== undefined) {
+        throw new HttpError(
+          400,
+          "/similar-items takes item or items, not history",
+        );
+      }
+      if (body.item === undefined && body.items === undefined) {
+        throw new HttpError(400, "/similar-items needs item or items");
+      }
+    }
+    const recommendations = await options.recommender.recommend(
+      body as RecommendRequest,
+    );
+    return json(200, { recommendations });
+  }
+
+  return async (request: Request): Promise<Response> => {
+    const t0 = performance.now();
+    let response: Response;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      response = await Promise.race([
+        route(request),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new HttpError(504, `no answer within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      const { status, message } = statusOf(error);
+      response = json(status, { error: { status, message } });
+    } finally {
+      clearTimeout(timer);
+    }
+    const { pathname } = new URL(request.url);
+    log(
+      `${
+        new Date().toISOString()
+      } ${request.method} ${pathname} ${response.status} ${
+        (performance.now() - t0).toFixed(1)
+      }ms`,
+    );
+    return response;
+  };
+}
