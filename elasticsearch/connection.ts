@@ -20,59 +20,11 @@
  * @module
  */
 
-import { Client } from "@elastic/elasticsearch";
-
-/**
- * An `npm:@elastic/elasticsearch` 8.x `Client`, as the public API accepts and
- * returns it. Typed structurally (only the members cco-es uses) so that the
- * library's API does not re-export the client's declarations; pass a
- * `new Client({ node })` directly, and cast a returned one to `Client` to use
- * the rest of its API.
- */
-export interface ElasticsearchClient {
-  /** `Client.search`. */
-  search(...args: never[]): Promise<unknown>;
-  /** `Client.count`. */
-  count(...args: never[]): Promise<unknown>;
-  /** `Client.indices`. */
-  indices: {
-    /** `Client.indices.create`. */
-    create(...args: never[]): Promise<unknown>;
-    /** `Client.indices.delete`. */
-    delete(...args: never[]): Promise<unknown>;
-    /** `Client.indices.exists`. */
-    exists(...args: never[]): Promise<unknown>;
-  };
-  /** `Client.helpers`. */
-  helpers: {
-    /** `Client.helpers.bulk`. */
-    bulk(...args: never[]): unknown;
-  };
-  /** `Client.nodes`. */
-  nodes: {
-    /** `Client.nodes.info`. */
-    info(...args: never[]): Promise<unknown>;
-  };
-  /** `Client.close`. */
-  close(): Promise<void>;
-}
+import { Client } from "./client.ts";
+import { ConfigError, UnavailableError } from "../errors/mod.ts";
 
 /** The Elasticsearch major version this client speaks. */
 export const SUPPORTED_MAJOR = 8;
-
-/** Raised when Elasticsearch cannot be used; the message is one line. */
-export class ConnectionError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message One-line cause.
-   * @param options The underlying error.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConnectionError";
-  }
-}
 
 /**
  * How to reach Elasticsearch. Every field can also come from an environment
@@ -133,7 +85,7 @@ function env(name: string): string | undefined {
  * @param options Explicit settings.
  * @param configFile Path of a JSON config file.
  * @returns The merged settings.
- * @throws {ConnectionError} When the config file is unreadable or invalid.
+ * @throws {ConfigError} When the config file is unreadable or invalid.
  */
 export function resolveConnection(
   options: ConnectionOptions = {},
@@ -144,17 +96,19 @@ export function resolveConnection(
     try {
       fromFile = JSON.parse(Deno.readTextFileSync(configFile));
     } catch (error) {
-      throw new ConnectionError(
-        `cannot read Elasticsearch config ${configFile}: ${messageOf(error)}`,
+      throw new ConfigError(
+        configFile,
+        `cannot be read as Elasticsearch settings: ${messageOf(error)}`,
       );
     }
     const known = new Set([...Object.keys(ENV), "requestTimeoutMs"]);
     const unknown = Object.keys(fromFile).filter((k) => !known.has(k));
     if (typeof fromFile !== "object" || fromFile === null || unknown.length) {
-      throw new ConnectionError(
-        `Elasticsearch config ${configFile}: unknown keys ${
-          unknown.join(", ")
-        } (expected ${[...known].join(", ")})`,
+      throw new ConfigError(
+        configFile,
+        `has unknown keys ${unknown.join(", ")} (expected ${
+          [...known].join(", ")
+        })`,
       );
     }
   }
@@ -169,8 +123,9 @@ export function resolveConnection(
     fromFile.requestTimeoutMs;
   if (timeout !== undefined) {
     if (!(Number.isFinite(timeout) && timeout > 0)) {
-      throw new ConnectionError(
-        `request timeout must be a positive number of milliseconds, got ${timeout}`,
+      throw new ConfigError(
+        "requestTimeoutMs",
+        `must be a positive number of milliseconds, got ${timeout}`,
       );
     }
     out.requestTimeoutMs = timeout;
@@ -232,12 +187,13 @@ export function redactUrl(url: string): string {
  *
  * @param options URL and timeout.
  * @returns A connected client (close it when done).
- * @throws {ConnectionError} When no URL is set, the cluster is unreachable,
- * or its major version differs.
+ * @throws {ConfigError} When no URL is set or the settings are invalid.
+ * @throws {UnavailableError} When the cluster is unreachable, refuses the
+ * credentials, or runs another major version.
  */
 export async function connect(
   options: ConnectionOptions & { configFile?: string } = {},
-): Promise<ElasticsearchClient> {
+): Promise<Client> {
   const { configFile, ...explicit } = options;
   const settings = resolveConnection(
     explicit,
@@ -245,7 +201,8 @@ export async function connect(
   );
   const url = settings.url;
   if (!url) {
-    throw new ConnectionError(
+    throw new ConfigError(
+      "",
       "no Elasticsearch URL: set ES_URL or pass --es-url",
     );
   }
@@ -267,7 +224,8 @@ export async function connect(
       tls: ca ? { ca } : undefined,
     });
   } catch (error) {
-    throw new ConnectionError(
+    throw new ConfigError(
+      "",
       `cannot set up the Elasticsearch client for ${where}: ${
         messageOf(error)
       }`,
@@ -293,25 +251,25 @@ export async function connect(
       ? "ES_USERNAME/ES_PASSWORD"
       : "no credentials";
     if (status === 401) {
-      throw new ConnectionError(
+      throw new UnavailableError(
         `authentication to Elasticsearch at ${where} failed (401, ${auth}): set a valid ES_API_KEY, or ES_USERNAME and ES_PASSWORD`,
         { cause: error },
       );
     }
     if (status === 403) {
-      throw new ConnectionError(
+      throw new UnavailableError(
         `Elasticsearch at ${where} refused the request (403): the user needs the monitor cluster privilege and index privileges`,
         { cause: error },
       );
     }
-    throw new ConnectionError(
+    throw new UnavailableError(
       `Elasticsearch at ${where} is unreachable: ${messageOf(error)}`,
       { cause: error },
     );
   }
   if (Number(version.split(".")[0]) !== SUPPORTED_MAJOR) {
     await client.close();
-    throw new ConnectionError(
+    throw new UnavailableError(
       `Elasticsearch at ${where} runs ${version}; this client needs ${SUPPORTED_MAJOR}.x`,
     );
   }

@@ -28,22 +28,21 @@
  * @module
  */
 
-import type { Client } from "@elastic/elasticsearch";
-import type { ElasticsearchClient } from "./connection.ts";
+import { type Client, clientError } from "./client.ts";
 import {
+  checkIndexOptions,
   indexDocuments,
   IndexingError,
   type IndexOptions,
-  toSource,
-} from "./recommender.ts";
-import type { ItemMetadata } from "../model/items.ts";
-import {
-  type IndexableDocument,
-  indicatorFieldsOf,
-} from "../embedded/recommender.ts";
+} from "./indexing.ts";
+import { toSource } from "./mapping.ts";
+import type { IndexableDocument } from "../model/document.ts";
+import type { ModelManifest } from "../model/manifest.ts";
+import { mulberry32 } from "../random/mod.ts";
 
 /** Options for {@linkcode publishIndex}. */
-export interface PublishOptions extends Omit<IndexOptions, "replace" | "meta"> {
+export interface PublishOptions
+  extends Omit<IndexOptions, "replace" | "meta"> {
   /** Complete indices to keep, the live one included (default 2). */
   keep?: number;
   /** Documents read back and compared before the swap (default 20). */
@@ -114,16 +113,15 @@ const VERSIONED = (alias: string) =>
  * // [{ index: "cco-items_2026...", documents: 235061, live: true, state: "complete" }]
  * ```
  *
- * @param esClient A connected client.
+ * @param client A connected client.
  * @param alias The alias.
  * @returns The indices, oldest first.
  */
 export async function listIndices(
-  esClient: ElasticsearchClient,
+  client: Client,
   alias: string,
 ): Promise<IndexInfo[]> {
   checkAlias(alias);
-  const client = esClient as unknown as Client;
   const live = new Set(await aliasTargets(client, alias));
   const rows = await client.cat.indices({
     index: `${alias}_*`,
@@ -164,82 +162,101 @@ async function aliasTargets(client: Client, alias: string): Promise<string[]> {
 }
 
 /**
- * Builds a new versioned index from `documents`, verifies it, swaps `alias`
- * to it atomically, then deletes indices beyond `keep`.
+ * Builds a new versioned index from a model, verifies it, swaps `alias` to
+ * it atomically, then deletes indices beyond `keep`. The documents may be
+ * an array or any (async) iterable: they are indexed as they come.
  *
- * Verification: the document count equals the number of documents sent, and
- * a sample of documents read back equals what was sent.
+ * Verification before the swap: the document count equals the number of
+ * documents sent, a sample of documents read back equals what was sent,
+ * and the index's mapping and manifest are the ones the build created.
  *
  * @example
  * ```ts ignore
  * import { publishIndex } from "./lifecycle.ts";
  *
- * const { index, previous } = await publishIndex(client, "cco-items", documents);
+ * const { index, previous } = await publishIndex(client, "cco-items", model);
  * ```
  *
- * @param esClient A connected client.
+ * @param client A connected client.
  * @param alias The alias queries use (must not be a concrete index).
- * @param documents The documents (an array, so fields and samples are known).
+ * @param model The manifest and the documents.
  * @param options Retention, verification sample, bulk tuning.
  * @returns What was published.
  * @throws {IndexingError} On any failure; the alias is then unchanged.
  */
 export async function publishIndex(
-  esClient: ElasticsearchClient,
+  client: Client,
   alias: string,
-  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
+  model: {
+    manifest: ModelManifest;
+    documents:
+      | Iterable<IndexableDocument>
+      | AsyncIterable<IndexableDocument>;
+  },
   options: PublishOptions = {},
 ): Promise<PublishResult> {
-  checkAlias(alias);
+  checkPublishOptions(alias, options);
   const keep = options.keep ?? 2;
-  if (!Number.isInteger(keep) || keep < 1) {
-    throw new IndexingError(`keep must be an integer >= 1, got ${keep}`);
-  }
-  const client = esClient as unknown as Client;
   const t0 = performance.now();
-  if (await client.indices.exists({ index: alias, allow_no_indices: false })) {
-    const targets = await aliasTargets(client, alias);
-    if (targets.length === 0) {
-      throw new IndexingError(
-        `"${alias}" is an index, not an alias: rename or delete it first`,
-      );
+  let previous: string | undefined;
+  let index: string;
+  try {
+    if (
+      await client.indices.exists({ index: alias, allow_no_indices: false })
+    ) {
+      const targets = await aliasTargets(client, alias);
+      if (targets.length === 0) {
+        throw new IndexingError(
+          `"${alias}" is an index, not an alias: rename or delete it first`,
+        );
+      }
     }
+    previous = (await aliasTargets(client, alias))[0];
+    index = `${alias}_${stamp((options.now ?? (() => new Date()))())}`;
+    if (await client.indices.exists({ index })) {
+      throw new IndexingError(`index "${index}" already exists`);
+    }
+  } catch (error) {
+    if (error instanceof IndexingError) throw error;
+    throw new IndexingError(
+      `publishing "${alias}" failed: ${
+        clientError(error, "checking the alias").message
+      }`,
+      0,
+      { cause: error },
+    );
   }
-  const previous = (await aliasTargets(client, alias))[0];
-  const index = `${alias}_${stamp((options.now ?? (() => new Date()))())}`;
-  if (await client.indices.exists({ index })) {
-    throw new IndexingError(`index "${index}" already exists`);
-  }
-  const fields = options.fields ?? [
-    ...new Set(documents.flatMap((d) => indicatorFieldsOf(d).map(([f]) => f))),
-  ];
+  const sample = new Sample(options.verifySample ?? 20);
   let swapped = false;
   try {
-    const result = await indexDocuments(client, index, documents, {
+    const result = await indexDocuments(client, index, model, {
       ...options,
-      fields,
-      meta: { cco: { state: "building", alias } },
+      meta: { state: "building", alias },
+      onDocument: (doc, n) => {
+        sample.offer(doc, n);
+        options.onDocument?.(doc, n);
+      },
     });
-    if (result.documents !== documents.length) {
-      throw new IndexingError(
-        `index "${index}" holds ${result.documents} documents, expected ${documents.length}`,
-      );
-    }
-    await verifySample(client, index, documents, options.verifySample ?? 20);
+    await verifyIndex(client, index, model.manifest, sample.picks());
     await client.indices.putMapping({
       index,
-      _meta: { cco: { state: "complete", alias } },
+      _meta: { cco: { state: "complete", alias, manifest: model.manifest } },
     });
-    const actions: Record<string, unknown>[] =
+    const actions: Record<string, { index: string; alias: string }>[] =
       (await aliasTargets(client, alias))
         .map((old) => ({ remove: { index: old, alias } }));
     actions.push({ add: { index, alias } });
-    await client.indices.updateAliases({
-      actions:
-        actions as Parameters<Client["indices"]["updateAliases"]>[0] extends
-          { actions?: infer A } ? A : never,
-    });
+    await client.indices.updateAliases({ actions });
     swapped = true;
+    const deleted = await applyRetention(client, alias, keep);
+    return {
+      alias,
+      index,
+      previous,
+      documents: result.documents,
+      deleted,
+      millis: performance.now() - t0,
+    };
   } catch (error) {
     if (!swapped) {
       await client.indices.delete({ index, ignore_unavailable: true })
@@ -247,40 +264,106 @@ export async function publishIndex(
     }
     if (error instanceof IndexingError) throw error;
     throw new IndexingError(
-      `building "${index}" failed: ${(error as Error).message.split("\n")[0]}`,
+      `building "${index}" failed: ${
+        clientError(error, "publishing").message
+      }`,
+      0,
+      { cause: error },
     );
   }
-  const deleted = await applyRetention(client, alias, keep);
-  return {
-    alias,
-    index,
-    previous,
-    documents: documents.length,
-    deleted,
-    millis: performance.now() - t0,
-  };
 }
 
-async function verifySample(
+/**
+ * Checks publishing options before any work: the alias name, `keep`, the
+ * bulk options.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkPublishOptions } from "./lifecycle.ts";
+ *
+ * checkPublishOptions("cco-items", { keep: 2 });
+ * assert.throws(() => checkPublishOptions("BAD", {}), /invalid alias "BAD"/);
+ * assert.throws(() => checkPublishOptions("cco-items", { keep: 0 }), /keep must be an integer >= 1, got 0/);
+ * ```
+ *
+ * @param alias The alias.
+ * @param options Publishing options.
+ * @throws {IndexingError} For an option that cannot work.
+ */
+export function checkPublishOptions(
+  alias: string,
+  options: PublishOptions,
+): void {
+  checkAlias(alias);
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new IndexingError(`keep must be an integer >= 1, got ${keep}`);
+  }
+  const sample = options.verifySample ?? 20;
+  if (!Number.isInteger(sample) || sample < 0) {
+    throw new IndexingError(
+      `verifySample must be an integer >= 0, got ${sample}`,
+    );
+  }
+  checkIndexOptions(options);
+}
+
+// a seeded reservoir sample of the documents sent, plus the last one
+class Sample {
+  #size: number;
+  #picks: IndexableDocument[] = [];
+  #last?: IndexableDocument;
+  #random = mulberry32(0x5eed);
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  offer(doc: IndexableDocument, n: number) {
+    this.#last = doc;
+    if (this.#size === 0) return;
+    if (this.#picks.length < this.#size) this.#picks.push(doc);
+    else {
+      const j = Math.floor(this.#random() * n);
+      if (j < this.#size) this.#picks[j] = doc;
+    }
+  }
+
+  picks(): IndexableDocument[] {
+    return this.#last && this.#size > 0
+      ? [...this.#picks, this.#last]
+      : this.#picks;
+  }
+}
+
+async function verifyIndex(
   client: Client,
   index: string,
-  documents: readonly (IndexableDocument & { metadata?: ItemMetadata })[],
-  sample: number,
+  manifest: ModelManifest,
+  picks: IndexableDocument[],
 ) {
-  if (documents.length === 0 || sample <= 0) return;
-  const step = Math.max(1, Math.floor(documents.length / sample));
-  const picks: (IndexableDocument & { metadata?: ItemMetadata })[] = [];
-  for (let i = 0; i < documents.length && picks.length < sample; i += step) {
-    picks.push(documents[i]);
+  // the mapping must be the strict one this build created, with its manifest
+  const mapping = await client.indices.getMapping({ index });
+  const got = mapping[index]?.mappings as
+    | { dynamic?: unknown; _meta?: { cco?: { manifest?: unknown } } }
+    | undefined;
+  if (
+    String(got?.dynamic) !== "strict" ||
+    JSON.stringify(got?._meta?.cco?.manifest) !== JSON.stringify(manifest)
+  ) {
+    throw new IndexingError(
+      `index "${index}" does not have the mapping this build created (was it replaced under the build?)`,
+    );
   }
-  picks.push(documents[documents.length - 1]);
+  if (picks.length === 0) return;
   const { docs } = await client.mget<Record<string, unknown>>({
     index,
     ids: picks.map((d) => d.id),
   });
-  docs.forEach((got, i) => {
+  docs.forEach((doc, i) => {
     const want = toSource(picks[i]);
-    const source = "found" in got && got.found ? got._source : undefined;
+    const source = "found" in doc && doc.found ? doc._source : undefined;
     if (JSON.stringify(source) !== JSON.stringify(want)) {
       throw new IndexingError(
         `index "${index}" does not return document "${
@@ -318,16 +401,15 @@ async function applyRetention(
  * await rollback(client, "cco-items"); // { from: "..._2026...", to: "..._2026..." }
  * ```
  *
- * @param esClient A connected client.
+ * @param client A connected client.
  * @param alias The alias.
  * @returns The indices the alias moved from and to.
  * @throws {IndexingError} When there is no live index or nothing older.
  */
 export async function rollback(
-  esClient: ElasticsearchClient,
+  client: Client,
   alias: string,
 ): Promise<{ from: string; to: string }> {
-  const client = esClient as unknown as Client;
   const all = await listIndices(client, alias);
   const liveAt = all.findIndex((i) => i.live);
   if (liveAt < 0) {

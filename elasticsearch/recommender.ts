@@ -1,38 +1,29 @@
 /**
- * The Elasticsearch backend: index indicator documents (one per item, the
- * `indicators` field mapped as `keyword`, see `queries/index_mapping.json`)
- * and serve {@linkcode Recommender} requests as one search each.
+ * The Elasticsearch backend: serves {@linkcode Recommender} requests from an
+ * index (or the alias of the index lifecycle) as one search each, plus one
+ * for popularity backfill when the ranking runs short. The model's manifest
+ * comes from the index's `_meta` (see `lifecycle.ts`); it is re-read when
+ * the alias moves to another index.
  *
- * Indexing goes through the client's `helpers.bulk`, which retries 429s;
- * any document it still drops fails the build with an
- * {@linkcode IndexingError}, and the final document count is verified.
+ * Scores are Lucene's 32-bit floats, returned exactly (Elasticsearch
+ * prints the shortest text that round-trips the float), so they equal the
+ * embedded backend's for the same model.
  *
- * @example Index and query (needs a running cluster)
+ * @example Query an index (needs a running cluster)
  * ```ts ignore
- * import { Client } from "@elastic/elasticsearch";
- * import { ElasticsearchRecommender, indexDocuments } from "./recommender.ts";
+ * import { Client } from "./client.ts";
+ * import { ElasticsearchRecommender } from "./recommender.ts";
  *
  * const client = new Client({ node: "http://127.0.0.1:9200" });
- * await indexDocuments(client, "items", [
- *   { id: "tent", indicators: ["stove"] },
- *   { id: "stove", indicators: ["tent"] },
- * ], { replace: true });
- * const recs = await new ElasticsearchRecommender(client, "items")
+ * const recs = await new ElasticsearchRecommender(client, "cco-items")
  *   .recommend({ history: ["stove"] });
- * // [{ id: "tent", score: 0.287... }]
  * ```
  *
  * @module
  */
 
-import type { Client } from "@elastic/elasticsearch";
-import type { ElasticsearchClient } from "./connection.ts";
-import mapping from "./queries/index_mapping.json" with { type: "json" };
-import {
-  type IndexableDocument,
-  indicatorFieldsOf,
-} from "../embedded/recommender.ts";
-import { type ItemMetadata, metadataMapping } from "../model/items.ts";
+import { type Client, clientError } from "./client.ts";
+import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import {
   buildBackfillQuery,
@@ -46,340 +37,205 @@ import {
   templateParams,
 } from "./templates.ts";
 import {
+  checkServingOptions,
   type NormalizedRequest,
   normalizeRequest,
   type Recommendation,
+  type RecommendOptions,
   type Recommender,
   type RecommendRequest,
-  type RequestOptions,
+  type ResolvedServing,
+  resolveServing,
+  type ServingOptions,
 } from "../serving/request.ts";
-
-/** Index settings and mappings used for indicator indices (base fields). */
-export const INDEX_MAPPING: {
-  settings: Record<string, unknown>;
-  mappings: { properties: Record<string, unknown> } & Record<string, unknown>;
-} = mapping;
-
-/**
- * The index body for documents with these indicator fields: the base
- * mapping (`queries/index_mapping.json`) plus one `keyword` field (no norms,
- * no doc values) per indicator field, or a `sparse_vector` field for the
- * weighted ones (see `weights.ts`). Unknown fields are rejected (strict).
- *
- * @example
- * ```ts
- * import { indexMapping } from "./recommender.ts";
- *
- * const body = indexMapping(["indicators", "indicators_view"], ["indicators"]);
- * body.mappings.properties.indicators_view;
- * // { type: "keyword", norms: false, doc_values: false }
- * body.mappings.properties.indicators; // { type: "sparse_vector" }
- * ```
- *
- * @param fields Indicator field names.
- * @param weighted The fields whose indicators carry weights.
- * @returns Settings and mappings for `indices.create`.
- */
-export function indexMapping(
-  fields: Iterable<string>,
-  weighted: Iterable<string> = [],
-): typeof INDEX_MAPPING {
-  const properties = { ...INDEX_MAPPING.mappings.properties };
-  const sparse = new Set(weighted);
-  for (const field of new Set([...fields, ...sparse])) {
-    properties[field] = sparse.has(field)
-      ? { type: "sparse_vector" }
-      : INDEX_MAPPING.mappings.properties.indicators;
-  }
-  return {
-    settings: INDEX_MAPPING.settings,
-    mappings: { ...INDEX_MAPPING.mappings, properties },
-  };
-}
-
-/**
- * The Elasticsearch `_source` of a document: `id`, the indicator fields and
- * the metadata fields (top level); `scores` are not indexed. A weighted
- * field is sent as a `sparse_vector` object, indicator id to weight.
- *
- * @example
- * ```ts
- * import { toSource } from "./recommender.ts";
- *
- * toSource({ id: "a", indicators: ["b"], metadata: { popularity: 3 } });
- * // { id: "a", indicators: ["b"], popularity: 3 }
- * toSource({ id: "a", indicators: ["b"], weights: { indicators: [2.5] } });
- * // { id: "a", indicators: { b: 2.5 } }
- * ```
- *
- * @param doc A document.
- * @returns The indexed source.
- */
-export function toSource(
-  doc: IndexableDocument & { metadata?: ItemMetadata },
-): Record<string, unknown> {
-  return Object.fromEntries([
-    ["id", doc.id],
-    ...indicatorFieldsOf(doc).map(([field, ids]) => {
-      const weights = doc.weights?.[field];
-      return weights
-        ? [field, Object.fromEntries(ids.map((id, i) => [id, weights[i]]))]
-        : [field, ids];
-    }),
-    ...Object.entries(doc.metadata ?? {}),
-  ]);
-}
+import { type ModelManifest, parseManifest } from "../model/manifest.ts";
 
 /** How {@linkcode ElasticsearchRecommender} sends its ranking query. */
 export type QueryMode = "inline" | "template" | "stored-template";
 
-/** Raised when a build loses documents or the index does not verify. */
-export class IndexingError extends Error {
-  /** Documents Elasticsearch rejected or that could not be sent. */
-  readonly dropped: number;
-
+/** Options of {@linkcode ElasticsearchRecommender}. */
+export interface ElasticsearchServingOptions extends ServingOptions {
   /**
-   * Creates the error.
-   *
-   * @param message One-line cause.
-   * @param dropped Number of dropped documents.
+   * How queries are sent: `inline` (default, built by
+   * {@linkcode buildRecommendQuery}), `template` (the `queries/*.mustache`
+   * files rendered client-side), or `stored-template` (`_search/template`
+   * with the templates `registerTemplates` stored; needs `lang-mustache`).
    */
-  constructor(message: string, dropped = 0) {
-    super(message);
-    this.name = "IndexingError";
-    this.dropped = dropped;
-  }
-}
-
-/** Options for {@linkcode indexDocuments}. */
-export interface IndexOptions {
-  /** Delete an existing index of that name first (default false: error). */
-  replace?: boolean;
-  /** Bulk request size in bytes (default 5 MB). */
-  flushBytes?: number;
-  /** Concurrent bulk requests (default 2). */
-  concurrency?: number;
-  /** Retries of a bulk request answered 429 (default 3). */
-  retries?: number;
-  /** Milliseconds before the first 429 retry, doubling after (default 5000). */
-  retryWaitMs?: number;
-  /** Primary shards (default 1). */
-  shards?: number;
-  /** Replicas (default 0: a single node cannot place any). */
-  replicas?: number;
-  /** `_meta` stored in the index mapping (e.g. build state). */
-  meta?: Record<string, unknown>;
+  queries?: QueryMode;
   /**
-   * Mappings of metadata fields beyond the built-in ones. Default: inferred
-   * from the documents when they are an array.
+   * How long a read manifest is trusted before the alias is checked again
+   * for a new index (default 5000 ms).
    */
-  metadataFields?: Record<string, { type: string }>;
-  /** Called after each flushed document count changes. */
-  onProgress?: (indexed: number) => void;
-  /**
-   * Indicator fields to map. Default: those of the documents when they are
-   * an array, else `["indicators"]` (a document with another field is then
-   * rejected, failing the build).
-   */
-  fields?: readonly string[];
-  /**
-   * Indicator fields mapped as `sparse_vector` (weighted). Default: those
-   * with `weights` in the documents when they are an array, else none.
-   */
-  weightedFields?: readonly string[];
-}
-
-/** Outcome of {@linkcode indexDocuments}. */
-export interface IndexResult {
-  /** Index name. */
-  index: string;
-  /** Documents indexed and verified by count. */
-  documents: number;
-  /** Wall time in milliseconds. */
-  millis: number;
+  manifestTtlMs?: number;
 }
 
 /**
- * Creates `index` with {@linkcode INDEX_MAPPING} and bulk-indexes one
- * `{id, indicators}` document per item, then refreshes and verifies the
- * document count.
+ * The manifest of the index `name` (an index or an alias of one index)
+ * points to, from its `_meta.cco.manifest`.
  *
  * @example
  * ```ts ignore
- * import { Client } from "@elastic/elasticsearch";
- * import { indexDocuments } from "./recommender.ts";
+ * import { readIndexManifest } from "./recommender.ts";
  *
- * const client = new Client({ node: "http://127.0.0.1:9200" });
- * await indexDocuments(client, "items", [{ id: "a", indicators: [] }]);
+ * const { index, manifest } = await readIndexManifest(client, "cco-items");
  * ```
  *
  * @param client A connected client.
- * @param index Index name.
- * @param documents Documents; their indicator fields are sent (not `scores`).
- * @param options Replace flag, bulk sizing, progress callback.
- * @returns What was indexed.
- * @throws {IndexingError} When the index exists (without `replace`), any
- * document is dropped, or the count does not match.
+ * @param name Index or alias.
+ * @param options An abort signal.
+ * @returns The concrete index and its manifest.
+ * @throws {ModelError} When the name points to no index, to several, or to
+ * one without a manifest.
+ * @throws {UnavailableError} When the cluster cannot be reached.
  */
-export async function indexDocuments(
-  esClient: ElasticsearchClient,
-  index: string,
-  documents:
-    | Iterable<IndexableDocument & { metadata?: ItemMetadata }>
-    | AsyncIterable<IndexableDocument & { metadata?: ItemMetadata }>,
-  options: IndexOptions = {},
-): Promise<IndexResult> {
-  const client = esClient as unknown as Client;
-  const t0 = performance.now();
-  if (await client.indices.exists({ index })) {
-    if (!options.replace) {
-      throw new IndexingError(
-        `index "${index}" already exists (pass replace to overwrite it)`,
+export async function readIndexManifest(
+  client: Client,
+  name: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<{ index: string; manifest: ModelManifest }> {
+  let mappings: Record<string, { mappings?: { _meta?: unknown } }>;
+  try {
+    mappings = await client.indices.getMapping(
+      { index: name },
+      { signal: options.signal },
+    ) as typeof mappings;
+  } catch (error) {
+    const status = (error as { meta?: { statusCode?: number } }).meta
+      ?.statusCode;
+    if (status === 404) {
+      throw new ModelError(
+        `no index "${name}": build one with build-index (alias "${name}")`,
       );
     }
-    await client.indices.delete({ index });
+    throw clientError(error, `reading the model of "${name}"`);
   }
-  const fields = new Set(options.fields ?? ["indicators"]);
-  if (!options.fields && Array.isArray(documents)) {
-    for (const doc of documents) {
-      for (const [field] of indicatorFieldsOf(doc)) fields.add(field);
-    }
-  }
-  const weighted = new Set(options.weightedFields ?? []);
-  if (!options.weightedFields && Array.isArray(documents)) {
-    for (const doc of documents) {
-      for (const field of Object.keys(doc.weights ?? {})) weighted.add(field);
-    }
-  }
-  const body = indexMapping(fields, weighted);
-  Object.assign(
-    body.mappings.properties,
-    options.metadataFields ??
-      (Array.isArray(documents) ? metadataMapping(documents) : {}),
-  );
-  await client.indices.create(
-    {
-      index,
-      settings: {
-        ...body.settings,
-        number_of_shards: options.shards ?? 1,
-        number_of_replicas: options.replicas ?? 0,
-      },
-      mappings: {
-        ...body.mappings,
-        ...(options.meta ? { _meta: options.meta } : {}),
-      },
-    } as Parameters<Client["indices"]["create"]>[0],
-  );
-
-  let sent = 0;
-  let succeeded = 0;
-  const dropped: string[] = [];
-  async function* source() {
-    for await (const doc of documents) {
-      sent++;
-      yield toSource(doc) as { id: string };
-    }
-  }
-  type BulkStats = Awaited<ReturnType<Client["helpers"]["bulk"]>>;
-  let stats: BulkStats;
-  try {
-    stats = await bulk();
-  } catch (error) {
-    const cause = (error as Error).message.split("\n")[0];
-    throw new IndexingError(
-      `bulk indexing into "${index}" failed after ${succeeded} of ${sent} documents: ${cause}`,
-      Math.max(0, sent - succeeded),
+  const indices = Object.keys(mappings);
+  if (indices.length !== 1) {
+    throw new ModelError(
+      `"${name}" points to ${indices.length} indices (${
+        indices.join(", ")
+      }); serve an alias of one index`,
     );
   }
-  function bulk() {
-    return client.helpers.bulk<{ id: string }>({
-      datasource: source(),
-      onDocument: (doc) => ({ index: { _index: index, _id: doc.id } }),
-      onDrop: (d) => {
-        if (dropped.length < 3) {
-          dropped.push(
-            `${d.document.id}: ${d.error?.type ?? d.status} ${
-              d.error?.reason ?? ""
-            }`.trim(),
-          );
-        } else dropped.push("");
-      },
-      onSuccess: () => options.onProgress?.(++succeeded),
-      flushBytes: options.flushBytes ?? 5_000_000,
-      concurrency: options.concurrency ?? 2,
-      retries: options.retries ?? 3,
-      wait: options.retryWaitMs ?? 5000,
-      refreshOnCompletion: index,
-    });
-  }
-  if (dropped.length > 0 || stats.failed > 0 || stats.aborted) {
-    const n = Math.max(dropped.length, stats.failed);
-    throw new IndexingError(
-      `${n} of ${sent} documents were dropped while indexing "${index}": ${
-        dropped.filter(Boolean).join("; ") || "bulk aborted"
-      }`,
-      n,
+  const index = indices[0];
+  const meta = mappings[index].mappings?._meta as
+    | { cco?: { manifest?: unknown } }
+    | undefined;
+  if (!meta?.cco?.manifest) {
+    throw new ModelError(
+      `index "${index}" has no model manifest in its _meta (built by cco-es 0.1?): rebuild it`,
     );
   }
-  const { count } = await client.count({ index });
-  if (count !== sent) {
-    throw new IndexingError(
-      `index "${index}" holds ${count} documents after the build, expected ${sent}`,
-      Math.max(0, sent - count),
-    );
-  }
-  return { index, documents: count, millis: performance.now() - t0 };
+  return {
+    index,
+    manifest: parseManifest(meta.cco.manifest, `index "${index}" _meta`),
+  };
 }
 
 /**
- * Serves recommendations from an index (or alias) built by
- * {@linkcode publishIndex} or {@linkcode indexDocuments}: one search for
- * the ranking, and one more for popularity backfill when the ranking runs
- * short.
+ * Serves recommendations from an index or alias built by `publishIndex`
+ * or `indexDocuments`.
  *
  * @example
  * ```ts ignore
- * import { Client } from "@elastic/elasticsearch";
+ * import { Client } from "./client.ts";
  * import { ElasticsearchRecommender } from "./recommender.ts";
  *
  * const r = new ElasticsearchRecommender(
  *   new Client({ node: "http://127.0.0.1:9200" }),
- *   "items",
+ *   "cco-items",
  * );
  * await r.recommend({ history: { transaction: ["a"], view: ["b"] }, num: 3 });
  * ```
  */
 export class ElasticsearchRecommender implements Recommender {
   readonly #client: Client;
-  readonly #index: string;
-  readonly #options: RequestOptions & { queries?: QueryMode };
+  readonly #alias: string;
+  readonly #options: ElasticsearchServingOptions;
   #templates = new Map<TemplateName, string>();
+  #model?: Promise<{
+    index: string;
+    manifest: ModelManifest;
+    serving: ResolvedServing;
+    read: number;
+  }>;
 
   /**
-   * Serves from `index` through `client`.
+   * Serves from `alias` through `client`. Settings are checked here; the
+   * manifest is read on the first request.
    *
    * @param client A connected client.
-   * @param index Index (or alias) to search.
-   * @param options The primary event type (default `transaction`), and
-   * how queries are sent: `inline` (default, built by
-   * {@linkcode buildRecommendQuery}), `template` (the `queries/*.mustache`
-   * files rendered client-side), or `stored-template` (`_search/template`
-   * with the templates {@linkcode registerTemplates} stored; needs the
-   * `lang-mustache` module).
+   * @param alias Index or alias to search.
+   * @param options Serving settings over the manifest's, and how queries
+   * are sent.
+   * @throws {ConfigError} For an invalid setting.
    */
   constructor(
-    client: ElasticsearchClient,
-    index: string,
-    options: RequestOptions & { queries?: QueryMode } = {},
+    client: Client,
+    alias: string,
+    options: ElasticsearchServingOptions = {},
   ) {
-    this.#client = client as unknown as Client;
-    this.#index = index;
+    checkServingOptions(options);
+    this.#client = client;
+    this.#alias = alias;
     this.#options = options;
   }
 
+  // the model behind the alias, re-read after manifestTtlMs
+  #current(signal?: AbortSignal) {
+    const ttl = this.#options.manifestTtlMs ?? 5000;
+    const cached = this.#model;
+    const load = async () => {
+      const { index, manifest } = await readIndexManifest(
+        this.#client,
+        this.#alias,
+        { signal },
+      );
+      return {
+        index,
+        manifest,
+        serving: resolveServing(manifest, this.#options),
+        read: Date.now(),
+      };
+    };
+    if (!cached) {
+      const p = load();
+      this.#model = p;
+      p.catch(() => {
+        if (this.#model === p) this.#model = undefined;
+      });
+      return p;
+    }
+    return cached.then((m) => {
+      if (Date.now() - m.read < ttl) return m;
+      if (this.#model === cached) {
+        const p = load();
+        this.#model = p;
+        p.catch(() => {
+          if (this.#model === p) this.#model = cached;
+        });
+      }
+      return this.#model!;
+    });
+  }
+
+  /**
+   * The manifest of the model the alias points to.
+   *
+   * @returns The manifest.
+   * @throws {ModelError} When the alias has no index with a manifest.
+   */
+  async manifest(): Promise<ModelManifest> {
+    return (await this.#current()).manifest;
+  }
+
   // the ranking search, inline or through a template
-  async #rank(request: RecommendRequest, r: NormalizedRequest) {
+  async #rank(
+    index: string,
+    request: RecommendRequest,
+    r: NormalizedRequest,
+    signal?: AbortSignal,
+  ) {
     const mode = this.#options.queries ?? "inline";
     const name: TemplateName = request.history === undefined &&
         (request.item !== undefined || request.items !== undefined)
@@ -387,10 +243,10 @@ export class ElasticsearchRecommender implements Recommender {
       : "cco-recommend";
     if (mode === "stored-template") {
       return await this.#client.searchTemplate({
-        index: this.#index,
+        index,
         id: name,
         params: templateParams(r),
-      });
+      }, { signal });
     }
     let body: Record<string, unknown>;
     if (mode === "template") {
@@ -400,53 +256,66 @@ export class ElasticsearchRecommender implements Recommender {
     } else {
       body = buildRecommendQuery(r);
     }
-    return await this.#client.search(
-      {
-        index: this.#index,
-        ...body,
-      } as Parameters<Client["search"]>[0],
-    );
+    return await this.#client.search({ index, ...body }, { signal });
   }
 
   /**
    * Runs the ranking query, then {@linkcode buildBackfillQuery} if needed.
    *
    * @param request History, rules and paging.
+   * @param options An abort signal: cancels the Elasticsearch requests.
    * @returns Ranked recommendations, ties by id.
-   * @throws {TypeError} On a malformed request.
+   * @throws {RequestError} On a malformed request.
+   * @throws {UnavailableError} When the cluster cannot answer.
+   * @throws {DeadlineError} When aborted or timed out.
    */
-  async recommend(request: RecommendRequest): Promise<Recommendation[]> {
-    const r = normalizeRequest(request, this.#options);
-    const want = r.from + r.num;
-    let list: Recommendation[] = [];
-    if (r.clauses.length > 0) {
-      const response = await this.#rank(request, r);
-      const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
-      for (const hit of response.hits.hits) {
-        const rec: Recommendation = { id: hit._id!, score: hit._score ?? 0 };
-        if (r.explain) {
-          const matched = new Set(hit.matched_queries as string[] ?? []);
-          rec.because = [...names.entries()]
-            .filter(([name]) => matched.has(name))
-            .map(([, c]) => ({ field: c.field, item: c.item }));
+  async recommend(
+    request: RecommendRequest,
+    options: RecommendOptions = {},
+  ): Promise<Recommendation[]> {
+    const { signal } = options;
+    try {
+      if (signal?.aborted) throw new DeadlineError("the request was aborted");
+      const { index, manifest, serving } = await this.#current(signal);
+      const r = normalizeRequest(request, manifest, serving);
+      const want = r.from + r.num;
+      let list: Recommendation[] = [];
+      if (r.clauses.length > 0) {
+        const response = await this.#rank(index, request, r, signal);
+        const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
+        for (const hit of response.hits.hits) {
+          // Lucene scores are floats: Elasticsearch prints the shortest text
+          // that reads back as the same float, fround recovers it exactly
+          const rec: Recommendation = {
+            id: hit._id!,
+            score: Math.fround(hit._score ?? 0),
+          };
+          if (r.explain) {
+            const matched = new Set(hit.matched_queries as string[] ?? []);
+            rec.because = [...names.entries()]
+              .filter(([name]) => matched.has(name))
+              .map(([, c]) => ({ field: c.field, item: c.item }));
+          }
+          list.push(rec);
         }
-        list.push(rec);
       }
-    }
-    const ranked = list.map((x) => x.id);
-    list = applyDither(list, r).slice(0, want);
-    if (r.backfill && list.length < want) {
-      const body = buildBackfillQuery(r, ranked, want - list.length);
-      const response = await this.#client.search(
-        {
-          index: this.#index,
-          ...body,
-        } as Parameters<Client["search"]>[0],
-      );
-      for (const hit of response.hits.hits) {
-        list.push({ id: hit._id!, score: 0, backfill: true });
+      const ranked = list.map((x) => x.id);
+      list = applyDither(list, r).slice(0, want);
+      if (r.backfill && list.length < want) {
+        const body = buildBackfillQuery(r, ranked, want - list.length);
+        const response = await this.#client.search({ index, ...body }, {
+          signal,
+        });
+        for (const hit of response.hits.hits) {
+          list.push({ id: hit._id!, score: 0, backfill: true });
+        }
       }
+      return list.slice(r.from);
+    } catch (error) {
+      if (signal?.aborted) {
+        throw new DeadlineError("the request was aborted", { cause: error });
+      }
+      throw clientError(error, `searching "${this.#alias}"`);
     }
-    return list.slice(r.from);
   }
 }

@@ -22,8 +22,8 @@
  * @module
  */
 
-import type { Client } from "@elastic/elasticsearch";
-import type { ElasticsearchClient } from "./connection.ts";
+import type { Client } from "./client.ts";
+import { CcoError } from "../errors/mod.ts";
 import { boostClause, filterQuery, termClause } from "./query.ts";
 import type { NormalizedRequest } from "../serving/request.ts";
 
@@ -135,14 +135,11 @@ export function renderTemplate(
  * await registerTemplates(client); // ["cco-recommend", "cco-similar-items"]
  * ```
  *
- * @param esClient A connected client.
+ * @param client A connected client.
  * @returns The names stored.
- * @throws {Error} When the cluster lacks `lang-mustache`, naming its modules.
+ * @throws {CcoError} When the cluster lacks `lang-mustache`, naming its modules.
  */
-export async function registerTemplates(
-  esClient: ElasticsearchClient,
-): Promise<string[]> {
-  const client = esClient as unknown as Client;
+export async function registerTemplates(client: Client): Promise<string[]> {
   const info = await client.nodes.info({ metric: "plugins" });
   const nodes = Object.values(info.nodes ?? {});
   const modules = new Set(
@@ -151,7 +148,7 @@ export async function registerTemplates(
     ),
   );
   if (!modules.has("lang-mustache")) {
-    throw new Error(
+    throw new CcoError(
       `this cluster has no lang-mustache module (it has ${
         [...modules].sort().join(", ")
       }), so it cannot store search templates; cco-es renders queries/*.mustache client-side instead`,

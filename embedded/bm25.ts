@@ -24,10 +24,10 @@
 
 const f = Math.fround;
 
-/** Lucene's default `k1`. */
-export const K1 = 1.2;
-/** Lucene's default `b`. */
-export const B = 0.75;
+// Lucene's defaults, held as Java floats as BM25Similarity holds them: every
+// step of its formula is float arithmetic.
+const K1 = f(1.2);
+const B = f(0.75);
 
 /** Index statistics one term's score depends on. */
 export interface TermStats {
@@ -47,9 +47,11 @@ export interface TermStats {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keywordTermScore } from "./bm25.ts";
  *
- * keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }); // 0.1823...
+ * // as Elasticsearch 8.19 scores a term in 2 of 2 documents of one value each
+ * assert.equal(keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }), 0.18232159316539764);
  * ```
  *
  * @param stats Term and field statistics.
@@ -62,6 +64,6 @@ export function keywordTermScore(stats: TermStats): number {
   // BM25Similarity's cache entry for an encoded norm of 1 (length 1).
   const normInverse = f(1 / f(K1 * f(f(1 - B) + f(f(B * 1) / avgdl))));
   // LegacyBM25Similarity: boost · (1 + k1), in float, then BM25's weight
-  const weight = f(f(f(boost) * f(1 + f(K1))) * idf);
+  const weight = f(f(f(boost) * f(1 + K1)) * idf);
   return f(weight - f(weight / f(1 + normInverse)));
 }

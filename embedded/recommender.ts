@@ -9,97 +9,56 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EmbeddedRecommender } from "./recommender.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * const recommender = new EmbeddedRecommender([
+ * const documents = [
  *   { id: "tent", indicators: ["stove", "lamp"] },
  *   { id: "stove", indicators: ["tent"] },
  *   { id: "lamp", indicators: ["tent"] },
- * ]);
+ * ];
+ * const recommender = new EmbeddedRecommender({
+ *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+ *   documents,
+ * });
  * const recs = await recommender.recommend({ history: ["tent"] });
- * recs.map((r) => r.id); // ["lamp", "stove"] (equal scores: by id)
+ * // equal scores: by id
+ * assert.deepEqual(recs.map((r) => r.id), ["lamp", "stove"]);
  * ```
  *
  * @module
  */
 
 import { keywordTermScore } from "./bm25.ts";
+import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
-import type { ItemMetadata, MetadataValue } from "../model/items.ts";
+import type {
+  IndexableDocument,
+  ItemMetadata,
+  MetadataValue,
+} from "../model/document.ts";
+import { indicatorFieldsOf } from "../model/fields.ts";
+import type {
+  MetadataType,
+  Model,
+  ModelManifest,
+} from "../model/manifest.ts";
+import { dateMillis } from "../model/items.ts";
 import {
+  checkServingOptions,
   type Filter,
   normalizeRequest,
   type Recommendation,
+  type RecommendOptions,
   type Recommender,
   type RecommendRequest,
-  type RequestOptions,
+  type ResolvedServing,
+  resolveServing,
+  type ServingOptions,
 } from "../serving/request.ts";
 import { compareIds } from "../indicators/sparse.ts";
 import { featureValue } from "../indicators/weights.ts";
-
-/**
- * The part of a document the backends index: `id` and every indicator field
- * (`indicators`, `indicators_<type>`, `similar_<type>`: arrays of item ids).
- * Other properties, such as `scores`, are not indexed.
- */
-export interface IndexableDocument {
-  /** Item id. */
-  id: string;
-  /** Primary indicator item ids (the `indicators` keyword field). */
-  indicators: readonly string[];
-  /** Cross-occurrence and similarity fields. */
-  [field: `indicators_${string}` | `similar_${string}`]: readonly string[];
-  /**
-   * Indicator weights by field, aligned with the field's ids: a field with
-   * weights is a `sparse_vector` field, scored by weight (see
-   * `indicatorWeights` in `weights.ts`); one without is a BM25-scored `keyword`
-   * field.
-   */
-  weights?: Readonly<Record<string, readonly number[]>>;
-}
-
-const INDICATOR_FIELD =
-  /^(indicators|indicators_[A-Za-z0-9_-]+|similar_[A-Za-z0-9_-]+)$/;
-
-/**
- * Whether a document property is an indicator field (indexed as `keyword`).
- *
- * @example
- * ```ts
- * import { isIndicatorField } from "./recommender.ts";
- *
- * isIndicatorField("indicators_view"); // true
- * isIndicatorField("scores"); // false
- * ```
- *
- * @param name Property name.
- * @returns True for `indicators`, `indicators_<type>` and `similar_<type>`.
- */
-export function isIndicatorField(name: string): boolean {
-  return INDICATOR_FIELD.test(name);
-}
-
-/**
- * The indicator fields of a document with their values.
- *
- * @example
- * ```ts
- * import { indicatorFieldsOf } from "./recommender.ts";
- *
- * indicatorFieldsOf({ id: "a", indicators: ["b"] });
- * // [["indicators", ["b"]]]
- * ```
- *
- * @param doc A document.
- * @returns `[field, ids]` pairs.
- */
-export function indicatorFieldsOf(
-  doc: IndexableDocument,
-): [string, readonly string[]][] {
-  return Object.entries(doc).filter((
-    [k, v],
-  ) => isIndicatorField(k) && Array.isArray(v)) as [string, string[]][];
-}
 
 /** Postings and BM25 statistics of one indicator field. */
 interface FieldIndex {
@@ -113,71 +72,78 @@ interface FieldIndex {
 }
 
 /**
- * In-memory recommender over indicator documents.
+ * In-memory recommender over a model's documents.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EmbeddedRecommender } from "./recommender.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * const r = new EmbeddedRecommender([{ id: "a", indicators: ["b"] }]);
- * r.size; // 1
+ * const documents = [{ id: "a", indicators: ["b"] }];
+ * const r = new EmbeddedRecommender({
+ *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+ *   documents,
+ * });
+ * assert.equal(r.size, 1);
  * ```
  */
 export class EmbeddedRecommender implements Recommender {
   #ids: string[] = [];
   #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
-  #options: RequestOptions;
+  #manifest: ModelManifest;
+  #serving: ResolvedServing;
   // documents by popularity (desc, missing last), then id: the backfill order
   #byPopularity?: Int32Array;
 
   /**
-   * Indexes the documents. A later document with an id already seen
+   * Indexes the model's documents. A later document with an id already seen
    * replaces the earlier one, as indexing into Elasticsearch would.
    *
-   * @param documents Indicator documents (with optional `metadata`).
-   * @param options The primary event type (default `transaction`) and the
-   * history items used per event type (`maxQueryEvents`, default 100).
+   * @param model The manifest and the documents (with optional `metadata`).
+   * @param options Serving settings (`maxQueryEvents`, default field
+   * boosts) over the manifest's.
+   * @throws {ConfigError} For an invalid serving setting.
+   * @throws {ModelError} When a document disagrees with the manifest.
    */
-  constructor(
-    documents: Iterable<IndexableDocument & { metadata?: ItemMetadata }>,
-    options: RequestOptions = {},
-  ) {
-    this.#options = { ...options };
-    const byId = new Map<
-      string,
-      IndexableDocument & { metadata?: ItemMetadata }
-    >();
-    for (const doc of documents) byId.set(doc.id, doc);
+  constructor(model: Model, options: ServingOptions = {}) {
+    checkServingOptions(options);
+    this.#manifest = model.manifest;
+    this.#serving = resolveServing(model.manifest, options);
+    const weighted = new Map(
+      model.manifest.fields.map((f) => [f.name, f.weights !== "none"]),
+    );
+    const byId = new Map<string, IndexableDocument>();
+    for (const doc of model.documents) byId.set(doc.id, doc);
     for (const [id, doc] of byId) {
       const d = this.#ids.length;
       this.#ids.push(id);
       this.#metadata.push(doc.metadata);
       for (const [field, values] of indicatorFieldsOf(doc)) {
-        const weights = doc.weights?.[field];
+        const isWeighted = weighted.get(field);
+        if (isWeighted === undefined) {
+          throw new ModelError(
+            `document "${id}": field "${field}" is not in the manifest (${
+              [...weighted.keys()].join(", ")
+            })`,
+          );
+        }
         let index = this.#fields.get(field);
         if (!index) {
           index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
           this.#fields.set(field, index);
         }
-        // the first document with values decides the field's type
-        if (values.length > 0) {
-          index.weighted ??= weights !== undefined;
-          if (index.weighted !== (weights !== undefined)) {
-            throw new TypeError(
-              `document "${id}": field "${field}" is ${
-                index.weighted ? "weighted" : "unweighted"
-              } in other documents but not in this one`,
+        const weights = doc.weights?.[field];
+        if (isWeighted && values.length > 0) {
+          if (!weights || weights.length !== values.length) {
+            throw new ModelError(
+              `document "${id}": field "${field}" has ${values.length} ids but ${
+                weights?.length ?? 0
+              } weights`,
             );
           }
-        }
-        if (weights && index.weighted) {
           index.weights ??= new Map();
-          if (weights.length !== values.length) {
-            throw new TypeError(
-              `document "${id}": field "${field}" has ${values.length} ids but ${weights.length} weights`,
-            );
-          }
           // a sparse_vector keeps one weight per feature: the last one sent
           const byTerm = new Map<string, number>();
           values.forEach((term, i) =>
@@ -194,6 +160,7 @@ export class EmbeddedRecommender implements Recommender {
           }
           continue;
         }
+        if (isWeighted) continue;
         // a keyword field holds each distinct value once per document
         const terms = new Set(values);
         if (terms.size > 0) index.docCount++;
@@ -213,16 +180,34 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   /**
-   * Ranks documents by BM25 over the history's matches in their indicator
-   * fields (plus metadata boosts), applies filters and exclusions, pages,
-   * and backfills with popular items, as the Elasticsearch backend does.
+   * The model's manifest.
+   *
+   * @returns The manifest.
+   */
+  manifest(): Promise<ModelManifest> {
+    return Promise.resolve(this.#manifest);
+  }
+
+  /**
+   * Ranks documents by the summed strength of the history's matches in
+   * their indicator fields (weight, or BM25 on unweighted fields; plus
+   * metadata boosts), applies filters and exclusions, pages, and backfills
+   * with popular items, as the Elasticsearch backend does.
    *
    * @param request History, rules and paging.
+   * @param options An abort signal (checked before the work starts).
    * @returns Up to `num` recommendations, best first, ties by id.
-   * @throws {TypeError} On a malformed request.
+   * @throws {RequestError} On a malformed request.
+   * @throws {DeadlineError} When the signal has fired.
    */
-  recommend(request: RecommendRequest): Promise<Recommendation[]> {
+  recommend(
+    request: RecommendRequest,
+    options: RecommendOptions = {},
+  ): Promise<Recommendation[]> {
     try {
+      if (options.signal?.aborted) {
+        throw new DeadlineError("the request was aborted");
+      }
       return Promise.resolve(this.#recommend(request));
     } catch (error) {
       return Promise.reject(error);
@@ -243,7 +228,8 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
-    const r = normalizeRequest(request, this.#options);
+    const r = normalizeRequest(request, this.#manifest, this.#serving);
+    const types = this.#manifest.metadata;
     const scores = new Map<number, number>();
     const matched = new Map<number, number[]>();
     r.clauses.forEach((clause, c) => {
@@ -273,7 +259,9 @@ export class EmbeddedRecommender implements Recommender {
     const exclude = new Set(r.exclude);
     const passes = (d: number) =>
       !exclude.has(this.#ids[d]) &&
-      r.filters.every((f) => matchesFilter(this.#metadata[d], f));
+      r.filters.every((f) =>
+        matchesFilter(this.#metadata[d], f, types[f.field])
+      );
     const ranked: Recommendation[] = [];
     for (const [d, sum] of scores) {
       if (!passes(d)) continue;
@@ -327,49 +315,60 @@ function hasValue(
   return values(meta, field).some((v) => v === wanted);
 }
 
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}/;
-
-function compare(a: MetadataValue, b: number | string): number {
+function compare(
+  a: MetadataValue,
+  b: number | string,
+  type: MetadataType | undefined,
+): number {
+  if (type === "date") return dateMillis(a)! - dateMillis(b)!;
   if (typeof a === "number") return a - Number(b);
-  if (typeof a === "string" && ISO_DATE.test(a) && typeof b === "string") {
-    return Date.parse(a) - Date.parse(b);
-  }
   const x = String(a), y = String(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /**
  * Whether item metadata passes a filter, as Elasticsearch's `term`, `terms`
- * and `range` queries would judge it (numbers numerically, ISO dates as
- * dates, other strings in code-unit order; multi-valued fields match when
- * any value does).
+ * and `range` queries judge it on the field's mapped type: numbers
+ * numerically, dates as instants, keywords in code-unit order; a
+ * multi-valued field matches when any value does. Filter values have been
+ * checked against the type (see `normalizeRequest`).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matchesFilter } from "./recommender.ts";
  *
- * matchesFilter({ category: "tents", popularity: 7 }, { field: "popularity", gte: 5 }); // true
- * matchesFilter({ category: "tents" }, { field: "category", values: ["stoves"] }); // false
+ * assert.ok(matchesFilter({ popularity: 7 }, { field: "popularity", gte: 5 }, "number"));
+ * assert.ok(!matchesFilter({ category: "tents" }, { field: "category", values: ["stoves"] }, "keyword"));
+ * // a date compares as an instant, a keyword as text
+ * assert.ok(matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-05-31T23:00:00-02:00" }, "date"));
+ * assert.ok(!matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-05-31T23:00:00-02:00" }, "keyword"));
  * ```
  *
  * @param meta Item metadata.
  * @param filter The filter.
+ * @param type The field's type in the model (`undefined` when no item has it).
  * @returns True when the item passes.
  */
 export function matchesFilter(
   meta: ItemMetadata | undefined,
   filter: Filter,
+  type?: MetadataType,
 ): boolean {
+  const equal = (v: MetadataValue, wanted: string | number | boolean) =>
+    type === "date" ? dateMillis(v) === dateMillis(wanted) : v === wanted;
   if (filter.value !== undefined) {
-    return hasValue(meta, filter.field, filter.value);
+    return values(meta, filter.field).some((v) => equal(v, filter.value!));
   }
   if (filter.values !== undefined) {
-    return filter.values.some((v) => hasValue(meta, filter.field, v));
+    return values(meta, filter.field).some((v) =>
+      filter.values!.some((w) => equal(v, w))
+    );
   }
   return values(meta, filter.field).some((v) =>
-    (filter.gte === undefined || compare(v, filter.gte) >= 0) &&
-    (filter.gt === undefined || compare(v, filter.gt) > 0) &&
-    (filter.lte === undefined || compare(v, filter.lte) <= 0) &&
-    (filter.lt === undefined || compare(v, filter.lt) < 0)
+    (filter.gte === undefined || compare(v, filter.gte, type) >= 0) &&
+    (filter.gt === undefined || compare(v, filter.gt, type) > 0) &&
+    (filter.lte === undefined || compare(v, filter.lte, type) <= 0) &&
+    (filter.lt === undefined || compare(v, filter.lt, type) < 0)
   );
 }

@@ -73,9 +73,9 @@ export interface Split {
  */
 export function timeSplit(
   events: readonly Event[],
-  options: { cutoff?: number; fraction?: number; primaryEvent?: string } = {},
+  options: { cutoff?: number; fraction?: number; primaryEvent: string },
 ): Split {
-  const primary = options.primaryEvent ?? "transaction";
+  const primary = options.primaryEvent;
   let cutoff = options.cutoff;
   if (cutoff === undefined) {
     let min = Infinity, max = -Infinity;
@@ -136,10 +136,10 @@ export function timeSplit(
  */
 export function lastKSplit(
   events: readonly Event[],
-  options: { k?: number; primaryEvent?: string } = {},
+  options: { k?: number; primaryEvent: string },
 ): Split {
   const k = options.k ?? 1;
-  const primary = options.primaryEvent ?? "transaction";
+  const primary = options.primaryEvent;
   const byUser = groupByUser(events);
   const train: Event[] = [];
   const test = new Map<string, Set<string>>();

@@ -11,11 +11,8 @@ import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { evaluate, histories, type Split } from "./evaluate.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import { MAX_HISTORY } from "../serving/request.ts";
-import {
-  indicatorWeights,
-  type Weighting,
-  WEIGHTINGS,
-} from "../indicators/weights.ts";
+import { reweightModel, WEIGHTINGS } from "../indicators/weights.ts";
+import type { Weighting } from "../model/manifest.ts";
 
 /** One point of the grid. */
 export interface Setting {
@@ -132,14 +129,10 @@ export async function sweep(
       );
       // the weightings share one build: weights derive from the scores
       for (const weights of GRID.weights) {
-        const documents = indicatorWeights(
-          built.documents.map((d) => ({ ...d })),
-          weights,
-        );
+        const { manifest, documents } = reweightModel(built, weights);
         // one index per weighting; the history cap is applied per request
         // below, exactly as maxQueryEvents would apply it
-        const recommender = new EmbeddedRecommender(documents, {
-          primaryEvent: primary,
+        const recommender = new EmbeddedRecommender({ manifest, documents }, {
           maxQueryEvents: MAX_HISTORY,
         });
         for (const maxQueryEvents of GRID.maxQueryEvents) {

@@ -38,18 +38,9 @@
  * @module
  */
 
-import type { Event } from "../events/read.ts";
 import type { Recommender, RecommendRequest } from "../serving/request.ts";
-
-/** Somewhere to record events and read a user's recent history. */
-export interface EventStore {
-  /**
-   * Records one event.
-   *
-   * @param event The event.
-   */
-  recordEvent(event: Event): Promise<void>;
-}
+import type { EventStore } from "../serving/event_store.ts";
+import { CcoError, DeadlineError, messageOf } from "../errors/mod.ts";
 
 /** Options for {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -73,33 +64,23 @@ export interface HandlerOptions {
   log?: (line: string) => void;
 }
 
-class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+class HttpError extends CcoError {
+  constructor(override readonly status: number, message: string) {
     super(message);
   }
 }
 
-const TRANSPORT_DOWN = new Set([
-  "ConnectionError",
-  "NoLivingConnectionsError",
-  "TimeoutError",
-]);
-
+// the request's fault (4xx) says why; a backend failure (503, 504) too; a
+// defect (500) says only that it happened: its message may hold internals
 function statusOf(error: unknown): { status: number; message: string } {
-  if (error instanceof HttpError) {
-    return { status: error.status, message: error.message };
+  if (error instanceof CcoError) {
+    const status = error.status;
+    const message = status === 503
+      ? `backend unavailable: ${error.message}`
+      : error.message;
+    return { status, message };
   }
-  const e = error as {
-    name?: string;
-    message?: string;
-    meta?: { statusCode?: number };
-  };
-  const message = (e?.message ?? String(error)).split("\n")[0];
-  if (error instanceof TypeError) return { status: 400, message };
-  if (TRANSPORT_DOWN.has(e?.name ?? "") || (e?.meta?.statusCode ?? 0) >= 500) {
-    return { status: 503, message: `backend unavailable: ${message}` };
-  }
-  return { status: 500, message };
+  return { status: 500, message: messageOf(error) };
 }
 
 function json(status: number, body: unknown): Response {
@@ -166,7 +147,10 @@ export function createHandler(
   const timeoutMs = options.timeoutMs ?? 5000;
   const log = options.log ?? ((line: string) => console.error(line));
 
-  async function route(request: Request): Promise<Response> {
+  async function route(
+    request: Request,
+    signal: AbortSignal,
+  ): Promise<Response> {
     const { pathname } = new URL(request.url);
     const routes: Record<string, string> = {
       "/recommendations": "POST",
@@ -243,6 +227,7 @@ export function createHandler(
     }
     const recommendations = await options.recommender.recommend(
       body as RecommendRequest,
+      { signal },
     );
     return json(200, { recommendations });
   }
@@ -251,20 +236,26 @@ export function createHandler(
     const t0 = performance.now();
     let response: Response;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // the deadline aborts the backend's work too (e.g. the search request)
+    const deadline = new AbortController();
+    let detail = "";
     try {
       response = await Promise.race([
-        route(request),
+        route(request, deadline.signal),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new HttpError(504, `no answer within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
+          timer = setTimeout(() => {
+            const error = new DeadlineError(`no answer within ${timeoutMs} ms`);
+            reject(error);
+            deadline.abort(error);
+          }, timeoutMs);
         }),
       ]);
     } catch (error) {
       const { status, message } = statusOf(error);
-      response = json(status, { error: { status, message } });
+      if (status === 500) detail = ` (${messageOf(error)})`;
+      response = json(status, {
+        error: { status, message: status === 500 ? "internal error" : message },
+      });
     } finally {
       clearTimeout(timer);
     }
@@ -274,7 +265,7 @@ export function createHandler(
         new Date().toISOString()
       } ${request.method} ${pathname} ${response.status} ${
         (performance.now() - t0).toFixed(1)
-      }ms`,
+      }ms${detail}`,
     );
     return response;
   };

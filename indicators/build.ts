@@ -36,23 +36,38 @@
  */
 
 import {
+  DEFAULT_MAX_HISTORY_PER_USER,
   type EventStream,
   type InteractionOptions,
   type Interactions,
   InteractionsBuilder,
 } from "./interactions.ts";
 import { LlrTable } from "./llr.ts";
-import type { ItemMetadata } from "../model/items.ts";
+import type { IndicatorDocument } from "../model/document.ts";
+import {
+  crossOccurrenceField,
+  EVENT_TYPE_NAME,
+  PRIMARY_FIELD,
+  similarField,
+} from "../model/fields.ts";
+import {
+  type FieldManifest,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type ModelManifest,
+  TOOL_VERSION,
+} from "../model/manifest.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./top_k.ts";
+import { ConfigError } from "../errors/mod.ts";
 import {
   DEFAULT_WEIGHTING,
   indicatorIdf,
   isWeighting,
   MIN_WEIGHTED_ROOT_LLR,
-  type Weighting,
   WEIGHTINGS,
 } from "./weights.ts";
+import type { Weighting } from "../model/manifest.ts";
 
 /** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
 export const DEFAULT_MAX_INDICATORS_PER_ITEM = 50;
@@ -62,8 +77,6 @@ export const DEFAULT_MAX_INDICATORS_PER_ITEM = 50;
  * of 25 for positively associated pairs).
  */
 export const DEFAULT_MIN_ROOT_LLR = 5;
-/** Default primary event type (RetailRocket's purchase event). */
-export const DEFAULT_PRIMARY_EVENT = "transaction";
 
 /** Options for selecting indicators. */
 export interface IndicatorOptions {
@@ -78,8 +91,11 @@ export interface IndicatorOptions {
 
 /** Options for {@linkcode buildIndicators}. */
 export interface BuildOptions extends IndicatorOptions, InteractionOptions {
-  /** Event type to predict (default `"transaction"`). */
-  primaryEvent?: string;
+  /**
+   * Event type to predict (e.g. `transaction`; a format preset names its
+   * own, see `PRESETS`). Required: nothing guesses it.
+   */
+  primaryEvent: string;
   /**
    * Secondary event types, each giving a cross-occurrence field
    * `indicators_<type>` (primary × secondary). Default: every other type in
@@ -105,6 +121,8 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * Universal Recommender does. See `weights.ts`.
    */
   weights?: Weighting;
+  /** Where the events came from, recorded in the manifest. */
+  source?: ModelManifest["source"];
 }
 
 /**
@@ -235,49 +253,23 @@ export function crossOccurrence(
   };
 }
 
-function resolveIndicatorOptions(options: IndicatorOptions) {
+function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
   const maxIndicatorsPerItem = options.maxIndicatorsPerItem ??
     DEFAULT_MAX_INDICATORS_PER_ITEM;
   const minRootLlr = options.minRootLlr ?? DEFAULT_MIN_ROOT_LLR;
   if (!Number.isInteger(maxIndicatorsPerItem) || maxIndicatorsPerItem < 0) {
-    throw new RangeError(
-      `maxIndicatorsPerItem must be a non-negative integer, got ${maxIndicatorsPerItem}`,
+    throw new ConfigError(
+      `${prefix}maxIndicatorsPerItem`,
+      `must be a non-negative integer, got ${maxIndicatorsPerItem}`,
     );
   }
   if (typeof minRootLlr !== "number" || Number.isNaN(minRootLlr)) {
-    throw new RangeError(`minRootLlr must be a number, got ${minRootLlr}`);
+    throw new ConfigError(
+      `${prefix}minRootLlr`,
+      `must be a number, got ${minRootLlr}`,
+    );
   }
   return { maxIndicatorsPerItem, minRootLlr };
-}
-
-/**
- * One item's document: what gets indexed into Elasticsearch and loaded into
- * the embedded backend. `indicators` is the primary field (P'P, e.g. items
- * bought together); `indicators_<type>` are cross-occurrence fields (items
- * whose `<type>` events, e.g. views, go with buying this one); and
- * `similar_<type>` is the item × item similarity of one secondary type.
- */
-export interface IndicatorDocument {
-  /** Item id. */
-  id: string;
-  /** Primary indicators (P'P) item ids, strongest first. */
-  indicators: string[];
-  /** Cross-occurrence and similarity fields, item ids strongest first. */
-  [field: `indicators_${string}` | `similar_${string}`]: string[];
-  /** Root LLR of every indicator, by field, aligned with the ids. */
-  scores: Record<string, number[]>;
-  /**
-   * Indicator weights by field, aligned with the ids, when the build
-   * weights indicators (option `weights`); fields with weights are indexed
-   * as `sparse_vector` and scored by weight instead of BM25.
-   */
-  weights?: Record<string, number[]>;
-  /**
-   * Item metadata for business rules (indexed as top-level fields): the
-   * build sets `popularity`, the number of distinct users with the primary
-   * event; {@linkcode mergeItems} adds the fields of an items file.
-   */
-  metadata?: ItemMetadata;
 }
 
 /** Figures about one indicator field. */
@@ -320,6 +312,8 @@ export interface BuildStats {
 
 /** Result of {@linkcode buildIndicators}. */
 export interface IndicatorModel {
+  /** What the model is: primary event, fields and their settings, counts. */
+  manifest: ModelManifest;
   /** One document per item (items with no indicators get empty fields). */
   documents: IndicatorDocument[];
   /** Names of the indicator fields, primary first. */
@@ -332,31 +326,36 @@ export interface IndicatorModel {
  * Reads events and computes every indicator field for every item seen in
  * any event: `indicators` (primary × primary), `indicators_<S>` for each
  * secondary type S (primary × S), and `similar_<S>` (S × S) for the most
- * common secondary type.
+ * common secondary type; and the model's manifest.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildIndicators } from "./build.ts";
  *
- * const { fields, stats } = await buildIndicators([
+ * const { fields, stats, manifest } = await buildIndicators([
  *   { user: "u1", item: "a", event: "transaction", timestamp: 0 },
  *   { user: "u1", item: "b", event: "view", timestamp: 1 },
- * ]);
- * fields; // ["indicators", "indicators_view", "similar_view"]
- * stats.users; // 1
+ * ], { primaryEvent: "transaction" });
+ * assert.deepEqual(fields, ["indicators", "indicators_view", "similar_view"]);
+ * assert.equal(stats.users, 1);
+ * assert.equal(manifest.primaryEvent, "transaction");
+ * assert.deepEqual(manifest.counts.events, { transaction: 1, view: 1 });
  * ```
  *
  * @param events Events or batches of events, e.g. from
  * {@linkcode readEventBatches} (fastest) or {@linkcode readEvents}.
- * @param options Event types, history cap, thresholds and top-k.
- * @returns Documents, field names and statistics.
- * @throws {Error} When no event was read, or a named event type has none.
+ * @param options The primary event (required), secondary types, history
+ * cap, thresholds and top-k.
+ * @returns Manifest, documents, field names and statistics.
+ * @throws {ConfigError} When no event was read, a named event type has
+ * none, or an option is invalid.
  */
 export async function buildIndicators(
   events: EventStream,
-  options: BuildOptions = {},
+  options: BuildOptions,
 ): Promise<IndicatorModel> {
-  resolveIndicatorOptions(options);
+  checkBuildOptions(options);
   const t0 = performance.now();
   const builder = new InteractionsBuilder(options);
   await builder.addAll(events);
@@ -368,7 +367,42 @@ export async function buildIndicators(
   );
   const t2 = performance.now();
   const all = Object.values(fieldStats);
+  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  const manifest: ModelManifest = {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    tool: { name: "cco-es", version: TOOL_VERSION, engine: "deno" },
+    created: new Date().toISOString(),
+    primaryEvent: options.primaryEvent,
+    fields: fields.map((field): FieldManifest => {
+      const f = fieldStats[field];
+      const resolved = resolveIndicatorOptions({
+        ...options,
+        ...options.fields?.[field],
+      });
+      return {
+        name: field,
+        rows: f.rows,
+        columns: f.columns,
+        weights: weighting,
+        minRootLlr: resolved.minRootLlr,
+        maxIndicatorsPerItem: resolved.maxIndicatorsPerItem,
+        indicators: f.indicatorsKept,
+      };
+    }),
+    maxHistoryPerUser: options.maxHistoryPerUser ??
+      DEFAULT_MAX_HISTORY_PER_USER,
+    counts: {
+      events: { ...interactions.eventsRead },
+      users: interactions.users.size,
+      items: interactions.items.size,
+      documents: documents.length,
+    },
+    ...(options.source ? { source: options.source } : {}),
+    metadata: { popularity: "number" },
+  };
   return {
+    manifest,
     documents,
     fields,
     stats: {
@@ -385,45 +419,104 @@ export async function buildIndicators(
   };
 }
 
-/** One indicator field to compute. */
-interface FieldSpec {
-  field: string;
-  rows: string;
-  columns: string;
+/**
+ * Checks build options before any event is read, with one-line errors
+ * naming the option.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBuildOptions } from "./build.ts";
+ *
+ * checkBuildOptions({ primaryEvent: "buy", maxIndicatorsPerItem: 10 });
+ * assert.throws(
+ *   () => checkBuildOptions({ primaryEvent: "buy", maxIndicatorsPerItem: -1 }),
+ *   /maxIndicatorsPerItem must be a non-negative integer, got -1/,
+ * );
+ * ```
+ *
+ * @param options Build options.
+ * @throws {ConfigError} For an invalid option.
+ */
+export function checkBuildOptions(options: BuildOptions): void {
+  if (
+    typeof options.primaryEvent !== "string" ||
+    !EVENT_TYPE_NAME.test(options.primaryEvent)
+  ) {
+    throw new ConfigError(
+      "primaryEvent",
+      `must be an event type name (letters, digits, _ or -), got ${
+        JSON.stringify(options.primaryEvent)
+      }`,
+    );
+  }
+  for (const t of [...options.secondaryEvents ?? [], options.similarEvent]) {
+    if (t !== undefined && t !== null && !EVENT_TYPE_NAME.test(t)) {
+      throw new ConfigError(
+        "",
+        `event type "${t}" cannot name an index field (use letters, digits, _ or -)`,
+      );
+    }
+  }
+  resolveIndicatorOptions(options);
+  for (const [field, o] of Object.entries(options.fields ?? {})) {
+    resolveIndicatorOptions({ ...options, ...o }, `fields.${field}.`);
+  }
+  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  if (!isWeighting(weighting)) {
+    throw new ConfigError(
+      "weights",
+      `must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
+    );
+  }
+  new InteractionsBuilder(options); // checks the history cap
 }
 
-const SAFE_NAME = /^[A-Za-z0-9_-]+$/;
+/** One indicator field to compute. */
+export interface FieldSpec {
+  /** Field name. */
+  field: string;
+  /** Row event type. */
+  rows: string;
+  /** Column event type. */
+  columns: string;
+}
 
 /**
  * The fields a build computes, from the event types present and the options.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indicatorFields } from "./build.ts";
  *
- * indicatorFields({ transaction: 3, view: 90, addtocart: 8 });
- * // [
- * //   { field: "indicators", rows: "transaction", columns: "transaction" },
- * //   { field: "indicators_addtocart", rows: "transaction", columns: "addtocart" },
- * //   { field: "indicators_view", rows: "transaction", columns: "view" },
- * //   { field: "similar_view", rows: "view", columns: "view" },
- * // ]
+ * assert.deepEqual(
+ *   indicatorFields({ transaction: 3, view: 90, addtocart: 8 }, { primaryEvent: "transaction" }),
+ *   [
+ *     { field: "indicators", rows: "transaction", columns: "transaction" },
+ *     { field: "indicators_addtocart", rows: "transaction", columns: "addtocart" },
+ *     { field: "indicators_view", rows: "transaction", columns: "view" },
+ *     { field: "similar_view", rows: "view", columns: "view" },
+ *   ],
+ * );
  * ```
  *
  * @param eventsRead Events read per type.
  * @param options Primary, secondary and similar-items event types.
  * @returns The field specifications, primary first.
- * @throws {Error} For a missing or unusable event type.
+ * @throws {ConfigError} For a missing or unusable event type, or a
+ * per-field option naming a field the build does not make.
  */
 export function indicatorFields(
   eventsRead: Readonly<Record<string, number>>,
-  options: BuildOptions = {},
-): { field: string; rows: string; columns: string }[] {
+  options: BuildOptions,
+): FieldSpec[] {
   const seen = Object.keys(eventsRead);
-  if (seen.length === 0) throw new Error("no events in the input");
-  const primary = options.primaryEvent ?? DEFAULT_PRIMARY_EVENT;
+  if (seen.length === 0) throw new ConfigError("", "no events in the input");
+  const primary = options.primaryEvent;
   const missing = (type: string, role: string) =>
-    new Error(
+    new ConfigError(
+      "",
       `no "${type}" events in the input (event types seen: ${
         seen.join(", ")
       }); set the ${role} event type`,
@@ -434,14 +527,16 @@ export function indicatorFields(
   for (const s of secondaries) {
     if (!eventsRead[s]) throw missing(s, "secondary");
     if (s === primary) {
-      throw new Error(
+      throw new ConfigError(
+        "",
         `"${s}" is the primary event; it cannot be secondary too`,
       );
     }
   }
   for (const t of [primary, ...secondaries]) {
-    if (!SAFE_NAME.test(t)) {
-      throw new Error(
+    if (!EVENT_TYPE_NAME.test(t)) {
+      throw new ConfigError(
+        "",
         `event type "${t}" cannot name an index field (use letters, digits, _ or -)`,
       );
     }
@@ -455,19 +550,30 @@ export function indicatorFields(
     throw missing(similar, "similar-items");
   }
   const specs: FieldSpec[] = [
-    { field: "indicators", rows: primary, columns: primary },
+    { field: PRIMARY_FIELD, rows: primary, columns: primary },
     ...secondaries.map((s) => ({
-      field: `indicators_${s}`,
+      field: crossOccurrenceField(s),
       rows: primary,
       columns: s,
     })),
   ];
   if (similar !== null) {
     specs.push({
-      field: `similar_${similar}`,
+      field: similarField(similar),
       rows: similar,
       columns: similar,
     });
+  }
+  const unknown = Object.keys(options.fields ?? {}).filter((f) =>
+    !specs.some((s) => s.field === f)
+  );
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `fields.${unknown[0]}`,
+      `is not a field of this build (fields: ${
+        specs.map((s) => s.field).join(", ")
+      })`,
+    );
   }
   return specs;
 }
@@ -493,7 +599,7 @@ export function indicatorFields(
  */
 export function indicatorDocuments(
   interactions: Interactions,
-  options: BuildOptions = {},
+  options: BuildOptions,
 ): {
   documents: IndicatorDocument[];
   fields: string[];
@@ -507,11 +613,6 @@ export function indicatorDocuments(
   const scoresOf: Record<string, number[]>[] = new Array(items.size);
   const weightsOf: Record<string, number[]>[] = new Array(items.size);
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
-  if (!isWeighting(weighting)) {
-    throw new TypeError(
-      `weights must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
-    );
-  }
   for (let a = 0; a < items.size; a++) {
     documents[a] = {
       id: items.idOf(a),

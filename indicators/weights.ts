@@ -38,8 +38,10 @@
  * @module
  */
 
-/** How indicators are weighted: see the module documentation. */
-export type Weighting = "none" | "llr" | "llr-idf";
+import type { Model, Weighting } from "../model/manifest.ts";
+import type { IndicatorDocument } from "../model/document.ts";
+import { indicatorFieldsOf } from "../model/fields.ts";
+
 
 /**
  * The default {@linkcode Weighting}: clearly better than plain BM25 on
@@ -203,6 +205,60 @@ export function indicatorWeights<
     doc.weights = weights;
   }
   return documents;
+}
+
+/**
+ * The same model with other indicator weights: each field's weights
+ * recomputed from its root LLR scores ({@linkcode indicatorWeights}; for
+ * `"none"`, removed), and the manifest's fields saying so. The input is not
+ * modified.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reweightModel } from "./weights.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const documents = [{ id: "a", indicators: ["b"], scores: { indicators: [4] } }];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * const weighted = reweightModel(model, "llr");
+ * assert.deepEqual(weighted.documents[0].weights, { indicators: [4] });
+ * assert.equal(weighted.manifest.fields[0].weights, "llr");
+ * assert.equal(model.documents[0].weights, undefined);
+ * assert.equal(reweightModel(weighted, "none").documents[0].weights, undefined);
+ * ```
+ *
+ * @param model A model whose documents carry `scores`.
+ * @param weighting The weighting.
+ * @returns A new model.
+ * @throws {TypeError} When a field has no scores aligned with its ids.
+ */
+export function reweightModel(
+  model: Model<IndicatorDocument>,
+  weighting: Weighting,
+): Model<IndicatorDocument> {
+  const copies = model.documents.map((d) => {
+    const { weights: _, ...rest } = d;
+    return rest as IndicatorDocument;
+  });
+  const documents = indicatorWeights(copies, weighting);
+  const kept = new Map<string, number>();
+  for (const doc of documents) {
+    for (const [field, ids] of indicatorFieldsOf(doc)) {
+      kept.set(field, (kept.get(field) ?? 0) + ids.length);
+    }
+  }
+  return {
+    manifest: {
+      ...model.manifest,
+      fields: model.manifest.fields.map((f) => ({
+        ...f,
+        weights: weighting,
+        indicators: kept.get(f.name) ?? 0,
+      })),
+    },
+    documents,
+  };
 }
 
 /**

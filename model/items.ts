@@ -1,43 +1,46 @@
 /**
  * Item metadata for business rules: read an items file (CSV or NDJSON, plain
- * or `.gz`), merge it into the indicator documents, and map its fields.
+ * or `.gz`), merge it into the indicator documents, and type its fields.
  *
- * Known fields and their Elasticsearch types: `category` (keyword),
- * `available` (boolean; `true`/`false`/`1`/`0` in CSV), `popularity`
- * (float; the build sets it to the number of distinct users with the
- * primary event, a file value overrides), `updated` (date; ISO text or unix
- * milliseconds). Any other field is user-supplied: CSV values are keywords;
- * NDJSON values keep their JSON type (string or array of strings → keyword,
- * number → double, boolean → boolean).
+ * Every field has a {@linkcode MetadataType}: the built-in fields
+ * ({@linkcode BUILTIN_METADATA}: `category` keyword, `available` boolean,
+ * `popularity` number — the build sets it to the number of distinct users
+ * with the primary event, a file value overrides —, `updated` date), the
+ * fields declared in the settings (`items.fields`, e.g. `"expires": "date"`),
+ * and otherwise the values' type: CSV values are keywords; NDJSON values
+ * keep their JSON type (string or array of strings → keyword, number →
+ * number, boolean → boolean). Dates are stored as ISO 8601 text and compared
+ * as instants by both backends.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mergeItems, parseItems } from "./items.ts";
- * import type { IndicatorDocument } from "../indicators/build.ts";
+ * import type { IndicatorDocument } from "./document.ts";
  *
  * const items = await parseItems(
  *   "id,category,available\nA,tents,1\n",
  *   "items.csv",
  * );
  * const docs: IndicatorDocument[] = [{ id: "A", indicators: [], scores: {} }];
- * mergeItems(docs, items); // { matched: 1, added: 0 }
- * docs[0].metadata; // { category: "tents", available: true }
+ * assert.deepEqual(mergeItems(docs, items), { matched: 1, added: 0 });
+ * assert.deepEqual(docs[0].metadata, { category: "tents", available: true });
  * ```
  *
  * @module
  */
 
 import { ndjsonValues } from "./_ndjson_lines.ts";
-import type { IndicatorDocument } from "../indicators/build.ts";
-
-/** A metadata value. */
-export type MetadataValue = string | number | boolean | string[];
-
-/** Metadata of one item. */
-export type ItemMetadata = Record<string, MetadataValue>;
+import { CcoError } from "../errors/mod.ts";
+import type {
+  IndicatorDocument,
+  ItemMetadata,
+  MetadataValue,
+} from "./document.ts";
+import type { MetadataType, Model } from "./manifest.ts";
 
 /** Raised for a malformed items file: `file:line: cause`. */
-export class ItemsError extends Error {
+export class ItemsError extends CcoError {
   /**
    * Creates the error.
    *
@@ -49,12 +52,19 @@ export class ItemsError extends Error {
   }
 }
 
-const KNOWN_TYPES: Record<string, string> = {
-  category: "keyword",
-  available: "boolean",
-  popularity: "float",
-  updated: "date",
-};
+/**
+ * The metadata fields cco-es knows without being told: `category`
+ * (keyword), `available` (boolean), `popularity` (number; the build sets
+ * it), `updated` (date). Declare other fields' types in the settings
+ * (`items.fields`), e.g. `{ "expires": "date" }`.
+ */
+export const BUILTIN_METADATA: Readonly<Record<string, MetadataType>> = Object
+  .freeze({
+    category: "keyword",
+    available: "boolean",
+    popularity: "number",
+    updated: "date",
+  });
 
 const RESERVED = /^(id|_.*|scores|indicators|indicators_.*|similar_.*)$/;
 const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
@@ -64,37 +74,40 @@ function coerce(
   value: unknown,
   where: string,
   fromCsv: boolean,
+  types: Readonly<Record<string, MetadataType>>,
 ): MetadataValue {
   const fail = (what: string): never => {
     throw new ItemsError(
       `${where}: "${field}" must be ${what}, got ${JSON.stringify(value)}`,
     );
   };
-  switch (field) {
-    case "available":
+  switch (types[field] ?? BUILTIN_METADATA[field]) {
+    case "boolean":
       if (typeof value === "boolean") return value;
       if (value === "true" || value === "1") return true;
       if (value === "false" || value === "0") return false;
       return fail("true, false, 1 or 0");
-    case "popularity": {
+    case "number": {
       const n = typeof value === "number" ? value : Number(value);
-      if (value === "" || !Number.isFinite(n)) return fail("a number");
+      if (
+        typeof value === "string" &&
+        !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(value.trim())
+      ) return fail("a number");
+      if (!Number.isFinite(n)) return fail("a number");
       return n;
     }
-    case "updated": {
-      const ms = typeof value === "number"
-        ? value
-        : /^\d+$/.test(String(value))
-        ? Number(value)
-        : Date.parse(String(value));
-      if (!Number.isFinite(ms)) return fail("a date (ISO 8601 or unix ms)");
+    case "date": {
+      const ms = dateMillis(value);
+      if (ms === undefined) return fail("a date (ISO 8601 or unix ms)");
       return new Date(ms).toISOString();
     }
-    case "category":
-      if (typeof value !== "string" || value === "") {
-        return fail("a non-empty string");
-      }
-      return value;
+    case "keyword":
+      if (typeof value === "string" && value !== "") return value;
+      if (
+        !fromCsv && Array.isArray(value) &&
+        value.every((v) => typeof v === "string")
+      ) return value;
+      return fail("a non-empty string or array of strings");
   }
   if (fromCsv) return String(value);
   if (
@@ -108,32 +121,71 @@ function coerce(
 }
 
 /**
+ * Unix milliseconds of a date value: unix ms (a number or all digits) or
+ * ISO 8601 text; `undefined` when it is neither.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dateMillis } from "./items.ts";
+ *
+ * assert.equal(dateMillis("2015-06-01T00:00:00Z"), 1433116800000);
+ * assert.equal(dateMillis(1433116800000), 1433116800000);
+ * assert.equal(dateMillis("someday"), undefined);
+ * ```
+ *
+ * @param value A date value.
+ * @returns Unix ms, or `undefined`.
+ */
+export function dateMillis(value: unknown): number | undefined {
+  const ms = typeof value === "number"
+    ? value
+    : /^\d+$/.test(String(value))
+    ? Number(value)
+    : /^\d{4}-\d{2}-\d{2}/.test(String(value))
+    ? Date.parse(String(value))
+    : NaN;
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : undefined;
+}
+
+/**
  * Parses an items file's text: CSV with a header holding `id` (or `itemid`)
  * and field names, or NDJSON objects with an `id`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseItems } from "./items.ts";
  *
- * const items = await parseItems('{"id":"A","brand":"acme","stock":3}\n', "items.ndjson");
- * items.get("A"); // { brand: "acme", stock: 3 }
+ * const items = await parseItems(
+ *   '{"id":"A","brand":"acme","stock":3,"expires":"2030-01-01"}\n',
+ *   "items.ndjson",
+ *   { expires: "date" },
+ * );
+ * assert.deepEqual(items.get("A"), {
+ *   brand: "acme",
+ *   stock: 3,
+ *   expires: "2030-01-01T00:00:00.000Z",
+ * });
  * ```
  *
  * @param text File content.
  * @param source File name: `.ndjson`/`.jsonl` (optionally `.gz`) means
  * NDJSON, anything else CSV.
+ * @param types Declared field types beyond {@linkcode BUILTIN_METADATA}.
  * @returns Metadata by item id.
  * @throws {ItemsError} Naming file, line and cause.
  */
 export function parseItems(
   text: string,
   source: string,
+  types: Readonly<Record<string, MetadataType>> = {},
 ): Promise<Map<string, ItemMetadata>> {
   try {
     return Promise.resolve(
       /\.(nd)?jsonl?(\.gz)?$|\.ndjson(\.gz)?$/.test(source)
-        ? parseNdjson(text, source)
-        : parseCsv(text, source),
+        ? parseNdjson(text, source, types)
+        : parseCsv(text, source, types),
     );
   } catch (error) {
     return Promise.reject(error);
@@ -148,7 +200,11 @@ function checkField(field: string, where: string) {
   }
 }
 
-function parseCsv(text: string, source: string): Map<string, ItemMetadata> {
+function parseCsv(
+  text: string,
+  source: string,
+  types: Readonly<Record<string, MetadataType>>,
+): Map<string, ItemMetadata> {
   const lines = text.split("\n").map((l) =>
     l.endsWith("\r") ? l.slice(0, -1) : l
   );
@@ -181,14 +237,18 @@ function parseCsv(text: string, source: string): Map<string, ItemMetadata> {
     const meta: ItemMetadata = {};
     header.forEach((field, i) => {
       if (i === idCol || cells[i] === "") return; // empty cell: no value
-      meta[field] = coerce(field, cells[i], where, true);
+      meta[field] = coerce(field, cells[i], where, true, types);
     });
     items.set(id, meta);
   }
   return items;
 }
 
-function parseNdjson(text: string, source: string): Map<string, ItemMetadata> {
+function parseNdjson(
+  text: string,
+  source: string,
+  types: Readonly<Record<string, MetadataType>>,
+): Map<string, ItemMetadata> {
   const items = new Map<string, ItemMetadata>();
   for (
     const [where, value] of ndjsonValues(text, source, (m) => new ItemsError(m))
@@ -209,7 +269,7 @@ function parseNdjson(text: string, source: string): Map<string, ItemMetadata> {
     for (const [field, v] of Object.entries(obj)) {
       if (field === "id" || field === "itemid" || v === null) continue;
       checkField(field, where);
-      meta[field] = coerce(field, v, where, false);
+      meta[field] = coerce(field, v, where, false, types);
     }
     items.set(key, meta);
   }
@@ -220,18 +280,24 @@ function parseNdjson(text: string, source: string): Map<string, ItemMetadata> {
  * Reads an items file (CSV or NDJSON, `.gz` allowed).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readItems } from "./items.ts";
  *
- * const items = await readItems("items.csv");
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "id,category\nA,tents\n");
+ * assert.deepEqual((await readItems(path)).get("A"), { category: "tents" });
+ * await Deno.remove(path);
  * ```
  *
  * @param path File path.
+ * @param types Declared field types beyond {@linkcode BUILTIN_METADATA}.
  * @returns Metadata by item id.
  * @throws {ItemsError} When unreadable or malformed.
  */
 export async function readItems(
   path: string,
+  types: Readonly<Record<string, MetadataType>> = {},
 ): Promise<Map<string, ItemMetadata>> {
   let bytes: Uint8Array;
   try {
@@ -250,37 +316,45 @@ export async function readItems(
       ).arrayBuffer(),
     );
   }
-  return parseItems(new TextDecoder().decode(bytes), path);
+  return parseItems(new TextDecoder().decode(bytes), path, types);
 }
 
 /**
- * Merges metadata into documents (in place). Items that have metadata but
- * no document get one with empty indicator fields, so filters and backfill
- * can still see them.
+ * Merges metadata into a model's documents (in place). Items that have
+ * metadata but no document get one with empty indicator fields, so filters
+ * and backfill can still see them. The manifest's metadata types and
+ * document count follow.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mergeItems } from "./items.ts";
+ * import { manifestFor } from "./manifest.ts";
  *
- * const docs = [{ id: "A", indicators: ["B"], scores: {} }];
- * mergeItems(docs, new Map([["Z", { category: "x" }]])); // { matched: 0, added: 1 }
- * docs[1]; // { id: "Z", indicators: [], scores: {}, metadata: { category: "x" } }
+ * const documents = [{ id: "A", indicators: ["B"], scores: {} }];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * assert.deepEqual(
+ *   mergeItems(model, new Map([["Z", { category: "x" }]])),
+ *   { matched: 0, added: 1 },
+ * );
+ * assert.deepEqual(documents[1], { id: "Z", indicators: [], scores: {}, metadata: { category: "x" } });
+ * assert.equal(model.manifest.metadata.category, "keyword");
+ * assert.equal(model.manifest.counts.documents, 2);
  * ```
  *
- * @param documents Indicator documents (extended in place).
+ * @param model The model (documents extended in place, manifest updated).
  * @param items Metadata by item id.
+ * @param declared Declared field types beyond {@linkcode BUILTIN_METADATA}.
  * @returns How many documents got metadata, and how many were added.
+ * @throws {ItemsError} When a field's values mix types.
  */
 export function mergeItems(
-  documents: IndicatorDocument[],
+  model: Model<IndicatorDocument>,
   items: ReadonlyMap<string, ItemMetadata>,
+  declared: Readonly<Record<string, MetadataType>> = {},
 ): { matched: number; added: number } {
-  const fields = new Set<string>();
-  for (const d of documents.slice(0, 1)) {
-    for (const k of Object.keys(d)) {
-      if (k !== "id" && k !== "scores" && k !== "metadata") fields.add(k);
-    }
-  }
+  const { documents, manifest } = model;
+  const fields = manifest.fields.map((f) => f.name);
   let matched = 0;
   const seen = new Set<string>();
   for (const doc of documents) {
@@ -302,35 +376,47 @@ export function mergeItems(
     documents.push(doc);
     added++;
   }
+  manifest.metadata = metadataTypes(documents, {
+    ...manifest.metadata,
+    ...declared,
+  });
+  manifest.counts.documents = documents.length;
   return { matched, added };
 }
 
 /**
- * Elasticsearch field mappings for the metadata of some documents.
+ * The type of every metadata field of some documents: the declared or
+ * built-in type, else the values' JSON type (string or array of strings →
+ * `keyword`, number → `number`, boolean → `boolean`).
  *
  * @example
  * ```ts
- * import { metadataMapping } from "./items.ts";
+ * import assert from "node:assert/strict";
+ * import { metadataTypes } from "./items.ts";
  *
- * metadataMapping([{ metadata: { category: "tents", stock: 3, tags: ["x"] } }]);
- * // { category: { type: "keyword" }, stock: { type: "double" }, tags: { type: "keyword" } }
+ * assert.deepEqual(
+ *   metadataTypes([{ metadata: { category: "tents", stock: 3, tags: ["x"], expires: "2030-01-01T00:00:00.000Z" } }], { expires: "date" }),
+ *   { category: "keyword", stock: "number", tags: "keyword", expires: "date" },
+ * );
  * ```
  *
  * @param documents Documents with optional `metadata`.
- * @returns Properties by field.
- * @throws {ItemsError} When a user field mixes types across items.
+ * @param declared Declared field types.
+ * @returns Type by field.
+ * @throws {ItemsError} When an undeclared field mixes types across items.
  */
-export function metadataMapping(
+export function metadataTypes(
   documents: Iterable<{ metadata?: ItemMetadata }>,
-): Record<string, { type: string }> {
-  const types: Record<string, string> = {};
+  declared: Readonly<Record<string, MetadataType>> = {},
+): Record<string, MetadataType> {
+  const types: Record<string, MetadataType> = {};
   for (const doc of documents) {
     for (const [field, value] of Object.entries(doc.metadata ?? {})) {
-      const type = KNOWN_TYPES[field] ??
+      const type = declared[field] ?? BUILTIN_METADATA[field] ??
         (typeof value === "boolean"
           ? "boolean"
           : typeof value === "number"
-          ? "double"
+          ? "number"
           : "keyword");
       if (types[field] && types[field] !== type) {
         throw new ItemsError(
@@ -340,7 +426,5 @@ export function metadataMapping(
       types[field] = type;
     }
   }
-  return Object.fromEntries(
-    Object.entries(types).map(([f, type]) => [f, { type }]),
-  );
+  return types;
 }

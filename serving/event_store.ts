@@ -30,15 +30,24 @@
  * @module
  */
 
-import type { Client } from "@elastic/elasticsearch";
-import type { ElasticsearchClient } from "../elasticsearch/connection.ts";
 import type { Event } from "../events/read.ts";
-import type { EventStore } from "../http/handler.ts";
+import { RequestError } from "../errors/mod.ts";
 import type {
   Recommendation,
+  RecommendOptions,
   Recommender,
   RecommendRequest,
 } from "./request.ts";
+
+/** Somewhere to record events. */
+export interface EventStore {
+  /**
+   * Records one event.
+   *
+   * @param event The event.
+   */
+  recordEvent(event: Event): Promise<void>;
+}
 
 /** An event store that can also read a user's recent history. */
 export interface HistoryStore extends EventStore {
@@ -55,19 +64,48 @@ export interface HistoryStore extends EventStore {
   ): Promise<Record<string, string[]>>;
 }
 
-function recent(
+/**
+ * A user's most recent distinct items per event type, newest first, from
+ * their events newest first (at most `maxPerType` per type). Event names
+ * are data: any name, `constructor` and `__proto__` included, is a plain
+ * key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { recentDistinct } from "./event_store.ts";
+ *
+ * assert.deepEqual(
+ *   recentDistinct([
+ *     { item: "b", event: "view" },
+ *     { item: "a", event: "view" },
+ *     { item: "b", event: "view" },
+ *     { item: "c", event: "constructor" },
+ *   ], 20),
+ *   { view: ["b", "a"], constructor: ["c"] },
+ * );
+ * ```
+ *
+ * @param events Events, newest first.
+ * @param maxPerType Items kept per type.
+ * @returns Item ids by event type.
+ */
+export function recentDistinct(
   events: Iterable<{ item: string; event: string }>,
   maxPerType: number,
 ): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  const seen: Record<string, Set<string>> = {};
+  const out = new Map<string, string[]>();
+  const seen = new Map<string, Set<string>>();
   for (const { item, event } of events) {
-    const s = seen[event] ??= new Set();
+    let s = seen.get(event);
+    if (!s) seen.set(event, s = new Set());
     if (s.has(item) || s.size >= maxPerType) continue;
     s.add(item);
-    (out[event] ??= []).push(item);
+    let list = out.get(event);
+    if (!list) out.set(event, list = []);
+    list.push(item);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /**
@@ -122,169 +160,79 @@ export class MemoryEventStore implements HistoryStore {
     maxPerType: number,
   ): Promise<Record<string, string[]>> {
     const list = this.#byUser.get(user) ?? [];
-    return Promise.resolve(recent([...list].reverse(), maxPerType));
-  }
-}
-
-/**
- * An event store in an Elasticsearch index.
- *
- * @example
- * ```ts ignore
- * import { ElasticsearchEventStore } from "./event_store.ts";
- *
- * const store = new ElasticsearchEventStore(client, "cco-events");
- * await store.ensureIndex();
- * await store.recordEvent({ user: "u", item: "a", event: "view", timestamp: Date.now() });
- * ```
- */
-export class ElasticsearchEventStore implements HistoryStore {
-  readonly #client: Client;
-  /** The index name. */
-  readonly index: string;
-  #refresh: boolean;
-
-  /**
-   * Uses `index` (create it with {@linkcode ElasticsearchEventStore.ensureIndex}).
-   *
-   * @param client A connected client.
-   * @param index Index name (default `cco-events`).
-   * @param options `refresh`: make each event searchable at once (tests;
-   * default false).
-   */
-  constructor(
-    client: ElasticsearchClient,
-    index = "cco-events",
-    options: { refresh?: boolean } = {},
-  ) {
-    this.#client = client as unknown as Client;
-    this.index = index;
-    this.#refresh = options.refresh ?? false;
-  }
-
-  /** Creates the index with its mapping when it does not exist. */
-  async ensureIndex(): Promise<void> {
-    if (await this.#client.indices.exists({ index: this.index })) return;
-    await this.#client.indices.create({
-      index: this.index,
-      settings: { number_of_shards: 1, number_of_replicas: 0 },
-      mappings: {
-        dynamic: "strict",
-        properties: {
-          user: { type: "keyword" },
-          item: { type: "keyword" },
-          event: { type: "keyword" },
-          timestamp: { type: "date", format: "epoch_millis" },
-        },
-      },
-    });
-  }
-
-  /**
-   * Records one event.
-   *
-   * @param event The event.
-   */
-  async recordEvent(event: Event): Promise<void> {
-    await this.#client.index({
-      index: this.index,
-      document: { ...event },
-      refresh: this.#refresh,
-    });
-  }
-
-  /**
-   * The user's recent distinct items per event type, newest first (reads
-   * at most the newest 1000 events of the user).
-   *
-   * @param user User id.
-   * @param maxPerType Items kept per type.
-   * @returns Item ids by event type.
-   */
-  async recentHistory(
-    user: string,
-    maxPerType: number,
-  ): Promise<Record<string, string[]>> {
-    const response = await this.#client.search<Event>({
-      index: this.index,
-      query: { term: { user } },
-      sort: [{ timestamp: { order: "desc" } }, { item: { order: "asc" } }],
-      size: 1000,
-    });
-    return recent(response.hits.hits.map((h) => h._source!), maxPerType);
-  }
-
-  /**
-   * Deletes events older than `before` (retention).
-   *
-   * @param before Cut-off date.
-   * @returns How many events were deleted.
-   */
-  async prune(before: Date): Promise<number> {
-    // No _delete_by_query: minimal distributions lack the reindex module.
-    // Search the old events in pages and bulk-delete them by id.
-    let deleted = 0;
-    for (;;) {
-      const page = await this.#client.search({
-        index: this.index,
-        query: { range: { timestamp: { lt: before.getTime() } } },
-        size: 1000,
-        _source: false,
-      });
-      const ids = page.hits.hits.map((h) => h._id!);
-      if (ids.length === 0) return deleted;
-      const result = await this.#client.bulk({
-        operations: ids.map((_id) => ({ delete: { _index: this.index, _id } })),
-        refresh: true,
-      });
-      if (result.errors) {
-        throw new Error(`pruning ${this.index}: some deletes failed`);
-      }
-      deleted += ids.length;
-    }
+    return Promise.resolve(recentDistinct([...list].reverse(), maxPerType));
   }
 }
 
 /**
  * Lets `recommender` answer `{ user }` requests from `store`: the user's
  * recent history (default 20 items per event type) joins any history in the
- * request (request items first).
+ * request (request items first). A plain-array history is the model's
+ * primary event, as the recommender's manifest says.
  *
  * @example
- * ```ts ignore
- * const r = withUserHistory(recommender, store, { maxPerType: 50 });
- * await r.recommend({ user: "u1", num: 10 });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryEventStore, withUserHistory } from "./event_store.ts";
+ * import { EmbeddedRecommender } from "../embedded/recommender.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const documents = [{ id: "a", indicators: ["b"] }];
+ * const store = new MemoryEventStore();
+ * await store.recordEvent({ user: "u1", item: "b", event: "buy", timestamp: 1 });
+ * const r = withUserHistory(
+ *   new EmbeddedRecommender({ manifest: manifestFor(documents, { primaryEvent: "buy" }), documents }),
+ *   store,
+ * );
+ * assert.deepEqual((await r.recommend({ user: "u1", backfill: false })).map((x) => x.id), ["a"]);
  * ```
  *
  * @param recommender The backend.
  * @param store Where histories come from.
- * @param options History length per event type; the primary event type
- * (what an array history means, default `transaction`).
+ * @param options History length per event type.
  * @returns A recommender that accepts `user`.
  */
 export function withUserHistory(
   recommender: Recommender,
   store: HistoryStore,
-  options: { maxPerType?: number; primaryEvent?: string } = {},
+  options: { maxPerType?: number } = {},
 ): Recommender {
   const maxPerType = options.maxPerType ?? 20;
-  const primary = options.primaryEvent ?? "transaction";
   return {
-    async recommend(request: RecommendRequest): Promise<Recommendation[]> {
+    manifest: () => recommender.manifest(),
+    async recommend(
+      request: RecommendRequest,
+      callOptions?: RecommendOptions,
+    ): Promise<Recommendation[]> {
+      if (typeof request !== "object" || request === null) {
+        return recommender.recommend(request, callOptions);
+      }
       const { user, ...rest } = request;
-      if (user === undefined) return recommender.recommend(request);
+      if (user === undefined) return recommender.recommend(request, callOptions);
       if (typeof user !== "string" || user === "") {
-        throw new TypeError("request.user must be a non-empty string");
+        throw new RequestError("request.user", "must be a non-empty string");
       }
-      const stored = await store.recentHistory(user, maxPerType);
-      const given = Array.isArray(rest.history)
-        ? { [primary]: rest.history as string[] }
-        : (rest.history ?? {}) as Record<string, string[]>;
-      const history: Record<string, string[]> = { ...stored };
+      const [stored, manifest] = await Promise.all([
+        store.recentHistory(user, maxPerType),
+        recommender.manifest(),
+      ]);
+      const given: Record<string, readonly string[]> =
+        Array.isArray(rest.history)
+          ? { [manifest.primaryEvent]: rest.history as string[] }
+          : (rest.history ?? {}) as Record<string, string[]>;
+      const history = new Map<string, readonly string[]>(
+        Object.entries(stored),
+      );
       for (const [type, items] of Object.entries(given)) {
-        history[type] = [...items, ...(stored[type] ?? [])];
+        history.set(
+          type,
+          Array.isArray(items) ? [...items, ...(history.get(type) ?? [])] : items,
+        );
       }
-      return recommender.recommend({ ...rest, history });
+      return recommender.recommend(
+        { ...rest, history: Object.fromEntries(history) },
+        callOptions,
+      );
     },
   };
 }

@@ -1,29 +1,49 @@
 /**
  * The serving contract shared by every backend: a request made of a user's
  * recent history per event type (or items to find similar ones for) and
- * business rules, answered with ranked item ids. The embedded backend
- * ({@linkcode EmbeddedRecommender}) and the Elasticsearch backend
- * ({@linkcode ElasticsearchRecommender}) both implement
- * {@linkcode Recommender} and return the same ranking for the same data.
+ * business rules, answered with ranked item ids. The embedded backend and
+ * the Elasticsearch backend both implement {@linkcode Recommender} and
+ * return the same ranking for the same model.
  *
- * Each history event type queries its own indicator field: the primary
- * type (default `transaction`) the `indicators` field, any other type `S`
- * the `indicators_S` field. A plain array is the primary history.
+ * Each history event type queries its own indicator field, as the model's
+ * manifest says (`historyFields`): the primary type the `indicators` field,
+ * any other type `S` the `indicators_S` field. A plain array is the primary
+ * history. A type the model lacks is a {@linkcode RequestError} that lists
+ * the known ones.
  *
- * @example Validate a request
+ * @example Validate a request against a model
  * ```ts
- * import { normalizeRequest } from "./request.ts";
+ * import assert from "node:assert/strict";
+ * import { normalizeRequest, resolveServing } from "./request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * normalizeRequest({ history: { transaction: ["b", "a", "b"], view: ["c"] } }).clauses;
- * // [
- * //   { field: "indicators", item: "b", boost: 1 },
- * //   { field: "indicators", item: "a", boost: 1 },
- * //   { field: "indicators_view", item: "c", boost: 1 },
- * // ]
+ * const manifest = manifestFor(
+ *   [{ id: "x", indicators: [], indicators_view: [] }],
+ *   { primaryEvent: "buy" },
+ * );
+ * const serving = resolveServing(manifest);
+ * const r = normalizeRequest({ history: { buy: ["b", "a", "b"], view: ["c"] } }, manifest, serving);
+ * assert.deepEqual(r.clauses, [
+ *   { field: "indicators", item: "b", boost: 1 },
+ *   { field: "indicators", item: "a", boost: 1 },
+ *   { field: "indicators_view", item: "c", boost: 1 },
+ * ]);
+ * assert.throws(
+ *   () => normalizeRequest({ history: { like: ["a"] } }, manifest, serving),
+ *   { name: "RequestError", message: 'request.history.like is not an event type of this model (buy, view)' },
+ * );
  * ```
  *
  * @module
  */
+
+import { ConfigError, RequestError } from "../errors/mod.ts";
+import {
+  historyFields,
+  type MetadataType,
+  type ModelManifest,
+} from "../model/manifest.ts";
+import { dateMillis } from "../model/items.ts";
 
 /** Default number of recommendations returned. */
 export const DEFAULT_NUM = 10;
@@ -133,15 +153,36 @@ export interface Recommendation {
   because?: { field: string; item: string }[];
 }
 
+/** Per-call options of {@linkcode Recommender.recommend}. */
+export interface RecommendOptions {
+  /**
+   * Cancels the work (e.g. an HTTP timeout): the backend's request is
+   * aborted and `recommend` rejects with a `DeadlineError`.
+   */
+  signal?: AbortSignal;
+}
+
 /** Anything that answers recommendation requests. */
 export interface Recommender {
   /**
    * Ranked recommendations, best first; ties are ordered by item id.
    *
    * @param request The history and options.
+   * @param options An abort signal.
    * @returns Up to `num` items.
+   * @throws {RequestError} On a malformed request.
    */
-  recommend(request: RecommendRequest): Promise<Recommendation[]>;
+  recommend(
+    request: RecommendRequest,
+    options?: RecommendOptions,
+  ): Promise<Recommendation[]>;
+  /**
+   * The manifest of the model served (for the Elasticsearch backend, of
+   * the index the alias points to now).
+   *
+   * @returns The manifest.
+   */
+  manifest(): Promise<ModelManifest>;
 }
 
 /** One `term` clause of the ranking query. */
@@ -178,20 +219,106 @@ export interface NormalizedRequest {
   dither?: { seed: string; epsilon: number; periodMs: number };
 }
 
-/** Backend settings that shape requests. */
-export interface RequestOptions {
-  /** The primary event type, whose history queries `indicators` (default `transaction`). */
-  primaryEvent?: string;
+/**
+ * Serving settings that shape every request of a recommender (engine-level
+ * defaults, as in the Universal Recommender's engine.json); unset values
+ * come from the model's manifest (`serving`), then the defaults.
+ */
+export interface ServingOptions {
   /**
    * History items used per event type: the first (most recent) ones are
-   * kept, the rest ignored (default 100, the Universal Recommender's
-   * `maxQueryEvents`). Over {@linkcode MAX_HISTORY} is an error.
+   * kept, the rest ignored, though still excluded as seen (default 100, the
+   * Universal Recommender's `maxQueryEvents`; at most {@linkcode MAX_HISTORY}).
    */
   maxQueryEvents?: number;
+  /** Default boost of each field's matches (a request's boosts win). */
+  fieldBoosts?: Readonly<Record<string, number>>;
 }
 
-/** Default of {@linkcode RequestOptions.maxQueryEvents}. */
+/** Serving settings after defaults. */
+export interface ResolvedServing {
+  /** History items used per event type. */
+  maxQueryEvents: number;
+  /** Default field boosts. */
+  fieldBoosts: Readonly<Record<string, number>>;
+}
+
+/** Default of {@linkcode ServingOptions.maxQueryEvents}. */
 export const DEFAULT_MAX_QUERY_EVENTS = 100;
+
+/**
+ * Checks serving options, so that a bad setting fails when a recommender is
+ * made, not on its first request.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkServingOptions } from "./request.ts";
+ *
+ * checkServingOptions({ maxQueryEvents: 20 });
+ * assert.throws(
+ *   () => checkServingOptions({ maxQueryEvents: 0 }),
+ *   /maxQueryEvents must be an integer from 1 to 1024, got 0/,
+ * );
+ * ```
+ *
+ * @param options Serving options.
+ * @throws {ConfigError} Naming the option.
+ */
+export function checkServingOptions(options: ServingOptions): void {
+  const cap = options.maxQueryEvents;
+  if (
+    cap !== undefined &&
+    (!Number.isInteger(cap) || cap < 1 || cap > MAX_HISTORY)
+  ) {
+    throw new ConfigError(
+      "maxQueryEvents",
+      `must be an integer from 1 to ${MAX_HISTORY}, got ${cap}`,
+    );
+  }
+  for (const [f, b] of Object.entries(options.fieldBoosts ?? {})) {
+    if (typeof b !== "number" || !(b > 0) || !Number.isFinite(b)) {
+      throw new ConfigError(`fieldBoosts.${f}`, "must be a positive number");
+    }
+  }
+}
+
+/**
+ * Serving settings for a model: the options, then the manifest's recorded
+ * defaults, then the library's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveServing } from "./request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const m = manifestFor([], { primaryEvent: "buy" });
+ * m.serving = { maxQueryEvents: 1024 };
+ * assert.equal(resolveServing(m).maxQueryEvents, 1024);
+ * assert.equal(resolveServing(m, { maxQueryEvents: 20 }).maxQueryEvents, 20);
+ * ```
+ *
+ * @param manifest The model's manifest.
+ * @param options Settings that override it.
+ * @returns The settings.
+ * @throws {ConfigError} For an invalid setting.
+ */
+export function resolveServing(
+  manifest: ModelManifest,
+  options: ServingOptions = {},
+): ResolvedServing {
+  const merged: ServingOptions = {
+    maxQueryEvents: options.maxQueryEvents ??
+      manifest.serving?.maxQueryEvents,
+    fieldBoosts: { ...manifest.serving?.fieldBoosts, ...options.fieldBoosts },
+  };
+  checkServingOptions(merged);
+  return {
+    maxQueryEvents: merged.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS,
+    fieldBoosts: merged.fieldBoosts!,
+  };
+}
 
 const KEYS = new Set([
   "history",
@@ -212,20 +339,22 @@ const KEYS = new Set([
 ]);
 const FIELD = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
-function fail(message: string): never {
-  throw new TypeError(message);
+function fail(path: string, reason: string): never {
+  throw new RequestError(path, reason);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
 function ids(value: unknown, where: string): string[] {
-  if (!Array.isArray(value)) fail(`${where} must be an array of item ids`);
+  if (!Array.isArray(value)) fail(where, "must be an array of item ids");
   const out: string[] = [];
   const seen = new Set<string>();
   for (const [i, item] of (value as unknown[]).entries()) {
     if (typeof item !== "string" || item === "") {
       fail(
-        `${where}[${i}] must be a non-empty string, got ${
-          JSON.stringify(item)
-        }`,
+        `${where}[${i}]`,
+        `must be a non-empty string, got ${JSON.stringify(item)}`,
       );
     }
     if (!seen.has(item)) {
@@ -235,7 +364,8 @@ function ids(value: unknown, where: string): string[] {
   }
   if (out.length > MAX_HISTORY) {
     fail(
-      `${where} has ${out.length} distinct items; at most ${MAX_HISTORY} are accepted`,
+      where,
+      `has ${out.length} distinct items; at most ${MAX_HISTORY} are accepted`,
     );
   }
   return out;
@@ -246,20 +376,24 @@ function scalar(v: unknown): v is string | number | boolean {
     (typeof v === "number" && Number.isFinite(v));
 }
 
-function checkFilter(f: unknown, where: string): Filter {
-  if (typeof f !== "object" || f === null) fail(`${where} must be an object`);
-  const filter = f as Filter;
+function checkFilter(
+  f: unknown,
+  where: string,
+  types: Readonly<Record<string, MetadataType>>,
+): Filter {
+  if (!isObject(f)) fail(where, "must be an object");
+  const filter = f as unknown as Filter;
   if (typeof filter.field !== "string" || !FIELD.test(filter.field)) {
-    fail(`${where}.field must be a field name`);
+    fail(`${where}.field`, "must be a field name");
   }
   const range = ["gte", "gt", "lte", "lt"].filter((k) => k in filter);
   const kinds = ["value" in filter, "values" in filter, range.length > 0]
     .filter(Boolean).length;
   if (kinds !== 1) {
-    fail(`${where} needs exactly one of value, values, or range bounds`);
+    fail(where, "needs exactly one of value, values, or range bounds");
   }
   if ("value" in filter && !scalar(filter.value)) {
-    fail(`${where}.value must be a string, number or boolean`);
+    fail(`${where}.value`, "must be a string, number or boolean");
   }
   if (
     "values" in filter &&
@@ -267,126 +401,175 @@ function checkFilter(f: unknown, where: string): Filter {
       !filter.values.every(scalar))
   ) {
     fail(
-      `${where}.values must be a non-empty array of strings, numbers or booleans`,
+      `${where}.values`,
+      "must be a non-empty array of strings, numbers or booleans",
     );
   }
   for (const k of range) {
     const v = (filter as unknown as Record<string, unknown>)[k];
-    if (typeof v !== "number" && typeof v !== "string") {
-      fail(`${where}.${k} must be a number or a date string`);
+    if (
+      !(typeof v === "number" && Number.isFinite(v)) && typeof v !== "string"
+    ) {
+      fail(`${where}.${k}`, "must be a number or a date string");
     }
   }
   const extra = Object.keys(filter).filter((k) =>
     !["field", "value", "values", "gte", "gt", "lte", "lt"].includes(k)
   );
-  if (extra.length) fail(`${where} has unknown keys: ${extra.join(", ")}`);
+  if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
+  const type = types[filter.field];
+  if (type) {
+    const check = (v: unknown, at: string) => {
+      const ok = type === "number"
+        ? typeof v === "number"
+        : type === "boolean"
+        ? typeof v === "boolean"
+        : type === "date"
+        ? (typeof v === "string" || typeof v === "number") &&
+          dateMillis(v) !== undefined
+        : typeof v === "string";
+      if (!ok) {
+        fail(
+          at,
+          `must be ${
+            type === "date" ? "an ISO date or unix ms" : `a ${type}`
+          } ("${filter.field}" is a ${type} field), got ${JSON.stringify(v)}`,
+        );
+      }
+    };
+    if (type === "boolean" && range.length > 0) {
+      fail(where, `cannot be a range: "${filter.field}" is a boolean field`);
+    }
+    if ("value" in filter) check(filter.value, `${where}.value`);
+    filter.values?.forEach((v, i) => check(v, `${where}.values[${i}]`));
+    for (const k of range) {
+      check((filter as unknown as Record<string, unknown>)[k], `${where}.${k}`);
+    }
+  }
   return filter;
 }
 
 /**
- * Validates a request and applies defaults.
+ * Validates a request against a model and applies defaults.
  *
  * @example
  * ```ts
- * import { normalizeRequest } from "./request.ts";
+ * import assert from "node:assert/strict";
+ * import { normalizeRequest, resolveServing } from "./request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * normalizeRequest({ history: ["a"], num: 3 }).num; // 3
+ * const manifest = manifestFor([], { primaryEvent: "buy" });
+ * const r = normalizeRequest({ history: ["a"], num: 3 }, manifest, resolveServing(manifest));
+ * assert.equal(r.num, 3);
+ * assert.deepEqual(r.exclude, ["a"]);
  * ```
  *
- * @param request The raw request.
- * @param options The primary event type.
+ * @param request The raw request (any JSON value).
+ * @param manifest The model's manifest: its primary event and fields.
+ * @param serving Serving settings (see {@linkcode resolveServing}).
  * @returns The normalized request.
- * @throws {TypeError} On a malformed request, with a one-line cause.
+ * @throws {RequestError} On a malformed request, with the JSON path of the
+ * part at fault.
  */
 export function normalizeRequest(
-  request: RecommendRequest,
-  options: RequestOptions = {},
+  request: unknown,
+  manifest: ModelManifest,
+  serving: ResolvedServing,
 ): NormalizedRequest {
-  if (
-    typeof request !== "object" || request === null || Array.isArray(request)
-  ) {
-    fail("request must be an object");
-  }
-  const unknown = Object.keys(request).filter((k) => !KEYS.has(k));
-  if (unknown.length) fail(`request has unknown keys: ${unknown.join(", ")}`);
-  if (request.user !== undefined) {
+  if (!isObject(request)) fail("request", "must be an object");
+  const req = request as RecommendRequest;
+  const unknown = Object.keys(req).filter((k) => !KEYS.has(k));
+  if (unknown.length) fail("request", `has unknown keys: ${unknown.join(", ")}`);
+  if (req.user !== undefined) {
     fail(
-      "request.user needs an event store (serve with --event-store, or withUserHistory)",
+      "request.user",
+      "needs an event store (serve with --event-store, or withUserHistory)",
     );
   }
-  const primary = options.primaryEvent ?? "transaction";
-  const cap = options.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS;
-  if (!Number.isInteger(cap) || cap < 1 || cap > MAX_HISTORY) {
-    fail(
-      `maxQueryEvents must be an integer from 1 to ${MAX_HISTORY}, got ${cap}`,
-    );
-  }
-  const fieldOf = (type: string) =>
-    type === primary ? "indicators" : `indicators_${type}`;
-  const fieldBoosts = request.fieldBoosts ?? {};
-  if (typeof fieldBoosts !== "object" || fieldBoosts === null) {
-    fail("request.fieldBoosts must map fields to numbers");
+  const primary = manifest.primaryEvent;
+  const fields = historyFields(manifest);
+  const cap = serving.maxQueryEvents;
+  const fieldBoosts = req.fieldBoosts ?? {};
+  if (!isObject(fieldBoosts)) {
+    fail("request.fieldBoosts", "must map fields to numbers");
   }
   for (const [f, b] of Object.entries(fieldBoosts)) {
     if (typeof b !== "number" || !(b > 0) || !Number.isFinite(b)) {
-      fail(`request.fieldBoosts.${f} must be a positive number`);
+      fail(`request.fieldBoosts.${f}`, "must be a positive number");
     }
   }
+  const boostOf = (field: string) =>
+    fieldBoosts[field] ?? serving.fieldBoosts[field] ?? 1;
   const clauses: Clause[] = [];
   const seen = new Set<string>();
+  const primaryField = fields.get(primary)!;
   const add = (field: string, items: string[]) => {
     for (const item of items) {
-      clauses.push({ field, item, boost: fieldBoosts[field] ?? 1 });
-      if (field === "indicators") seen.add(item); // primary or query items
+      clauses.push({ field, item, boost: boostOf(field) });
+      if (field === primaryField) seen.add(item); // primary or query items
     }
   };
-  const history = request.history;
+  const history = req.history;
   if (Array.isArray(history)) {
     const all = ids(history, "request.history");
     all.forEach((item) => seen.add(item));
-    add("indicators", all.slice(0, cap));
+    add(primaryField, all.slice(0, cap));
   } else if (history !== undefined) {
-    if (typeof history !== "object" || history === null) {
+    if (!isObject(history)) {
       fail(
-        "request.history must be an array or an object of arrays by event type",
+        "request.history",
+        "must be an array or an object of arrays by event type",
       );
     }
     for (const [type, list] of Object.entries(history)) {
-      if (!FIELD.test(type)) {
-        fail(`request.history: "${type}" is not an event type name`);
+      const field = fields.get(type);
+      if (!field || !Object.hasOwn(history, type)) {
+        fail(
+          `request.history.${type}`,
+          `is not an event type of this model (${[...fields.keys()].join(", ")})`,
+        );
       }
       const all = ids(list, `request.history.${type}`);
       if (type === primary) all.forEach((item) => seen.add(item));
-      add(fieldOf(type), all.slice(0, cap));
+      add(field, all.slice(0, cap));
     }
   }
   const basket = new Set([
-    ...(request.item !== undefined ? ids([request.item], "request.item") : []),
-    ...(request.items !== undefined ? ids(request.items, "request.items") : []),
+    ...(req.item !== undefined ? ids([req.item], "request.item") : []),
+    ...(req.items !== undefined ? ids(req.items, "request.items") : []),
   ]);
-  for (const c of clauses) if (c.field === "indicators") basket.delete(c.item);
-  add("indicators", [...basket]);
-  const num = request.num ?? DEFAULT_NUM;
+  for (const c of clauses) if (c.field === primaryField) basket.delete(c.item);
+  add(primaryField, [...basket]);
+  const num = req.num ?? DEFAULT_NUM;
   if (!Number.isInteger(num) || num < 1 || num > MAX_NUM) {
-    fail(`request.num must be an integer from 1 to ${MAX_NUM}, got ${num}`);
-  }
-  const from = request.from ?? 0;
-  if (!Number.isInteger(from) || from < 0 || from + num > MAX_WINDOW) {
     fail(
-      `request.from must be an integer >= 0 with from + num <= ${MAX_WINDOW}, got ${from}`,
+      "request.num",
+      `must be an integer from 1 to ${MAX_NUM}, got ${JSON.stringify(num)}`,
     );
   }
-  const filters = (request.filters ?? []).map((f, i) =>
-    checkFilter(f, `request.filters[${i}]`)
-  );
-  if (!Array.isArray(request.filters ?? [])) {
-    fail("request.filters must be an array");
+  const from = req.from ?? 0;
+  if (!Number.isInteger(from) || from < 0 || from + num > MAX_WINDOW) {
+    fail(
+      "request.from",
+      `must be an integer >= 0 with from + num <= ${MAX_WINDOW}, got ${
+        JSON.stringify(from)
+      }`,
+    );
   }
-  if (request.dateRange !== undefined) {
-    const { field = "updated", after, before, ...rest } = request.dateRange;
+  if (req.filters !== undefined && !Array.isArray(req.filters)) {
+    fail("request.filters", "must be an array");
+  }
+  const types = manifest.metadata;
+  const filters = (req.filters ?? []).map((f, i) =>
+    checkFilter(f, `request.filters[${i}]`, types)
+  );
+  if (req.dateRange !== undefined) {
+    if (!isObject(req.dateRange)) fail("request.dateRange", "must be an object");
+    const { field = "updated", after, before, ...rest } = req.dateRange;
     if (Object.keys(rest).length) {
       fail(
-        `request.dateRange has unknown keys: ${Object.keys(rest).join(", ")}`,
+        "request.dateRange",
+        `has unknown keys: ${Object.keys(rest).join(", ")}`,
       );
     }
     for (const [k, v] of [["after", after], ["before", before]] as const) {
@@ -394,84 +577,96 @@ export function normalizeRequest(
         v !== undefined &&
         (typeof v !== "string" || !Number.isFinite(Date.parse(v)))
       ) {
-        fail(`request.dateRange.${k} must be an ISO date`);
+        fail(`request.dateRange.${k}`, "must be an ISO date");
       }
     }
     if (after === undefined && before === undefined) {
-      fail("request.dateRange needs after or before");
+      fail("request.dateRange", "needs after or before");
     }
     filters.push(checkFilter({
       field,
       ...(after !== undefined ? { gte: after } : {}),
       ...(before !== undefined ? { lt: before } : {}),
-    }, "request.dateRange"));
+    }, "request.dateRange", types));
   }
-  const boosts = (request.boosts ?? []).map((b, i) => {
+  if (req.boosts !== undefined && !Array.isArray(req.boosts)) {
+    fail("request.boosts", "must be an array");
+  }
+  const boosts = (req.boosts ?? []).map((b, i) => {
     const where = `request.boosts[${i}]`;
-    if (
-      typeof b !== "object" || b === null || typeof b.field !== "string" ||
-      !FIELD.test(b.field)
-    ) {
-      fail(`${where}.field must be a field name`);
+    if (!isObject(b)) fail(where, "must be an object");
+    if (typeof b.field !== "string" || !FIELD.test(b.field)) {
+      fail(`${where}.field`, "must be a field name");
     }
     if (
       !Array.isArray(b.values) || b.values.length === 0 ||
       !b.values.every(scalar)
     ) {
       fail(
-        `${where}.values must be a non-empty array of strings, numbers or booleans`,
+        `${where}.values`,
+        "must be a non-empty array of strings, numbers or booleans",
       );
     }
     if (
       typeof b.boost !== "number" || !(b.boost > 0) || !Number.isFinite(b.boost)
     ) {
-      fail(`${where}.boost must be a positive number`);
+      fail(`${where}.boost`, "must be a positive number");
     }
+    const extra = Object.keys(b).filter((k) =>
+      !["field", "values", "boost"].includes(k)
+    );
+    if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
     return { field: b.field, values: [...b.values], boost: b.boost };
   });
-  const excludeSeen = request.excludeSeen ?? true;
+  const excludeSeen = req.excludeSeen ?? true;
   if (typeof excludeSeen !== "boolean") {
-    fail("request.excludeSeen must be a boolean");
+    fail("request.excludeSeen", "must be a boolean");
   }
   const exclude = new Set(
-    request.exclude !== undefined
-      ? ids(request.exclude, "request.exclude")
-      : [],
+    req.exclude !== undefined ? ids(req.exclude, "request.exclude") : [],
   );
   if (excludeSeen) { for (const item of seen) exclude.add(item); }
   for (const key of ["backfill", "explain"] as const) {
-    if (request[key] !== undefined && typeof request[key] !== "boolean") {
-      fail(`request.${key} must be a boolean`);
+    if (req[key] !== undefined && typeof req[key] !== "boolean") {
+      fail(`request.${key}`, "must be a boolean");
     }
   }
   let dither: NormalizedRequest["dither"];
   let window = from + num;
-  if (request.dither !== undefined) {
+  if (req.dither !== undefined) {
+    if (!isObject(req.dither)) fail("request.dither", "must be an object");
     const {
       seed,
       epsilon = 2,
       periodMs = 600_000,
       window: factor = 3,
       ...rest
-    } = request.dither;
+    } = req.dither;
     if (Object.keys(rest).length) {
-      fail(`request.dither has unknown keys: ${Object.keys(rest).join(", ")}`);
+      fail(
+        "request.dither",
+        `has unknown keys: ${Object.keys(rest).join(", ")}`,
+      );
     }
     if (typeof seed !== "string" || seed === "") {
       fail(
-        "request.dither.seed must be a non-empty string (a user or session id)",
+        "request.dither.seed",
+        "must be a non-empty string (a user or session id)",
       );
     }
     if (
       typeof epsilon !== "number" || !(epsilon > 1) || !Number.isFinite(epsilon)
     ) {
-      fail("request.dither.epsilon must be a number > 1");
+      fail("request.dither.epsilon", "must be a number > 1");
     }
-    if (typeof periodMs !== "number" || !(periodMs > 0)) {
-      fail("request.dither.periodMs must be a positive number");
+    if (
+      typeof periodMs !== "number" || !(periodMs > 0) ||
+      !Number.isFinite(periodMs)
+    ) {
+      fail("request.dither.periodMs", "must be a positive number");
     }
     if (!Number.isInteger(factor) || factor < 1 || factor > 10) {
-      fail("request.dither.window must be an integer from 1 to 10");
+      fail("request.dither.window", "must be an integer from 1 to 10");
     }
     dither = { seed, epsilon, periodMs };
     window = Math.min(MAX_WINDOW, window * factor);
@@ -485,7 +680,7 @@ export function normalizeRequest(
     filters,
     boosts,
     exclude: [...exclude],
-    backfill: request.backfill ?? true,
-    explain: request.explain ?? false,
+    backfill: req.backfill ?? true,
+    explain: req.explain ?? false,
   };
 }
