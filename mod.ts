@@ -1,27 +1,29 @@
 /**
- * cco-es: a Mahout-style recommender that computes item-to-item LLR
- * indicators from interaction events and serves recommendations as search
- * queries, on Elasticsearch or on an embedded in-process backend.
+ * cco-es: a recommender in the line of Apache Mahout's correlated
+ * cross-occurrence and the Universal Recommender. It computes item-to-item
+ * LLR indicators from interaction events and serves recommendations as
+ * search queries, on Elasticsearch or on an embedded in-process backend
+ * that gives the same ranking.
  *
- * The pipeline:
+ * This module is the common path, and loads no Elasticsearch client:
  *
- * 1. {@linkcode readEvents} streams an events file (RetailRocket CSV by
- *    default; presets and a format option cover other logs).
- * 2. {@linkcode buildIndicators} turns events into one
- *    {@linkcode IndicatorDocument} per item: the items whose purchases
- *    co-occur with it more than chance (signed root LLR, top-k above a
- *    threshold, per-user history capped to the most recent interactions).
- * 3. {@linkcode indexDocuments} indexes them into Elasticsearch, or
- *    {@linkcode EmbeddedRecommender} holds them in memory.
- * 4. `recommend({ history })` ranks items by the summed strength of the
- *    history's matches in their indicators (root LLR × idf weights on
- *    `sparse_vector` fields, see {@linkcode indicatorWeights}; or BM25 on
- *    `keyword` fields with `weights: "none"`):
- *    {@linkcode ElasticsearchRecommender} and {@linkcode EmbeddedRecommender}
- *    give the same ranking.
+ * 1. {@linkcode readEvents} streams an events log (RetailRocket CSV by
+ *    default; {@linkcode PRESETS} and an {@linkcode EventFormat} cover others).
+ * 2. {@linkcode buildIndicators} turns events into a model: its
+ *    {@linkcode ModelManifest} (primary event, fields and their settings,
+ *    counts) and one {@linkcode IndicatorDocument} per item.
+ * 3. {@linkcode writeModel} / {@linkcode readModel} store it as NDJSON.
+ * 4. {@linkcode EmbeddedRecommender} answers {@linkcode RecommendRequest}s
+ *    from it in process.
+ *
+ * The stages have their own modules: `@cco/recommender/events`,
+ * `/indicators`, `/model`, `/serving`, `/embedded`, `/elasticsearch` (the
+ * cluster backend and index lifecycle), `/http`, `/evaluate`, `/generate`,
+ * `/config`, `/errors`.
  *
  * @example Build and recommend in process
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildIndicators, EmbeddedRecommender, parseEvents } from "./mod.ts";
  *
  * const csv = `timestamp,visitorid,event,itemid,transactionid
@@ -31,36 +33,73 @@
  * 4000,2,transaction,stove,t2
  * 5000,3,transaction,novel,t3
  * `;
- * const { documents } = await buildIndicators(parseEvents(csv), {
+ * const model = await buildIndicators(parseEvents(csv), {
+ *   primaryEvent: "transaction",
  *   minRootLlr: 0, // the default threshold (5) needs more data than this
  * });
- * const recommender = new EmbeddedRecommender(documents);
- * await recommender.recommend({ history: ["tent"] });
- * // [{ id: "stove", score: 0.28... }]
+ * const recommender = new EmbeddedRecommender(model);
+ * const recs = await recommender.recommend({ history: ["tent"] });
+ * assert.deepEqual(recs.map((r) => [r.id, !!r.backfill]), [
+ *   ["stove", false], // bought with tents
+ *   ["novel", true], // then the most popular items, as backfill
+ * ]);
  * ```
  *
  * @module
  */
 
-export * from "./events/read.ts";
-export * from "./indicators/llr.ts";
-export * from "./indicators/sparse.ts";
-export * from "./indicators/interactions.ts";
-export * from "./indicators/build.ts";
-export * from "./serving/request.ts";
-export * from "./embedded/bm25.ts";
-export * from "./indicators/weights.ts";
-export * from "./elasticsearch/query.ts";
-export * from "./embedded/recommender.ts";
-export * from "./elasticsearch/connection.ts";
-export * from "./elasticsearch/recommender.ts";
-export * from "./elasticsearch/lifecycle.ts";
-export * from "./model/ndjson.ts";
-export * from "./model/items.ts";
-export * from "./http/handler.ts";
-export * from "./serving/event_store.ts";
-export * from "./serving/dither.ts";
-export * from "./elasticsearch/templates.ts";
-export * from "./evaluate/metrics.ts";
-export * from "./evaluate/evaluate.ts";
-export { TopK } from "./indicators/top_k.ts";
+export {
+  type Event,
+  type EventFormat,
+  PRESETS,
+  type TimestampUnit,
+} from "./events/format.ts";
+export {
+  EventParseError,
+  parseEvents,
+  readEventBatches,
+  readEvents,
+  type ReadOptions,
+  type SkipReport,
+} from "./events/read.ts";
+export {
+  buildIndicators,
+  type BuildOptions,
+  type BuildStats,
+  type IndicatorModel,
+  type IndicatorOptions,
+} from "./indicators/build.ts";
+export type {
+  IndexableDocument,
+  IndicatorDocument,
+  ItemMetadata,
+  MetadataValue,
+} from "./model/document.ts";
+export {
+  type FieldManifest,
+  manifestFor,
+  type MetadataType,
+  type Model,
+  type ModelManifest,
+  type Weighting,
+} from "./model/manifest.ts";
+export { ItemsError, mergeItems, readItems } from "./model/items.ts";
+export { openModel, readModel, writeModel } from "./model/ndjson.ts";
+export type {
+  Boost,
+  Filter,
+  Recommendation,
+  Recommender,
+  RecommendOptions,
+  RecommendRequest,
+  ServingOptions,
+} from "./serving/request.ts";
+export { EmbeddedRecommender } from "./embedded/recommender.ts";
+export {
+  CcoError,
+  ConfigError,
+  DeadlineError,
+  ModelError,
+  RequestError,
+  UnavailableError,
+} from "./errors/mod.ts";

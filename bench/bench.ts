@@ -15,10 +15,11 @@ import {
   redactUrl,
   resolveEsUrl,
 } from "../elasticsearch/connection.ts";
-import { indexDocuments } from "../elasticsearch/recommender.ts";
+import { indexDocuments } from "../elasticsearch/indexing.ts";
 import { readEventBatches } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
-import { CliError, parseFlags, run } from "../cli/common.ts";
+import { parseFlags, run } from "../cli/common.ts";
+import { CcoError } from "../errors/mod.ts";
 import { ensureSynthLog } from "../generate/retailrocket.ts";
 
 const HELP = `
@@ -96,11 +97,12 @@ async function measure(
   tsv: string,
 ): Promise<Result> {
   const t0 = performance.now();
-  const { documents, fields, stats } = await buildIndicators(
+  const model = await buildIndicators(
     readEventBatches(d.path, d.format),
     { primaryEvent: d.primary },
   );
   const totalMs = performance.now() - t0;
+  const { documents, fields, stats } = model;
   const rss = peakRssMiB();
   const lines: string[] = [];
   for (const field of fields) {
@@ -137,15 +139,10 @@ async function measure(
     const client = await connect();
     try {
       const name = `bench-${d.name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
-      const r = await indexDocuments(client, name, documents, {
-        replace: true,
-        fields,
-      });
+      const r = await indexDocuments(client, name, model, { replace: true });
       result.indexMs = Math.round(r.millis);
       result.docsPerSecond = Math.round(r.documents / (r.millis / 1000));
-      await (client as unknown as {
-        indices: { delete(p: { index: string }): Promise<unknown> };
-      }).indices.delete({ index: name });
+      await client.indices.delete({ index: name });
     } finally {
       await client.close();
     }
@@ -175,7 +172,7 @@ async function pythonVenv(): Promise<string> {
       .output();
     if (!out.success) {
       await Deno.remove(venv, { recursive: true }).catch(() => {});
-      throw new CliError(`cannot set up the Python reference (${cmd} failed)`);
+      throw new CcoError(`cannot set up the Python reference (${cmd} failed)`);
     }
   }
   return python;
@@ -206,7 +203,7 @@ async function reference(
   const totalMs = performance.now() - t0;
   const stderr = new TextDecoder().decode(out.stderr).trim();
   if (!out.success) {
-    throw new CliError(
+    throw new CcoError(
       `Python reference failed on ${d.name}: ${stderr.split("\n").pop()}`,
     );
   }
@@ -307,7 +304,7 @@ await run(async () => {
     return;
   }
   if (flags.index && !resolveEsUrl()) {
-    throw new CliError("--index needs ES_URL");
+    throw new CcoError("--index needs ES_URL");
   }
   const shared = `${root}../shared/datasets/`;
   const candidates: Dataset[] = [
@@ -333,7 +330,7 @@ await run(async () => {
   const scales = flags["synth-scales"]!.split(",").map((s) => s.trim())
     .filter(Boolean).map(Number);
   for (const scale of scales) {
-    if (!(scale > 0)) throw new CliError(`--synth-scales: bad scale ${scale}`);
+    if (!(scale > 0)) throw new CcoError(`--synth-scales: bad scale ${scale}`);
     const path = await ensureSynthLog(`${root}out`, scale);
     candidates.push({
       name: `RetailRocket-shaped x${scale}`,
@@ -375,7 +372,7 @@ await run(async () => {
         ],
         stderr: "inherit",
       }).output();
-      if (!out.success) throw new CliError(`benchmark of ${d.name} failed`);
+      if (!out.success) throw new CcoError(`benchmark of ${d.name} failed`);
       const result = JSON.parse(new TextDecoder().decode(out.stdout)) as Result;
       if (python) {
         console.error(`  Python reference on ${d.name} ...`);
@@ -414,7 +411,7 @@ await run(async () => {
   );
   console.error(`wrote ${file}`);
   if (results.some((r) => r.reference && !r.reference.sameIndicators)) {
-    throw new CliError(
+    throw new CcoError(
       "the Python reference disagrees with cco-es (see 'same')",
     );
   }

@@ -30,7 +30,9 @@ const out = new URL("../out", import.meta.url).pathname;
 const path = await ensureSynthLog(out, scale);
 const log = new SynthLog({ scale });
 console.error(`building indicators of ${path} ...`);
-const { documents, fields } = await buildIndicators(readEventBatches(path));
+const { documents, fields } = await buildIndicators(readEventBatches(path), {
+  primaryEvent: "transaction",
+});
 console.log("| field | indicators | same category | × chance |");
 console.log("| --- | --- | --- | --- |");
 let chance = 0;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { Client } from "@elastic/elasticsearch";
+import { createClient } from "../elasticsearch/client.ts";
 import { resolveEsUrl } from "../elasticsearch/connection.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
@@ -100,7 +100,9 @@ await run(async () => {
       yield batch;
     }
   }
-  const { documents } = await buildIndicators(remember());
+  const model = await buildIndicators(remember(), {
+    primaryEvent: "transaction",
+  });
   const rnd = mulberry32(5);
   const heavy = [...byUser.values()].filter((l) =>
     new Set(l.map((e) => e.item)).size >= 20
@@ -120,15 +122,15 @@ await run(async () => {
   byUser.clear();
   console.error(`${heavy.length} users with 20-item histories; measuring ...`);
   const rows: Row[] = [];
-  const embedded = new EmbeddedRecommender(documents);
+  const embedded = new EmbeddedRecommender(model);
   for (const r of requests.slice(0, 100)) await embedded.recommend(r); // warm up
   rows.push(await load("embedded", 1, requests, (r) => embedded.recommend(r)));
 
   const url = resolveEsUrl();
   if (url) {
-    const client = new Client({ node: url });
+    const client = createClient({ node: url });
     const alias = "bench-serving";
-    await publishIndex(client, alias, documents, { keep: 1 });
+    await publishIndex(client, alias, model, { keep: 1 });
     const es = new ElasticsearchRecommender(client, alias);
     for (const r of requests.slice(0, 200)) await es.recommend(r); // warm up
     for (const clients of [1, 8, 32]) {

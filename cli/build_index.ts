@@ -1,210 +1,219 @@
 /**
- * `deno task build-index`: read an events file, compute purchase indicators,
- * and index them into Elasticsearch and/or export them as NDJSON.
+ * `cco build-index` (`deno task build-index`): read an events log, compute
+ * every indicator field, and publish the model to Elasticsearch behind an
+ * alias and/or export it as NDJSON; or publish an existing export.
  *
  * @module
  */
 
+import { ConfigError } from "../errors/mod.ts";
+import { readEventBatches, type SkipReport } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import type { IndicatorDocument } from "../model/document.ts";
+import type { Model, ModelManifest } from "../model/manifest.ts";
+import { openModel, writeModel } from "../model/ndjson.ts";
+import { loadSettings } from "../config/settings.ts";
 import {
-  buildIndicators,
-  connect,
-  DEFAULT_MAX_HISTORY_PER_USER,
-  DEFAULT_MAX_INDICATORS_PER_ITEM,
-  DEFAULT_MIN_ROOT_LLR,
-  mergeItems,
-  publishIndex,
-  readEventBatches,
-  readItems,
-  redactUrl,
-  resolveConnection,
-  type SkipReport,
-  toNdjson,
-} from "../mod.ts";
-import {
-  CliError,
   numberFlag,
   parseFlags,
   progressBar,
   run,
-  weightingFlag,
   withProgress,
 } from "./common.ts";
 import {
+  acceptNamed,
   EVENT_FORMAT_FLAGS,
   EVENT_FORMAT_HELP,
   eventFormat,
 } from "./_format.ts";
+import { BUILD_FLAGS, BUILD_HELP, buildOptions } from "./_build_options.ts";
+import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
 deno task build-index --events FILE [options]
+deno task build-index --indicators FILE|DIR [options]
 
-Reads interaction events, computes item-to-item LLR indicators from the
-primary event (purchase) co-occurrences, and indexes one document per item
-into Elasticsearch (when ES_URL or --es-url is set) and/or writes them as
-NDJSON (--out).
+Reads interaction events, computes item-to-item LLR indicators, and
+publishes one document per item to Elasticsearch behind an alias (when
+ES_URL, --es-url or the settings' elasticsearch.url is set) and/or writes
+the model as NDJSON (--out). With --indicators, publishes an existing model
+export (this tool's, or a distributed build's directory) instead.
+
+Settings:
+  --config FILE          settings file (default $CCO_CONFIG; see
+                         config/cco.schema.json); flags override it
 
 Input:
-  --events FILE          events file, plain or .gz (required)
+  --events FILE          events file, plain or .gz (default: events.path)
+  --indicators FILE|DIR  publish this exported model instead of building
 ${EVENT_FORMAT_HELP}
   --items FILE           item metadata to merge (CSV with an id/itemid column,
-                         or NDJSON; fields category, available, popularity,
-                         updated and any of your own)
+                         or NDJSON; default: items.path)
   --on-error fail|skip   malformed lines: stop with file:line (default), or
                          skip them and report how many
-
-Indicators (fields: indicators = primary × primary, indicators_<S> =
-primary × S for each secondary S, similar_<S> = S × S):
-  --primary NAME         event type to predict (default: the preset's, e.g.
-                         "transaction" for RetailRocket)
-  --secondary A,B        secondary event types (default: all others; "" none)
-  --similar NAME|none    similar-items type (default: the most common secondary)
-  --max-indicators N     indicators kept per item (default ${DEFAULT_MAX_INDICATORS_PER_ITEM})
-  --min-llr X            minimum signed root LLR (default ${DEFAULT_MIN_ROOT_LLR};
-                         = raw LLR ${DEFAULT_MIN_ROOT_LLR ** 2})
-  --history-cap N        most recent items kept per user and event type
-                         (default ${DEFAULT_MAX_HISTORY_PER_USER}, Mahout's maxNumInteractions)
-  --field-min-llr F=X    threshold for field F only (repeatable)
-  --field-max-indicators F=N
-                         top-k for field F only (repeatable)
-  --weights W            indicator strength: llr-idf (default: root LLR × idf,
-                         sparse_vector fields scored by weight), llr (root
-                         LLR), none (keyword fields scored by BM25, as the
-                         Universal Recommender does)
-
+${BUILD_HELP}
 Output:
-  --out FILE             write the documents as NDJSON
+  --out FILE             write the model as NDJSON (.gz compresses); written
+                         to a temporary name, renamed when complete
   --es-config FILE       JSON connection settings (url, apiKey, username,
                          password, caCert, caFingerprint, requestTimeoutMs);
                          default $CCO_ES_CONFIG; ES_* variables override it
   --es-url URL           Elasticsearch URL (default: $ES_URL)
   --alias NAME           alias queries use (default "cco-items"); each build
-                         writes NAME_<timestamp>, verifies it (count and a
-                         sample read back) and only then swaps the alias
+                         writes NAME_<timestamp>, verifies it (count, mapping
+                         and a sample read back) and only then swaps the alias
   --keep N               complete indices kept for rollback, live one
                          included (default 2)
   --flush-bytes N        bulk request size (default 5000000)
   --concurrency N        concurrent bulk requests (default 2)
   --retries N            retries of a bulk request answered 429 (default 3)
+  --shards N             primary shards (default 1)
   --replicas N           index replicas (default 0)
   -h, --help             this text
 `;
 
-await run(async () => {
-  const flags = parseFlags({
-    events: { type: "string" },
-    ...EVENT_FORMAT_FLAGS,
-    primary: { type: "string" },
-    "max-indicators": { type: "string" },
-    "min-llr": { type: "string" },
-    "history-cap": { type: "string" },
-    "on-error": { type: "string", default: "fail" },
-    items: { type: "string" },
-    secondary: { type: "string" },
-    similar: { type: "string" },
-    "field-min-llr": { type: "string", multiple: true },
-    "field-max-indicators": { type: "string", multiple: true },
-    weights: { type: "string" },
-    out: { type: "string" },
-    "es-url": { type: "string" },
-    "es-config": { type: "string" },
-    alias: { type: "string", default: "cco-items" },
-    keep: { type: "string", default: "2" },
-    "flush-bytes": { type: "string" },
-    concurrency: { type: "string" },
-    retries: { type: "string" },
-    replicas: { type: "string" },
-  }, HELP);
-  if (!flags.events) {
-    throw new CliError("--events FILE is required (see --help)");
+const FLAGS = {
+  config: { type: "string" },
+  events: { type: "string" },
+  indicators: { type: "string" },
+  ...EVENT_FORMAT_FLAGS,
+  ...BUILD_FLAGS,
+  "on-error": { type: "string" },
+  items: { type: "string" },
+  out: { type: "string" },
+  "es-url": { type: "string" },
+  "es-config": { type: "string" },
+  alias: { type: "string" },
+  keep: { type: "string" },
+  "flush-bytes": { type: "string" },
+  concurrency: { type: "string" },
+  retries: { type: "string" },
+  shards: { type: "string" },
+  replicas: { type: "string" },
+} as const;
+
+/**
+ * Runs `build-index` with command-line arguments.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function buildIndexCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(FLAGS, HELP, args);
+  const settings = await loadSettings(flags.config);
+  const es = settings.elasticsearch ?? {};
+  const events = flags.events ?? settings.events?.path;
+  if (events !== undefined && flags.indicators !== undefined) {
+    throw new ConfigError("--events", "and --indicators are exclusive");
   }
-  const esUrl =
-    resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
+  if (events === undefined && flags.indicators === undefined) {
+    throw new ConfigError(
+      "--events",
+      "FILE (or --indicators FILE|DIR) is required (see --help)",
+    );
+  }
+  // every flag is checked before any reading
+  const { resolveConnection } = await import(
+    "../elasticsearch/connection.ts"
+  );
+  const esUrl = resolveConnection(
+    { url: flags["es-url"] ?? es.url },
+    flags["es-config"],
+  ).url;
   if (!esUrl && !flags.out) {
-    throw new CliError(
+    throw new ConfigError(
+      "",
       "nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
     );
   }
-  const { format, primaryEvent } = eventFormat(flags);
-  // Connect first: fail fast before a long build if the cluster is down.
+  if (flags.out !== undefined) {
+    await checkOut(flags.out, [events, flags.indicators, flags.items]);
+  }
+  const alias = flags.alias ?? es.alias ?? "cco-items";
+  const publish = {
+    keep: numberFlag("keep", flags.keep) ?? es.keep,
+    flushBytes: numberFlag("flush-bytes", flags["flush-bytes"]) ??
+      es.flushBytes,
+    concurrency: numberFlag("concurrency", flags.concurrency) ??
+      es.concurrency,
+    retries: numberFlag("retries", flags.retries) ?? es.retries,
+    shards: numberFlag("shards", flags.shards) ?? es.shards,
+    replicas: numberFlag("replicas", flags.replicas) ?? es.replicas,
+  };
+  const { checkPublishOptions } = await import(
+    "../elasticsearch/lifecycle.ts"
+  );
+  if (esUrl) checkPublishOptions(alias, publish);
+  const onError = flags["on-error"] ?? settings.events?.onError ?? "fail";
+  if (onError !== "fail" && onError !== "skip") {
+    throw new ConfigError(
+      "--on-error",
+      `must be fail or skip, got "${onError}"`,
+    );
+  }
+  const format = flags.indicators === undefined
+    ? await eventFormat(flags, settings)
+    : undefined;
+  const options = format ? buildOptions(flags, settings, format) : undefined;
+
+  const { connect, redactUrl } = await import(
+    "../elasticsearch/connection.ts"
+  );
+  // connect first: fail fast before a long build if the cluster is down
   const client = esUrl
     ? await connect({ url: esUrl, configFile: flags["es-config"] })
     : undefined;
   try {
-    console.error(`reading ${flags.events}`);
-    const onError = flags["on-error"];
-    if (onError !== "fail" && onError !== "skip") {
-      throw new CliError(`--on-error must be fail or skip, got "${onError}"`);
-    }
-    const skipped: SkipReport = { count: 0, first: [] };
-    const { documents, fields, stats } = await buildIndicators(
-      withProgress(
-        readEventBatches(flags.events, format, { onError, skipped }),
-        "events",
-      ),
-      {
-        primaryEvent: flags.primary ?? primaryEvent,
-        secondaryEvents: flags.secondary === undefined
-          ? undefined
-          : flags.secondary.split(",").map((t) => t.trim()).filter(Boolean),
-        similarEvent: flags.similar === "none" ? null : flags.similar,
-        maxIndicatorsPerItem: numberFlag(
-          "max-indicators",
-          flags["max-indicators"],
-        ),
-        minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
-        maxHistoryPerUser: numberFlag("history-cap", flags["history-cap"]),
-        fields: fieldOptions(
-          flags["field-min-llr"] ?? [],
-          flags["field-max-indicators"] ?? [],
-        ),
-        weights: weightingFlag(flags.weights),
-      },
-    );
-    if (flags.items) {
-      const { matched, added } = mergeItems(
-        documents,
-        await readItems(flags.items),
-      );
+    let model: {
+      manifest: ModelManifest;
+      documents: IndicatorDocument[] | AsyncIterable<IndicatorDocument>;
+    };
+    let count: number;
+    if (flags.indicators !== undefined) {
+      const opened = await openModel(flags.indicators);
+      model = { manifest: opened.manifest!, documents: opened.documents };
+      count = opened.manifest!.counts.documents;
       console.error(
-        `merged metadata of ${flags.items}: ${matched} items with events, ${added} without (added with empty indicators)`,
-      );
-    }
-    if (skipped.count > 0) {
-      console.error(
-        `skipped ${skipped.count} malformed lines, e.g. ${
-          skipped.first.map((e) => e.message).join("; ")
+        `publishing ${flags.indicators}: ${count} documents, primary "${model.manifest.primaryEvent}", fields ${
+          model.manifest.fields.map((f) => f.name).join(", ")
         }`,
       );
-    }
-    console.error(
-      `events per type: ${JSON.stringify(stats.eventsRead)}; ` +
-        `${stats.users} users, ${stats.items} items; read ${
-          ms(stats.millis.read)
-        }, ` +
-        `indicators ${ms(stats.millis.indicators)}`,
-    );
-    for (const field of fields) {
-      const f = stats.fields[field];
-      console.error(
-        `  ${
-          field.padEnd(24)
-        } ${f.rows} × ${f.columns}: ${f.pairsScored} pairs scored, ` +
-          `${f.indicatorsKept} kept, ${ms(f.millis)}`,
-      );
+      if (flags.items !== undefined || settings.items?.path !== undefined) {
+        const all = {
+          manifest: model.manifest,
+          documents: await Array.fromAsync(model.documents),
+        };
+        await mergeItemsFile(all, flags.items, settings);
+        model = all;
+        count = all.documents.length;
+      }
+    } else {
+      const built = await build(events!, format!, options!, onError, settings);
+      const merged = await mergeItemsFile(built, flags.items, settings);
+      if (merged) {
+        console.error(
+          `merged metadata of ${merged.path}: ${merged.matched} items with events, ${merged.added} without (added with empty indicators)`,
+        );
+      }
+      model = built;
+      count = built.documents.length;
     }
     if (flags.out) {
-      await Deno.writeTextFile(flags.out, toNdjson(documents));
-      console.error(`wrote ${documents.length} documents to ${flags.out}`);
+      if (!Array.isArray(model.documents)) {
+        model = {
+          manifest: model.manifest,
+          documents: await Array.fromAsync(model.documents),
+        };
+      }
+      const bar = progressBar("written", count);
+      await writeModel(flags.out, model, { onProgress: bar.update });
+      bar.done();
+      console.error(`wrote ${count} documents to ${flags.out}`);
     }
     if (client) {
-      const progress = progressBar("indexed", documents.length);
-      const result = await publishIndex(client, flags.alias!, documents, {
-        fields,
-        keep: numberFlag("keep", flags.keep),
-        flushBytes: numberFlag("flush-bytes", flags["flush-bytes"]),
-        concurrency: numberFlag("concurrency", flags.concurrency),
-        retries: numberFlag("retries", flags.retries),
-        replicas: numberFlag("replicas", flags.replicas),
+      const { publishIndex } = await import("../elasticsearch/lifecycle.ts");
+      const progress = progressBar("indexed", count);
+      const result = await publishIndex(client, alias, model, {
+        ...publish,
         onProgress: progress.update,
       });
       progress.done();
@@ -221,35 +230,93 @@ await run(async () => {
   } finally {
     await client?.close();
   }
-});
+}
 
-function fieldOptions(
-  minLlr: string[],
-  maxIndicators: string[],
-): Record<string, { minRootLlr?: number; maxIndicatorsPerItem?: number }> {
-  const out: Record<
-    string,
-    { minRootLlr?: number; maxIndicatorsPerItem?: number }
-  > = {};
-  const parse = (flag: string, value: string, integer: boolean) => {
-    const eq = value.indexOf("=");
-    if (eq <= 0) {
-      throw new CliError(
-        `--${flag} must look like FIELD=VALUE, got "${value}"`,
+async function build(
+  events: string,
+  format: Awaited<ReturnType<typeof eventFormat>>,
+  options: ReturnType<typeof buildOptions>,
+  onError: "fail" | "skip",
+  _settings: unknown,
+): Promise<Model<IndicatorDocument>> {
+  console.error(`reading ${events}`);
+  const skipped: SkipReport = { count: 0, first: [] };
+  const { manifest, documents, fields, stats } = await buildIndicators(
+    withProgress(
+      readEventBatches(
+        events,
+        acceptNamed(format.format, [
+          options.primaryEvent,
+          ...options.secondaryEvents ?? [],
+          options.similarEvent,
+        ]),
+        { onError, skipped },
+      ),
+      "events",
+    ),
+    { ...options, source: { events, format: format.name } },
+  );
+  if (skipped.count > 0) {
+    console.error(
+      `skipped ${skipped.count} malformed lines, e.g. ${
+        skipped.first.map((e) => e.message).join("; ")
+      }`,
+    );
+  }
+  console.error(
+    `events per type: ${JSON.stringify(stats.eventsRead)}; ` +
+      `${stats.users} users, ${stats.items} items; read ${
+        ms(stats.millis.read)
+      }, indicators ${
+        ms(stats.millis.indicators)
+      }; primary "${manifest.primaryEvent}"`,
+  );
+  for (const field of fields) {
+    const f = stats.fields[field];
+    console.error(
+      `  ${
+        field.padEnd(24)
+      } ${f.rows} × ${f.columns}: ${f.pairsScored} pairs scored, ` +
+        `${f.indicatorsKept} kept, ${ms(f.millis)}`,
+    );
+  }
+  return { manifest, documents };
+}
+
+// --out must not overwrite an input, and its directory must exist
+async function checkOut(out: string, inputs: (string | undefined)[]) {
+  const real = async (p: string) => {
+    try {
+      return await Deno.realPath(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const target = await real(out);
+  for (const input of inputs) {
+    if (input === undefined) continue;
+    const source = await real(input);
+    if (out === input || (target !== undefined && target === source)) {
+      throw new ConfigError(
+        "--out",
+        `is the input ${input}: writing it would destroy it`,
       );
     }
-    const field = value.slice(0, eq);
-    return [field, numberFlag(flag, value.slice(eq + 1), integer)!] as const;
-  };
-  for (const v of minLlr) {
-    const [field, n] = parse("field-min-llr", v, false);
-    (out[field] ??= {}).minRootLlr = n;
   }
-  for (const v of maxIndicators) {
-    const [field, n] = parse("field-max-indicators", v, true);
-    (out[field] ??= {}).maxIndicatorsPerItem = n;
+  const slash = out.lastIndexOf("/");
+  const dir = slash < 0 ? "." : out.slice(0, slash) || "/";
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(dir);
+  } catch {
+    info = undefined;
   }
-  return out;
+  if (!info?.isDirectory) {
+    throw new ConfigError("--out", `directory ${dir} does not exist`);
+  }
+  if (target !== undefined && (await Deno.stat(target)).isDirectory) {
+    throw new ConfigError("--out", `${out} is a directory`);
+  }
 }
 
 function ms(millis: number): string {
@@ -257,3 +324,5 @@ function ms(millis: number): string {
     ? `${millis.toFixed(0)} ms`
     : `${(millis / 1000).toFixed(2)} s`;
 }
+
+if (import.meta.main) await run(() => buildIndexCommand(Deno.args));

@@ -5,15 +5,10 @@
  * @module
  */
 
-import {
-  isWeighting,
-  type Weighting,
-  WEIGHTINGS,
-} from "../indicators/weights.ts";
+import { isWeighting, WEIGHTINGS } from "../indicators/weights.ts";
+import type { Weighting } from "../model/manifest.ts";
+import { ConfigError, messageOf } from "../errors/mod.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-
-/** A failure the task reports as one line, exiting non-zero. */
-export class CliError extends Error {}
 
 /**
  * Parses `Deno.args` with `node:util` parseArgs; prints `help` and exits 0
@@ -38,9 +33,7 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
     return parseArgs({ args, options, strict: true, allowPositionals: false })
       .values;
   } catch (error) {
-    throw new CliError(
-      `${(error as Error).message.split("\n")[0]} (see --help)`,
-    );
+    throw new ConfigError("", `${messageOf(error)} (see --help)`);
   }
 }
 
@@ -63,10 +56,9 @@ export function numberFlag(
     value.trim() === "" || !Number.isFinite(n) ||
     (integer && !Number.isInteger(n))
   ) {
-    throw new CliError(
-      `--${name} must be ${
-        integer ? "an integer" : "a number"
-      }, got "${value}"`,
+    throw new ConfigError(
+      `--${name}`,
+      `must be ${integer ? "an integer" : "a number"}, got "${value}"`,
     );
   }
   return n;
@@ -77,15 +69,16 @@ export function numberFlag(
  *
  * @param value The flag's value, if given.
  * @returns The weighting, or undefined when the flag is absent.
- * @throws {CliError} For an unknown weighting.
+ * @throws {ConfigError} For an unknown weighting.
  */
 export function weightingFlag(
   value: string | undefined,
 ): Weighting | undefined {
   if (value === undefined) return undefined;
   if (!isWeighting(value)) {
-    throw new CliError(
-      `--weights must be one of ${WEIGHTINGS.join(", ")}, got "${value}"`,
+    throw new ConfigError(
+      "--weights",
+      `must be one of ${WEIGHTINGS.join(", ")}, got "${value}"`,
     );
   }
   return value;
@@ -101,8 +94,7 @@ export async function run(main: () => Promise<void>): Promise<void> {
   try {
     await main();
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`error: ${message.split("\n")[0]}`);
+    console.error(`error: ${messageOf(error)}`);
     Deno.exit(1);
   }
 }

@@ -17,6 +17,7 @@ import {
   DEFAULT_MIN_ROOT_LLR,
 } from "../indicators/build.ts";
 import { parseFlags, run } from "./common.ts";
+import { PRESETS } from "../events/format.ts";
 
 const HELP = `
 deno task demo [--users N]
@@ -32,8 +33,17 @@ for a few visitors with the embedded backend. No server needed.
 const fixture = (name: string) =>
   new URL(`../fixtures/${name}`, import.meta.url).pathname;
 
-await run(async () => {
-  const flags = parseFlags({ users: { type: "string", default: "3" } }, HELP);
+/**
+ * Runs `demo` with command-line arguments.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function demoCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(
+    { users: { type: "string", default: "3" } },
+    HELP,
+    args,
+  );
   const show = Number(flags.users);
   const names = new Map<string, string>();
   for (
@@ -50,7 +60,7 @@ await run(async () => {
   const purchases = new Map<string, { item: string; timestamp: number }[]>();
   async function* remember() {
     for await (const e of readEvents(eventsPath)) {
-      if (e.event === "transaction") {
+      if (e.event === PRESETS.retailrocket.primaryEvent) {
         const list = purchases.get(e.user) ?? [];
         list.push({ item: e.item, timestamp: e.timestamp });
         purchases.set(e.user, list);
@@ -58,7 +68,9 @@ await run(async () => {
       yield e;
     }
   }
-  const { documents, stats, fields } = await buildIndicators(remember());
+  const primaryEvent = PRESETS.retailrocket.primaryEvent;
+  const model = await buildIndicators(remember(), { primaryEvent });
+  const { documents, stats, fields } = model;
   const bought = stats.fields.indicators;
   const counts = Object.entries(stats.eventsRead)
     .map(([type, n]) => `${n.toLocaleString("en")} ${type}`).join(", ");
@@ -88,7 +100,7 @@ await run(async () => {
     console.log(`  ${label(d.id)} -> ${top.join(", ")}`);
   }
 
-  const recommender = new EmbeddedRecommender(documents);
+  const recommender = new EmbeddedRecommender(model);
   const visitors = [...purchases.entries()]
     .filter(([, list]) => new Set(list.map((p) => p.item)).size >= 2)
     .sort(([a], [b]) => Number(a) - Number(b))
@@ -118,4 +130,6 @@ await run(async () => {
     "\nNext: `deno task build-index --events <file>` indexes into Elasticsearch (ES_URL);",
   );
   console.log("see README.md.");
-});
+}
+
+if (import.meta.main) await run(() => demoCommand(Deno.args));

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { CliError, parseFlags, run } from "./common.ts";
+import { parseFlags, run } from "./common.ts";
+import { ConfigError } from "../errors/mod.ts";
 import {
   ES_VERSION,
   localNodeStatus,
@@ -53,7 +54,8 @@ await run(async () => {
       break;
     }
     default:
-      throw new CliError(
+      throw new ConfigError(
+        "",
         `expected start, stop or status, got ${
           command ?? "nothing"
         } (see --help)`,

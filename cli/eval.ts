@@ -6,12 +6,8 @@
  * @module
  */
 
-import { connect } from "../elasticsearch/connection.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
-import {
-  ElasticsearchRecommender,
-  indexDocuments,
-} from "../elasticsearch/recommender.ts";
+import type { Client } from "../elasticsearch/client.ts";
 import {
   evaluate,
   type Evaluation,
@@ -21,19 +17,19 @@ import {
   stratifiedSplit,
   timeSplit,
 } from "../evaluate/evaluate.ts";
-import { type Event, readEventBatches } from "../events/read.ts";
-import {
-  buildIndicators,
-  type IndicatorDocument,
-} from "../indicators/build.ts";
+import type { Event } from "../events/format.ts";
+import { readEventBatches } from "../events/read.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import type { Model } from "../model/manifest.ts";
 import {
   MAX_HISTORY,
   type Recommender,
   type RecommendRequest,
-  type RequestOptions,
+  type ServingOptions,
 } from "../serving/request.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { loadSettings } from "../config/settings.ts";
 import {
-  CliError,
   numberFlag,
   parseFlags,
   progressBar,
@@ -45,6 +41,7 @@ import {
   EVENT_FORMAT_FLAGS,
   EVENT_FORMAT_HELP,
   eventFormat,
+  primaryEvent,
 } from "./_format.ts";
 import { writeReport } from "../evaluate/report.ts";
 import { type Scored, sweep, trainedItems } from "../evaluate/sweep.ts";
@@ -112,40 +109,55 @@ function versusSar(results: Record<string, Evaluation>): string {
   } SAR's published 0.3848 by ${Math.abs(diff).toFixed(4)}.`;
 }
 
-await run(async () => {
-  const flags = parseFlags({
-    events: { type: "string" },
-    protocol: { type: "string", default: "time" },
-    cutoff: { type: "string" },
-    fraction: { type: "string" },
-    ratio: { type: "string" },
-    k: { type: "string" },
-    seed: { type: "string" },
-    "single-event": { type: "boolean", default: false },
-    primary: { type: "string" },
-    "min-llr": { type: "string" },
-    "max-indicators": { type: "string" },
-    "max-query-events": { type: "string" },
-    weights: { type: "string" },
-    backend: { type: "string", default: "embedded" },
-    "es-url": { type: "string" },
-    "es-config": { type: "string" },
-    "out-dir": { type: "string", default: "out/eval" },
-    title: { type: "string" },
-    published: { type: "string" },
-    sweep: { type: "boolean", default: false },
-    ...EVENT_FORMAT_FLAGS,
-  }, HELP);
+/**
+ * Runs `eval` with command-line arguments.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function evalCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(
+    {
+      config: { type: "string" },
+      events: { type: "string" },
+      protocol: { type: "string", default: "time" },
+      cutoff: { type: "string" },
+      fraction: { type: "string" },
+      ratio: { type: "string" },
+      k: { type: "string" },
+      seed: { type: "string" },
+      "single-event": { type: "boolean", default: false },
+      primary: { type: "string" },
+      "min-llr": { type: "string" },
+      "max-indicators": { type: "string" },
+      "max-query-events": { type: "string" },
+      weights: { type: "string" },
+      backend: { type: "string", default: "embedded" },
+      "es-url": { type: "string" },
+      "es-config": { type: "string" },
+      "out-dir": { type: "string", default: "out/eval" },
+      title: { type: "string" },
+      published: { type: "string" },
+      sweep: { type: "boolean", default: false },
+      ...EVENT_FORMAT_FLAGS,
+    },
+    HELP,
+    args,
+  );
+  const settings = await loadSettings(flags.config);
   // check every flag before the long work
   const weights = weightingFlag(flags.weights);
   const backend = flags.backend;
   if (backend !== "embedded" && backend !== "es") {
-    throw new CliError(`--backend must be embedded or es, got "${backend}"`);
+    throw new ConfigError(
+      "",
+      `--backend must be embedded or es, got "${backend}"`,
+    );
   }
-  const path = flags.events ??
+  const path = flags.events ?? settings.events?.path ??
     new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
-  const { format, primaryEvent: formatPrimary } = eventFormat(flags);
-  const primary = flags.primary ?? formatPrimary;
+  const resolved = await eventFormat(flags, settings);
+  const format = resolved.format;
+  const primary = primaryEvent(flags.primary, settings, resolved);
   console.error(`reading ${path}`);
   const events: Event[] = [];
   for await (
@@ -161,7 +173,10 @@ await run(async () => {
       ? undefined
       : Date.parse(flags.cutoff);
     if (cutoff !== undefined && !Number.isFinite(cutoff)) {
-      throw new CliError(`--cutoff must be an ISO date, got "${flags.cutoff}"`);
+      throw new ConfigError(
+        "",
+        `--cutoff must be an ISO date, got "${flags.cutoff}"`,
+      );
     }
     split = timeSplit(events, {
       cutoff,
@@ -179,12 +194,14 @@ await run(async () => {
       seed: numberFlag("seed", flags.seed),
     });
   } else {
-    throw new CliError(
+    throw new ConfigError(
+      "",
       `--protocol must be time, last-k or stratified, got "${flags.protocol}"`,
     );
   }
   if (split.test.size === 0) {
-    throw new CliError(
+    throw new ConfigError(
+      "",
       "no test users: nobody has held-out primary events and history before them (try --protocol last-k)",
     );
   }
@@ -193,26 +210,36 @@ await run(async () => {
   );
   // the models answer through the embedded backend, or with --backend es
   // through Elasticsearch: one temporary index per model, deleted at the end
-  const client = backend === "es"
-    ? await connect({ url: flags["es-url"], configFile: flags["es-config"] })
+  const es = backend === "es"
+    ? {
+      ...await import("../elasticsearch/connection.ts"),
+      ...await import("../elasticsearch/indexing.ts"),
+      ...await import("../elasticsearch/recommender.ts"),
+    }
+    : undefined;
+  const client: Client | undefined = es
+    ? await es.connect({
+      url: flags["es-url"] ?? settings.elasticsearch?.url,
+      configFile: flags["es-config"],
+    })
     : undefined;
   const indices: string[] = [];
   const prefix = `cco-eval-${Date.now()}-${Deno.pid}`;
   const serve = async (
     name: string,
-    docs: IndicatorDocument[],
-    options: RequestOptions,
+    model: Model,
+    options: ServingOptions,
   ): Promise<Recommender> => {
-    if (!client) return new EmbeddedRecommender(docs, options);
+    if (!client || !es) return new EmbeddedRecommender(model, options);
     const index = `${prefix}-${name}`;
     indices.push(index);
-    console.error(`indexing ${docs.length} documents into ${index}`);
-    await indexDocuments(client, index, docs);
-    return new ElasticsearchRecommender(client, index, options);
+    console.error(`indexing ${model.documents.length} documents into ${index}`);
+    await es.indexDocuments(client, index, model);
+    return new es.ElasticsearchRecommender(client, index, options);
   };
   try {
     const t0 = performance.now();
-    const { documents, fields, stats } = await buildIndicators(split.train, {
+    const built = await buildIndicators(split.train, {
       primaryEvent: primary,
       minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
       maxIndicatorsPerItem: numberFlag(
@@ -222,8 +249,8 @@ await run(async () => {
       weights,
     });
     const buildMs = performance.now() - t0;
-    const recommender = await serve("cco", documents, {
-      primaryEvent: primary,
+    const { documents, fields, stats } = built;
+    const recommender = await serve("cco", built, {
       maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
     });
     // requests accept at most MAX_HISTORY items per type: keep the newest
@@ -254,8 +281,7 @@ await run(async () => {
       maxIndicatorsPerItem: 50,
       weights: "none",
     });
-    const seedRecommender = await serve("seed", seed.documents, {
-      primaryEvent: primary,
+    const seedRecommender = await serve("seed", seed, {
       maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
     });
     const models: [
@@ -311,7 +337,10 @@ await run(async () => {
           seed: (numberFlag("seed", flags.seed) ?? 42) + 1,
         });
       if (validation.test.size === 0) {
-        throw new CliError("--sweep: the validation split has no test users");
+        throw new ConfigError(
+          "",
+          "--sweep: the validation split has no test users",
+        );
       }
       let bar: ReturnType<typeof progressBar> | undefined;
       tuning = await sweep(validation, primary, (done, total) => {
@@ -330,8 +359,7 @@ await run(async () => {
         maxIndicatorsPerItem: best.maxIndicatorsPerItem,
         weights: best.weights,
       });
-      const tunedRecommender = await serve("tuned", tuned.documents, {
-        primaryEvent: primary,
+      const tunedRecommender = await serve("tuned", tuned, {
         maxQueryEvents: best.maxQueryEvents,
       });
       const fieldBoosts = Object.fromEntries(
@@ -392,14 +420,12 @@ await run(async () => {
     console.log(`wrote ${files.join(", ")}`);
   } finally {
     if (client) {
-      const raw = client as unknown as {
-        indices: { delete(r: { index: string[] }): Promise<unknown> };
-        close(): Promise<void>;
-      };
       if (indices.length) {
-        await raw.indices.delete({ index: indices }).catch(() => {});
+        await client.indices.delete({ index: indices }).catch(() => {});
       }
-      await raw.close();
+      await client.close();
     }
   }
-});
+}
+
+if (import.meta.main) await run(() => evalCommand(Deno.args));

@@ -24,12 +24,21 @@ categories. Deterministic for a given --scale and --seed.
   -h, --help     this text
 `;
 
-await run(async () => {
-  const flags = parseFlags({
-    out: { type: "string", default: "out/retailrocket-synth.csv" },
-    scale: { type: "string", default: "1" },
-    seed: { type: "string", default: "42" },
-  }, HELP);
+/**
+ * Runs `generate` with command-line arguments.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function generateCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(
+    {
+      out: { type: "string", default: "out/retailrocket-synth.csv" },
+      scale: { type: "string", default: "1" },
+      seed: { type: "string", default: "42" },
+    },
+    HELP,
+    args,
+  );
   const log = new SynthLog({
     scale: numberFlag("scale", flags.scale, false),
     seed: numberFlag("seed", flags.seed),
@@ -133,4 +142,6 @@ await run(async () => {
     }%`,
     "-",
   );
-});
+}
+
+if (import.meta.main) await run(() => generateCommand(Deno.args));

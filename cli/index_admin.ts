@@ -8,13 +8,14 @@
 
 import {
   connect,
-  listIndices,
   redactUrl,
-  registerTemplates,
   resolveConnection,
-  rollback,
-} from "../mod.ts";
-import { CliError, parseFlags, run } from "./common.ts";
+} from "../elasticsearch/connection.ts";
+import { listIndices, rollback } from "../elasticsearch/lifecycle.ts";
+import { registerTemplates } from "../elasticsearch/templates.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { loadSettings } from "../config/settings.ts";
+import { parseFlags, run } from "./common.ts";
 
 const HELP = `
 deno task index:list [--alias NAME]
@@ -28,7 +29,8 @@ one (atomic), e.g. after a bad build.
 templates:register: store queries/*.mustache as search templates (needs the
 lang-mustache module; without it, serve renders them client-side).
 
-  --alias NAME    the alias (default "cco-items")
+  --config FILE   settings file (default $CCO_CONFIG)
+  --alias NAME    the alias (default: the settings', else "cco-items")
   --es-config FILE       JSON connection settings (url, apiKey, username,
                          password, caCert, caFingerprint, requestTimeoutMs);
                          default $CCO_ES_CONFIG; ES_* variables override it
@@ -36,26 +38,37 @@ lang-mustache module; without it, serve renders them client-side).
   -h, --help      this text
 `;
 
-await run(async () => {
-  const [command] = Deno.args.filter((a) => !a.startsWith("-"));
+/**
+ * Runs `index list|rollback|templates` with command-line arguments.
+ *
+ * @param args The arguments after the command name (the subcommand first).
+ */
+export async function indexCommand(args: string[]): Promise<void> {
+  const [command] = args.filter((a) => !a.startsWith("-"));
   const flags = parseFlags(
     {
-      alias: { type: "string", default: "cco-items" },
+      config: { type: "string" },
+      alias: { type: "string" },
       "es-url": { type: "string" },
       "es-config": { type: "string" },
     },
     HELP,
-    Deno.args.filter((a) => a !== command),
+    args.filter((a) => a !== command),
   );
   if (!["list", "rollback", "templates"].includes(command)) {
-    throw new CliError(
+    throw new ConfigError(
+      "",
       `expected list, rollback or templates, got ${
         command ?? "nothing"
       } (see --help)`,
     );
   }
-  const url =
-    resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
+  const settings = await loadSettings(flags.config);
+  flags.alias ??= settings.elasticsearch?.alias ?? "cco-items";
+  const url = resolveConnection(
+    { url: flags["es-url"] ?? settings.elasticsearch?.url },
+    flags["es-config"],
+  ).url;
   const client = await connect({ url, configFile: flags["es-config"] });
   try {
     if (command === "templates") {
@@ -83,4 +96,6 @@ await run(async () => {
   } finally {
     await client.close();
   }
-});
+}
+
+if (import.meta.main) await run(() => indexCommand(Deno.args));

@@ -1,134 +1,112 @@
 /**
- * `deno task recommend`: recommendations for one history, from
- * Elasticsearch (when ES_URL or --es-url is set) or from the embedded
- * backend over an NDJSON export or an events file.
+ * `cco recommend` (`deno task recommend`): recommendations for one history
+ * or request, from an exported model, a model built from events, or
+ * Elasticsearch (see `_backend.ts` for the order).
  *
  * @module
  */
 
-import {
-  buildIndicators,
-  connect,
-  ElasticsearchRecommender,
-  EmbeddedRecommender,
-  parseIndicatorDocuments,
-  readEvents,
-  type Recommender,
-  type RecommendRequest,
-  resolveConnection,
-} from "../mod.ts";
-import { CliError, numberFlag, parseFlags, run } from "./common.ts";
-import {
-  EVENT_FORMAT_FLAGS,
-  EVENT_FORMAT_HELP,
-  eventFormat,
-} from "./_format.ts";
+import { ConfigError, messageOf } from "../errors/mod.ts";
+import type { RecommendRequest } from "../serving/request.ts";
+import { loadSettings } from "../config/settings.ts";
+import { numberFlag, parseFlags, run } from "./common.ts";
+import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP } from "./_format.ts";
+import { BUILD_FLAGS } from "./_build_options.ts";
+import { openBackend } from "./_backend.ts";
 
 const HELP = `
 deno task recommend --history ITEM[,ITEM...] [options]
 deno task recommend --request '{"history":{"transaction":["1"],"view":["2"]},
   "filters":[{"field":"available","value":true}],"num":5,"explain":true}'
 
-Prints the items recommended for a history (most recent item first), or for
-a full request (per-event-type history, item/items, filters, boosts,
-exclude, excludeSeen, dateRange, from, num, backfill, explain: see README).
+Prints the items recommended for a history of the model's primary event
+(most recent item first), or for a full request (per-event-type history,
+item/items, filters, boosts, exclude, excludeSeen, dateRange, from, num,
+backfill, explain: see README).
 
-Backend, in order of precedence:
-  --es-config FILE       JSON connection settings (url, apiKey, username,
-                         password, caCert, caFingerprint, requestTimeoutMs);
-                         default $CCO_ES_CONFIG; ES_* variables override it
-  --es-url URL / $ES_URL  query Elasticsearch, index --index (default "cco-items")
-  --indicators FILE       embedded backend over an NDJSON export of build-index
-  --events FILE           embedded backend, indicators built from this events
-                          file first (format flags below; default settings)
+Backend, the first that applies:
+  --indicators FILE|DIR   embedded, over an exported model (build-index --out)
+  --events FILE           embedded, a model built from this events file now
+                          (format flags below; build flags as build-index)
+  --es-url URL / $ES_URL  Elasticsearch (or the settings' elasticsearch.url),
+                          alias --alias (default "cco-items")
 
-Options:
+Options (flags override the settings file):
+  --config FILE           settings file (default $CCO_CONFIG)
   --history LIST          comma-separated item ids of the primary event
   --request JSON          a whole request object instead of --history
   --num N                 number of results (default 10)
   --json                  print JSON instead of a table
-  --embedded              ignore $ES_URL and use the embedded backend
+  --es-config FILE        JSON connection settings (url, apiKey, username,
+                          password, caCert, caFingerprint, requestTimeoutMs);
+                          default $CCO_ES_CONFIG; ES_* variables override it
+  --max-query-events N    history items used per event type
 ${EVENT_FORMAT_HELP}  -h, --help              this text
 `;
 
-await run(async () => {
-  const flags = parseFlags({
-    history: { type: "string" },
-    request: { type: "string" },
-    num: { type: "string", default: "10" },
-    json: { type: "boolean", default: false },
-    "es-url": { type: "string" },
-    "es-config": { type: "string" },
-    index: { type: "string", default: "cco-items" },
-    indicators: { type: "string" },
-    events: { type: "string" },
-    embedded: { type: "boolean", default: false },
-    ...EVENT_FORMAT_FLAGS,
-  }, HELP);
+const FLAGS = {
+  config: { type: "string" },
+  history: { type: "string" },
+  request: { type: "string" },
+  num: { type: "string" },
+  json: { type: "boolean", default: false },
+  "es-url": { type: "string" },
+  "es-config": { type: "string" },
+  alias: { type: "string" },
+  indicators: { type: "string" },
+  events: { type: "string" },
+  items: { type: "string" },
+  "max-query-events": { type: "string" },
+  ...EVENT_FORMAT_FLAGS,
+  ...BUILD_FLAGS,
+} as const;
+
+/**
+ * Runs `recommend` with command-line arguments.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function recommendCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(FLAGS, HELP, args);
+  const settings = await loadSettings(flags.config);
   let request: RecommendRequest;
   if (flags.request) {
     if (flags.history) {
-      throw new CliError("--history and --request are exclusive");
+      throw new ConfigError("--history", "and --request are exclusive");
     }
     try {
       request = JSON.parse(flags.request);
     } catch (error) {
-      throw new CliError(`--request is not JSON: ${(error as Error).message}`);
+      throw new ConfigError("--request", `is not JSON: ${messageOf(error)}`);
     }
   } else if (flags.history) {
     request = {
       history: flags.history.split(",").map((s) => s.trim()).filter(Boolean),
     };
   } else {
-    throw new CliError(
-      "--history ITEM[,ITEM...] or --request JSON is required (see --help)",
+    throw new ConfigError(
+      "--history",
+      "ITEM[,ITEM...] or --request JSON is required (see --help)",
     );
   }
-  const num = numberFlag("num", flags.num);
-  const esUrl = flags.embedded
-    ? undefined
-    : resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
-
-  let recommender: Recommender;
-  let close = async () => {};
-  let backend: string;
-  if (esUrl) {
-    const client = await connect({
-      url: esUrl,
-      configFile: flags["es-config"],
-    });
-    close = () => client.close();
-    recommender = new ElasticsearchRecommender(client, flags.index!);
-    backend = `elasticsearch index "${flags.index}"`;
-  } else if (flags.indicators) {
-    const text = await Deno.readTextFile(flags.indicators);
-    recommender = new EmbeddedRecommender(
-      parseIndicatorDocuments(text, flags.indicators),
-    );
-    backend = `embedded (${flags.indicators})`;
-  } else if (flags.events) {
-    const { format, primaryEvent } = eventFormat(flags);
-    const { documents } = await buildIndicators(
-      readEvents(flags.events, format),
-      { primaryEvent },
-    );
-    recommender = new EmbeddedRecommender(documents);
-    backend = `embedded (built from ${flags.events})`;
-  } else {
-    throw new CliError(
-      "no backend: set ES_URL (or --es-url), or pass --indicators FILE or --events FILE",
-    );
-  }
+  const backend = await openBackend(flags, settings, {
+    ...settings.serving,
+    num: numberFlag("num", flags.num) ?? settings.serving?.num,
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
+      settings.serving?.maxQueryEvents,
+  });
   try {
-    const recs = await recommender.recommend({
-      ...request,
-      num: request.num ?? num,
-    });
+    const recs = await backend.recommender.recommend(request);
     if (flags.json) {
       console.log(JSON.stringify(recs));
       return;
     }
-    console.log(`backend: ${backend}; request: ${JSON.stringify(request)}`);
+    const manifest = await backend.recommender.manifest();
+    console.log(
+      `backend: ${backend.label}; primary "${manifest.primaryEvent}"; request: ${
+        JSON.stringify(request)
+      }`,
+    );
     if (recs.length === 0) console.log("(no item's indicators match)");
     recs.forEach((r, i) =>
       console.log(
@@ -144,6 +122,8 @@ await run(async () => {
       )
     );
   } finally {
-    await close();
+    await backend.close();
   }
-});
+}
+
+if (import.meta.main) await run(() => recommendCommand(Deno.args));

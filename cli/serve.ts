@@ -1,43 +1,39 @@
 /**
- * `deno task serve`: the HTTP recommendation service (see `lib/http.ts`),
- * over Elasticsearch (ES_URL) or the embedded backend.
+ * `cco serve` (`deno task serve`): the HTTP recommendation service (see
+ * `http/handler.ts`) over Elasticsearch or the embedded backend.
  *
  * @module
  */
 
+import { ConfigError } from "../errors/mod.ts";
+import { createHandler } from "../http/handler.ts";
 import {
-  buildIndicators,
-  connect,
-  createHandler,
-  ElasticsearchEventStore,
-  ElasticsearchRecommender,
-  EmbeddedRecommender,
   type HistoryStore,
   MemoryEventStore,
-  mergeItems,
-  parseIndicatorDocuments,
-  readEventBatches,
-  readItems,
-  type Recommender,
-  redactUrl,
-  resolveConnection,
   withUserHistory,
-} from "../mod.ts";
-import { CliError, numberFlag, parseFlags, run } from "./common.ts";
-import { EVENT_FORMAT_FLAGS, eventFormat } from "./_format.ts";
+} from "../serving/event_store.ts";
+import { loadSettings } from "../config/settings.ts";
+import { numberFlag, parseFlags, run } from "./common.ts";
+import { EVENT_FORMAT_FLAGS } from "./_format.ts";
+import { BUILD_FLAGS } from "./_build_options.ts";
+import { openBackend } from "./_backend.ts";
 
 const HELP = `
 deno task serve [options]
 
 Serves POST /recommendations, POST /similar-items, GET /health (and
-POST /events when an event store is configured) on 127.0.0.1.
+POST /events when an event store is configured).
 
-Backend, in order of precedence:
-  --es-url URL / $ES_URL  Elasticsearch, alias --alias (default "cco-items")
-  --indicators FILE       embedded, over an NDJSON export of build-index
-  --events FILE           embedded, indicators built from this events file
+Backend, the first that applies:
+  --indicators FILE|DIR   embedded, over an exported model (build-index --out)
+  --events FILE           embedded, a model built from this events file now
+                          (format and build flags as for build-index)
+  --es-url URL / $ES_URL  Elasticsearch (or the settings' elasticsearch.url),
+                          alias --alias (default "cco-items")
+The model's manifest says what its primary event and fields are.
 
-Options:
+Options (flags override the settings file):
+  --config FILE           settings file (default $CCO_CONFIG)
   --port N                port (default 8000; 0 picks a free one)
   --hostname H            interface (default 127.0.0.1)
   --token T               require "Authorization: Bearer T" (or $CCO_SERVE_TOKEN)
@@ -46,109 +42,108 @@ Options:
   --items FILE            item metadata for the embedded backend
   --event-store KIND      enable POST /events and {"user": ...} requests:
                           "memory", or "elasticsearch" (index --events-index,
-                          default cco-events; needs ES_URL)
+                          default cco-events; needs Elasticsearch)
   --events-index NAME     event index for --event-store elasticsearch
-  --primary NAME          primary event type (default transaction)
-  --max-query-events N    history items used per event type (default 100)
+  --max-query-events N    history items used per event type (default: the
+                          model's, else 100)
   --es-config FILE        JSON connection settings (see README)
   -h, --help              this text
 `;
 
-await run(async () => {
-  const flags = parseFlags({
-    port: { type: "string", default: "8000" },
-    hostname: { type: "string", default: "127.0.0.1" },
-    token: { type: "string" },
-    "max-body": { type: "string" },
-    timeout: { type: "string" },
-    "es-url": { type: "string" },
-    "es-config": { type: "string" },
-    alias: { type: "string", default: "cco-items" },
-    indicators: { type: "string" },
-    events: { type: "string" },
-    items: { type: "string" },
-    primary: { type: "string" },
-    "max-query-events": { type: "string" },
-    "event-store": { type: "string" },
-    "events-index": { type: "string", default: "cco-events" },
-    ...EVENT_FORMAT_FLAGS,
-  }, HELP);
-  const esUrl = flags.indicators || flags.events
-    ? undefined
-    : resolveConnection({ url: flags["es-url"] }, flags["es-config"]).url;
-  let recommender: Recommender;
-  let backend: string;
-  let index: string | undefined;
-  let healthCheck: (() => Promise<unknown>) | undefined;
-  let client: Awaited<ReturnType<typeof connect>> | undefined;
-  const options = {
-    primaryEvent: flags.primary,
-    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
-  };
-  if (esUrl) {
-    const client = await connect({
-      url: esUrl,
-      configFile: flags["es-config"],
-    });
-    recommender = new ElasticsearchRecommender(client, flags.alias!, options);
-    backend = `elasticsearch ${redactUrl(esUrl)}`;
-    index = flags.alias;
-    healthCheck = () =>
-      (client as unknown as { count(p: { index: string }): Promise<unknown> })
-        .count({ index: flags.alias! });
-  } else if (flags.indicators || flags.events) {
-    const documents = flags.indicators
-      ? parseIndicatorDocuments(
-        await Deno.readTextFile(flags.indicators),
-        flags.indicators,
-      )
-      : (await buildIndicators(
-        readEventBatches(flags.events!, eventFormat(flags).format),
-        { primaryEvent: flags.primary ?? eventFormat(flags).primaryEvent },
-      )).documents;
-    if (flags.items) mergeItems(documents, await readItems(flags.items));
-    recommender = new EmbeddedRecommender(documents, options);
-    backend = "embedded";
-    index = flags.indicators ?? flags.events;
-  } else {
-    throw new CliError(
-      "no backend: set ES_URL (or --es-url), or pass --indicators FILE or --events FILE",
+const FLAGS = {
+  config: { type: "string" },
+  port: { type: "string" },
+  hostname: { type: "string" },
+  token: { type: "string" },
+  "max-body": { type: "string" },
+  timeout: { type: "string" },
+  "es-url": { type: "string" },
+  "es-config": { type: "string" },
+  alias: { type: "string" },
+  indicators: { type: "string" },
+  events: { type: "string" },
+  items: { type: "string" },
+  "max-query-events": { type: "string" },
+  "event-store": { type: "string" },
+  "events-index": { type: "string" },
+  ...EVENT_FORMAT_FLAGS,
+  ...BUILD_FLAGS,
+} as const;
+
+/**
+ * Runs `serve` with command-line arguments; resolves when the server stops.
+ *
+ * @param args The arguments after the command name.
+ */
+export async function serveCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(FLAGS, HELP, args);
+  const settings = await loadSettings(flags.config);
+  const http = settings.http ?? {};
+  // every setting checked before the backend opens
+  const port = numberFlag("port", flags.port) ?? http.port ?? 8000;
+  if (port < 0 || port > 65535) {
+    throw new ConfigError("--port", `must be from 0 to 65535, got ${port}`);
+  }
+  const storeKind = flags["event-store"] ?? http.eventStore;
+  if (
+    storeKind !== undefined && storeKind !== "memory" &&
+    storeKind !== "elasticsearch"
+  ) {
+    throw new ConfigError(
+      "--event-store",
+      `must be memory or elasticsearch, got "${storeKind}"`,
     );
   }
+  const serving = {
+    ...settings.serving,
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
+      settings.serving?.maxQueryEvents,
+  };
+  const backend = await openBackend(flags, settings, serving);
   let events: HistoryStore | undefined;
-  if (flags["event-store"] === "memory") events = new MemoryEventStore();
-  else if (flags["event-store"] === "elasticsearch") {
-    if (!client) throw new CliError("--event-store elasticsearch needs ES_URL");
-    const store = new ElasticsearchEventStore(client, flags["events-index"]);
+  if (storeKind === "memory") events = new MemoryEventStore();
+  else if (storeKind === "elasticsearch") {
+    if (!backend.client) {
+      throw new ConfigError(
+        "--event-store",
+        "elasticsearch needs the Elasticsearch backend (ES_URL or --es-url), not an embedded model",
+      );
+    }
+    const { ElasticsearchEventStore } = await import(
+      "../elasticsearch/event_store.ts"
+    );
+    const store = new ElasticsearchEventStore(
+      backend.client,
+      flags["events-index"] ?? http.eventsIndex ?? "cco-events",
+    );
     await store.ensureIndex();
     events = store;
-  } else if (flags["event-store"] !== undefined) {
-    throw new CliError(
-      `--event-store must be memory or elasticsearch, got "${
-        flags["event-store"]
-      }"`,
-    );
   }
-  if (events) {
-    recommender = withUserHistory(recommender, events, {
-      primaryEvent: flags.primary,
-    });
-  }
+  const recommender = events
+    ? withUserHistory(backend.recommender, events)
+    : backend.recommender;
   const handler = createHandler({
     events,
     recommender,
-    backend,
-    index,
-    healthCheck,
+    backend: backend.label,
+    index: backend.index,
+    healthCheck: backend.healthCheck,
     token: flags.token ?? (Deno.env.get("CCO_SERVE_TOKEN") || undefined),
-    maxBodyBytes: numberFlag("max-body", flags["max-body"]),
-    timeoutMs: numberFlag("timeout", flags.timeout),
+    maxBodyBytes: numberFlag("max-body", flags["max-body"]) ??
+      http.maxBodyBytes,
+    timeoutMs: numberFlag("timeout", flags.timeout) ?? http.timeoutMs,
   });
   const server = Deno.serve({
-    hostname: flags.hostname,
-    port: numberFlag("port", flags.port),
+    hostname: flags.hostname ?? http.hostname ?? "127.0.0.1",
+    port,
     onListen: ({ hostname, port }) =>
-      console.log(`serving ${backend} on http://${hostname}:${port}`),
+      console.log(`serving ${backend.label} on http://${hostname}:${port}`),
   }, handler);
-  await server.finished;
-});
+  try {
+    await server.finished;
+  } finally {
+    await backend.close();
+  }
+}
+
+if (import.meta.main) await run(() => serveCommand(Deno.args));

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-import-prefix
 /**
  * The Elasticsearch client cco-es speaks through (the official
  * `npm:@elastic/elasticsearch` 8.x, imported here and nowhere else, by its
@@ -14,10 +15,10 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Client, clientError } from "./client.ts";
+ * import { clientError, createClient } from "./client.ts";
  * import { UnavailableError } from "../errors/mod.ts";
  *
- * const client = new Client({ node: "http://127.0.0.1:9", maxRetries: 0, requestTimeout: 2000 });
+ * const client = createClient({ node: "http://127.0.0.1:9", maxRetries: 0, requestTimeout: 2000 });
  * const error = await client.count({ index: "x" }).catch((e) => clientError(e, "counting"));
  * assert.ok(error instanceof UnavailableError);
  * assert.match(error.message, /^counting: Elasticsearch is unreachable/);
@@ -33,9 +34,242 @@ import {
   RequestError,
   UnavailableError,
 } from "../errors/mod.ts";
-import { Client, errors } from "npm:@elastic/elasticsearch@8.19.2";
+// The full specifier (not an import-map name), so that this package works
+// when imported by path from another project, without copying our map.
+import {
+  Client as OfficialClient,
+  errors,
+} from "npm:@elastic/elasticsearch@8.19.2";
 
-export { Client, errors };
+/** Options of a request to the cluster. */
+export interface ClientRequestOptions {
+  /** Cancels the request. */
+  signal?: AbortSignal;
+}
+
+/** One search hit, as cco-es reads it. */
+export interface SearchHit {
+  /** Document id. */
+  _id?: string;
+  /** Score (a 32-bit float printed as its shortest decimal). */
+  _score?: number | null;
+  /** Named queries the document matched. */
+  matched_queries?: string[] | Record<string, number>;
+  /** The document, when requested. */
+  _source?: unknown;
+}
+
+/** A search answer, as cco-es reads it. */
+export interface SearchAnswer {
+  /** The hits. */
+  hits: { hits: SearchHit[] };
+}
+
+/**
+ * The members of the official `npm:@elastic/elasticsearch` 8.x client that
+ * cco-es uses, typed by what cco-es sends and reads. A client of that
+ * package satisfies it as it is (no cast): pass `new Client({ node })` of
+ * the official package, or use `createClient` / `connect`.
+ */
+export interface Client {
+  /** Searches. */
+  search(
+    params: {
+      index: string;
+      size?: number;
+      query?: object;
+      sort?: object[];
+      _source?: boolean;
+      track_scores?: boolean;
+      track_total_hits?: boolean;
+      search_type?: "query_then_fetch" | "dfs_query_then_fetch";
+    },
+    options?: ClientRequestOptions,
+  ): Promise<SearchAnswer>;
+  /** Runs a stored search template. */
+  searchTemplate(
+    params: { index: string; id: string; params: Record<string, unknown> },
+    options?: ClientRequestOptions,
+  ): Promise<SearchAnswer>;
+  /** Counts documents. */
+  count(
+    params: { index: string },
+    options?: ClientRequestOptions,
+  ): Promise<{ count: number }>;
+  /** Reads documents by id. */
+  mget(
+    params: { index: string; ids: string[] },
+    options?: ClientRequestOptions,
+  ): Promise<
+    {
+      docs: ({ _id: string; found?: boolean; _source?: unknown } | {
+        _id: string;
+        error: unknown;
+      })[];
+    }
+  >;
+  /** Indexes one document. */
+  index(
+    params: { index: string; document: object; refresh?: boolean },
+    options?: ClientRequestOptions,
+  ): Promise<unknown>;
+  /** Sends bulk operations. */
+  bulk(
+    params: { operations: object[]; refresh?: boolean },
+    options?: ClientRequestOptions,
+  ): Promise<{ errors: boolean }>;
+  /** Stores a script (a search template). */
+  putScript(
+    params: { id: string; script: { lang: string; source: string } },
+    options?: ClientRequestOptions,
+  ): Promise<unknown>;
+  /** Closes the connections. */
+  close(): Promise<void>;
+  /** Index management. */
+  indices: {
+    create(
+      params: {
+        index: string;
+        settings?: Record<string, unknown>;
+        mappings?: Record<string, unknown>;
+        aliases?: Record<string, object>;
+      },
+      options?: ClientRequestOptions,
+    ): Promise<unknown>;
+    delete(
+      params: { index: string | string[]; ignore_unavailable?: boolean },
+      options?: ClientRequestOptions,
+    ): Promise<unknown>;
+    exists(
+      params: { index: string; allow_no_indices?: boolean },
+      options?: ClientRequestOptions,
+    ): Promise<boolean>;
+    getMapping(
+      params: { index: string },
+      options?: ClientRequestOptions,
+    ): Promise<
+      Record<
+        string,
+        { mappings?: { dynamic?: unknown; _meta?: Record<string, unknown> } }
+      >
+    >;
+    putMapping(
+      params: { index: string; _meta?: Record<string, unknown> },
+      options?: ClientRequestOptions,
+    ): Promise<unknown>;
+    getAlias(
+      params: { name: string },
+      options?: ClientRequestOptions,
+    ): Promise<Record<string, unknown>>;
+    deleteAlias(
+      params: { index: string; name: string },
+      options?: ClientRequestOptions,
+    ): Promise<unknown>;
+    updateAliases(
+      params: { actions: Record<string, { index: string; alias: string }>[] },
+      options?: ClientRequestOptions,
+    ): Promise<unknown>;
+  };
+  /** Compact listings. */
+  cat: {
+    indices(
+      params: {
+        index: string;
+        format: "json";
+        h: string[];
+        expand_wildcards?: "open";
+      },
+      options?: ClientRequestOptions,
+    ): Promise<{ index?: string; "docs.count"?: string | null }[]>;
+  };
+  /** Node information. */
+  nodes: {
+    info(
+      params: { node_id?: string; metric?: string; filter_path?: string },
+      options?: ClientRequestOptions,
+    ): Promise<
+      {
+        nodes?: Record<
+          string,
+          {
+            version?: string;
+            modules?: { name: string }[];
+            plugins?: { name: string }[];
+          }
+        >;
+      }
+    >;
+  };
+  /** Cluster health. */
+  cluster: {
+    health(
+      params: { wait_for_status?: "green" | "yellow"; timeout?: string },
+      options?: ClientRequestOptions,
+    ): Promise<{ status: string }>;
+  };
+  /** The client's helpers. */
+  helpers: {
+    bulk(options: {
+      datasource: AsyncIterator<{ id: string }>;
+      onDocument: (
+        doc: { id: string },
+      ) => { index: { _index: string; _id: string; require_alias?: boolean } };
+      onDrop?: (
+        dropped: {
+          status: number;
+          error: { type: string; reason?: string | null } | null;
+          document: { id: string };
+        },
+      ) => void;
+      onSuccess?: () => void;
+      flushBytes?: number;
+      concurrency?: number;
+      retries?: number;
+      wait?: number;
+      refreshOnCompletion?: string;
+    }): Promise<{ failed: number; aborted: boolean }>;
+  };
+}
+
+/** How to construct a {@linkcode Client} (the official options cco-es uses). */
+export interface ClientOptions {
+  /** Cluster URL, or several nodes' URLs. */
+  node: string | string[];
+  /** Per-request timeout in milliseconds (default 30 000). */
+  requestTimeout?: number;
+  /** Retries of a failed request on another node (default 3). */
+  maxRetries?: number;
+  /** API key or basic-auth credentials. */
+  auth?: { apiKey: string } | { username: string; password: string };
+  /** SHA-256 fingerprint of the CA certificate. */
+  caFingerprint?: string;
+  /** TLS settings: a PEM CA certificate to trust. */
+  tls?: { ca?: string };
+}
+
+/**
+ * Constructs a {@linkcode Client} (no request is sent; `connect` also
+ * checks that the cluster answers).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createClient } from "./client.ts";
+ *
+ * const client = createClient({ node: "http://127.0.0.1:9200" });
+ * assert.equal(typeof client.search, "function");
+ * await client.close();
+ * ```
+ *
+ * @param options Node(s), timeout, credentials.
+ * @returns The client (close it when done).
+ */
+export function createClient(options: ClientOptions): Client {
+  return new OfficialClient(options);
+}
+
+/** The official client's error classes, to tell its failures apart. */
+export { errors };
 
 /**
  * The cco-es error for a failure of the client (see the module
@@ -98,9 +332,12 @@ export function clientError(error: unknown, what: string): CcoError {
         { cause: error },
       );
     }
-    return new CcoError(`${what}: Elasticsearch answered ${status} (${reason})`, {
-      cause: error,
-    });
+    return new CcoError(
+      `${what}: Elasticsearch answered ${status} (${reason})`,
+      {
+        cause: error,
+      },
+    );
   }
   return new CcoError(`${what}: ${message}`, { cause: error });
 }

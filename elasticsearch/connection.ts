@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Client } from "./client.ts";
+import { type Client, createClient } from "./client.ts";
 import { ConfigError, UnavailableError } from "../errors/mod.ts";
 
 /** The Elasticsearch major version this client speaks. */
@@ -211,7 +211,7 @@ export async function connect(
   try {
     let ca: string | undefined;
     if (settings.caCert) ca = await Deno.readTextFile(settings.caCert);
-    client = new Client({
+    client = createClient({
       node: url,
       requestTimeout: settings.requestTimeoutMs ?? 30_000,
       maxRetries: 2,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConnectionError, redactUrl, resolveConnection } from "./connection.ts";
+import { ConfigError, UnavailableError } from "../errors/mod.ts";
+import { connect, redactUrl, resolveConnection } from "./connection.ts";
 
 const VARS = [
   "ES_URL",
@@ -63,20 +64,29 @@ Deno.test("connection settings: options, then ES_* variables, then the config fi
       assert.deepEqual(resolveConnection(), {});
       Deno.writeTextFileSync(file, '{"url":"x","pasword":"typo"}');
       assert.throws(() => resolveConnection({}, file), {
-        name: "ConnectionError",
-        message:
-          /^Elasticsearch config .*es\.json: unknown keys pasword \(expected /,
+        name: "ConfigError",
+        message: new RegExp(
+          `^${file} has unknown keys pasword \\(expected url, apiKey, `,
+        ),
       });
       Deno.writeTextFileSync(file, "{not json");
-      assert.throws(() => resolveConnection({}, file), ConnectionError);
+      assert.throws(() => resolveConnection({}, file), (e) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.path, file);
+        assert.match(e.message, /cannot be read as Elasticsearch settings: /);
+        assert.doesNotMatch(e.message, /\n/);
+        return true;
+      });
       assert.throws(() => resolveConnection({}, `${dir}/missing.json`), {
-        message: /^cannot read Elasticsearch config .*missing\.json: /,
+        name: "ConfigError",
+        message: /^.*missing\.json cannot be read as Elasticsearch settings: /,
       });
     });
     withEnv({ ES_TIMEOUT_MS: "soon" }, () => {
       assert.throws(() => resolveConnection(), {
+        name: "ConfigError",
         message:
-          "request timeout must be a positive number of milliseconds, got NaN",
+          "requestTimeoutMs must be a positive number of milliseconds, got NaN",
       });
     });
   } finally {
@@ -91,4 +101,38 @@ Deno.test("redactUrl never shows credentials", () => {
   );
   assert.equal(redactUrl("http://127.0.0.1:9200"), "http://127.0.0.1:9200/");
   assert.equal(redactUrl("not a url"), "<invalid URL>");
+});
+
+Deno.test("connect: no URL is a settings error, an unreachable cluster an outage", async () => {
+  const saved = new Map(VARS.map((v) => [v, Deno.env.get(v)]));
+  try {
+    for (const v of VARS) Deno.env.delete(v);
+    await assert.rejects(() => connect(), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(
+        e.message,
+        "no Elasticsearch URL: set ES_URL or pass --es-url",
+      );
+      return true;
+    });
+    // nothing listens on port 9 of this machine
+    await assert.rejects(
+      () => connect({ url: "http://127.0.0.1:9", requestTimeoutMs: 2000 }),
+      (e) => {
+        assert.ok(e instanceof UnavailableError, String(e));
+        assert.equal(e.status, 503);
+        assert.match(
+          e.message,
+          /^Elasticsearch at http:\/\/127\.0\.0\.1:9\/ is unreachable: /,
+        );
+        assert.doesNotMatch(e.message, /\n/);
+        return true;
+      },
+    );
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, v);
+    }
+  }
 });

@@ -18,7 +18,7 @@
  */
 
 import type { Client } from "./client.ts";
-import type { Event } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
 import { recentDistinct } from "../serving/event_store.ts";
 import type { HistoryStore } from "../serving/event_store.ts";
 
@@ -101,13 +101,16 @@ export class ElasticsearchEventStore implements HistoryStore {
     user: string,
     maxPerType: number,
   ): Promise<Record<string, string[]>> {
-    const response = await this.#client.search<Event>({
+    const response = await this.#client.search({
       index: this.index,
       query: { term: { user } },
       sort: [{ timestamp: { order: "desc" } }, { item: { order: "asc" } }],
       size: 1000,
     });
-    return recentDistinct(response.hits.hits.map((h) => h._source!), maxPerType);
+    return recentDistinct(
+      response.hits.hits.map((h) => h._source as Event),
+      maxPerType,
+    );
   }
 
   /**
@@ -140,4 +143,3 @@ export class ElasticsearchEventStore implements HistoryStore {
     }
   }
 }
-

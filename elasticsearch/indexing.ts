@@ -190,7 +190,7 @@ export async function indexDocuments(
   }
   let stats: Awaited<ReturnType<Client["helpers"]["bulk"]>>;
   try {
-    stats = await client.helpers.bulk<{ id: string }>({
+    stats = await client.helpers.bulk({
       datasource: source(),
       onDocument: (doc) => ({
         index: { _index: writeAlias(index), _id: doc.id, require_alias: true },
@@ -204,7 +204,11 @@ export async function indexDocuments(
           );
         } else dropped.push("");
       },
-      onSuccess: () => options.onProgress?.(++succeeded),
+      onSuccess: () => {
+        // counted whether or not anyone listens (`?.` would skip the ++)
+        succeeded++;
+        options.onProgress?.(succeeded);
+      },
       flushBytes: options.flushBytes ?? 5_000_000,
       concurrency: options.concurrency ?? 2,
       retries: options.retries ?? 3,

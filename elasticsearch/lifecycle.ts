@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts ignore
- * import { Client } from "@elastic/elasticsearch";
+ * import { Client } from "./client.ts";
  * import { publishIndex, rollback } from "./lifecycle.ts";
  *
  * const client = new Client({ node: "http://127.0.0.1:9200" });
@@ -41,8 +41,7 @@ import type { ModelManifest } from "../model/manifest.ts";
 import { mulberry32 } from "../random/mod.ts";
 
 /** Options for {@linkcode publishIndex}. */
-export interface PublishOptions
-  extends Omit<IndexOptions, "replace" | "meta"> {
+export interface PublishOptions extends Omit<IndexOptions, "replace" | "meta"> {
   /** Complete indices to keep, the live one included (default 2). */
   keep?: number;
   /** Documents read back and compared before the swap (default 20). */
@@ -264,9 +263,7 @@ export async function publishIndex(
     }
     if (error instanceof IndexingError) throw error;
     throw new IndexingError(
-      `building "${index}" failed: ${
-        clientError(error, "publishing").message
-      }`,
+      `building "${index}" failed: ${clientError(error, "publishing").message}`,
       0,
       { cause: error },
     );
@@ -350,14 +347,14 @@ async function verifyIndex(
     | undefined;
   if (
     String(got?.dynamic) !== "strict" ||
-    JSON.stringify(got?._meta?.cco?.manifest) !== JSON.stringify(manifest)
+    canonicalJson(got?._meta?.cco?.manifest) !== canonicalJson(manifest)
   ) {
     throw new IndexingError(
       `index "${index}" does not have the mapping this build created (was it replaced under the build?)`,
     );
   }
   if (picks.length === 0) return;
-  const { docs } = await client.mget<Record<string, unknown>>({
+  const { docs } = await client.mget({
     index,
     ids: picks.map((d) => d.id),
   });
@@ -372,6 +369,20 @@ async function verifyIndex(
       );
     }
   });
+}
+
+// JSON with every object's keys sorted: Elasticsearch returns `_meta`
+// objects with their keys in another order than they were sent
+function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(
+    value,
+    (_, v) =>
+      typeof v === "object" && v !== null && !Array.isArray(v)
+        ? Object.fromEntries(
+          Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
+        )
+        : v,
+  );
 }
 
 async function applyRetention(

@@ -41,11 +41,12 @@ export interface IndexBody {
 }
 
 /** The mapping of an unweighted indicator field: BM25 on keywords. */
-export const KEYWORD_INDICATORS = Object.freeze({
-  type: "keyword",
-  norms: false,
-  doc_values: false,
-});
+export const KEYWORD_INDICATORS: Readonly<Record<string, unknown>> = Object
+  .freeze({
+    type: "keyword",
+    norms: false,
+    doc_values: false,
+  });
 
 const ES_TYPES: Record<MetadataType, Record<string, unknown>> = {
   keyword: { type: "keyword" },

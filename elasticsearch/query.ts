@@ -38,9 +38,6 @@
 
 import type { Filter, NormalizedRequest } from "../serving/request.ts";
 
-/** Name of the keyword field holding purchase indicators. */
-export const INDICATORS_FIELD = "indicators";
-
 /** An Elasticsearch search body (the parts cco-es uses). */
 export type SearchBody = Record<string, unknown> & {
   size: number;

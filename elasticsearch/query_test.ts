@@ -1,17 +1,36 @@
 import assert from "node:assert/strict";
+import { RequestError } from "../errors/mod.ts";
 import {
   buildBackfillQuery,
   buildRecommendQuery,
   filterQuery,
 } from "./query.ts";
-import { normalizeRequest } from "../serving/request.ts";
+import {
+  normalizeRequest,
+  resolveServing,
+  type ServingOptions,
+} from "../serving/request.ts";
+import { manifestFor } from "../model/manifest.ts";
+
+// a model with purchases (primary), views and carts, and typed metadata
+const MANIFEST = manifestFor(
+  [{ id: "x", indicators: [], indicators_view: [], indicators_addtocart: [] }],
+  {
+    primaryEvent: "transaction",
+    metadata: { available: "boolean", category: "keyword", updated: "date" },
+  },
+);
+
+function normalize(request: unknown, options: ServingOptions = {}) {
+  return normalizeRequest(request, MANIFEST, resolveServing(MANIFEST, options));
+}
 
 const SORT = [{ _score: { order: "desc" } }, { id: { order: "asc" } }];
 
 Deno.test("query: one should-term per distinct history item, exact JSON", () => {
   assert.deepEqual(
     buildRecommendQuery(
-      normalizeRequest({ history: ["b", "a", "b"], num: 3 }),
+      normalize({ history: ["b", "a", "b"], num: 3 }),
     ),
     {
       size: 3,
@@ -38,7 +57,7 @@ Deno.test("query: one should-term per distinct history item, exact JSON", () => 
 });
 
 Deno.test("query: event types, field boosts, rules, paging and explain", () => {
-  const request = normalizeRequest({
+  const request = normalize({
     history: { transaction: ["p1"], view: ["v1", "v2"], addtocart: ["c1"] },
     fieldBoosts: { indicators_view: 0.5 },
     filters: [
@@ -100,7 +119,7 @@ Deno.test("query: event types, field boosts, rules, paging and explain", () => {
         filter: [
           { term: { available: true } },
           { terms: { category: ["tents", "stoves"] } },
-          { range: { updated: { gte: "2015-06-01" } } },
+          { range: { updated: { gte: Date.UTC(2015, 5, 1) } } },
         ],
         must_not: [{ terms: { id: ["x"] } }],
       },
@@ -117,7 +136,7 @@ Deno.test("query: event types, field boosts, rules, paging and explain", () => {
         filter: [
           { term: { available: true } },
           { terms: { category: ["tents", "stoves"] } },
-          { range: { updated: { gte: "2015-06-01" } } },
+          { range: { updated: { gte: Date.UTC(2015, 5, 1) } } },
         ],
         must_not: [{ terms: { id: ["x", "r1", "r2"] } }],
       },
@@ -132,7 +151,7 @@ Deno.test("query: event types, field boosts, rules, paging and explain", () => {
 });
 
 Deno.test("query: item-based requests query the purchase field", () => {
-  const r = normalizeRequest({ item: "a", items: ["b", "a"] });
+  const r = normalize({ item: "a", items: ["b", "a"] });
   assert.deepEqual(r.clauses, [
     { field: "indicators", item: "a", boost: 1 },
     { field: "indicators", item: "b", boost: 1 },
@@ -142,10 +161,37 @@ Deno.test("query: item-based requests query the purchase field", () => {
 
 Deno.test("query: never a constant-score terms query for ranking", () => {
   const body = buildRecommendQuery(
-    normalizeRequest({ history: ["a", "b", "c"] }),
+    normalize({ history: ["a", "b", "c"] }),
   );
   assert.equal(body.size, 10);
   assert.ok(!JSON.stringify(body.query.bool.must).includes('"terms"'));
+});
+
+Deno.test("date filters reach Elasticsearch as instants", () => {
+  // Elasticsearch would round a `gt`/`lte` bound missing its time up to the
+  // day's last millisecond, and the embedded backend would not: both get
+  // unix ms, of text read as UTC unless it names an offset
+  const r = normalize({
+    history: ["a"],
+    filters: [
+      { field: "updated", gt: "2015-06-01", lte: "2015-06-02T00:00:00" },
+      { field: "updated", value: "2015-06-01T02:00:00+02:00" },
+      { field: "updated", values: ["2015-06-01 00:00", 1433116800000] },
+      { field: "category", gt: "2015-06-01" }, // a keyword: text stays text
+    ],
+  });
+  assert.deepEqual(r.filters, [
+    { field: "updated", gt: Date.UTC(2015, 5, 1), lte: Date.UTC(2015, 5, 2) },
+    { field: "updated", value: Date.UTC(2015, 5, 1) },
+    { field: "updated", values: [Date.UTC(2015, 5, 1), Date.UTC(2015, 5, 1)] },
+    { field: "category", gt: "2015-06-01" },
+  ]);
+  assert.deepEqual(buildRecommendQuery(r).query.bool.filter, [
+    { range: { updated: { gt: 1433116800000, lte: 1433203200000 } } },
+    { term: { updated: 1433116800000 } },
+    { terms: { updated: [1433116800000, 1433116800000] } },
+    { range: { category: { gt: "2015-06-01" } } },
+  ]);
 });
 
 Deno.test("filters map to term, terms and range", () => {
@@ -171,7 +217,7 @@ Deno.test("invalid requests: one-line causes", () => {
     [{ history: ["a"], bogus: 1 }, "request has unknown keys: bogus"],
     [
       { history: { "page view": ["a"] } },
-      'request.history: "page view" is not an event type name',
+      "request.history.page view is not an event type of this model (transaction, view, addtocart)",
     ],
     [
       { history: { view: "a" } },
@@ -209,29 +255,83 @@ Deno.test("invalid requests: one-line causes", () => {
     [{ excludeSeen: "yes" }, "request.excludeSeen must be a boolean"],
     [{ explain: 1 }, "request.explain must be a boolean"],
     [[], "request must be an object"],
+    // before issue 11 these were TypeErrors of the validation code itself
+    [{ filters: "x" }, "request.filters must be an array"],
+    [{ boosts: 3 }, "request.boosts must be an array"],
+    // filters are checked against the model's metadata types
+    [
+      { filters: [{ field: "available", value: "yes" }] },
+      'request.filters[0].value must be a boolean ("available" is a boolean field), got "yes"',
+    ],
+    [
+      { filters: [{ field: "category", values: ["a", 3] }] },
+      'request.filters[0].values[1] must be a keyword ("category" is a keyword field), got 3',
+    ],
+    [
+      { filters: [{ field: "updated", gte: "soon" }] },
+      'request.filters[0].gte must be an ISO date or unix ms ("updated" is a date field), got "soon"',
+    ],
+    [
+      { filters: [{ field: "available", gte: 1 }] },
+      'request.filters[0] cannot be a range: "available" is a boolean field',
+    ],
+    // a type the model lacks names the ones it has
+    [
+      { history: { like: ["a"] } },
+      "request.history.like is not an event type of this model (transaction, view, addtocart)",
+    ],
+    [
+      { history: { constructor: ["a"] } },
+      "request.history.constructor is not an event type of this model (transaction, view, addtocart)",
+    ],
   ];
   for (const [request, message] of cases) {
     assert.throws(
-      () => normalizeRequest(request as never),
-      { name: "TypeError", message },
+      () => normalize(request),
+      (e) => {
+        assert.ok(e instanceof RequestError, String(e));
+        assert.equal(e.name, "RequestError");
+        assert.equal(e.message, message);
+        assert.equal(e.status, 400);
+        assert.ok(message.startsWith(e.path), `${e.path} / ${message}`);
+        return true;
+      },
       JSON.stringify(request),
     );
   }
 });
 
+Deno.test("a request error carries the JSON path of the part at fault", () => {
+  assert.throws(() => normalize({ filters: "x" }), (e) => {
+    assert.ok(e instanceof RequestError);
+    assert.equal(e.path, "request.filters");
+    assert.equal(e.message, "request.filters must be an array");
+    return true;
+  });
+  assert.throws(
+    () => normalize({ filters: [{ field: "available", value: "yes" }] }),
+    (e) => e instanceof RequestError && e.path === "request.filters[0].value",
+  );
+  assert.throws(
+    () => normalize({ history: { like: ["a"] } }),
+    (e) => e instanceof RequestError && e.path === "request.history.like",
+  );
+});
+
 Deno.test("history is capped to the most recent maxQueryEvents per type", () => {
   const many = Array.from({ length: 150 }, (_, i) => `i${i}`);
-  const r = normalizeRequest({ history: { transaction: many, view: many } });
+  const r = normalize({ history: { transaction: many, view: many } });
   assert.equal(r.clauses.length, 200);
   assert.deepEqual(r.clauses.slice(0, 2).map((c) => c.item), ["i0", "i1"]);
   assert.equal(r.clauses[99].item, "i99");
-  const small = normalizeRequest({ history: many }, { maxQueryEvents: 3 });
+  const small = normalize({ history: many }, { maxQueryEvents: 3 });
   assert.deepEqual(small.clauses.map((c) => c.item), ["i0", "i1", "i2"]);
   // items beyond the cap still count as seen: never recommended back
   assert.equal(small.exclude.length, 150);
   assert.throws(
-    () => normalizeRequest({ history: ["a"] }, { maxQueryEvents: 0 }),
+    () => normalize({ history: ["a"] }, { maxQueryEvents: 0 }),
     {
+      name: "ConfigError",
       message: "maxQueryEvents must be an integer from 1 to 1024, got 0",
     },
   );

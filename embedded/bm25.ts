@@ -51,7 +51,7 @@ export interface TermStats {
  * import { keywordTermScore } from "./bm25.ts";
  *
  * // as Elasticsearch 8.19 scores a term in 2 of 2 documents of one value each
- * assert.equal(keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }), 0.18232159316539764);
+ * assert.equal(keywordTermScore({ docFreq: 2, docCount: 2, sumDocFreq: 2 }), 0.18232156336307526);
  * ```
  *
  * @param stats Term and field statistics.

@@ -39,25 +39,21 @@ import type {
   MetadataValue,
 } from "../model/document.ts";
 import { indicatorFieldsOf } from "../model/fields.ts";
-import type {
-  MetadataType,
-  Model,
-  ModelManifest,
-} from "../model/manifest.ts";
+import type { MetadataType, Model, ModelManifest } from "../model/manifest.ts";
 import { dateMillis } from "../model/items.ts";
 import {
   checkServingOptions,
   type Filter,
   normalizeRequest,
   type Recommendation,
-  type RecommendOptions,
   type Recommender,
+  type RecommendOptions,
   type RecommendRequest,
   type ResolvedServing,
   resolveServing,
   type ServingOptions,
 } from "../serving/request.ts";
-import { compareIds } from "../indicators/sparse.ts";
+import { compareIds } from "../model/document.ts";
 import { featureValue } from "../indicators/weights.ts";
 
 /** Postings and BM25 statistics of one indicator field. */

@@ -1,8 +1,31 @@
 import assert from "node:assert/strict";
 import { keywordTermScore } from "./bm25.ts";
 import { EmbeddedRecommender, matchesFilter } from "./recommender.ts";
+import type {
+  IndexableDocument,
+  IndicatorDocument,
+} from "../model/document.ts";
+import {
+  manifestFor,
+  type MetadataType,
+  type Model,
+} from "../model/manifest.ts";
+import { mergeItems, parseItems } from "../model/items.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import { ConfigError, DeadlineError, RequestError } from "../errors/mod.ts";
 
 const f = Math.fround;
+
+/** A model of hand-made documents (primary event `transaction`). */
+function model<D extends IndexableDocument>(
+  documents: D[],
+  metadata?: Record<string, MetadataType>,
+): Model<D> {
+  return {
+    manifest: manifestFor(documents, { primaryEvent: "transaction", metadata }),
+    documents,
+  };
+}
 
 // Four documents, 6 indicator values in all: docCount 4, sumDocFreq 6.
 const docs = [
@@ -35,7 +58,7 @@ Deno.test("keyword BM25 equals the textbook formula within float precision", () 
 });
 
 Deno.test("embedded recommender sums BM25 over matched history items", async () => {
-  const r = new EmbeddedRecommender(docs);
+  const r = new EmbeddedRecommender(model(docs));
   const a = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
   const b = keywordTermScore({ docFreq: 2, docCount: 4, sumDocFreq: 6 });
   const c = keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 6 });
@@ -52,7 +75,7 @@ Deno.test("embedded recommender sums BM25 over matched history items", async () 
 });
 
 Deno.test("embedded recommender excludes history, dedupes, ties by id, honours num", async () => {
-  const r = new EmbeddedRecommender(docs);
+  const r = new EmbeddedRecommender(model(docs));
   // "p" is in the history: excluded even though it matches "a".
   const got = await r.recommend({ backfill: false, history: ["a", "a", "p"] });
   assert.deepEqual(got.map((x) => x.id), ["q"]);
@@ -75,11 +98,12 @@ Deno.test("embedded recommender excludes history, dedupes, ties by id, honours n
 });
 
 Deno.test("embedded recommender rejects malformed requests", async () => {
-  const r = new EmbeddedRecommender(docs);
+  const r = new EmbeddedRecommender(model(docs));
   await assert.rejects(
     () => r.recommend({ history: "a" as unknown as string[] }),
     {
-      name: "TypeError",
+      name: "RequestError",
+      path: "request.history",
       message:
         "request.history must be an array or an object of arrays by event type",
     },
@@ -87,19 +111,37 @@ Deno.test("embedded recommender rejects malformed requests", async () => {
   await assert.rejects(
     () =>
       r.recommend({ backfill: false, history: ["a", 3 as unknown as string] }),
-    { message: "request.history[1] must be a non-empty string, got 3" },
+    {
+      name: "RequestError",
+      path: "request.history[1]",
+      message: "request.history[1] must be a non-empty string, got 3",
+    },
   );
   await assert.rejects(
     () => r.recommend({ backfill: false, history: ["a"], num: 0 }),
-    { message: "request.num must be an integer from 1 to 1000, got 0" },
+    {
+      name: "RequestError",
+      path: "request.num",
+      message: "request.num must be an integer from 1 to 1000, got 0",
+    },
+  );
+  // before issue 11: TypeError "(request.filters ?? []).map is not a function"
+  await assert.rejects(
+    () => r.recommend({ filters: "x" as never }),
+    (e) => {
+      assert.ok(e instanceof RequestError);
+      assert.equal(e.path, "request.filters");
+      assert.equal(e.message, "request.filters must be an array");
+      return true;
+    },
   );
 });
 
 Deno.test("a later document with the same id replaces the earlier", async () => {
-  const r = new EmbeddedRecommender([
+  const r = new EmbeddedRecommender(model([
     { id: "x", indicators: ["a"] },
     { id: "x", indicators: ["b"] },
-  ]);
+  ]));
   assert.equal(r.size, 1);
   assert.deepEqual(await r.recommend({ backfill: false, history: ["a"] }), []);
   assert.equal(
@@ -109,16 +151,16 @@ Deno.test("a later document with the same id replaces the earlier", async () => 
 });
 
 Deno.test("BM25 statistics are per field: other indicator fields do not change scores", async () => {
-  const withOthers = new EmbeddedRecommender([
+  const withOthers = new EmbeddedRecommender(model([
     { id: "p", indicators: ["a"], indicators_view: ["a", "b", "c"] },
     { id: "q", indicators: ["b"], similar_view: ["a"] },
     { id: "r", indicators: [], indicators_view: ["a"] },
-  ]);
-  const plain = new EmbeddedRecommender([
+  ]));
+  const plain = new EmbeddedRecommender(model([
     { id: "p", indicators: ["a"] },
     { id: "q", indicators: ["b"] },
     { id: "r", indicators: [] },
-  ]);
+  ]));
   const want = keywordTermScore({ docFreq: 1, docCount: 2, sumDocFreq: 2 });
   assert.deepEqual(
     await withOthers.recommend({ backfill: false, history: ["a"] }),
@@ -133,7 +175,7 @@ Deno.test("BM25 statistics are per field: other indicator fields do not change s
 });
 
 Deno.test("rules: filters, boosts, exclusions, paging, backfill, explain", async () => {
-  const r = new EmbeddedRecommender([
+  const r = new EmbeddedRecommender(model([
     { id: "p", indicators: ["a"], metadata: { category: "x", popularity: 1 } },
     {
       id: "q",
@@ -143,7 +185,7 @@ Deno.test("rules: filters, boosts, exclusions, paging, backfill, explain", async
     { id: "r", indicators: ["b"], metadata: { category: "x", popularity: 9 } },
     { id: "s", indicators: [], metadata: { category: "x", popularity: 7 } },
     { id: "t", indicators: [], metadata: { category: "y" } },
-  ]);
+  ]));
   const a = keywordTermScore({ docFreq: 2, docCount: 3, sumDocFreq: 4 });
   const b = a; // b is also in 2 of the 3 documents with indicators
   // q matches both history items
@@ -196,15 +238,37 @@ Deno.test("matchesFilter compares like Elasticsearch", () => {
     tags: ["x", "y"],
     on: true,
   };
-  assert.ok(matchesFilter(meta, { field: "n", gt: 4, lte: 5 }));
-  assert.ok(!matchesFilter(meta, { field: "n", lt: 5 }));
-  assert.ok(matchesFilter(meta, { field: "d", gte: "2015-06-01" }));
-  assert.ok(!matchesFilter(meta, { field: "d", lt: "2015-06-10" }));
-  assert.ok(matchesFilter(meta, { field: "k", gte: "a", lt: "c" }));
-  assert.ok(matchesFilter(meta, { field: "tags", value: "y" }));
-  assert.ok(matchesFilter(meta, { field: "on", value: true }));
-  assert.ok(!matchesFilter(meta, { field: "missing", values: ["x"] }));
-  assert.ok(!matchesFilter(undefined, { field: "n", gte: 0 }));
+  assert.ok(matchesFilter(meta, { field: "n", gt: 4, lte: 5 }, "number"));
+  assert.ok(!matchesFilter(meta, { field: "n", lt: 5 }, "number"));
+  assert.ok(matchesFilter(meta, { field: "d", gte: "2015-06-01" }, "date"));
+  assert.ok(!matchesFilter(meta, { field: "d", lt: "2015-06-10" }, "date"));
+  assert.ok(matchesFilter(meta, { field: "k", gte: "a", lt: "c" }, "keyword"));
+  assert.ok(matchesFilter(meta, { field: "tags", value: "y" }, "keyword"));
+  assert.ok(matchesFilter(meta, { field: "on", value: true }, "boolean"));
+  assert.ok(
+    !matchesFilter(meta, { field: "missing", values: ["x"] }, undefined),
+  );
+  assert.ok(!matchesFilter(undefined, { field: "n", gte: 0 }, "number"));
+  // a date is an instant: an offset bound that sorts before the stored
+  // text as a string is after it in time, and equal instants are equal
+  const bound = "2015-06-10T01:00:00+02:00"; // 2015-06-09T23:00:00Z
+  assert.ok(matchesFilter(meta, { field: "d", gt: bound }, "date"));
+  assert.ok(!matchesFilter(meta, { field: "d", gt: bound }, "keyword"));
+  assert.ok(
+    matchesFilter(
+      meta,
+      { field: "d", value: "2015-06-10T02:00:00+02:00" },
+      "date",
+    ),
+  );
+  assert.ok(
+    !matchesFilter(
+      meta,
+      { field: "d", value: "2015-06-10T02:00:00+02:00" },
+      "keyword",
+    ),
+  );
+  assert.ok(matchesFilter(meta, { field: "d", lte: 1433894400000 }, "date"));
 });
 
 Deno.test("weighted fields score boost × stored weight (9-bit), summed like Lucene", async () => {
@@ -213,7 +277,7 @@ Deno.test("weighted fields score boost × stored weight (9-bit), summed like Luc
     { id: "q", indicators: ["a"], weights: { indicators: [4] } },
     { id: "r", indicators: ["b", "c"], weights: { indicators: [1.1, 0.3] } },
   ];
-  const r = new EmbeddedRecommender(weighted);
+  const r = new EmbeddedRecommender(model(weighted));
   const got = await r.recommend({
     history: ["a", "b", "c"],
     fieldBoosts: { indicators: 2 },
@@ -226,22 +290,21 @@ Deno.test("weighted fields score boost × stored weight (9-bit), summed like Luc
   ]);
   assert.throws(
     () =>
-      new EmbeddedRecommender([
+      new EmbeddedRecommender(model([
         ...weighted,
         { id: "s", indicators: ["a"] },
-      ]),
+      ])),
     {
-      name: "TypeError",
-      message:
-        'document "s": field "indicators" is weighted in other documents but not in this one',
+      name: "ModelError",
+      message: 'document "s": field "indicators" has 1 ids but 0 weights',
     },
   );
   // an empty field, weighted or not, does not decide the field's type
-  const mixed = new EmbeddedRecommender([
+  const mixed = new EmbeddedRecommender(model([
     { id: "t", indicators: [] },
     ...weighted,
     { id: "u", indicators: [] },
-  ]);
+  ]));
   assert.deepEqual(
     await mixed.recommend({ history: ["a", "b", "c"], backfill: false }),
     [
@@ -252,16 +315,16 @@ Deno.test("weighted fields score boost × stored weight (9-bit), summed like Luc
   );
   assert.throws(
     () =>
-      new EmbeddedRecommender([
+      new EmbeddedRecommender(model([
         { id: "s", indicators: ["a"], weights: { indicators: [1, 2] } },
-      ]),
+      ])),
     { message: 'document "s": field "indicators" has 1 ids but 2 weights' },
   );
   assert.throws(
     () =>
-      new EmbeddedRecommender([
+      new EmbeddedRecommender(model([
         { id: "s", indicators: ["a"], weights: { indicators: [0] } },
-      ]),
+      ])),
     RangeError,
   );
 });
@@ -274,11 +337,209 @@ Deno.test("maxQueryEvents caps the history used per event type", async () => {
   }];
   const history = ["a", "b", "c"];
   const ids = async (maxQueryEvents?: number) =>
-    (await new EmbeddedRecommender(capped, { maxQueryEvents }).recommend({
-      history,
-      backfill: false,
-    })).map((r) => r.id);
+    (await new EmbeddedRecommender(model(capped), { maxQueryEvents }).recommend(
+      {
+        history,
+        backfill: false,
+      },
+    )).map((r) => r.id);
   assert.deepEqual(await ids(2), ["y"]);
   assert.deepEqual(await ids(3), ["x", "y"]);
   assert.deepEqual(await ids(), ["x", "y"]); // default 100
+});
+
+Deno.test("keyword BM25 is float32 in every step, as Lucene computes it", () => {
+  // Elasticsearch 8.19's scores (hit._score) for a `term` query on a
+  // keyword field; the double-then-round formula of cco-es 0.1 gave
+  // 2.7125613689422607 for the first (tests/es_parity_test.ts checks every
+  // statistic of a 40-field index against the live cluster)
+  const cases: [number, number, number, number, number][] = [
+    [1, 8, 47, 1, 2.7125611305236816],
+    [2, 2, 2, 1, 0.18232156336307526],
+  ];
+  for (const [docFreq, docCount, sumDocFreq, boost, want] of cases) {
+    assert.equal(
+      keywordTermScore({ docFreq, docCount, sumDocFreq, boost }),
+      want,
+      `df ${docFreq}, docCount ${docCount}, sumDocFreq ${sumDocFreq}`,
+    );
+  }
+});
+
+Deno.test("a model's own primary event queries `indicators`: a `like` model answers `like` histories", async () => {
+  // the defect: a model built with primary `like` (the MovieLens preset)
+  // read {history: {like: [...]}} as the secondary field indicators_like,
+  // which does not exist, and answered with popularity backfill only,
+  // the history items included
+  const events = [
+    ["u1", "50"],
+    ["u1", "7"],
+    ["u2", "50"],
+    ["u2", "7"],
+    ["u3", "181"],
+    ["u3", "9"],
+    ["u4", "181"],
+    ["u4", "9"],
+    ["u5", "3"],
+    ["u6", "3"],
+    ["u6", "50"],
+  ].map(([user, item], i) => ({ user, item, event: "like", timestamp: i }));
+  const built = await buildIndicators(events, {
+    primaryEvent: "like",
+    minRootLlr: 0,
+  });
+  assert.equal(built.manifest.primaryEvent, "like");
+  const r = new EmbeddedRecommender(built);
+  for (const history of [{ like: ["50", "181"] }, ["50", "181"]]) {
+    const got = await r.recommend({ history, num: 3 });
+    assert.ok(got.length > 0);
+    assert.ok(
+      got.slice(0, 2).every((x) => !x.backfill && x.score > 0),
+      JSON.stringify(got),
+    );
+    assert.deepEqual(got.slice(0, 2).map((x) => x.id).sort(), ["7", "9"]);
+    assert.ok(!got.some((x) => x.id === "50" || x.id === "181"));
+  }
+  // the same items through the same field either way
+  assert.deepEqual(
+    await r.recommend({ history: { like: ["50", "181"] } }),
+    await r.recommend({ history: ["50", "181"] }),
+  );
+  // a type the model lacks is the caller's error, naming the known ones
+  await assert.rejects(
+    () => r.recommend({ history: { transaction: ["50"] } }),
+    (e) => {
+      assert.ok(e instanceof RequestError);
+      assert.equal(e.path, "request.history.transaction");
+      assert.equal(
+        e.message,
+        "request.history.transaction is not an event type of this model (like)",
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("an event type the model lacks is a RequestError listing the known types", async () => {
+  const r = new EmbeddedRecommender(model([
+    { id: "p", indicators: ["a"], indicators_view: ["b"], similar_view: [] },
+  ]));
+  await assert.rejects(
+    () => r.recommend({ history: { transaction: ["a"], cart: ["b"] } }),
+    {
+      name: "RequestError",
+      path: "request.history.cart",
+      message:
+        "request.history.cart is not an event type of this model (transaction, view)",
+    },
+  );
+  // similar_view is queried by item requests' fields only, not a history type
+  await assert.rejects(
+    () => r.recommend({ history: { similar_view: ["b"] } }),
+    { name: "RequestError", path: "request.history.similar_view" },
+  );
+});
+
+Deno.test("date metadata: declared dates compare as instants, undeclared date-like text as keywords", async () => {
+  const documents: IndicatorDocument[] = [
+    { id: "p", indicators: ["a"], scores: { indicators: [1] } },
+    { id: "q", indicators: ["a"], scores: { indicators: [1] } },
+  ];
+  const items = await parseItems(
+    [
+      '{"id":"p","expires":"2015-06-01T00:00:00Z","label":"2015-06-01T00:00:00.000Z"}',
+      '{"id":"q","expires":"2015-05-31T23:30:00-02:00","label":"2015-05-31T23:30:00-02:00"}',
+      "",
+    ].join("\n"),
+    "items.ndjson",
+    { expires: "date" },
+  );
+  const m = {
+    manifest: manifestFor(documents, { primaryEvent: "transaction" }),
+    documents,
+  };
+  mergeItems(m, items, { expires: "date" });
+  assert.equal(m.manifest.metadata.expires, "date");
+  assert.equal(m.manifest.metadata.label, "keyword");
+  // dates are stored as ISO 8601 UTC text
+  assert.equal(documents[1].metadata?.expires, "2015-06-01T01:30:00.000Z");
+  const r = new EmbeddedRecommender(m);
+  const ids = async (filter: Record<string, unknown>) =>
+    (await r.recommend({
+      history: ["a"],
+      backfill: false,
+      filters: [filter as never],
+    })).map((x) => x.id);
+  // the bound is 2015-06-01T01:00:00Z: as text it sorts before both values
+  const bound = "2015-05-31T23:00:00-02:00";
+  assert.deepEqual(await ids({ field: "expires", gt: bound }), ["q"]);
+  assert.deepEqual(await ids({ field: "expires", lte: bound }), ["p"]);
+  assert.deepEqual(await ids({ field: "label", gt: bound }), ["p", "q"]);
+  assert.deepEqual(await ids({ field: "label", lte: bound }), []);
+  assert.deepEqual(
+    await ids({ field: "expires", value: "2015-06-01T03:30:00+02:00" }),
+    ["q"],
+  );
+  await assert.rejects(() => ids({ field: "expires", gt: "soon" }), {
+    name: "RequestError",
+    path: "request.filters[0].gt",
+  });
+});
+
+Deno.test("serving settings are checked when the recommender is made", () => {
+  const m = model(docs);
+  for (const maxQueryEvents of [0, 1.5, 1025]) {
+    assert.throws(
+      () => new EmbeddedRecommender(m, { maxQueryEvents }),
+      (e) => {
+        assert.ok(e instanceof ConfigError);
+        assert.equal(e.path, "maxQueryEvents");
+        assert.equal(
+          e.message,
+          `maxQueryEvents must be an integer from 1 to 1024, got ${maxQueryEvents}`,
+        );
+        return true;
+      },
+    );
+  }
+  // a manifest's recorded default is checked too
+  const bad = model(docs);
+  bad.manifest.serving = { maxQueryEvents: 0 };
+  assert.throws(() => new EmbeddedRecommender(bad), ConfigError);
+  assert.throws(
+    () => new EmbeddedRecommender(m, { fieldBoosts: { indicators: -1 } }),
+    { name: "ConfigError", path: "fieldBoosts.indicators" },
+  );
+});
+
+Deno.test("a document field the manifest does not list is a ModelError", () => {
+  const documents = [{ id: "p", indicators: ["a"] }];
+  const manifest = manifestFor(documents, { primaryEvent: "transaction" });
+  assert.throws(
+    () =>
+      new EmbeddedRecommender({
+        manifest,
+        documents: [...documents, {
+          id: "q",
+          indicators: [],
+          indicators_view: ["a"],
+        }],
+      }),
+    {
+      name: "ModelError",
+      message:
+        'document "q": field "indicators_view" is not in the manifest (indicators)',
+    },
+  );
+});
+
+Deno.test("an aborted signal rejects with DeadlineError", async () => {
+  const r = new EmbeddedRecommender(model(docs));
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(
+    () => r.recommend({ history: ["a"] }, { signal: controller.signal }),
+    DeadlineError,
+  );
+  assert.equal((await r.manifest()).primaryEvent, "transaction");
 });

@@ -62,6 +62,7 @@ export class CcoError extends Error {
  * ```
  */
 export class RequestError extends CcoError {
+  /** The HTTP status: 400. */
   override readonly status: number = 400;
   /** JSON path of the invalid part, e.g. `request.num`. */
   readonly path: string;
@@ -94,6 +95,7 @@ export class RequestError extends CcoError {
  * ```
  */
 export class ConfigError extends CcoError {
+  /** The HTTP status: 400. */
   override readonly status: number = 400;
   /** The setting or flag at fault. */
   readonly path: string;
@@ -150,6 +152,7 @@ export class ModelError extends CcoError {
  * ```
  */
 export class UnavailableError extends CcoError {
+  /** The HTTP status: 503. */
   override readonly status: number = 503;
 
   /**
@@ -176,6 +179,7 @@ export class UnavailableError extends CcoError {
  * ```
  */
 export class DeadlineError extends CcoError {
+  /** The HTTP status: 504. */
   override readonly status: number = 504;
 
   /**

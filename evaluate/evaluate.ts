@@ -27,7 +27,7 @@
  */
 
 import { mulberry32 } from "../random/mod.ts";
-import type { Event } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
 import {
   bootstrapInterval,
   meanMetrics,

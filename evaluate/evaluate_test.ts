@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
-import type { Event } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
+import { manifestFor } from "../model/manifest.ts";
 import {
   evaluate,
   histories,
@@ -30,11 +31,19 @@ Deno.test("time split: test users need history before and new purchases after", 
     ev("u3", "x", 2, "view"),
     ev("u3", "d", 7, "view"), // after, but not primary
   ];
-  const split = timeSplit(events, { cutoff: 5 });
+  const split = timeSplit(events, { cutoff: 5, primaryEvent: "transaction" });
   assert.deepEqual([...split.test], [["u1", new Set(["b"])]]);
   assert.deepEqual(split.train, [ev("u1", "a", 1), ev("u3", "x", 2, "view")]);
   // fraction of the time range: 1 + (9 - 1) * 0.5 = 5
-  assert.equal(timeSplit(events, { fraction: 0.5 }).cutoff, 5);
+  assert.equal(
+    timeSplit(events, { fraction: 0.5, primaryEvent: "transaction" }).cutoff,
+    5,
+  );
+  // the primary event decides what is held out: here views
+  assert.deepEqual(
+    [...timeSplit(events, { cutoff: 5, primaryEvent: "view" }).test],
+    [["u3", new Set(["d"])]],
+  );
 });
 
 Deno.test("last-k split holds out each user's last k purchases", () => {
@@ -45,7 +54,7 @@ Deno.test("last-k split holds out each user's last k purchases", () => {
     ev("u", "c", 4),
     ev("w", "a", 1), // one purchase: training only
   ];
-  const one = lastKSplit(events);
+  const one = lastKSplit(events, { primaryEvent: "transaction" });
   assert.deepEqual([...one.test], [["u", new Set(["c"])]]);
   assert.deepEqual(one.train.map((e) => `${e.user}${e.item}`), [
     "ua",
@@ -53,7 +62,7 @@ Deno.test("last-k split holds out each user's last k purchases", () => {
     "ub",
     "wa",
   ]);
-  const two = lastKSplit(events, { k: 2 });
+  const two = lastKSplit(events, { k: 2, primaryEvent: "transaction" });
   assert.deepEqual(two.test.get("u"), new Set(["b", "c"]));
 });
 
@@ -80,10 +89,14 @@ Deno.test("stratified split: seeded, per user, 75/25", () => {
 });
 
 Deno.test("evaluate scores each user's list against the held-out items", async () => {
-  const recommender = new EmbeddedRecommender([
+  const documents = [
     { id: "p", indicators: ["a"], metadata: { popularity: 1 } },
     { id: "q", indicators: [], metadata: { popularity: 9 } },
-  ]);
+  ];
+  const recommender = new EmbeddedRecommender({
+    manifest: manifestFor(documents, { primaryEvent: "transaction" }),
+    documents,
+  });
   const split = {
     train: [],
     test: new Map([["u", new Set(["p"])], ["w", new Set(["z"])]]),

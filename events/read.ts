@@ -4,11 +4,8 @@
  *
  * The default format is RetailRocket's `events.csv` (header
  * `timestamp,visitorid,event,itemid,transactionid`, unix milliseconds,
- * events `view`, `addtocart`, `transaction`). An {@linkcode EventFormat}
- * describes other logs: delimiter, header or none, which columns hold user,
- * item, event and timestamp, the timestamp unit, a fixed event name when
- * there is no event column, event-name aliases and the accepted names.
- * {@linkcode PRESETS} cover the logs in `../shared/datasets/`.
+ * events `view`, `addtocart`, `transaction`); `format.ts` describes others
+ * and names presets for known logs.
  *
  * Nothing is silently dropped: a malformed line raises an
  * {@linkcode EventParseError} naming the file, the line and the cause. Only
@@ -30,149 +27,18 @@
  * @module
  */
 
-/** One interaction, normalised. */
-export interface Event {
-  /** User (visitor) id. */
-  user: string;
-  /** Item id. */
-  item: string;
-  /** Canonical event type, e.g. `view`, `addtocart`, `transaction`. */
-  event: string;
-  /** Unix time in milliseconds. */
-  timestamp: number;
-}
-
-/**
- * How timestamps are written: unix milliseconds, unix seconds, or date-time
- * text (`2014-12-06 02`, `2014-12-06 02:30:00`, ISO 8601; UTC unless the
- * text carries an offset).
- */
-export type TimestampUnit = "ms" | "s" | "datetime";
-
-/** Description of a delimited events file. */
-export interface EventFormat {
-  /** Field delimiter (default `","`). */
-  delimiter?: string;
-  /** Whether the first line is a header (default `true`). */
-  header?: boolean;
-  /** Expected column count without a header (default: any, at least the columns used). */
-  columns?: number;
-  /** User column: 0-based index, or header name. */
-  user: number | string;
-  /** Item column. */
-  item: number | string;
-  /** Event column; omit and set `fixedEvent` when there is none. */
-  event?: number | string;
-  /** Timestamp column. */
-  timestamp: number | string;
-  /** Timestamp unit (default `"ms"`). */
-  timestampUnit?: TimestampUnit;
-  /** Event name for every line when there is no event column. */
-  fixedEvent?: string;
-  /** Raw event name → canonical name (e.g. `pv` → `view`). */
-  eventAliases?: Readonly<Record<string, string>>;
-  /** Accepted canonical event names; any other is an error. Omit to accept any. */
-  events?: readonly string[];
-}
-
-/** A named format for a known log, with the event type it predicts. */
-export interface FormatPreset extends EventFormat {
-  /** Preset name. */
-  name: string;
-  /** What log it reads. */
-  description: string;
-  /** The primary event type (what recommendations predict). */
-  primaryEvent: string;
-}
-
-/** RetailRocket `events.csv`, the default format. */
-export const RETAILROCKET_FORMAT: FormatPreset = Object.freeze({
-  name: "retailrocket",
-  description:
-    "RetailRocket events.csv: timestamp,visitorid,event,itemid,transactionid (unix ms)",
-  delimiter: ",",
-  header: true,
-  user: "visitorid",
-  item: "itemid",
-  event: "event",
-  timestamp: "timestamp",
-  timestampUnit: "ms",
-  events: ["view", "addtocart", "transaction"],
-  primaryEvent: "transaction",
-});
-
-/** Formats of the logs cco-es knows by name. */
-export const PRESETS: Readonly<
-  Record<"retailrocket" | "taobao" | "tianchi" | "movielens", FormatPreset>
-> = Object.freeze({
-  retailrocket: RETAILROCKET_FORMAT,
-  taobao: Object.freeze({
-    name: "taobao",
-    description:
-      "Taobao UserBehavior.csv: user_id,item_id,category_id,behavior_type,timestamp (no header, unix s)",
-    delimiter: ",",
-    header: false,
-    columns: 5,
-    user: 0,
-    item: 1,
-    event: 3,
-    timestamp: 4,
-    timestampUnit: "s",
-    eventAliases: {
-      pv: "view",
-      cart: "addtocart",
-      fav: "fav",
-      buy: "transaction",
-    },
-    events: ["view", "addtocart", "fav", "transaction"],
-    primaryEvent: "transaction",
-  }),
-  tianchi: Object.freeze({
-    name: "tianchi",
-    description:
-      "Tianchi mobile recommendation: user_id,item_id,behavior_type,user_geohash,item_category,time (YYYY-MM-DD HH)",
-    delimiter: ",",
-    header: true,
-    user: "user_id",
-    item: "item_id",
-    event: "behavior_type",
-    timestamp: "time",
-    timestampUnit: "datetime",
-    eventAliases: {
-      "1": "view",
-      "2": "fav",
-      "3": "addtocart",
-      "4": "transaction",
-    },
-    events: ["view", "fav", "addtocart", "transaction"],
-    primaryEvent: "transaction",
-  }),
-  movielens: Object.freeze({
-    name: "movielens",
-    description:
-      "MovieLens u.data: user item rating timestamp (tab, no header, unix s); ratings 4-5 = like, 3 = neutral, 1-2 = dislike",
-    delimiter: "\t",
-    header: false,
-    columns: 4,
-    user: 0,
-    item: 1,
-    event: 2,
-    timestamp: 3,
-    timestampUnit: "s",
-    eventAliases: {
-      "1": "dislike",
-      "2": "dislike",
-      "3": "neutral",
-      "4": "like",
-      "5": "like",
-    },
-    events: ["like", "neutral", "dislike"],
-    primaryEvent: "like",
-  }),
-});
+import { CcoError } from "../errors/mod.ts";
+import {
+  type Event,
+  type EventFormat,
+  resolveFormat,
+  type TimestampUnit,
+} from "./format.ts";
 
 /** A malformed events file: `file:line: reason`. */
-export class EventParseError extends Error {
+export class EventParseError extends CcoError {
+  /** The HTTP status: 400 (the input is at fault). */
+  override readonly status: number = 400;
   /** File (or source) name. */
   readonly file: string;
   /** 1-based line number. */
@@ -193,180 +59,6 @@ export class EventParseError extends Error {
     this.file = file;
     this.line = line;
     this.reason = reason;
-  }
-}
-
-/**
- * Resolves a preset name or checks a format object.
- *
- * @example
- * ```ts
- * import { resolveFormat } from "./read.ts";
- *
- * resolveFormat("taobao").timestampUnit; // "s"
- * resolveFormat().user; // "visitorid" (RetailRocket)
- * ```
- *
- * @param format A preset name, a format, or nothing for RetailRocket.
- * @returns The format.
- * @throws {TypeError} For an unknown preset or an inconsistent format.
- */
-export function resolveFormat(format?: EventFormat | string): EventFormat {
-  if (format === undefined) return RETAILROCKET_FORMAT;
-  if (typeof format === "string") {
-    const preset = (PRESETS as Record<string, FormatPreset>)[format];
-    if (!preset) {
-      throw new TypeError(
-        `unknown format "${format}"; presets: ${
-          Object.keys(PRESETS).join(", ")
-        }`,
-      );
-    }
-    return preset;
-  }
-  const problems: string[] = [];
-  for (const key of ["user", "item", "timestamp"] as const) {
-    if (format[key] === undefined) problems.push(`"${key}" column is required`);
-  }
-  if (format.event === undefined && !format.fixedEvent) {
-    problems.push('give an "event" column or a "fixedEvent" name');
-  }
-  if (format.delimiter !== undefined && format.delimiter.length === 0) {
-    problems.push("delimiter must not be empty");
-  }
-  const unit = format.timestampUnit ?? "ms";
-  if (!["ms", "s", "datetime"].includes(unit)) {
-    problems.push(`timestampUnit must be ms, s or datetime, got "${unit}"`);
-  }
-  for (const key of ["user", "item", "event", "timestamp"] as const) {
-    const col = format[key];
-    if (typeof col === "number" && !(Number.isInteger(col) && col >= 0)) {
-      problems.push(`"${key}" column index must be an integer >= 0`);
-    }
-    if (typeof col === "string" && format.header === false) {
-      problems.push(
-        `"${key}" column "${col}" is a name but there is no header`,
-      );
-    }
-  }
-  if (problems.length > 0) {
-    throw new TypeError(`invalid event format: ${problems.join("; ")}`);
-  }
-  return format;
-}
-
-/** CLI-style flags accepted by {@linkcode formatFromFlags}. */
-export interface FormatFlags {
-  /** Preset name to start from. */
-  format?: string;
-  /** Path of a JSON file holding an {@linkcode EventFormat} (read by the caller) or the parsed object. */
-  "format-config"?: string | EventFormat;
-  /** Delimiter; `\t` is understood. */
-  delimiter?: string;
-  /** No header line. */
-  "no-header"?: boolean;
-  /** User column (index if all digits, else header name). */
-  "user-col"?: string;
-  /** Item column. */
-  "item-col"?: string;
-  /** Event column. */
-  "event-col"?: string;
-  /** Timestamp column. */
-  "timestamp-col"?: string;
-  /** Timestamp unit. */
-  "timestamp-unit"?: string;
-  /** Fixed event name. */
-  event?: string;
-  /** `raw=canonical` aliases. */
-  alias?: string[];
-  /** Comma-separated accepted event names. */
-  events?: string;
-}
-
-/**
- * Builds a format from command-line flags: a preset (default RetailRocket)
- * or a JSON config object, overridden by individual flags.
- *
- * @example
- * ```ts
- * import { formatFromFlags } from "./read.ts";
- *
- * formatFromFlags({
- *   "no-header": true,
- *   delimiter: "\\t",
- *   "user-col": "0",
- *   "item-col": "1",
- *   "timestamp-col": "3",
- *   "timestamp-unit": "s",
- *   event: "rating",
- * });
- * // { delimiter: "\t", header: false, user: 0, item: 1, timestamp: 3,
- * //   timestampUnit: "s", fixedEvent: "rating", event: undefined, ... }
- * ```
- *
- * @param flags Parsed flags.
- * @returns The format.
- * @throws {TypeError} For invalid flags.
- */
-export function formatFromFlags(flags: FormatFlags): EventFormat {
-  const config = flags["format-config"];
-  const base: EventFormat = typeof config === "object"
-    ? config
-    : typeof config === "string"
-    ? parseConfig(config)
-    : { ...resolveFormat(flags.format) };
-  const f: EventFormat = { ...base };
-  if (flags.format && typeof config !== "undefined") {
-    throw new TypeError("--format and --format-config are exclusive");
-  }
-  if (flags.delimiter !== undefined) {
-    f.delimiter = flags.delimiter === "\\t" || flags.delimiter === "tab"
-      ? "\t"
-      : flags.delimiter;
-  }
-  if (flags["no-header"]) f.header = false;
-  const col = (v: string) => /^\d+$/.test(v) ? Number(v) : v;
-  if (flags["user-col"] !== undefined) f.user = col(flags["user-col"]);
-  if (flags["item-col"] !== undefined) f.item = col(flags["item-col"]);
-  if (flags["timestamp-col"] !== undefined) {
-    f.timestamp = col(flags["timestamp-col"]);
-  }
-  if (flags["event-col"] !== undefined) f.event = col(flags["event-col"]);
-  if (flags.event !== undefined) {
-    f.fixedEvent = flags.event;
-    f.event = undefined;
-  }
-  if (flags["timestamp-unit"] !== undefined) {
-    f.timestampUnit = flags["timestamp-unit"] as TimestampUnit;
-  }
-  if (flags.alias && flags.alias.length > 0) {
-    const aliases: Record<string, string> = { ...f.eventAliases };
-    for (const a of flags.alias) {
-      const eq = a.indexOf("=");
-      if (eq <= 0 || eq === a.length - 1) {
-        throw new TypeError(`event alias must look like raw=name, got "${a}"`);
-      }
-      aliases[a.slice(0, eq)] = a.slice(eq + 1);
-    }
-    f.eventAliases = aliases;
-  }
-  if (flags.events !== undefined) {
-    f.events = flags.events.split(",").map((s) => s.trim()).filter(Boolean);
-  }
-  // A custom layout must not keep the preset's accepted names by accident.
-  if (flags["event-col"] !== undefined || flags.event !== undefined) {
-    if (flags.events === undefined && !flags.alias) f.events = undefined;
-  }
-  return resolveFormat(f);
-}
-
-function parseConfig(json: string): EventFormat {
-  try {
-    return JSON.parse(json) as EventFormat;
-  } catch (error) {
-    throw new TypeError(
-      `format config is not valid JSON: ${(error as Error).message}`,
-    );
   }
 }
 
@@ -725,7 +417,10 @@ class LineParser {
       user,
       item,
       event,
-      timestamp: this.#timestamp(fields[this.#timeCol]),
+      // no timestamp column: file order is time
+      timestamp: this.#timeCol < 0
+        ? this.line
+        : this.#timestamp(fields[this.#timeCol]),
     };
   }
 

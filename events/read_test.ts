@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import {
-  type Event,
   EventParseError,
-  formatFromFlags,
   parseEvents,
-  PRESETS,
   readEventBatches,
   readEvents,
-  resolveFormat,
 } from "./read.ts";
+import {
+  type Event,
+  type EventFormat,
+  PRESETS,
+  resolveFormat,
+} from "./format.ts";
 
 const all = (
   text: string | string[],
@@ -198,34 +200,35 @@ Deno.test("a missing file names the file", async () => {
   );
 });
 
-Deno.test("format from flags: custom layout, fixed event, aliases", async () => {
-  const format = formatFromFlags({
-    delimiter: "\\t",
-    "no-header": true,
-    "user-col": "0",
-    "item-col": "1",
-    "timestamp-col": "3",
-    "timestamp-unit": "s",
-    event: "rating",
-  });
+Deno.test("custom formats: layout, fixed event, aliases, named columns", async () => {
+  // (the CLI flags that make these formats are tested with the CLI)
+  const format: EventFormat = {
+    delimiter: "\t",
+    header: false,
+    user: 0,
+    item: 1,
+    timestamp: 3,
+    timestampUnit: "s",
+    fixedEvent: "rating",
+  };
   assert.deepEqual(await all("7\t8\t5\t100\n", format), [
     { user: "7", item: "8", event: "rating", timestamp: 100000 },
   ]);
-  const aliased = formatFromFlags({
-    format: "taobao",
-    alias: ["fav=view"],
-  });
+  const aliased: EventFormat = {
+    ...PRESETS.taobao,
+    eventAliases: { ...PRESETS.taobao.eventAliases, fav: "view" },
+  };
   assert.deepEqual(
     (await all("1,2,3,fav,10\n", aliased)).map((e: Event) => e.event),
     ["view"],
   );
-  const named = formatFromFlags({
-    "user-col": "who",
-    "item-col": "what",
-    "event-col": "kind",
-    "timestamp-col": "when",
-    events: "buy,look",
-  });
+  const named: EventFormat = {
+    user: "who",
+    item: "what",
+    event: "kind",
+    timestamp: "when",
+    events: ["buy", "look"],
+  };
   assert.deepEqual(await all("when,who,what,kind\n5,u,i,buy\n", named), [
     { user: "u", item: "i", event: "buy", timestamp: 5 },
   ]);
@@ -233,28 +236,27 @@ Deno.test("format from flags: custom layout, fixed event, aliases", async () => 
     (await parseError("when,who,what,kind\n5,u,i,sell\n", named)).message,
     'in.csv:2: unknown event "sell"; accepted: buy, look',
   );
-  assert.throws(() => formatFromFlags({ alias: ["nope"] }), {
-    message: 'event alias must look like raw=name, got "nope"',
-  });
   assert.throws(() => resolveFormat("parquet"), {
+    name: "ConfigError",
     message:
-      'unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
+      'format unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
   });
   assert.throws(
-    () => formatFromFlags({ "no-header": true, "user-col": "visitor" }),
-    TypeError,
+    () => resolveFormat({ header: false, user: "visitor", item: 1, event: 2 }),
+    {
+      name: "ConfigError",
+      message:
+        'invalid event format: "user" column "visitor" is a name but there is no header',
+    },
   );
-  // a JSON config object
-  const fromJson = formatFromFlags({
-    "format-config": JSON.stringify({
-      header: false,
-      user: 1,
-      item: 0,
-      timestamp: 2,
-      fixedEvent: "transaction",
-    }),
-  });
-  assert.deepEqual(await all("i9,u9,42\n", fromJson), [
+  const columns: EventFormat = {
+    header: false,
+    user: 1,
+    item: 0,
+    timestamp: 2,
+    fixedEvent: "transaction",
+  };
+  assert.deepEqual(await all("i9,u9,42\n", columns), [
     { user: "u9", item: "i9", event: "transaction", timestamp: 42 },
   ]);
 });

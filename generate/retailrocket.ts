@@ -36,7 +36,16 @@
 import { mulberry32 } from "../random/mod.ts";
 
 /** RetailRocket's published figures, the generator's default target. */
-export const RETAILROCKET = Object.freeze({
+export const RETAILROCKET: Readonly<{
+  events: number;
+  view: number;
+  addtocart: number;
+  transaction: number;
+  visitors: number;
+  items: number;
+  start: number;
+  end: number;
+}> = Object.freeze({
   events: 2_756_101,
   view: 2_664_312,
   addtocart: 69_332,

@@ -58,7 +58,7 @@ import {
   TOOL_VERSION,
 } from "../model/manifest.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
-import { TopK } from "./top_k.ts";
+import { TopK } from "./_top_k.ts";
 import { ConfigError } from "../errors/mod.ts";
 import {
   DEFAULT_WEIGHTING,

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { mulberry32 } from "../generate/retailrocket.ts";
-import { type Event, readEvents } from "../events/read.ts";
-import {
-  buildIndicators,
-  type IndicatorDocument,
-  indicatorFields,
-} from "./build.ts";
+import type { Event } from "../events/format.ts";
+import { readEvents } from "../events/read.ts";
+import { buildIndicators, indicatorFields } from "./build.ts";
+import type { IndicatorDocument } from "../model/document.ts";
+import { historyFields, parseManifest } from "../model/manifest.ts";
+
+const P = "transaction";
 import { rootLogLikelihoodRatio } from "./llr.ts";
 
 const ev = (
@@ -48,6 +49,7 @@ function byId(docs: IndicatorDocument[]): Record<string, IndicatorDocument> {
 
 Deno.test("hand-worked purchase indicators: exact scores and order", async () => {
   const { documents, stats } = await buildIndicators(handWorked, {
+    primaryEvent: P,
     minRootLlr: 0.5,
   });
   const docs = byId(documents);
@@ -70,7 +72,8 @@ Deno.test("hand-worked purchase indicators: exact scores and order", async () =>
 
 Deno.test("threshold: independent pairs kept at 0, anti-correlated never", async () => {
   const docs = byId(
-    (await buildIndicators(handWorked, { minRootLlr: 0 })).documents,
+    (await buildIndicators(handWorked, { primaryEvent: P, minRootLlr: 0 }))
+      .documents,
   );
   // A: B (2.88), then C at exactly 0; D is negative and excluded.
   assert.deepEqual(docs.A.indicators, ["B", "C"]);
@@ -78,18 +81,20 @@ Deno.test("threshold: independent pairs kept at 0, anti-correlated never", async
   // C: D (0.61), then A and B tied at 0, by id.
   assert.deepEqual(docs.C.indicators, ["D", "A", "B"]);
   const strict = byId(
-    (await buildIndicators(handWorked, { minRootLlr: 1 })).documents,
+    (await buildIndicators(handWorked, { primaryEvent: P, minRootLlr: 1 }))
+      .documents,
   );
   assert.deepEqual(strict.C.indicators, []);
   assert.deepEqual(strict.A.indicators, ["B"]);
   // The tutorial's default (5) keeps nothing on six users.
-  const defaults = await buildIndicators(handWorked);
+  const defaults = await buildIndicators(handWorked, { primaryEvent: P });
   assert.equal(defaults.stats.indicatorsKept, 0);
 });
 
 Deno.test("top-k per item keeps the strongest", async () => {
   const docs = byId(
     (await buildIndicators(handWorked, {
+      primaryEvent: P,
       minRootLlr: 0,
       maxIndicatorsPerItem: 1,
     })).documents,
@@ -103,6 +108,7 @@ Deno.test("history cap keeps each user's most recent items", async () => {
   // Then A: buyers u1,u2 (2); B: u1,u2,u3 (3); A,B: k = [2,0,1,3].
   const docs = byId(
     (await buildIndicators(handWorked, {
+      primaryEvent: P,
       minRootLlr: 0.5,
       maxHistoryPerUser: 2,
     })).documents,
@@ -113,20 +119,82 @@ Deno.test("history cap keeps each user's most recent items", async () => {
 
 Deno.test("a missing primary event type is a clear error", async () => {
   await assert.rejects(
-    () => buildIndicators([ev("u1", "a", 1, "view")]),
+    () => buildIndicators([ev("u1", "a", 1, "view")], { primaryEvent: P }),
     {
+      name: "ConfigError",
       message:
         'no "transaction" events in the input (event types seen: view); set the primary event type',
     },
   );
+  // the primary event is required: there is no default to guess
   await assert.rejects(
-    () => buildIndicators(handWorked, { maxIndicatorsPerItem: -1 }),
-    RangeError,
+    () => buildIndicators(handWorked, {} as never),
+    {
+      name: "ConfigError",
+      path: "primaryEvent",
+      message:
+        "primaryEvent must be an event type name (letters, digits, _ or -), got undefined",
+    },
   );
   await assert.rejects(
-    () => buildIndicators(handWorked, { maxHistoryPerUser: 0 }),
-    RangeError,
+    () =>
+      buildIndicators(handWorked, {
+        primaryEvent: P,
+        maxIndicatorsPerItem: -1,
+      }),
+    {
+      name: "ConfigError",
+      path: "maxIndicatorsPerItem",
+      message: "maxIndicatorsPerItem must be a non-negative integer, got -1",
+    },
   );
+  await assert.rejects(
+    () =>
+      buildIndicators(handWorked, { primaryEvent: P, maxHistoryPerUser: 0 }),
+    {
+      name: "RangeError",
+      message: "maxHistoryPerUser must be a positive integer, got 0",
+    },
+  );
+});
+
+Deno.test("the build's manifest describes its model", async () => {
+  const { manifest, documents } = await buildIndicators(
+    readEvents(
+      new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
+    ),
+    { primaryEvent: P, minRootLlr: 0, weights: "llr", maxHistoryPerUser: 7 },
+  );
+  assert.equal(manifest.format, "cco-es/model");
+  assert.equal(manifest.primaryEvent, P);
+  assert.equal(manifest.tool.engine, "deno");
+  assert.deepEqual(
+    manifest.fields.map((f) => [f.name, f.rows, f.columns, f.weights]),
+    [
+      ["indicators", P, P, "llr"],
+      ["indicators_view", P, "view", "llr"],
+      ["similar_view", "view", "view", "llr"],
+    ],
+  );
+  assert.deepEqual(manifest.fields.map((f) => f.indicators), [0, 1, 2]);
+  assert.equal(manifest.maxHistoryPerUser, 7);
+  assert.deepEqual(manifest.counts, {
+    events: { transaction: 4, view: 7 },
+    users: 5,
+    items: 4,
+    documents: documents.length,
+  });
+  assert.deepEqual(manifest.metadata, { popularity: "number" });
+  // what it says round-trips through the manifest parser
+  assert.deepEqual(
+    parseManifest(JSON.parse(JSON.stringify(manifest)), "x"),
+    manifest,
+  );
+  // and the history types it serves: the primary and each secondary
+  assert.deepEqual([...historyFields(manifest)], [
+    [P, "indicators"],
+    ["view", "indicators_view"],
+  ]);
 });
 
 /** Dense, obviously-right reference for tiny inputs: one field. */
@@ -205,6 +273,7 @@ Deno.test("property: every field equals the brute-force reference on 300 random 
       min: [-Infinity, 0, 0.5, 1][Math.floor(rnd() * 4)],
     };
     const { documents, fields, stats } = await buildIndicators(events, {
+      primaryEvent: P,
       maxHistoryPerUser: opts.cap,
       maxIndicatorsPerItem: opts.k,
       minRootLlr: opts.min,
@@ -246,7 +315,7 @@ Deno.test("hand-worked cross-occurrence with views and purchases", async () => {
     readEvents(
       new URL("../fixtures/hand_worked_cco.csv", import.meta.url).pathname,
     ),
-    { minRootLlr: 0 },
+    { primaryEvent: P, minRootLlr: 0 },
   );
   assert.deepEqual(fields, ["indicators", "indicators_view", "similar_view"]);
   const docs = byId(documents);
@@ -279,44 +348,61 @@ Deno.test("hand-worked cross-occurrence with views and purchases", async () => {
 
 Deno.test("event types: defaults, overrides and clear errors", () => {
   const read = { transaction: 2, view: 9, addtocart: 3, fav: 1 };
-  assert.deepEqual(indicatorFields(read).map((f) => f.field), [
-    "indicators",
-    "indicators_addtocart",
-    "indicators_fav",
-    "indicators_view",
-    "similar_view",
-  ]);
   assert.deepEqual(
-    indicatorFields(read, { secondaryEvents: ["fav"], similarEvent: null }),
+    indicatorFields(read, { primaryEvent: P }).map((f) => f.field),
+    [
+      "indicators",
+      "indicators_addtocart",
+      "indicators_fav",
+      "indicators_view",
+      "similar_view",
+    ],
+  );
+  assert.deepEqual(
+    indicatorFields(read, {
+      primaryEvent: P,
+      secondaryEvents: ["fav"],
+      similarEvent: null,
+    }),
     [
       { field: "indicators", rows: "transaction", columns: "transaction" },
       { field: "indicators_fav", rows: "transaction", columns: "fav" },
     ],
   );
   assert.deepEqual(
-    indicatorFields(read, { secondaryEvents: [], similarEvent: "addtocart" })
+    indicatorFields(read, {
+      primaryEvent: P,
+      secondaryEvents: [],
+      similarEvent: "addtocart",
+    })
       .map((f) => f.field),
     ["indicators", "similar_addtocart"],
   );
-  assert.throws(() => indicatorFields({}), {
+  assert.throws(() => indicatorFields({}, { primaryEvent: P }), {
     message: "no events in the input",
   });
   assert.throws(
-    () => indicatorFields(read, { secondaryEvents: ["click"] }),
+    () =>
+      indicatorFields(read, { primaryEvent: P, secondaryEvents: ["click"] }),
     {
       message:
         'no "click" events in the input (event types seen: transaction, view, addtocart, fav); set the secondary event type',
     },
   );
   assert.throws(
-    () => indicatorFields({ transaction: 1, "page view": 1 }),
+    () =>
+      indicatorFields({ transaction: 1, "page view": 1 }, { primaryEvent: P }),
     {
       message:
         'event type "page view" cannot name an index field (use letters, digits, _ or -)',
     },
   );
   assert.throws(
-    () => indicatorFields(read, { secondaryEvents: ["transaction"] }),
+    () =>
+      indicatorFields(read, {
+        primaryEvent: P,
+        secondaryEvents: ["transaction"],
+      }),
     {
       message: '"transaction" is the primary event; it cannot be secondary too',
     },
@@ -329,8 +415,9 @@ Deno.test("per-field options override the defaults", async () => {
       new URL("../fixtures/demo_events.csv", import.meta.url).pathname,
     ),
   );
-  const base = await buildIndicators(events);
+  const base = await buildIndicators(events, { primaryEvent: P });
   const tuned = await buildIndicators(events, {
+    primaryEvent: P,
     fields: { indicators_view: { minRootLlr: 2, maxIndicatorsPerItem: 3 } },
   });
   assert.equal(

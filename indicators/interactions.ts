@@ -30,8 +30,9 @@
  * @module
  */
 
-import type { Event } from "../events/read.ts";
-import { compareIds, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import type { Event } from "../events/format.ts";
+import { compareIds } from "../model/document.ts";
+import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 
 /** Events one by one or in batches, synchronously or not. */
 export type EventStream =

@@ -17,6 +17,8 @@
  * @module
  */
 
+import { compareIds } from "../model/document.ts";
+
 /**
  * Bidirectional map between string ids and dense indexes `0..size-1`, in
  * first-seen order (so the order is deterministic for a given input).
@@ -117,25 +119,6 @@ function canonicalNumber(id: string): number {
     n = n * 10 + d;
   }
   return n;
-}
-
-/**
- * Total order on ids used for every tie-break in cco-es: plain code-unit
- * string order (what Elasticsearch uses to sort a `keyword` field).
- *
- * @example
- * ```ts
- * import { compareIds } from "./sparse.ts";
- *
- * ["b", "a10", "a9"].sort(compareIds); // ["a10", "a9", "b"]
- * ```
- *
- * @param a First id.
- * @param b Second id.
- * @returns Negative, zero or positive.
- */
-export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { compareIds, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { compareIds } from "../model/document.ts";
 
 Deno.test("IdDictionary: dense first-seen indexes, numeric and other ids apart", () => {
   const d = new IdDictionary();

@@ -42,7 +42,6 @@ import type { Model, Weighting } from "../model/manifest.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import { indicatorFieldsOf } from "../model/fields.ts";
 
-
 /**
  * The default {@linkcode Weighting}: clearly better than plain BM25 on
  * MovieLens-100k (nDCG@10 0.384 vs 0.308 at the same settings), as good on

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { buildIndicators, type IndicatorDocument } from "./build.ts";
+import { buildIndicators } from "./build.ts";
+import type { IndicatorDocument } from "../model/document.ts";
 import { readEvents } from "../events/read.ts";
-import { featureValue, indicatorWeights } from "./weights.ts";
+import { featureValue, indicatorWeights, reweightModel } from "./weights.ts";
 
 Deno.test("featureValue keeps 9 significant bits, as Lucene's FeatureField", () => {
   // 0.3 = 1.0011001100110011...b × 2^-2: 8 fraction bits kept, 1.00110011b
@@ -78,6 +79,7 @@ Deno.test("indicatorWeights drops indicators without positive LLR and checks ali
 Deno.test("buildIndicators weights every field by root LLR × idf by default", async () => {
   const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
   const { documents, fields } = await buildIndicators(readEvents(path), {
+    primaryEvent: "transaction",
     minRootLlr: 2,
   });
   let checked = 0;
@@ -105,15 +107,20 @@ Deno.test("buildIndicators weights every field by root LLR × idf by default", a
   }
   assert.ok(checked > 100, `only ${checked} weights checked`);
   const plain = await buildIndicators(readEvents(path), {
+    primaryEvent: "transaction",
     minRootLlr: 2,
     weights: "none",
   });
   assert.equal(plain.documents.some((d) => d.weights), false);
   await assert.rejects(
-    // deno-lint-ignore no-explicit-any
-    () => buildIndicators(readEvents(path), { weights: "bm25" as any }),
+    () =>
+      buildIndicators(readEvents(path), {
+        primaryEvent: "transaction",
+        weights: "bm25" as never,
+      }),
     {
-      name: "TypeError",
+      name: "ConfigError",
+      path: "weights",
       message: 'weights must be one of llr-idf, llr, none, got "bm25"',
     },
   );
@@ -124,13 +131,25 @@ Deno.test("buildIndicators' weights equal indicatorWeights on an unweighted buil
   for (const weights of ["llr", "llr-idf"] as const) {
     for (const minRootLlr of [-Infinity, 0, 3]) {
       const built = await buildIndicators(readEvents(path), {
+        primaryEvent: "transaction",
         minRootLlr,
         weights,
       });
       const plain = await buildIndicators(readEvents(path), {
+        primaryEvent: "transaction",
         minRootLlr,
         weights: "none",
       });
+      // reweighting a model gives the weighted build's model, manifest
+      // fields included, and leaves the input alone
+      const before = structuredClone(plain.documents);
+      const reweighted = reweightModel(plain, weights);
+      assert.deepEqual(plain.documents, before);
+      assert.deepEqual(reweighted.documents, built.documents);
+      assert.deepEqual(
+        { ...reweighted.manifest, created: "" },
+        { ...built.manifest, created: "" },
+      );
       const derived = indicatorWeights(plain.documents, weights);
       assert.deepEqual(built.documents, derived, `${weights} ${minRootLlr}`);
       const kept = built.documents.reduce(

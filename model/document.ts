@@ -72,3 +72,23 @@ export interface IndicatorDocument extends IndexableDocument {
   /** Indicator weights by field, aligned with the ids (weighted builds). */
   weights?: Record<string, number[]>;
 }
+
+/**
+ * Total order on ids used for every tie-break in cco-es: plain code-unit
+ * string order (what Elasticsearch uses to sort a `keyword` field).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compareIds } from "./document.ts";
+ *
+ * assert.deepEqual(["b", "a10", "a9"].sort(compareIds), ["a10", "a9", "b"]);
+ * ```
+ *
+ * @param a First id.
+ * @param b Second id.
+ * @returns Negative, zero or positive.
+ */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

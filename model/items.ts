@@ -120,9 +120,13 @@ function coerce(
   return fail("a string, number, boolean or array of strings");
 }
 
+// a date-time without an offset, which Date.parse would read as local time
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
 /**
  * Unix milliseconds of a date value: unix ms (a number or all digits) or
- * ISO 8601 text; `undefined` when it is neither.
+ * ISO 8601 text (UTC unless it names an offset, as in Elasticsearch);
+ * `undefined` when it is neither.
  *
  * @example
  * ```ts
@@ -131,6 +135,7 @@ function coerce(
  *
  * assert.equal(dateMillis("2015-06-01T00:00:00Z"), 1433116800000);
  * assert.equal(dateMillis(1433116800000), 1433116800000);
+ * assert.equal(dateMillis("2015-06-01T02:00:00"), 1433124000000); // UTC
  * assert.equal(dateMillis("someday"), undefined);
  * ```
  *
@@ -138,12 +143,15 @@ function coerce(
  * @returns Unix ms, or `undefined`.
  */
 export function dateMillis(value: unknown): number | undefined {
+  const text = String(value);
   const ms = typeof value === "number"
     ? value
-    : /^\d+$/.test(String(value))
+    : /^\d+$/.test(text)
     ? Number(value)
-    : /^\d{4}-\d{2}-\d{2}/.test(String(value))
-    ? Date.parse(String(value))
+    : LOCAL_DATE_TIME.test(text)
+    ? Date.parse(text + "Z") // no offset: UTC, as Elasticsearch reads it
+    : /^\d{4}-\d{2}-\d{2}/.test(text)
+    ? Date.parse(text)
     : NaN;
   return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : undefined;
 }

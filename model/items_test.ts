@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  type ItemMetadata,
-  mergeItems,
-  metadataMapping,
-  parseItems,
-} from "./items.ts";
-import type { IndicatorDocument } from "../indicators/build.ts";
+import { mergeItems, metadataTypes, parseItems, readItems } from "./items.ts";
+import type { IndicatorDocument, ItemMetadata } from "./document.ts";
+import { manifestFor } from "./manifest.ts";
 
 Deno.test("items CSV: known fields typed, others keywords, empty cells skipped", async () => {
   const items = await parseItems(
@@ -40,13 +36,13 @@ Deno.test("items NDJSON keeps JSON types", async () => {
   });
   assert.deepEqual(items.get("7"), { available: false });
   assert.deepEqual(
-    metadataMapping([...items.values()].map((metadata) => ({ metadata }))),
+    metadataTypes([...items.values()].map((metadata) => ({ metadata }))),
     {
-      tags: { type: "keyword" },
-      stock: { type: "double" },
-      new: { type: "boolean" },
-      category: { type: "keyword" },
-      available: { type: "boolean" },
+      tags: "keyword",
+      stock: "number",
+      new: "boolean",
+      category: "keyword",
+      available: "boolean",
     },
   );
 });
@@ -96,8 +92,11 @@ Deno.test("malformed items files: file, line and cause", async () => {
   }
   assert.throws(
     () =>
-      metadataMapping([{ metadata: { size: 3 } }, { metadata: { size: "L" } }]),
-    { message: 'metadata field "size" mixes double and keyword values' },
+      metadataTypes([{ metadata: { size: 3 } }, { metadata: { size: "L" } }]),
+    {
+      name: "ItemsError",
+      message: 'metadata field "size" mixes number and keyword values',
+    },
   );
 });
 
@@ -118,8 +117,13 @@ Deno.test("mergeItems: metadata merged, unknown items added with empty fields", 
       metadata: { popularity: 1 },
     },
   ] as IndicatorDocument[];
+  const model = {
+    manifest: manifestFor(docs, { primaryEvent: "transaction" }),
+    documents: docs,
+  };
+  assert.deepEqual(model.manifest.metadata, { popularity: "number" });
   const result = mergeItems(
-    docs,
+    model,
     new Map<string, ItemMetadata>([
       ["A", { category: "tents" }],
       ["Z", { category: "stoves", popularity: 9 }],
@@ -135,4 +139,106 @@ Deno.test("mergeItems: metadata merged, unknown items added with empty fields", 
     scores: {},
     metadata: { category: "stoves", popularity: 9 },
   });
+  // the manifest follows: the new field's type, the document count
+  assert.deepEqual(model.manifest.metadata, {
+    popularity: "number",
+    category: "keyword",
+  });
+  assert.equal(model.manifest.counts.documents, 3);
+});
+
+Deno.test("declared field types: dates from CSV and NDJSON, in the manifest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const csv = `${dir}/items.csv`;
+    await Deno.writeTextFile(
+      csv,
+      "id,expires,label\n" +
+        "A,2015-05-31T23:30:00-02:00,2015-05-31T23:30:00-02:00\n" +
+        "B,1433116800000,x\n",
+    );
+    const items = await readItems(csv, { expires: "date" });
+    // a declared date is stored as ISO 8601 UTC; undeclared text stays as is
+    assert.deepEqual(Object.fromEntries(items), {
+      A: {
+        expires: "2015-06-01T01:30:00.000Z",
+        label: "2015-05-31T23:30:00-02:00",
+      },
+      B: { expires: "2015-06-01T00:00:00.000Z", label: "x" },
+    });
+    const ndjson = await parseItems(
+      '{"id":"C","expires":1433116800000}\n',
+      "items.ndjson",
+      { expires: "date" },
+    );
+    assert.deepEqual(ndjson.get("C"), {
+      expires: "2015-06-01T00:00:00.000Z",
+    });
+    await assert.rejects(
+      () => parseItems("id,expires\nA,soon\n", "f.csv", { expires: "date" }),
+      {
+        name: "ItemsError",
+        message:
+          'f.csv:2: "expires" must be a date (ISO 8601 or unix ms), got "soon"',
+      },
+    );
+    const documents: IndicatorDocument[] = [
+      { id: "A", indicators: [], scores: {} },
+    ];
+    const model = {
+      manifest: manifestFor(documents, { primaryEvent: "buy" }),
+      documents,
+    };
+    mergeItems(model, items, { expires: "date" });
+    assert.deepEqual(model.manifest.metadata, {
+      expires: "date",
+      label: "keyword",
+    });
+    // without the declaration the same strings are keywords
+    const plain = await readItems(csv);
+    assert.deepEqual(plain.get("A"), {
+      expires: "2015-05-31T23:30:00-02:00",
+      label: "2015-05-31T23:30:00-02:00",
+    });
+    assert.deepEqual(
+      metadataTypes([...plain.values()].map((metadata) => ({ metadata }))),
+      { expires: "keyword", label: "keyword" },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a date without an offset is UTC, whatever the machine's time zone", async () => {
+  // Date.parse reads "2015-06-01T02:00:00" as local time; Elasticsearch
+  // reads it as UTC: so must cco-es, on a machine outside UTC too
+  const url = new URL("./items.ts", import.meta.url).href;
+  const script = `
+    import { dateMillis, parseItems } from "${url}";
+    const items = await parseItems(
+      "id,updated\\nA,2015-06-01T02:00:00\\nB,2015-06-01 02:00\\nC,2015-06-01\\n",
+      "items.csv",
+    );
+    console.log(JSON.stringify({
+      ms: dateMillis("2015-06-01T02:00:00.250"),
+      items: Object.fromEntries(items),
+    }));
+  `;
+  for (const tz of ["America/New_York", "Asia/Kolkata", "UTC"]) {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-check", script],
+      env: { TZ: tz },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(stdout)), {
+      ms: Date.UTC(2015, 5, 1, 2, 0, 0, 250),
+      items: {
+        A: { updated: "2015-06-01T02:00:00.000Z" },
+        B: { updated: "2015-06-01T02:00:00.000Z" },
+        C: { updated: "2015-06-01T00:00:00.000Z" },
+      },
+    }, tz);
+  }
 });

@@ -58,10 +58,10 @@ Deno.test("writeModel: nothing under the final name when writing fails", async (
       readEvents(handWorked),
       { primaryEvent: "transaction", minRootLlr: 0 },
     );
-    async function* failing() {
+    const failing = async function* () {
       yield documents[0];
       throw new Error("the build died");
-    }
+    };
     await assert.rejects(
       () => writeModel(`${dir}/m.ndjson`, { manifest, documents: failing() }),
       {

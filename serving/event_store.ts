@@ -30,12 +30,13 @@
  * @module
  */
 
-import type { Event } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
 import { RequestError } from "../errors/mod.ts";
+import { historyFields } from "../model/manifest.ts";
 import type {
   Recommendation,
-  RecommendOptions,
   Recommender,
+  RecommendOptions,
   RecommendRequest,
 } from "./request.ts";
 
@@ -208,7 +209,9 @@ export function withUserHistory(
         return recommender.recommend(request, callOptions);
       }
       const { user, ...rest } = request;
-      if (user === undefined) return recommender.recommend(request, callOptions);
+      if (user === undefined) {
+        return recommender.recommend(request, callOptions);
+      }
       if (typeof user !== "string" || user === "") {
         throw new RequestError("request.user", "must be a non-empty string");
       }
@@ -220,13 +223,18 @@ export function withUserHistory(
         Array.isArray(rest.history)
           ? { [manifest.primaryEvent]: rest.history as string[] }
           : (rest.history ?? {}) as Record<string, string[]>;
+      // the store holds whatever events were recorded: types the model
+      // lacks are not the request's fault, and cannot match anything
+      const known = historyFields(manifest);
       const history = new Map<string, readonly string[]>(
-        Object.entries(stored),
+        Object.entries(stored).filter(([type]) => known.has(type)),
       );
       for (const [type, items] of Object.entries(given)) {
         history.set(
           type,
-          Array.isArray(items) ? [...items, ...(history.get(type) ?? [])] : items,
+          Array.isArray(items)
+            ? [...items, ...(history.get(type) ?? [])]
+            : items,
         );
       }
       return recommender.recommend(

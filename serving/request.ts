@@ -233,6 +233,12 @@ export interface ServingOptions {
   maxQueryEvents?: number;
   /** Default boost of each field's matches (a request's boosts win). */
   fieldBoosts?: Readonly<Record<string, number>>;
+  /** Default number of recommendations (default 10). */
+  num?: number;
+  /** Default of a request's `backfill` (default true). */
+  backfill?: boolean;
+  /** Default of a request's `excludeSeen` (default true). */
+  excludeSeen?: boolean;
 }
 
 /** Serving settings after defaults. */
@@ -241,6 +247,12 @@ export interface ResolvedServing {
   maxQueryEvents: number;
   /** Default field boosts. */
   fieldBoosts: Readonly<Record<string, number>>;
+  /** Default number of recommendations. */
+  num: number;
+  /** Default of `backfill`. */
+  backfill: boolean;
+  /** Default of `excludeSeen`. */
+  excludeSeen: boolean;
 }
 
 /** Default of {@linkcode ServingOptions.maxQueryEvents}. */
@@ -281,6 +293,20 @@ export function checkServingOptions(options: ServingOptions): void {
       throw new ConfigError(`fieldBoosts.${f}`, "must be a positive number");
     }
   }
+  const num = options.num;
+  if (
+    num !== undefined && (!Number.isInteger(num) || num < 1 || num > MAX_NUM)
+  ) {
+    throw new ConfigError(
+      "num",
+      `must be an integer from 1 to ${MAX_NUM}, got ${num}`,
+    );
+  }
+  for (const key of ["backfill", "excludeSeen"] as const) {
+    if (options[key] !== undefined && typeof options[key] !== "boolean") {
+      throw new ConfigError(key, "must be a boolean");
+    }
+  }
 }
 
 /**
@@ -309,6 +335,7 @@ export function resolveServing(
   options: ServingOptions = {},
 ): ResolvedServing {
   const merged: ServingOptions = {
+    ...options,
     maxQueryEvents: options.maxQueryEvents ??
       manifest.serving?.maxQueryEvents,
     fieldBoosts: { ...manifest.serving?.fieldBoosts, ...options.fieldBoosts },
@@ -317,6 +344,9 @@ export function resolveServing(
   return {
     maxQueryEvents: merged.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS,
     fieldBoosts: merged.fieldBoosts!,
+    num: merged.num ?? DEFAULT_NUM,
+    backfill: merged.backfill ?? true,
+    excludeSeen: merged.excludeSeen ?? true,
   };
 }
 
@@ -445,6 +475,21 @@ function checkFilter(
     for (const k of range) {
       check((filter as unknown as Record<string, unknown>)[k], `${where}.${k}`);
     }
+    if (type === "date") {
+      // one instant for both backends: Elasticsearch would otherwise fill
+      // the missing parts of a `gt`/`lte` bound such as "2015-06-01" with
+      // 23:59:59.999, and read text without an offset its own way
+      const instant = (v: unknown) => dateMillis(v)!;
+      const out: Filter = { field: filter.field };
+      if ("value" in filter) out.value = instant(filter.value);
+      if (filter.values) out.values = filter.values.map(instant);
+      for (const k of range) {
+        (out as unknown as Record<string, number>)[k] = instant(
+          (filter as unknown as Record<string, unknown>)[k],
+        );
+      }
+      return out;
+    }
   }
   return filter;
 }
@@ -479,7 +524,9 @@ export function normalizeRequest(
   if (!isObject(request)) fail("request", "must be an object");
   const req = request as RecommendRequest;
   const unknown = Object.keys(req).filter((k) => !KEYS.has(k));
-  if (unknown.length) fail("request", `has unknown keys: ${unknown.join(", ")}`);
+  if (unknown.length) {
+    fail("request", `has unknown keys: ${unknown.join(", ")}`);
+  }
   if (req.user !== undefined) {
     fail(
       "request.user",
@@ -526,7 +573,9 @@ export function normalizeRequest(
       if (!field || !Object.hasOwn(history, type)) {
         fail(
           `request.history.${type}`,
-          `is not an event type of this model (${[...fields.keys()].join(", ")})`,
+          `is not an event type of this model (${
+            [...fields.keys()].join(", ")
+          })`,
         );
       }
       const all = ids(list, `request.history.${type}`);
@@ -540,7 +589,7 @@ export function normalizeRequest(
   ]);
   for (const c of clauses) if (c.field === primaryField) basket.delete(c.item);
   add(primaryField, [...basket]);
-  const num = req.num ?? DEFAULT_NUM;
+  const num = req.num ?? serving.num;
   if (!Number.isInteger(num) || num < 1 || num > MAX_NUM) {
     fail(
       "request.num",
@@ -564,7 +613,9 @@ export function normalizeRequest(
     checkFilter(f, `request.filters[${i}]`, types)
   );
   if (req.dateRange !== undefined) {
-    if (!isObject(req.dateRange)) fail("request.dateRange", "must be an object");
+    if (!isObject(req.dateRange)) {
+      fail("request.dateRange", "must be an object");
+    }
     const { field = "updated", after, before, ...rest } = req.dateRange;
     if (Object.keys(rest).length) {
       fail(
@@ -583,11 +634,15 @@ export function normalizeRequest(
     if (after === undefined && before === undefined) {
       fail("request.dateRange", "needs after or before");
     }
-    filters.push(checkFilter({
-      field,
-      ...(after !== undefined ? { gte: after } : {}),
-      ...(before !== undefined ? { lt: before } : {}),
-    }, "request.dateRange", types));
+    filters.push(checkFilter(
+      {
+        field,
+        ...(after !== undefined ? { gte: after } : {}),
+        ...(before !== undefined ? { lt: before } : {}),
+      },
+      "request.dateRange",
+      types,
+    ));
   }
   if (req.boosts !== undefined && !Array.isArray(req.boosts)) {
     fail("request.boosts", "must be an array");
@@ -618,7 +673,7 @@ export function normalizeRequest(
     if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
     return { field: b.field, values: [...b.values], boost: b.boost };
   });
-  const excludeSeen = req.excludeSeen ?? true;
+  const excludeSeen = req.excludeSeen ?? serving.excludeSeen;
   if (typeof excludeSeen !== "boolean") {
     fail("request.excludeSeen", "must be a boolean");
   }
@@ -680,7 +735,7 @@ export function normalizeRequest(
     filters,
     boosts,
     exclude: [...exclude],
-    backfill: req.backfill ?? true,
+    backfill: req.backfill ?? serving.backfill,
     explain: req.explain ?? false,
   };
 }

@@ -53,7 +53,8 @@ let code = 1;
 let summary = "";
 try {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "-A", ...Deno.args],
+    // --doc: every example in the documentation runs and asserts too
+    args: ["test", "-A", "--doc", ...Deno.args],
     env: { ES_URL: url! },
     stdout: "piped",
     stderr: "inherit",

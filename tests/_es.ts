@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-import-prefix
 /**
  * Shared harness for tests that need a real Elasticsearch (`ES_URL`).
  *
@@ -10,7 +11,9 @@
  * @module
  */
 
-import { Client } from "@elastic/elasticsearch";
+// Tests inspect the cluster with the whole official client (the library's
+// Client type is the subset cco-es uses; the official client satisfies it).
+import { Client } from "npm:@elastic/elasticsearch@8.19.2";
 
 /** What an Elasticsearch test receives. */
 export interface EsContext {

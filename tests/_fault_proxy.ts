@@ -13,6 +13,12 @@ export interface Faults {
   downAfterBulk?: number;
   /** Alter documents returned by `_mget` (a corrupted read-back). */
   corruptMget?: boolean;
+  /**
+   * Hold each search (`_search`, `_search/template`, `_msearch`) this many
+   * milliseconds before forwarding it; a search whose client goes away
+   * meanwhile is counted in `abandonedSearches` and never forwarded.
+   */
+  delaySearchMs?: number;
 }
 
 /** A running proxy. */
@@ -23,6 +29,12 @@ export interface FaultProxy {
   faults: Faults;
   /** `_bulk` requests seen. */
   readonly bulks: number;
+  /** Searches seen. */
+  readonly searches: number;
+  /** Searches forwarded to Elasticsearch. */
+  readonly forwardedSearches: number;
+  /** Delayed searches whose client went away before they were forwarded. */
+  readonly abandonedSearches: number;
   /** Stops the proxy. */
   close(): Promise<void>;
 }
@@ -36,6 +48,7 @@ export interface FaultProxy {
 export function startFaultProxy(upstream: string): FaultProxy {
   const faults: Faults = {};
   let bulks = 0;
+  let searches = 0, forwardedSearches = 0, abandonedSearches = 0;
   let down = false;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -64,6 +77,30 @@ export function startFaultProxy(upstream: string): FaultProxy {
             },
           );
         }
+      }
+      const isSearch = /\/_(search|msearch)(\/template)?$/.test(url.pathname);
+      if (isSearch) {
+        searches++;
+        const delay = faults.delaySearchMs ?? 0;
+        if (delay > 0) {
+          const gone = await new Promise<boolean>((resolve) => {
+            if (request.signal.aborted) return resolve(true);
+            const onAbort = () => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+            const timer = setTimeout(() => {
+              request.signal.removeEventListener("abort", onAbort);
+              resolve(false);
+            }, delay);
+            request.signal.addEventListener("abort", onAbort);
+          });
+          if (gone) {
+            abandonedSearches++;
+            return new Response("proxy: client went away", { status: 499 });
+          }
+        }
+        forwardedSearches++;
       }
       const headers = new Headers(request.headers);
       headers.delete("host");
@@ -97,6 +134,15 @@ export function startFaultProxy(upstream: string): FaultProxy {
     faults,
     get bulks() {
       return bulks;
+    },
+    get searches() {
+      return searches;
+    },
+    get forwardedSearches() {
+      return forwardedSearches;
+    },
+    get abandonedSearches() {
+      return abandonedSearches;
     },
     close: () => server.shutdown(),
   };

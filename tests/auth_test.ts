@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { connect } from "../elasticsearch/connection.ts";
 import { publishIndex } from "../elasticsearch/lifecycle.ts";
 import { startLocalNode, stopLocalNode } from "../elasticsearch/local_node.ts";
+import { manifestFor } from "../model/manifest.ts";
 
 const needed = Deno.env.get("ES_URL") || Deno.env.get("CI") === "true";
 const user = { username: "cco", password: "cco-test-password" };
@@ -24,18 +25,20 @@ Deno.test({
       const url = node.url;
       const where = `${url}/`;
       await assert.rejects(() => connect({ url }), {
-        name: "ConnectionError",
+        name: "UnavailableError",
         message:
           `authentication to Elasticsearch at ${where} failed (401, no credentials): set a valid ES_API_KEY, or ES_USERNAME and ES_PASSWORD`,
       });
       await assert.rejects(
         () => connect({ url, username: "cco", password: "wrong" }),
         {
+          name: "UnavailableError",
           message:
             `authentication to Elasticsearch at ${where} failed (401, ES_USERNAME/ES_PASSWORD): set a valid ES_API_KEY, or ES_USERNAME and ES_PASSWORD`,
         },
       );
       await assert.rejects(() => connect({ url, apiKey: "bm90OmFrZXk=" }), {
+        name: "UnavailableError",
         message: /failed \(401, ES_API_KEY\)/,
       });
 
@@ -45,10 +48,14 @@ Deno.test({
       // its rejection is covered above.)
       const basic = await connect({ url, ...user });
       const alias = `auth-${crypto.randomUUID().slice(0, 8)}`;
-      const published = await publishIndex(basic, alias, [
+      const documents = [
         { id: "a", indicators: ["b"] },
         { id: "b", indicators: ["a"] },
-      ]);
+      ];
+      const published = await publishIndex(basic, alias, {
+        manifest: manifestFor(documents, { primaryEvent: "transaction" }),
+        documents,
+      });
       assert.equal(published.documents, 2);
       await basic.close();
 

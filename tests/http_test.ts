@@ -1,20 +1,31 @@
 /** The HTTP service: routes, every error path, auth, limits, ES down. */
 import assert from "node:assert/strict";
-import { Client } from "@elastic/elasticsearch";
+import { createClient } from "../elasticsearch/client.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
+import { ElasticsearchEventStore } from "../elasticsearch/event_store.ts";
 import { readEvents } from "../events/read.ts";
-import { createHandler, type EventStore } from "../http/handler.ts";
+import { createHandler } from "../http/handler.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import { publishIndex } from "../elasticsearch/lifecycle.ts";
-import type { Event } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
+import { type EventStore, withUserHistory } from "../serving/event_store.ts";
+import type { Recommender } from "../serving/request.ts";
+import {
+  DeadlineError,
+  ModelError,
+  RequestError,
+  UnavailableError,
+} from "../errors/mod.ts";
 import { esTest } from "./_es.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const fixture =
   new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
-const { documents } = await buildIndicators(readEvents(fixture));
-const embedded = new EmbeddedRecommender(documents);
+const model = await buildIndicators(readEvents(fixture), {
+  primaryEvent: "transaction",
+});
+const embedded = new EmbeddedRecommender(model);
 
 function serve(options: Partial<Parameters<typeof createHandler>[0]> = {}) {
   const lines: string[] = [];
@@ -141,7 +152,7 @@ Deno.test("HTTP: every error path is JSON with the right status", async () => {
         "/recommendations",
         { body: '{"history":["a"],"num":"5"}' },
         400,
-        "request.num must be an integer from 1 to 1000, got 5",
+        'request.num must be an integer from 1 to 1000, got "5"',
       ],
       [
         "/recommendations",
@@ -243,10 +254,15 @@ Deno.test("HTTP: bearer token, no event store, timeout", async () => {
   } finally {
     await s.close();
   }
+  let signal: AbortSignal | undefined;
   const slow = serve({
     timeoutMs: 50,
     recommender: {
-      recommend: () => new Promise((r) => setTimeout(() => r([]), 300)),
+      manifest: () => embedded.manifest(),
+      recommend: (_, options) => {
+        signal = options?.signal;
+        return new Promise((r) => setTimeout(() => r([]), 300));
+      },
     },
   });
   try {
@@ -257,9 +273,93 @@ Deno.test("HTTP: bearer token, no event store, timeout", async () => {
       status: 504,
       body: { error: { status: 504, message: "no answer within 50 ms" } },
     });
+    // the deadline cancels the backend's work too
+    assert.equal(signal?.aborted, true);
+    assert.ok(signal?.reason instanceof DeadlineError);
     await new Promise((r) => setTimeout(r, 300)); // let the slow answer finish
   } finally {
     await slow.close();
+  }
+});
+
+Deno.test("HTTP: errors map by class; a defect is a 500 that tells nothing", async () => {
+  const throwing = (error: unknown): Recommender => ({
+    manifest: () => embedded.manifest(),
+    recommend: () => Promise.reject(error),
+  });
+  const cases: [unknown, number, string][] = [
+    // before issue 11 any TypeError was the caller's fault (400) and its
+    // message went out to the caller
+    [new TypeError("x is not a function"), 500, "internal error"],
+    [new Error("secret internals"), 500, "internal error"],
+    [new ModelError("index has no manifest"), 500, "internal error"],
+    [
+      new RequestError("request.num", "must be an integer, got 0"),
+      400,
+      "request.num must be an integer, got 0",
+    ],
+    [
+      new UnavailableError("Elasticsearch is unreachable"),
+      503,
+      "backend unavailable: Elasticsearch is unreachable",
+    ],
+    [
+      new DeadlineError("the request was aborted"),
+      504,
+      "the request was aborted",
+    ],
+  ];
+  for (const [error, status, message] of cases) {
+    const s = serve({ recommender: throwing(error) });
+    try {
+      const got = await call(s.url, "/recommendations", {
+        body: '{"history":["a"]}',
+      });
+      assert.deepEqual(got, { status, body: { error: { status, message } } });
+      // the log keeps the cause of a defect for the operator
+      if (status === 500) {
+        assert.match(
+          s.lines[0],
+          new RegExp(
+            ` POST /recommendations 500 [\\d.]+ms \\(${
+              (error as Error).message
+            }\\)$`,
+          ),
+        );
+      }
+    } finally {
+      await s.close();
+    }
+  }
+  // the validation errors of a real recommender are the caller's: 400
+  const s = serve();
+  try {
+    for (
+      const [body, message] of [
+        [
+          { filters: "x" },
+          "request.filters must be an array",
+        ],
+        [
+          { history: { like: ["1205"] } },
+          "request.history.like is not an event type of this model (transaction, addtocart, view)",
+        ],
+        [
+          {
+            history: ["1205"],
+            filters: [{ field: "popularity", value: "high" }],
+          },
+          'request.filters[0].value must be a number ("popularity" is a number field), got "high"',
+        ],
+      ] as const
+    ) {
+      assert.deepEqual(
+        await call(s.url, "/recommendations", { body: JSON.stringify(body) }),
+        { status: 400, body: { error: { status: 400, message } } },
+      );
+    }
+  } finally {
+    await s.close();
   }
 });
 
@@ -267,9 +367,9 @@ esTest(
   "HTTP over Elasticsearch: 503 and unhealthy when the cluster is down",
   async ({ client, url, index }) => {
     const alias = index("http");
-    await publishIndex(client, alias, documents);
+    await publishIndex(client, alias, model);
     const proxy = startFaultProxy(url);
-    const viaProxy = new Client({
+    const viaProxy = createClient({
       node: proxy.url,
       maxRetries: 0,
       requestTimeout: 2000,
@@ -284,12 +384,13 @@ esTest(
       const body = JSON.stringify({ history: ["1205"], num: 3 });
       const ok = await call(s.url, "/recommendations", { body });
       assert.equal(ok.status, 200);
-      const want = await embedded.recommend({ history: ["1205"], num: 3 });
-      const got = ok.body.recommendations as { id: string; score: number }[];
-      assert.deepEqual(got.map((r) => r.id), want.map((r) => r.id));
-      got.forEach((r, i) =>
-        assert.ok(Math.abs(r.score - want[i].score) < 1e-5)
-      );
+      // the same JSON as the embedded backend's, scores included
+      assert.deepEqual(ok.body, {
+        recommendations: await embedded.recommend({
+          history: ["1205"],
+          num: 3,
+        }),
+      });
       assert.equal(
         (await call(s.url, "/health", { method: "GET" })).body.index,
         alias,
@@ -315,9 +416,6 @@ esTest(
 esTest(
   "event store in Elasticsearch: record, recent history, user requests, retention",
   async ({ client, index }) => {
-    const { ElasticsearchEventStore, withUserHistory } = await import(
-      "../serving/event_store.ts"
-    );
     const store = new ElasticsearchEventStore(client, index("events"), {
       refresh: true,
     });

@@ -9,15 +9,21 @@ import { cappedRequest } from "../evaluate/sweep.ts";
 Deno.test("sweep: a capped request on one index equals an index with that maxQueryEvents", async () => {
   const fixture = new URL("../fixtures/demo_events.csv", import.meta.url)
     .pathname;
-  const split = lastKSplit(await Array.fromAsync(readEvents(fixture)));
-  const { documents } = await buildIndicators(split.train, { minRootLlr: 2 });
+  const split = lastKSplit(await Array.fromAsync(readEvents(fixture)), {
+    primaryEvent: "transaction",
+  });
+  const model = await buildIndicators(split.train, {
+    primaryEvent: "transaction",
+    minRootLlr: 2,
+  });
+  const { documents } = model;
   const h = histories(split.train, MAX_HISTORY);
-  const wide = new EmbeddedRecommender(documents, {
+  const wide = new EmbeddedRecommender(model, {
     maxQueryEvents: MAX_HISTORY,
   });
   let differs = 0;
   for (const cap of [1, 2, 5]) {
-    const narrow = new EmbeddedRecommender(documents, { maxQueryEvents: cap });
+    const narrow = new EmbeddedRecommender(model, { maxQueryEvents: cap });
     for (const user of split.test.keys()) {
       const history = h.get(user) ?? {};
       const want = await narrow.recommend({ history, num: 20 });
@@ -39,7 +45,7 @@ Deno.test("sweep: a capped request on one index equals an index with that maxQue
     ...cappedRequest(h.get(u) ?? {}, "transaction", 2),
   }), { catalogue: documents.length });
   const b = await evaluate(
-    new EmbeddedRecommender(documents, { maxQueryEvents: 2 }),
+    new EmbeddedRecommender(model, { maxQueryEvents: 2 }),
     split,
     (u) => ({ history: h.get(u) ?? {} }),
     { catalogue: documents.length },

@@ -5,7 +5,8 @@ import {
   RETAILROCKET,
   SynthLog,
 } from "../generate/retailrocket.ts";
-import { type Event, parseEvents } from "../events/read.ts";
+import type { Event } from "../events/format.ts";
+import { parseEvents } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
 
 async function events(log: SynthLog): Promise<Event[]> {
@@ -100,6 +101,7 @@ Deno.test("LLR recovers the planted categories far above chance", async () => {
   const log = new SynthLog({ scale: 0.1, seed: 42 });
   const { documents } = await buildIndicators(
     parseEvents(log.csv(), "retailrocket", "synth"),
+    { primaryEvent: "transaction" },
   );
   const { kept, same, chance } = plantedRecovery(
     log,

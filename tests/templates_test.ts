@@ -6,7 +6,8 @@ import { readEvents } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import { publishIndex } from "../elasticsearch/lifecycle.ts";
 import { buildRecommendQuery } from "../elasticsearch/query.ts";
-import { normalizeRequest } from "../serving/request.ts";
+import { normalizeRequest, resolveServing } from "../serving/request.ts";
+import { manifestFor } from "../model/manifest.ts";
 import {
   loadTemplate,
   registerTemplates,
@@ -26,6 +27,18 @@ function compact(value: unknown): unknown {
       .map(([k, v]) => [k, compact(v)]),
   );
 }
+
+const MANIFEST = manifestFor(
+  [{ id: "x", indicators: [], indicators_view: [] }],
+  {
+    primaryEvent: "transaction",
+    metadata: {
+      available: "boolean",
+      popularity: "number",
+      category: "keyword",
+    },
+  },
+);
 
 Deno.test("templates render to the inline query body", async () => {
   const requests = [
@@ -47,7 +60,7 @@ Deno.test("templates render to the inline query body", async () => {
   for (const name of Object.keys(TEMPLATES) as (keyof typeof TEMPLATES)[]) {
     const source = await loadTemplate(name);
     for (const request of requests) {
-      const r = normalizeRequest(request);
+      const r = normalizeRequest(request, MANIFEST, resolveServing(MANIFEST));
       assert.deepEqual(
         compact(renderTemplate(source, templateParams(r))),
         compact(buildRecommendQuery(r)),
@@ -66,19 +79,20 @@ Deno.test("templates render to the inline query body", async () => {
 esTest(
   "client-rendered templates give the inline query's results; no lang-mustache here",
   async ({ client, index }) => {
-    const { documents } = await buildIndicators(
+    const model = await buildIndicators(
       readEvents(
         new URL("../fixtures/demo_events.csv", import.meta.url).pathname,
       ),
-      { minRootLlr: 3 },
+      { primaryEvent: "transaction", minRootLlr: 3 },
     );
+    const { documents } = model;
     const alias = index("tpl");
-    await publishIndex(client, alias, documents);
+    await publishIndex(client, alias, model);
     const inline = new ElasticsearchRecommender(client, alias);
     const templated = new ElasticsearchRecommender(client, alias, {
       queries: "template",
     });
-    const embedded = new EmbeddedRecommender(documents);
+    const embedded = new EmbeddedRecommender(model);
     const ids = documents.map((d) => d.id);
     let nonEmpty = 0;
     for (let i = 0; i < 30; i++) {
@@ -96,10 +110,7 @@ esTest(
       const a = await inline.recommend(request);
       const b = await templated.recommend(request);
       assert.deepEqual(b, a, JSON.stringify(request));
-      assert.deepEqual(
-        b.map((r) => r.id),
-        (await embedded.recommend(request)).map((r) => r.id),
-      );
+      assert.deepEqual(b, await embedded.recommend(request));
       if (a.some((r) => !r.backfill)) nonEmpty++;
     }
     assert.ok(nonEmpty >= 15, `only ${nonEmpty} ranked requests`);

@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import { TopK } from "./top_k.ts";
+ * import { TopK } from "./_top_k.ts";
  *
  * const top = new TopK(2);
  * top.offer(1.5, 10, 10);
@@ -25,7 +25,7 @@
  *
  * @example
  * ```ts
- * import { TopK } from "./top_k.ts";
+ * import { TopK } from "./_top_k.ts";
  *
  * const top = new TopK(1);
  * top.offer(2, 7, 0);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TopK } from "./top_k.ts";
+import { TopK } from "./_top_k.ts";
 
 Deno.test("TopK equals sorting everything and slicing, on random input", () => {
   let seed = 1;

@@ -1,0 +1,133 @@
+/**
+ * The build flags shared by the commands that build a model (build-index,
+ * serve and recommend with --events, eval), merged over the settings file:
+ * the one place build options are decided.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../errors/mod.ts";
+import {
+  type BuildOptions,
+  checkBuildOptions,
+  DEFAULT_MAX_INDICATORS_PER_ITEM,
+  DEFAULT_MIN_ROOT_LLR,
+  type IndicatorOptions,
+} from "../indicators/build.ts";
+import { DEFAULT_MAX_HISTORY_PER_USER } from "../indicators/interactions.ts";
+import { buildOptionsOf, type Settings } from "../config/settings.ts";
+import { numberFlag, weightingFlag } from "./common.ts";
+import { primaryEvent, type ResolvedFormat } from "./_format.ts";
+
+/** parseArgs option specs for the build flags. */
+export const BUILD_FLAGS = {
+  primary: { type: "string" },
+  secondary: { type: "string" },
+  similar: { type: "string" },
+  "max-indicators": { type: "string" },
+  "min-llr": { type: "string" },
+  "history-cap": { type: "string" },
+  "field-min-llr": { type: "string", multiple: true },
+  "field-max-indicators": { type: "string", multiple: true },
+  weights: { type: "string" },
+} as const;
+
+/** Help text for the build flags. */
+export const BUILD_HELP = `
+Indicators (fields: indicators = primary × primary, indicators_<S> =
+primary × S for each secondary S, similar_<S> = S × S); flags override the
+settings file:
+  --primary NAME         event type to predict (default: the settings' first
+                         indicator, else the format preset's, e.g.
+                         "transaction" for RetailRocket, "like" for MovieLens)
+  --secondary A,B        secondary event types (default: all others; "" none)
+  --similar NAME|none    similar-items type (default: the most common secondary)
+  --max-indicators N     indicators kept per item (default ${DEFAULT_MAX_INDICATORS_PER_ITEM})
+  --min-llr X            minimum signed root LLR (default ${DEFAULT_MIN_ROOT_LLR};
+                         = raw LLR ${DEFAULT_MIN_ROOT_LLR ** 2})
+  --history-cap N        most recent items kept per user and event type
+                         (default ${DEFAULT_MAX_HISTORY_PER_USER}, Mahout's maxNumInteractions)
+  --field-min-llr F=X    threshold for field F only (repeatable)
+  --field-max-indicators F=N
+                         top-k for field F only (repeatable)
+  --weights W            indicator strength: llr-idf (default: root LLR × idf,
+                         sparse_vector fields scored by weight), llr (root
+                         LLR), none (keyword fields scored by BM25, as the
+                         Universal Recommender does)
+`;
+
+/** The build flags, as parseArgs gives them. */
+export interface BuildFlags {
+  primary?: string;
+  secondary?: string;
+  similar?: string;
+  "max-indicators"?: string;
+  "min-llr"?: string;
+  "history-cap"?: string;
+  "field-min-llr"?: string[];
+  "field-max-indicators"?: string[];
+  weights?: string;
+}
+
+/**
+ * Build options: the settings, then the flags. Checked before any reading.
+ *
+ * @param flags Parsed flags.
+ * @param settings The settings file.
+ * @param format The resolved event format (for the preset's primary event).
+ * @returns Build options.
+ * @throws {ConfigError} For flags or settings that cannot work.
+ */
+export function buildOptions(
+  flags: BuildFlags,
+  settings: Settings,
+  format: ResolvedFormat,
+): BuildOptions {
+  const primary = primaryEvent(flags.primary, settings, format);
+  const options: BuildOptions = buildOptionsOf({
+    ...settings,
+    indicators: settings.indicators ?? [{ name: primary }],
+  });
+  if (!settings.indicators) delete options.secondaryEvents;
+  options.primaryEvent = primary;
+  if (flags.secondary !== undefined) {
+    options.secondaryEvents = flags.secondary.split(",").map((t) => t.trim())
+      .filter(Boolean);
+  }
+  if (flags.similar !== undefined) {
+    options.similarEvent = flags.similar === "none" ? null : flags.similar;
+  }
+  const max = numberFlag("max-indicators", flags["max-indicators"]);
+  if (max !== undefined) options.maxIndicatorsPerItem = max;
+  const min = numberFlag("min-llr", flags["min-llr"], false);
+  if (min !== undefined) options.minRootLlr = min;
+  const cap = numberFlag("history-cap", flags["history-cap"]);
+  if (cap !== undefined) options.maxHistoryPerUser = cap;
+  const weights = weightingFlag(flags.weights);
+  if (weights !== undefined) options.weights = weights;
+  const fields: Record<string, IndicatorOptions> = { ...options.fields };
+  const parse = (flag: string, value: string, integer: boolean) => {
+    const eq = value.indexOf("=");
+    if (eq <= 0) {
+      throw new ConfigError(
+        `--${flag}`,
+        `must look like FIELD=VALUE, got "${value}"`,
+      );
+    }
+    return [
+      value.slice(0, eq),
+      numberFlag(flag, value.slice(eq + 1), integer)!,
+    ] as const;
+  };
+  for (const v of flags["field-min-llr"] ?? []) {
+    const [field, n] = parse("field-min-llr", v, false);
+    fields[field] = { ...fields[field], minRootLlr: n };
+  }
+  for (const v of flags["field-max-indicators"] ?? []) {
+    const [field, n] = parse("field-max-indicators", v, true);
+    fields[field] = { ...fields[field], maxIndicatorsPerItem: n };
+  }
+  if (Object.keys(fields).length) options.fields = fields;
+  checkBuildOptions(options);
+  return options;
+}

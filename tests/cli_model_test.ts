@@ -1,0 +1,470 @@
+/**
+ * The model travels with its manifest through the command-line tools, and
+ * one settings file drives them: each test here reproduces a defect of
+ * version 0.1 (issue 11) and checks the fix.
+ */
+import assert from "node:assert/strict";
+import { readModel } from "../model/ndjson.ts";
+import { esTest } from "./_es.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const fixture = `${root}fixtures/demo_events.csv`;
+const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+
+async function cli(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const line = Object.values(config.tasks as Record<string, string>)
+    .find((t) => t.includes(`cli/${script}`))!;
+  const permissions = line.split(/\s+/).filter((w) =>
+    w.startsWith("--allow") || w === "-A"
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, `${root}cli/${script}`, ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** A MovieLens-format log (tab, no header, ratings 4-5 = like). */
+function movielensLog(): string {
+  const lines: string[] = [];
+  let t = 874965758;
+  // users 1..30 like 50 and 181 together; 100 goes with them for half
+  for (let u = 1; u <= 30; u++) {
+    lines.push(`${u}\t50\t5\t${t++}`, `${u}\t181\t4\t${t++}`);
+    if (u % 2 === 0) lines.push(`${u}\t100\t5\t${t++}`);
+    lines.push(`${u}\t${200 + (u % 7)}\t2\t${t++}`);
+  }
+  for (let u = 31; u <= 60; u++) {
+    lines.push(`${u}\t${300 + (u % 5)}\t5\t${t++}`, `${u}\t100\t3\t${t++}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+Deno.test("a model built with another primary event serves it: recommend takes it from the manifest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events = `${dir}/u.data`;
+    await Deno.writeTextFile(events, movielensLog());
+    const out = `${dir}/ml.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--format",
+      "movielens",
+      "--min-llr",
+      "0",
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const model = await readModel(out);
+    assert.equal(model.manifest.primaryEvent, "like");
+    assert.equal(model.manifest.source?.format, "movielens");
+    const rec = await cli("recommend.ts", [
+      "--indicators",
+      out,
+      "--request",
+      '{"history":{"like":["50","181"]}}',
+      "--json",
+    ]);
+    assert.equal(rec.code, 0, rec.stderr);
+    const recs = JSON.parse(rec.stdout) as { id: string; backfill?: true }[];
+    // before: only popularity backfill, 50 and 181 among it
+    assert.equal(recs[0].id, "100");
+    assert.equal(recs[0].backfill, undefined);
+    assert.ok(!recs.some((r) => r.id === "50" || r.id === "181"), rec.stdout);
+    // a plain history is the model's primary event too
+    const plain = await cli("recommend.ts", [
+      "--indicators",
+      out,
+      "--history",
+      "50,181",
+      "--json",
+    ]);
+    assert.deepEqual(JSON.parse(plain.stdout), recs);
+    // an event type the model lacks is a clear error listing the known ones
+    const wrong = await cli("recommend.ts", [
+      "--indicators",
+      out,
+      "--request",
+      '{"history":{"transaction":["50"]}}',
+    ]);
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      /^error: request\.history\.transaction is not an event type of this model \(like, dislike, neutral\)\n$/,
+    );
+    const mismatch = await cli("recommend.ts", [
+      "--indicators",
+      out,
+      "--primary",
+      "transaction",
+      "--history",
+      "50",
+    ]);
+    assert.equal(mismatch.code, 1);
+    assert.match(
+      mismatch.stderr,
+      /--primary is "transaction" but the model .* predicts "like"/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--format-config reads the JSON file it names", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events = `${dir}/log.tsv`;
+    await Deno.writeTextFile(events, movielensLog());
+    const format = `${dir}/format.json`;
+    await Deno.writeTextFile(
+      format,
+      JSON.stringify({
+        delimiter: "\t",
+        header: false,
+        user: 0,
+        item: 1,
+        event: 2,
+        timestamp: 3,
+        timestampUnit: "s",
+        eventAliases: { "4": "like", "5": "like", "3": "meh", "2": "meh" },
+      }),
+    );
+    const out = `${dir}/m.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--format-config",
+      format,
+      "--primary",
+      "like",
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.deepEqual(
+      (await readModel(out)).manifest.fields.map((f) => f.name),
+      ["indicators", "indicators_meh", "similar_meh"],
+    );
+    // a custom format names no primary event: say so, before any reading
+    const unnamed = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--format-config",
+      format,
+      "--out",
+      out,
+    ]);
+    assert.equal(unnamed.code, 1);
+    assert.match(unnamed.stderr, /^error: --primary is needed/);
+    const missing = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--format-config",
+      `${dir}/nope.json`,
+      "--out",
+      out,
+    ]);
+    assert.equal(missing.code, 1);
+    assert.match(
+      missing.stderr,
+      /^error: --format-config cannot read .*nope\.json/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a log without a timestamp column: file order is time", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events = `${dir}/log.csv`;
+    // one user, three distinct items bought; cap 2 keeps the last two lines
+    await Deno.writeTextFile(
+      events,
+      "u1,a,buy\nu1,b,buy\nu1,c,buy\nu2,b,buy\nu2,c,buy\nu3,d,buy\n",
+    );
+    const out = `${dir}/m.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--no-header",
+      "--user-col",
+      "0",
+      "--item-col",
+      "1",
+      "--event-col",
+      "2",
+      "--primary",
+      "buy",
+      "--history-cap",
+      "2",
+      "--min-llr",
+      "0",
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const docs = new Map(
+      (await readModel(out)).documents.map((d) => [d.id, d]),
+    );
+    // u1 keeps b and c (the last two lines), so a co-occurs with nothing
+    assert.deepEqual(docs.get("a")!.indicators, []);
+    assert.deepEqual(docs.get("b")!.indicators, ["c"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("event types named by --secondary are accepted without --accept-events", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events = `${dir}/log.csv`;
+    const text = await Deno.readTextFile(fixture);
+    const lines = text.trimEnd().split("\n");
+    // turn some views into a custom "wishlist" event
+    const changed = lines.map((l, i) =>
+      i > 0 && i % 7 === 0 ? l.replace(",view,", ",wishlist,") : l
+    );
+    await Deno.writeTextFile(events, changed.join("\n") + "\n");
+    const out = `${dir}/m.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--secondary",
+      "view,wishlist",
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.deepEqual(
+      (await readModel(out)).manifest.fields.map((f) => f.name),
+      ["indicators", "indicators_view", "indicators_wishlist", "similar_view"],
+    );
+    // an event nobody named is still an error
+    const plain = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--out",
+      out,
+    ]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /unknown event "wishlist"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("recommend --events uses the file even when ES_URL is exported; --alias, not --index", async () => {
+  const rec = await cli("recommend.ts", [
+    "--events",
+    fixture,
+    "--history",
+    "1205",
+    "--json",
+  ], { ES_URL: "http://127.0.0.1:9" });
+  assert.equal(rec.code, 0, rec.stderr);
+  assert.ok(JSON.parse(rec.stdout).length > 0);
+  const old = await cli("recommend.ts", ["--index", "x", "--history", "1"]);
+  assert.equal(old.code, 1);
+  assert.match(old.stderr, /Unknown option '--index'/);
+});
+
+Deno.test("--out equal to --events is refused before anything is read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events = `${dir}/log.csv`;
+    await Deno.copyFile(fixture, events);
+    const before = await Deno.readTextFile(events);
+    const r = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--out",
+      events,
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /^error: --out is the input .*log\.csv: writing it would destroy it\n$/,
+    );
+    assert.equal(await Deno.readTextFile(events), before);
+    const noDir = await cli("build_index.ts", [
+      "--events",
+      events,
+      "--out",
+      `${dir}/missing/m.ndjson`,
+    ]);
+    assert.equal(noDir.code, 1);
+    assert.match(
+      noDir.stderr,
+      /^error: --out directory .*missing does not exist\n$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("one settings file drives every task; flags override it; errors name the key", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const settings = `${dir}/cco.json`;
+    await Deno.writeTextFile(
+      settings,
+      JSON.stringify({
+        events: { path: fixture, format: "retailrocket" },
+        indicators: [
+          { name: "transaction", maxIndicatorsPerItem: 3 },
+          { name: "view", minRootLlr: 2 },
+        ],
+        similar: null,
+        serving: { num: 2 },
+      }),
+    );
+    const out = `${dir}/m.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--config",
+      settings,
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const { manifest, documents } = await readModel(out);
+    assert.deepEqual(
+      manifest.fields.map((
+        f,
+      ) => [f.name, f.maxIndicatorsPerItem, f.minRootLlr]),
+      [["indicators", 3, 5], ["indicators_view", 50, 2]],
+    );
+    assert.ok(documents.every((d) => d.indicators.length <= 3));
+    // the serving default comes from the same file ($CCO_CONFIG), a flag wins
+    const viaEnv = await cli("recommend.ts", [
+      "--indicators",
+      out,
+      "--history",
+      "1205",
+      "--json",
+    ], { CCO_CONFIG: settings });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.equal(JSON.parse(viaEnv.stdout).length, 2);
+    const flag = await cli("recommend.ts", [
+      "--config",
+      settings,
+      "--indicators",
+      out,
+      "--history",
+      "1205",
+      "--num",
+      "4",
+      "--json",
+    ]);
+    assert.equal(JSON.parse(flag.stdout).length, 4);
+    // invalid settings: one line naming the file and the key
+    await Deno.writeTextFile(
+      settings,
+      JSON.stringify({
+        indicators: [{ name: "buy", maxIndicatorsPerItem: -1 }],
+      }),
+    );
+    const bad = await cli("build_index.ts", [
+      "--config",
+      settings,
+      "--out",
+      out,
+    ]);
+    assert.equal(bad.code, 1);
+    assert.equal(
+      bad.stderr,
+      `error: ${settings}: indicators[0].maxIndicatorsPerItem must be >= 0, got -1\n`,
+    );
+    await Deno.writeTextFile(
+      settings,
+      JSON.stringify({ serving: { nums: 3 } }),
+    );
+    const unknown = await cli("serve.ts", [
+      "--config",
+      settings,
+      "--events",
+      fixture,
+    ]);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /^error: .*cco\.json: serving has an unknown key "nums" \(known: num, /,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+esTest(
+  'serve --event-store elasticsearch works (it always failed with "needs ES_URL")',
+  async ({ url, index }) => {
+    const alias = index("serve-es");
+    const eventsIndex = index("serve-events");
+    const built = await cli("build_index.ts", [
+      "--events",
+      fixture,
+      "--alias",
+      alias,
+    ], { ES_URL: url });
+    assert.equal(built.code, 0, built.stderr);
+    const line = Object.values(config.tasks as Record<string, string>)
+      .find((t) => t.includes("cli/serve.ts"))!;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...line.split(/\s+/).filter((w) => w.startsWith("--allow")),
+        `${root}cli/serve.ts`,
+        "--port",
+        "0",
+        "--alias",
+        alias,
+        "--event-store",
+        "elasticsearch",
+        "--events-index",
+        eventsIndex,
+      ],
+      env: { ES_URL: url, NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = "";
+      while (!/ on http:\/\/[\d.]+:\d+/.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      const base = / on (http:\/\/[\d.]+:\d+)/.exec(text)?.[1];
+      assert.ok(base, `serve did not start: ${text}`);
+      reader.releaseLock();
+      const post = await fetch(`${base}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          user: "u1",
+          item: "1205",
+          event: "transaction",
+        }),
+      });
+      assert.equal(post.status, 202, await post.text());
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stdout.cancel().catch(() => {});
+      await child.stderr.cancel().catch(() => {});
+    }
+  },
+);
