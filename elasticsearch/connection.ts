@@ -76,10 +76,13 @@ function env(name: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveConnection } from "./connection.ts";
  *
- * resolveConnection({ url: "http://127.0.0.1:9200", requestTimeoutMs: 5000 });
- * // { url: "http://127.0.0.1:9200", requestTimeoutMs: 5000 } (plus any ES_* set)
+ * // explicit settings win over ES_* variables and the config file
+ * const settings = resolveConnection({ url: "http://127.0.0.1:9200", requestTimeoutMs: 5000 });
+ * assert.equal(settings.url, "http://127.0.0.1:9200");
+ * assert.equal(settings.requestTimeoutMs, 5000);
  * ```
  *
  * @param options Explicit settings.
@@ -138,9 +141,10 @@ export function resolveConnection(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveEsUrl } from "./connection.ts";
  *
- * resolveEsUrl("http://127.0.0.1:9200"); // "http://127.0.0.1:9200"
+ * assert.equal(resolveEsUrl("http://127.0.0.1:9200"), "http://127.0.0.1:9200");
  * ```
  *
  * @param url An explicit URL.
@@ -155,9 +159,10 @@ export function resolveEsUrl(url?: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redactUrl } from "./connection.ts";
  *
- * redactUrl("https://elastic:secret@host:9200/"); // "https://***@host:9200/"
+ * assert.equal(redactUrl("https://elastic:secret@host:9200/"), "https://***@host:9200/");
  * ```
  *
  * @param url A URL.

@@ -12,25 +12,30 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildRecommendQuery } from "./query.ts";
  * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * buildRecommendQuery(normalizeRequest({ history: ["a", "b"], num: 5 }));
- * // {
- * //   size: 5,
- * //   query: { bool: {
- * //     must: [{ bool: {
- * //       should: [
- * //         { term: { indicators: { value: "a", boost: 1 } } },
- * //         { term: { indicators: { value: "b", boost: 1 } } },
- * //       ],
- * //       minimum_should_match: 1,
- * //     } }],
- * //     must_not: [{ terms: { id: ["a", "b"] } }],
- * //   } },
- * //   sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
- * //   track_scores: true, track_total_hits: false, _source: false,
- * // }
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * assert.deepEqual(
+ *   buildRecommendQuery(normalizeRequest({ history: ["a", "b"], num: 5 }, manifest)),
+ *   {
+ *     size: 5,
+ *     query: { bool: {
+ *       must: [{ bool: {
+ *         should: [
+ *           { term: { indicators: { value: "a", boost: 1 } } },
+ *           { term: { indicators: { value: "b", boost: 1 } } },
+ *         ],
+ *         minimum_should_match: 1,
+ *       } }],
+ *       must_not: [{ terms: { id: ["a", "b"] } }],
+ *     } },
+ *     sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+ *     track_scores: true, track_total_hits: false, _source: false,
+ *   },
+ * );
  * ```
  *
  * @module
@@ -49,9 +54,10 @@ export type SearchBody = Record<string, unknown> & {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { clauseName } from "./query.ts";
  *
- * clauseName({ field: "indicators_view", item: "42" }); // "indicators_view:42"
+ * assert.equal(clauseName({ field: "indicators_view", item: "42" }), "indicators_view:42");
  * ```
  *
  * @param clause Field and item.
@@ -66,10 +72,13 @@ export function clauseName(clause: { field: string; item: string }): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { termClause } from "./query.ts";
  *
- * termClause({ field: "indicators", item: "a", boost: 2 }, false);
- * // { term: { indicators: { value: "a", boost: 2 } } }
+ * assert.deepEqual(
+ *   termClause({ field: "indicators", item: "a", boost: 2 }, false),
+ *   { term: { indicators: { value: "a", boost: 2 } } },
+ * );
  * ```
  *
  * @param clause Field, item and boost.
@@ -96,10 +105,13 @@ export function termClause(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boostClause } from "./query.ts";
  *
- * boostClause({ field: "category", values: ["x"], boost: 2 });
- * // { terms: { category: ["x"], boost: 2 } }
+ * assert.deepEqual(
+ *   boostClause({ field: "category", values: ["x"], boost: 2 }),
+ *   { terms: { category: ["x"], boost: 2 } },
+ * );
  * ```
  *
  * @param boost The boost.
@@ -120,9 +132,10 @@ export function boostClause(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { filterQuery } from "./query.ts";
  *
- * filterQuery({ field: "popularity", gte: 5 }); // { range: { popularity: { gte: 5 } } }
+ * assert.deepEqual(filterQuery({ field: "popularity", gte: 5 }), { range: { popularity: { gte: 5 } } });
  * ```
  *
  * @param filter The filter.
@@ -160,11 +173,14 @@ function rules(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildRecommendQuery } from "./query.ts";
  * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * const body = buildRecommendQuery(normalizeRequest({ history: ["x"] }));
- * body.size; // 10
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * const body = buildRecommendQuery(normalizeRequest({ history: ["x"] }, manifest));
+ * assert.equal(body.size, 10);
  * ```
  *
  * @param request A normalized request (with at least one clause).
@@ -199,11 +215,16 @@ export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildBackfillQuery } from "./query.ts";
  * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * buildBackfillQuery(normalizeRequest({ history: [] }), [], 3).sort;
- * // [{ popularity: { order: "desc", missing: "_last" } }, { id: { order: "asc" } }]
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * assert.deepEqual(
+ *   buildBackfillQuery(normalizeRequest({ history: [] }, manifest), [], 3).sort,
+ *   [{ popularity: { order: "desc", missing: "_last" } }, { id: { order: "asc" } }],
+ * );
  * ```
  *
  * @param request A normalized request.

@@ -9,14 +9,20 @@
  *
  * @example Render a template locally
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderTemplate, templateParams } from "./templates.ts";
  * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
  * const body = renderTemplate(
  *   '{"size": {{size}}, "should": {{#toJson}}clauses{{/toJson}}}',
- *   templateParams(normalizeRequest({ history: ["a"] })),
+ *   templateParams(normalizeRequest({ history: ["a"] }, manifest)),
  * );
- * // { size: 10, should: [{ term: { indicators: { value: "a", boost: 1 } } }] }
+ * assert.deepEqual(body, {
+ *   size: 10,
+ *   should: [{ term: { indicators: { value: "a", boost: 1 } } }],
+ * });
  * ```
  *
  * @module
@@ -63,11 +69,16 @@ export async function loadTemplate(name: TemplateName): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { templateParams } from "./templates.ts";
  * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
- * templateParams(normalizeRequest({ history: ["a"], exclude: ["x"] })).must_not;
- * // [{ terms: { id: ["x", "a"] } }]
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * assert.deepEqual(
+ *   templateParams(normalizeRequest({ history: ["a"], exclude: ["x"] }, manifest)).must_not,
+ *   [{ terms: { id: ["x", "a"] } }],
+ * );
  * ```
  *
  * @param request A normalized request.
@@ -93,9 +104,10 @@ export function templateParams(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderTemplate } from "./templates.ts";
  *
- * renderTemplate('{"a": {{#toJson}}x{{/toJson}}}', { x: [1] }); // { a: [1] }
+ * assert.deepEqual(renderTemplate('{"a": {{#toJson}}x{{/toJson}}}', { x: [1] }), { a: [1] });
  * ```
  *
  * @param source Template source.

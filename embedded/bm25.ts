@@ -13,10 +13,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keywordTermScore } from "./bm25.ts";
  *
- * // a term in 1 of 4 documents, 2 terms per document on average
- * keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 8 }); // 1.5135...
+ * // a term in 1 of 4 documents, 2 terms per document on average: a float
+ * const score = keywordTermScore({ docFreq: 1, docCount: 4, sumDocFreq: 8 });
+ * assert.equal(score, Math.fround(score));
+ * assert.ok(Math.abs(score - 1.5135) < 1e-4);
  * ```
  *
  * @module

@@ -337,8 +337,8 @@ function compare(
  * assert.ok(matchesFilter({ popularity: 7 }, { field: "popularity", gte: 5 }, "number"));
  * assert.ok(!matchesFilter({ category: "tents" }, { field: "category", values: ["stoves"] }, "keyword"));
  * // a date compares as an instant, a keyword as text
- * assert.ok(matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-05-31T23:00:00-02:00" }, "date"));
- * assert.ok(!matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-05-31T23:00:00-02:00" }, "keyword"));
+ * assert.ok(matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-06-01T01:00:00+02:00" }, "date"));
+ * assert.ok(!matchesFilter({ d: "2015-06-01T00:00:00.000Z" }, { field: "d", gt: "2015-06-01T01:00:00+02:00" }, "keyword"));
  * ```
  *
  * @param meta Item metadata.

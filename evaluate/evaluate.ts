@@ -14,13 +14,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timeSplit } from "./evaluate.ts";
  *
  * const split = timeSplit([
  *   { user: "u", item: "a", event: "transaction", timestamp: 1 },
  *   { user: "u", item: "b", event: "transaction", timestamp: 9 },
- * ], { cutoff: 5 });
- * split.test.get("u"); // Set {"b"}
+ * ], { cutoff: 5, primaryEvent: "transaction" });
+ * assert.deepEqual(split.test.get("u"), new Set(["b"]));
  * ```
  *
  * @module
@@ -61,9 +62,10 @@ export interface Split {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { timeSplit } from "./evaluate.ts";
  *
- * timeSplit([], { fraction: 0.9 }).test.size; // 0
+ * assert.equal(timeSplit([], { fraction: 0.9, primaryEvent: "buy" }).test.size, 0);
  * ```
  *
  * @param events All events.
@@ -121,13 +123,16 @@ export function timeSplit(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lastKSplit } from "./evaluate.ts";
  *
  * const e = (item: string, t: number) =>
  *   ({ user: "u", item, event: "transaction", timestamp: t });
- * const { train, test } = lastKSplit([e("a", 1), e("b", 2), e("c", 3)]);
- * train.map((x) => x.item); // ["a", "b"]
- * test.get("u"); // Set {"c"}
+ * const { train, test } = lastKSplit([e("a", 1), e("b", 2), e("c", 3)], {
+ *   primaryEvent: "transaction",
+ * });
+ * assert.deepEqual(train.map((x) => x.item), ["a", "b"]);
+ * assert.deepEqual(test.get("u"), new Set(["c"]));
  * ```
  *
  * @param events All events.
@@ -174,14 +179,15 @@ export function lastKSplit(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stratifiedSplit } from "./evaluate.ts";
  *
  * const events = ["a", "b", "c", "d"].map((item, t) => ({
  *   user: "u", item, event: "rating", timestamp: t,
  * }));
  * const { train, test } = stratifiedSplit(events, { ratio: 0.75, seed: 42 });
- * train.length; // 3
- * test.get("u")!.size; // 1
+ * assert.equal(train.length, 3);
+ * assert.equal(test.get("u")!.size, 1);
  * ```
  *
  * @param events All events.
@@ -222,12 +228,14 @@ export function stratifiedSplit(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { histories } from "./evaluate.ts";
  *
- * histories([
+ * const h = histories([
  *   { user: "u", item: "a", event: "view", timestamp: 1 },
  *   { user: "u", item: "b", event: "view", timestamp: 2 },
- * ]).get("u"); // { view: ["b", "a"] }
+ * ]);
+ * assert.deepEqual(h.get("u"), { view: ["b", "a"] });
  * ```
  *
  * @param train Training events.

@@ -11,10 +11,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { userMetrics } from "./metrics.ts";
  *
- * userMetrics(["a", "x", "b"], new Set(["a", "b", "c"]), 3);
- * // { precision: 0.6667, recall: 0.6667, map: 0.5556, ndcg: 0.7039, hit: 1 } (rounded)
+ * const m = userMetrics(["a", "x", "b"], new Set(["a", "b", "c"]), 3);
+ * assert.equal(m.precision, 2 / 3);
+ * assert.equal(m.recall, 2 / 3);
+ * assert.equal(m.map, (1 + 2 / 3) / 3); // precision at each hit, over min(k, relevant)
+ * assert.equal(m.hit, 1);
  * ```
  *
  * @module
@@ -41,9 +45,10 @@ export interface UserMetrics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { userMetrics } from "./metrics.ts";
  *
- * userMetrics(["x"], new Set(["a"]), 10).hit; // 0
+ * assert.equal(userMetrics(["x"], new Set(["a"]), 10).hit, 0);
  * ```
  *
  * @param ranked Recommended item ids, best first.
@@ -92,12 +97,14 @@ export function userMetrics(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { meanMetrics } from "./metrics.ts";
  *
- * meanMetrics([
+ * const mean = meanMetrics([
  *   { precision: 1, recall: 1, map: 1, ndcg: 1, hit: 1 },
  *   { precision: 0, recall: 0, map: 0, ndcg: 0, hit: 0 },
- * ]).ndcg; // 0.5
+ * ]);
+ * assert.equal(mean.ndcg, 0.5);
  * ```
  *
  * @param all Per-user metrics.
@@ -122,9 +129,10 @@ export function meanMetrics(all: readonly UserMetrics[]): UserMetrics {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootstrapInterval } from "./metrics.ts";
  *
- * bootstrapInterval([1, 1, 1, 1]); // [1, 1]
+ * assert.deepEqual(bootstrapInterval([1, 1, 1, 1]), [1, 1]);
  * ```
  *
  * @param values Per-user values.

@@ -15,12 +15,13 @@
  *
  * @example Read RetailRocket events from text
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseEvents } from "./read.ts";
  *
  * const csv = "timestamp,visitorid,event,itemid,transactionid\n" +
  *   "1433221332117,257597,view,355908,\n";
  * for await (const e of parseEvents(csv)) {
- *   e; // { user: "257597", item: "355908", event: "view", timestamp: 1433221332117 }
+ *   assert.deepEqual(e, { user: "257597", item: "355908", event: "view", timestamp: 1433221332117 });
  * }
  * ```
  *
@@ -171,11 +172,14 @@ export async function* readEventBatches(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseEvents } from "./read.ts";
  *
  * const lines = ["1,2,3,buy,1511658000"];
  * const events = await Array.fromAsync(parseEvents(lines, "taobao"));
- * // [{ user: "1", item: "2", event: "transaction", timestamp: 1511658000000 }]
+ * assert.deepEqual(events, [
+ *   { user: "1", item: "2", event: "transaction", timestamp: 1511658000000 },
+ * ]);
  * ```
  *
  * @param source Bytes, text chunks (not necessarily whole lines), or text.
@@ -203,10 +207,12 @@ export async function* parseEvents(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseEventBatches } from "./read.ts";
  *
  * const text = "timestamp,visitorid,event,itemid,transactionid\n1,2,view,3,\n";
- * for await (const batch of parseEventBatches(text)) batch.length; // 1
+ * const batches = await Array.fromAsync(parseEventBatches(text));
+ * assert.deepEqual(batches.map((b) => b.length), [1]);
  * ```
  *
  * @param source Bytes, text chunks (not necessarily whole lines), or text.

@@ -22,12 +22,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SynthLog } from "./retailrocket.ts";
  *
  * const log = new SynthLog({ scale: 0.001, seed: 1 });
  * let n = 0;
  * for (const _row of log.rows()) n++;
- * n === log.counts.events; // true
+ * assert.equal(n === log.counts.events, true);
  * ```
  *
  * @module
@@ -128,9 +129,10 @@ function coprime(n: number, near: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SynthLog } from "./retailrocket.ts";
  *
- * new SynthLog({ scale: 0.01 }).counts.visitors; // 14076
+ * assert.equal(new SynthLog({ scale: 0.01 }).counts.visitors, 14076);
  * ```
  */
 export class SynthLog {
@@ -419,11 +421,12 @@ export interface PlantedRecovery {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { plantedRecovery, SynthLog } from "./retailrocket.ts";
  *
  * const log = new SynthLog({ scale: 0.001, seed: 1 });
  * const r = plantedRecovery(log, [{ id: "0", indicators: ["0"] }], "indicators");
- * r.same; // 1 (an item shares its own category)
+ * assert.equal(r.same, 1); // an item shares its own category
  * ```
  *
  * @param log The generator of the log the documents were built from.

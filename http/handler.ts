@@ -18,21 +18,30 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHandler } from "./handler.ts";
  * import { EmbeddedRecommender } from "../embedded/recommender.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
+ * const documents = [{ id: "a", indicators: ["b"] }];
  * const handler = createHandler({
- *   recommender: new EmbeddedRecommender([{ id: "a", indicators: ["b"] }]),
+ *   recommender: new EmbeddedRecommender({
+ *     manifest: manifestFor(documents, { primaryEvent: "buy" }),
+ *     documents,
+ *   }),
  *   backend: "embedded",
  *   log: () => {},
  * });
  * const res = await handler(
  *   new Request("http://x/recommendations", {
  *     method: "POST",
+ *     headers: { "content-type": "application/json" },
  *     body: JSON.stringify({ history: ["b"], backfill: false }),
  *   }),
  * );
- * await res.json(); // { recommendations: [{ id: "a", score: 0.2876... }] }
+ * const { recommendations } = await res.json();
+ * assert.equal(res.status, 200);
+ * assert.deepEqual(recommendations.map((r: { id: string }) => r.id), ["a"]);
  * ```
  *
  * @module

@@ -8,13 +8,17 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TopK } from "./_top_k.ts";
  *
  * const top = new TopK(2);
  * top.offer(1.5, 10, 10);
  * top.offer(9.0, 11, 11);
  * top.offer(3.0, 12, 12);
- * top.drain(); // { keys: Int32Array [11, 12], scores: Float64Array [9, 3] }
+ * assert.deepEqual(top.drain(), {
+ *   keys: Int32Array.from([11, 12]),
+ *   scores: Float64Array.from([9, 3]),
+ * });
  * ```
  *
  * @module
@@ -25,12 +29,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TopK } from "./_top_k.ts";
  *
  * const top = new TopK(1);
  * top.offer(2, 7, 0);
  * top.offer(2, 8, 1); // same score, worse tie rank: rejected
- * top.drain().keys; // Int32Array [7]
+ * assert.deepEqual(top.drain().keys, Int32Array.from([7]));
  * ```
  */
 export class TopK {

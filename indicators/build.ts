@@ -19,6 +19,7 @@
  *
  * @example Purchase-only indicators from a few events
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildIndicators } from "./build.ts";
  *
  * const events = [
@@ -28,8 +29,11 @@
  *   { user: "u2", item: "stove", event: "transaction", timestamp: 4 },
  *   { user: "u3", item: "novel", event: "transaction", timestamp: 5 },
  * ];
- * const { documents } = await buildIndicators(events, { minRootLlr: 0 });
- * documents.find((d) => d.id === "tent")!.indicators; // ["stove"]
+ * const { documents } = await buildIndicators(events, {
+ *   primaryEvent: "transaction",
+ *   minRootLlr: 0,
+ * });
+ * assert.deepEqual(documents.find((d) => d.id === "tent")!.indicators, ["stove"]);
  * ```
  *
  * @module
@@ -151,13 +155,14 @@ export interface IndicatorMatrix {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { crossOccurrence } from "./build.ts";
  * import { SparseBinaryMatrix } from "./sparse.ts";
  *
  * // 3 users × 2 items; users 0 and 1 bought both items.
  * const p = SparseBinaryMatrix.fromRows([[0, 1], [0, 1], []], 2);
  * const m = crossOccurrence(p, p, { minRootLlr: 0 });
- * Array.from(m.items.subarray(m.ptr[0], m.ptr[1])); // [1]
+ * assert.deepEqual(Array.from(m.items.subarray(m.ptr[0], m.ptr[1])), [1]);
  * ```
  *
  * @param primary Users × items of the primary event type.
@@ -583,12 +588,13 @@ export function indicatorFields(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indicatorDocuments } from "./build.ts";
  * import { InteractionsBuilder } from "./interactions.ts";
  *
  * const b = new InteractionsBuilder();
  * b.add({ user: "u1", item: "a", event: "buy", timestamp: 0 });
- * indicatorDocuments(b.build(), { primaryEvent: "buy" }).documents.length; // 1
+ * assert.equal(indicatorDocuments(b.build(), { primaryEvent: "buy" }).documents.length, 1);
  * ```
  *
  * @param interactions Output of {@linkcode InteractionsBuilder.build}.

@@ -15,6 +15,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InteractionsBuilder } from "./interactions.ts";
  *
  * const builder = new InteractionsBuilder({ maxHistoryPerUser: 2 });
@@ -23,8 +24,8 @@
  * builder.add({ user: "u1", item: "c", event: "view", timestamp: 3 });
  * builder.add({ user: "u2", item: "a", event: "buy", timestamp: 4 });
  * const interactions = builder.build();
- * interactions.users.size; // 2
- * interactions.matrix("view")!.rowLength(0); // 2 (b and c: the most recent)
+ * assert.equal(interactions.users.size, 2);
+ * assert.equal(interactions.matrix("view")!.rowLength(0), 2); // b and c: the most recent
  * ```
  *
  * @module
@@ -98,11 +99,12 @@ class GrowableColumns {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InteractionsBuilder } from "./interactions.ts";
  *
  * const b = new InteractionsBuilder();
  * b.add({ user: "u1", item: "a", event: "transaction", timestamp: 0 });
- * b.build().matrix("transaction")!.nnz; // 1
+ * assert.equal(b.build().matrix("transaction")!.nnz, 1);
  * ```
  */
 export class InteractionsBuilder {

@@ -14,10 +14,13 @@
  *
  * @example Score one pair
  * ```ts
+ * import assert from "node:assert/strict";
  * import { logLikelihoodRatio, rootLogLikelihoodRatio } from "./llr.ts";
  *
- * logLikelihoodRatio(10, 0, 0, 10); // 27.7258...
- * rootLogLikelihoodRatio(0, 10, 10, 0); // -5.2655... (anti-correlated)
+ * // 20 users: 10 have both items, 10 neither: 2·N·MI = 40 ln 2
+ * assert.ok(Math.abs(logLikelihoodRatio(10, 0, 0, 10) - 40 * Math.LN2) < 1e-12);
+ * // anti-correlated: negative
+ * assert.ok(rootLogLikelihoodRatio(0, 10, 10, 0) < -5.26);
  * ```
  *
  * @module
@@ -33,10 +36,11 @@ function xLogX(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { entropy } from "./llr.ts";
  *
- * entropy(1, 1); // 1.3862... (= 2 ln 2)
- * entropy(5); // 0
+ * assert.equal(entropy(1, 1), 2 * Math.LN2);
+ * assert.equal(entropy(5), 0);
  * ```
  *
  * @param counts Non-negative counts.
@@ -62,9 +66,10 @@ export function entropy(...counts: number[]): number {
  *
  * @example Mahout's own test vector
  * ```ts
+ * import assert from "node:assert/strict";
  * import { logLikelihoodRatio } from "./llr.ts";
  *
- * logLikelihoodRatio(5, 1995, 0, 100000); // 39.33052...
+ * assert.ok(Math.abs(logLikelihoodRatio(5, 1995, 0, 100000) - 39.33052) < 1e-5);
  * ```
  *
  * @param k11 Count of users with both A and B.
@@ -98,10 +103,12 @@ export function logLikelihoodRatio(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rootLogLikelihoodRatio } from "./llr.ts";
  *
- * rootLogLikelihoodRatio(1, 0, 0, 1); // 1.6651...
- * rootLogLikelihoodRatio(0, 1, 1, 0); // -1.6651...
+ * // two users: raw LLR 4 ln 2, whatever the sign of the association
+ * assert.equal(rootLogLikelihoodRatio(1, 0, 0, 1), Math.sqrt(4 * Math.LN2));
+ * assert.equal(rootLogLikelihoodRatio(0, 1, 1, 0), -Math.sqrt(4 * Math.LN2));
  * ```
  *
  * @param k11 Count of users with both A and B.
@@ -128,10 +135,11 @@ export function rootLogLikelihoodRatio(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LlrTable, rootLogLikelihoodRatio } from "./llr.ts";
  *
  * const table = new LlrTable(20);
- * table.rootLlr(10, 0, 0, 10) === rootLogLikelihoodRatio(10, 0, 0, 10); // true
+ * assert.equal(table.rootLlr(10, 0, 0, 10) === rootLogLikelihoodRatio(10, 0, 0, 10), true);
  * ```
  */
 export class LlrTable {

@@ -5,13 +5,14 @@
  *
  * @example Intern ids and build a user × item matrix
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
  *
  * const items = new IdDictionary();
  * const a = items.intern("a"), b = items.intern("b");
  * const m = SparseBinaryMatrix.fromRows([[a, b], [b]], items.size);
- * m.row(1); // Int32Array [1]
- * m.transpose().row(b); // Int32Array [0, 1]
+ * assert.deepEqual(m.row(1), Int32Array.from([1]));
+ * assert.deepEqual(m.transpose().row(b), Int32Array.from([0, 1]));
  * ```
  *
  * @module
@@ -25,14 +26,15 @@ import { compareIds } from "../model/document.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IdDictionary } from "./sparse.ts";
  *
  * const users = new IdDictionary();
- * users.intern("u42"); // 0
- * users.intern("u7"); // 1
- * users.intern("u42"); // 0
- * users.idOf(1); // "u7"
- * users.indexOf("nobody"); // undefined
+ * assert.equal(users.intern("u42"), 0);
+ * assert.equal(users.intern("u7"), 1);
+ * assert.equal(users.intern("u42"), 0);
+ * assert.equal(users.idOf(1), "u7");
+ * assert.equal(users.indexOf("nobody"), undefined);
  * ```
  */
 export class IdDictionary {
@@ -127,12 +129,13 @@ function canonicalNumber(id: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SparseBinaryMatrix } from "./sparse.ts";
  *
  * const m = SparseBinaryMatrix.fromRows([[2, 0], [], [1]], 3);
- * m.nnz; // 4
- * m.rowLength(0); // 2
- * Array.from(m.row(0)); // [0, 2]
+ * assert.equal(m.nnz, 3);
+ * assert.equal(m.rowLength(0), 2);
+ * assert.deepEqual(Array.from(m.row(0)), [0, 2]);
  * ```
  */
 export class SparseBinaryMatrix {

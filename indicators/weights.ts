@@ -25,14 +25,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indicatorWeights } from "./weights.ts";
- * import type { IndicatorDocument } from "./build.ts";
+ * import type { IndicatorDocument } from "../model/document.ts";
  *
  * const docs: IndicatorDocument[] = [
  *   { id: "a", indicators: ["b"], scores: { indicators: [4] } },
  * ];
  * const [a] = indicatorWeights(docs, "llr");
- * a.weights; // { indicators: [4] }
+ * assert.deepEqual(a.weights, { indicators: [4] });
  * ```
  *
  * @module
@@ -68,9 +69,10 @@ export const MIN_WEIGHTED_ROOT_LLR = 1e-9;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indicatorIdf } from "./weights.ts";
  *
- * indicatorIdf(2, 1); // Math.log(2)
+ * assert.equal(indicatorIdf(2, 1), Math.log(2));
  * ```
  *
  * @param docCount Items with at least one indicator in the field.
@@ -88,10 +90,11 @@ export function indicatorIdf(docCount: number, docFreq: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { featureValue } from "./weights.ts";
  *
- * featureValue(0.3); // 0.2998046875
- * featureValue(2.5); // 2.5
+ * assert.equal(featureValue(0.3), 0.2998046875);
+ * assert.equal(featureValue(2.5), 2.5);
  * ```
  *
  * @param weight A positive weight.
@@ -127,15 +130,16 @@ export interface ScoredDocument {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { indicatorWeights } from "./weights.ts";
- * import type { IndicatorDocument } from "./build.ts";
+ * import type { IndicatorDocument } from "../model/document.ts";
  *
  * const docs: IndicatorDocument[] = indicatorWeights([
  *   { id: "a", indicators: ["c"], scores: { indicators: [2] } },
  *   { id: "b", indicators: ["c", "d"], scores: { indicators: [3, 1] } },
  * ], "llr-idf");
  * // "c" is in both documents: idf ln(1 + 0.5 / 2.5); "d" in one: ln(1 + 1.5 / 1.5)
- * docs[1].weights!.indicators; // [3 * Math.log(1.2), Math.log(2)]
+ * assert.deepEqual(docs[1].weights!.indicators, [3 * Math.log(1.2), Math.log(2)]);
  * ```
  *
  * @param documents Documents from {@linkcode buildIndicators}.
@@ -223,7 +227,7 @@ export function indicatorWeights<
  * const weighted = reweightModel(model, "llr");
  * assert.deepEqual(weighted.documents[0].weights, { indicators: [4] });
  * assert.equal(weighted.manifest.fields[0].weights, "llr");
- * assert.equal(model.documents[0].weights, undefined);
+ * assert.equal("weights" in model.documents[0], false); // the input is not modified
  * assert.equal(reweightModel(weighted, "none").documents[0].weights, undefined);
  * ```
  *
@@ -265,10 +269,11 @@ export function reweightModel(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isWeighting } from "./weights.ts";
  *
- * isWeighting("llr-idf"); // true
- * isWeighting("bm25"); // false
+ * assert.equal(isWeighting("llr-idf"), true);
+ * assert.equal(isWeighting("bm25"), false);
  * ```
  *
  * @param value Any value, e.g. a flag.

@@ -16,15 +16,19 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { mergeItems, parseItems } from "./items.ts";
- * import type { IndicatorDocument } from "./document.ts";
+ * import { manifestFor } from "./manifest.ts";
  *
  * const items = await parseItems(
  *   "id,category,available\nA,tents,1\n",
  *   "items.csv",
  * );
- * const docs: IndicatorDocument[] = [{ id: "A", indicators: [], scores: {} }];
- * assert.deepEqual(mergeItems(docs, items), { matched: 1, added: 0 });
- * assert.deepEqual(docs[0].metadata, { category: "tents", available: true });
+ * const documents = [{ id: "A", indicators: [], scores: {} }];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * assert.deepEqual(mergeItems(model, items), { matched: 1, added: 0 });
+ * assert.deepEqual(documents[0], {
+ *   id: "A", indicators: [], scores: {}, metadata: { category: "tents", available: true },
+ * });
+ * assert.deepEqual(model.manifest.metadata, { category: "keyword", available: "boolean" });
  * ```
  *
  * @module

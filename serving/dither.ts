@@ -8,10 +8,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ditherOrder } from "./dither.ts";
  *
  * const order = ditherOrder(5, { epsilon: 2, seed: "user-42", now: 0 });
- * order.length; // 5: a permutation of 0..4, the same for the same seed
+ * // a permutation of 0..4, the same for the same seed and period
+ * assert.deepEqual([...order].sort(), [0, 1, 2, 3, 4]);
+ * assert.deepEqual(order, ditherOrder(5, { epsilon: 2, seed: "user-42", now: 1 }));
  * ```
  *
  * @module
@@ -46,9 +49,10 @@ function fnv1a(text: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ditherOrder } from "./dither.ts";
  *
- * ditherOrder(3, { epsilon: 1.0001, seed: "s", now: 0 }); // Int32Array [0, 1, 2]
+ * assert.deepEqual(ditherOrder(3, { epsilon: 1.0001, seed: "s", now: 0 }), Int32Array.from([0, 1, 2]));
  * ```
  *
  * @param n Number of ranked items.
@@ -85,9 +89,10 @@ export function ditherOrder(n: number, options: DitherOptions): Int32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyDither } from "./dither.ts";
  *
- * applyDither([{ id: "a" }, { id: "b" }], {}); // [{ id: "a" }, { id: "b" }]
+ * assert.deepEqual(applyDither([{ id: "a" }, { id: "b" }], {}), [{ id: "a" }, { id: "b" }]);
  * ```
  *
  * @param ranked Results in rank order.

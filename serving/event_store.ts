@@ -15,16 +15,22 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryEventStore, withUserHistory } from "./event_store.ts";
  * import { EmbeddedRecommender } from "../embedded/recommender.ts";
+ * import { manifestFor } from "../model/manifest.ts";
  *
  * const store = new MemoryEventStore();
  * await store.recordEvent({ user: "u1", item: "b", event: "transaction", timestamp: 1 });
+ * const documents = [{ id: "a", indicators: ["b"] }];
  * const recommender = withUserHistory(
- *   new EmbeddedRecommender([{ id: "a", indicators: ["b"] }]),
+ *   new EmbeddedRecommender({
+ *     manifest: manifestFor(documents, { primaryEvent: "transaction" }),
+ *     documents,
+ *   }),
  *   store,
  * );
- * (await recommender.recommend({ user: "u1", backfill: false })).map((r) => r.id); // ["a"]
+ * assert.deepEqual((await recommender.recommend({ user: "u1", backfill: false })).map((r) => r.id), ["a"]);
  * ```
  *
  * @module
@@ -114,12 +120,13 @@ export function recentDistinct(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryEventStore } from "./event_store.ts";
  *
  * const store = new MemoryEventStore();
  * await store.recordEvent({ user: "u", item: "a", event: "view", timestamp: 1 });
  * await store.recordEvent({ user: "u", item: "b", event: "view", timestamp: 2 });
- * await store.recentHistory("u", 20); // { view: ["b", "a"] }
+ * assert.deepEqual(await store.recentHistory("u", 20), { view: ["b", "a"] });
  * ```
  */
 export class MemoryEventStore implements HistoryStore {

@@ -511,7 +511,7 @@ function checkFilter(
  *
  * @param request The raw request (any JSON value).
  * @param manifest The model's manifest: its primary event and fields.
- * @param serving Serving settings (see {@linkcode resolveServing}).
+ * @param serving Serving settings (default: `resolveServing(manifest)`).
  * @returns The normalized request.
  * @throws {RequestError} On a malformed request, with the JSON path of the
  * part at fault.
@@ -519,7 +519,7 @@ function checkFilter(
 export function normalizeRequest(
   request: unknown,
   manifest: ModelManifest,
-  serving: ResolvedServing,
+  serving: ResolvedServing = resolveServing(manifest),
 ): NormalizedRequest {
   if (!isObject(request)) fail("request", "must be an object");
   const req = request as RecommendRequest;
