@@ -331,11 +331,13 @@ function check(
         JsonSchema
       >;
     for (const name of (schema.required ?? []) as string[]) {
-      if (!Object.hasOwn(v, name)) {
+      if (!Object.hasOwn(v, name) || v[name] === undefined) {
         errors.push({ path: key(path, name), reason: "is required" });
       }
     }
     for (const [name, x] of Object.entries(v)) {
+      // as in JSON, a key whose value is undefined is absent
+      if (x === undefined) continue;
       if (Object.hasOwn(props, name)) {
         check(props[name], x, key(path, name), root, errors);
         continue;

@@ -85,6 +85,25 @@ export interface ServingDefaults {
   fieldBoosts?: Record<string, number>;
 }
 
+/**
+ * A ranking a build computed into a number metadata field (see
+ * `indicators/rankings.ts`).
+ */
+export interface RankingManifest {
+  /** Metadata field. */
+  name: string;
+  /** What it measures: `popular`, `trending` or `hot`. */
+  type: "popular" | "trending" | "hot";
+  /** Event types counted. */
+  eventNames: string[];
+  /** Events or distinct users. */
+  count: "events" | "users";
+  /** Window length in ms (absent: all time). */
+  durationMs?: number;
+  /** Window end in unix ms, exclusive (absent: all time, or no events). */
+  endMs?: number;
+}
+
 /** What a model is. */
 export interface ModelManifest {
   /** Always {@linkcode MANIFEST_FORMAT}. */
@@ -108,6 +127,8 @@ export interface ModelManifest {
   fields: FieldManifest[];
   /** Most recent distinct items kept per user and event type, if known. */
   maxHistoryPerUser?: number;
+  /** Users with fewer distinct interactions were left out of the build. */
+  minEventsPerUser?: number;
   /** Figures of the build. */
   counts: {
     /** Events read per type. */
@@ -130,6 +151,8 @@ export interface ModelManifest {
   };
   /** Item metadata fields and their types. */
   metadata: Record<string, MetadataType>;
+  /** Rankings computed into number metadata fields (e.g. `trending`). */
+  rankings?: RankingManifest[];
   /** Serving defaults (override them per request or in settings). */
   serving?: ServingDefaults;
   /** Tuning results, when the build tuned its settings. */

@@ -766,6 +766,7 @@ export function normalizeRequest(
     add(primaryField, all.slice(0, cap));
   } else if (history !== undefined) {
     for (const [type, list] of Object.entries(history)) {
+      if (list === undefined) continue; // absent, as in JSON
       const field = fields.get(type);
       if (!field || !Object.hasOwn(history, type)) {
         fail(
