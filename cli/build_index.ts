@@ -26,7 +26,12 @@ import {
   EVENT_FORMAT_HELP,
   eventFormat,
 } from "./_format.ts";
-import { BUILD_FLAGS, BUILD_HELP, buildOptions } from "./_build_options.ts";
+import {
+  BUILD_FLAGS,
+  BUILD_HELP,
+  buildOptions,
+  namedEvents,
+} from "./_build_options.ts";
 import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
@@ -245,11 +250,7 @@ async function build(
     withProgress(
       readEventBatches(
         events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
+        acceptNamed(format.format, namedEvents(options)),
         { onError, skipped },
       ),
       "events",

@@ -16,7 +16,7 @@ import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS } from "./_format.ts";
 import { BUILD_FLAGS } from "./_build_options.ts";
-import { openBackend } from "./_backend.ts";
+import { openBackend, servingOptionsOf } from "./_backend.ts";
 
 const HELP = `
 deno task serve [options]
@@ -94,11 +94,9 @@ export async function serveCommand(args: string[]): Promise<void> {
       `must be memory or elasticsearch, got "${storeKind}"`,
     );
   }
-  const serving = {
-    ...settings.serving,
-    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
-      settings.serving?.maxQueryEvents,
-  };
+  const serving = servingOptionsOf(settings, {
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+  });
   const backend = await openBackend(flags, settings, serving);
   let events: HistoryStore | undefined;
   if (storeKind === "memory") events = new MemoryEventStore();
