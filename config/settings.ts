@@ -137,6 +137,7 @@ export interface Settings {
     timeoutMs?: number;
     eventStore?: "memory" | "elasticsearch";
     eventsIndex?: string;
+    cors?: "*" | string[];
   };
 }
 
