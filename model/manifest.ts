@@ -24,6 +24,7 @@
  * @module
  */
 
+import config from "../deno.json" with { type: "json" };
 import { ModelError } from "../errors/mod.ts";
 import type { IndexableDocument } from "./document.ts";
 import {
@@ -38,8 +39,11 @@ import {
 export const MANIFEST_FORMAT = "cco-es/model";
 /** The manifest layout version this library writes and reads. */
 export const MANIFEST_VERSION = 1;
-/** This library's version, recorded in every manifest it writes. */
-export const TOOL_VERSION = "0.2.0";
+/**
+ * This library's version, recorded in every manifest it writes and printed
+ * by `cco --version`: the package's version in `deno.json`, its one source.
+ */
+export const TOOL_VERSION: string = config.version;
 
 /** How indicator strength is computed: see `indicators/weights.ts`. */
 export type Weighting = "none" | "llr" | "llr-idf";
