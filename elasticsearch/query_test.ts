@@ -7,6 +7,7 @@ import {
 } from "./query.ts";
 import {
   addItemIndicators,
+  type ItemIndicators,
   normalizeRequest,
   resolveServing,
   type ServingOptions,
@@ -509,7 +510,7 @@ Deno.test("query: itemQuery indicators reads the items' own lists, every field",
   const full = addItemIndicators(
     r,
     MANIFEST,
-    new Map([
+    new Map<string, ItemIndicators>([
       // weighted lists go by weight, then id; keyword lists as stored
       ["a", {
         indicators: { ids: ["p", "q", "r"], weights: [1, 3, 3] },

@@ -80,9 +80,12 @@ export interface OpenApiDocument {
   /** Where the service runs, when known. */
   servers?: { url: string }[];
   /** Operations by path, then method. */
-  paths: Record<string, Record<string, Json>>;
+  paths: Record<string, Record<string, Record<string, unknown>>>;
   /** Schemas (the request schema's `$defs` among them) and security. */
-  components: { schemas: Json; securitySchemes: Json };
+  components: {
+    schemas: Record<string, unknown>;
+    securitySchemes: Record<string, unknown>;
+  };
 }
 
 // "#/$defs/x" -> "#/components/schemas/x", everywhere in a schema
