@@ -11,6 +11,14 @@
  * history. A type the model lacks is a {@linkcode RequestError} that lists
  * the known ones.
  *
+ * A request's shape is checked against one JSON Schema,
+ * {@linkcode REQUEST_SCHEMA} (`request.schema.json`, also the HTTP service's
+ * OpenAPI description); what needs the model (event types, metadata types,
+ * ranking fields) against its manifest. Business rules come in cco-es's
+ * form (`filters`, `boosts`) and the Universal Recommender's (`fields` with
+ * a `bias`); engine-level defaults and rules come from
+ * {@linkcode ServingOptions}.
+ *
  * @example Validate a request against a model
  * ```ts
  * import assert from "node:assert/strict";
