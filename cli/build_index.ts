@@ -26,7 +26,12 @@ import {
   EVENT_FORMAT_HELP,
   eventFormat,
 } from "./_format.ts";
-import { BUILD_FLAGS, BUILD_HELP, buildOptions } from "./_build_options.ts";
+import {
+  BUILD_FLAGS,
+  BUILD_HELP,
+  buildOptions,
+  namedEvents,
+} from "./_build_options.ts";
 import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
@@ -69,6 +74,8 @@ Output:
   --retries N            retries of a bulk request answered 429 (default 3)
   --shards N             primary shards (default 1)
   --replicas N           index replicas (default 0)
+  --json                 print a JSON summary on stdout when done (progress
+                         stays on stderr)
   -h, --help             this text
 `;
 
@@ -90,6 +97,7 @@ const FLAGS = {
   retries: { type: "string" },
   shards: { type: "string" },
   replicas: { type: "string" },
+  json: { type: "boolean", default: false },
 } as const;
 
 /**
@@ -162,6 +170,8 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   const client = esUrl
     ? await connect({ url: esUrl, configFile: flags["es-config"] })
     : undefined;
+  // what --json prints when done
+  const summary: Record<string, unknown> = {};
   try {
     let model: {
       manifest: ModelManifest;
@@ -208,6 +218,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       await writeModel(flags.out, model, { onProgress: bar.update });
       bar.done();
       console.error(`wrote ${count} documents to ${flags.out}`);
+      summary.out = flags.out;
     }
     if (client) {
       const { publishIndex } = await import("../elasticsearch/lifecycle.ts");
@@ -217,6 +228,14 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
         onProgress: progress.update,
       });
       progress.done();
+      summary.published = {
+        index: result.index,
+        alias: result.alias,
+        previous: result.previous ?? null,
+        deleted: result.deleted,
+        documents: result.documents,
+        millis: Math.round(result.millis),
+      };
       console.error(
         `published ${result.documents} documents as "${result.index}" ` +
           `(alias "${result.alias}"${
@@ -226,6 +245,22 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
             ? `; deleted ${result.deleted.join(", ")}`
             : ""),
       );
+    }
+    if (flags.json) {
+      const { manifest } = model;
+      console.log(JSON.stringify({
+        documents: count,
+        primaryEvent: manifest.primaryEvent,
+        fields: manifest.fields.map((f) => ({
+          name: f.name,
+          rows: f.rows,
+          columns: f.columns,
+          indicators: f.indicators,
+        })),
+        counts: manifest.counts,
+        metadata: manifest.metadata,
+        ...summary,
+      }));
     }
   } finally {
     await client?.close();
@@ -245,11 +280,7 @@ async function build(
     withProgress(
       readEventBatches(
         events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
+        acceptNamed(format.format, namedEvents(options)),
         { onError, skipped },
       ),
       "events",

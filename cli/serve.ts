@@ -16,7 +16,7 @@ import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS } from "./_format.ts";
 import { BUILD_FLAGS } from "./_build_options.ts";
-import { openBackend } from "./_backend.ts";
+import { openBackend, servingOptionsOf } from "./_backend.ts";
 
 const HELP = `
 deno task serve [options]
@@ -44,6 +44,8 @@ Options (flags override the settings file):
                           "memory", or "elasticsearch" (index --events-index,
                           default cco-events; needs Elasticsearch)
   --events-index NAME     event index for --event-store elasticsearch
+  --cors ORIGINS          origins allowed to call from a browser: "*" or a
+                          comma-separated list (https://shop.example,...)
   --max-query-events N    history items used per event type (default: the
                           model's, else 100)
   --es-config FILE        JSON connection settings (see README)
@@ -66,6 +68,7 @@ const FLAGS = {
   "max-query-events": { type: "string" },
   "event-store": { type: "string" },
   "events-index": { type: "string" },
+  cors: { type: "string" },
   ...EVENT_FORMAT_FLAGS,
   ...BUILD_FLAGS,
 } as const;
@@ -94,11 +97,23 @@ export async function serveCommand(args: string[]): Promise<void> {
       `must be memory or elasticsearch, got "${storeKind}"`,
     );
   }
-  const serving = {
-    ...settings.serving,
-    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
-      settings.serving?.maxQueryEvents,
-  };
+  const cors = flags.cors === undefined
+    ? http.cors
+    : flags.cors.trim() === "*"
+    ? "*"
+    : flags.cors.split(",").map((o) => o.trim()).filter(Boolean);
+  if (Array.isArray(cors)) {
+    const bad = cors.find((o) => !/^https?:\/\/[^/]+$/.test(o));
+    if (bad !== undefined || cors.length === 0) {
+      throw new ConfigError(
+        "--cors",
+        `must be "*" or origins such as https://shop.example, got "${flags.cors}"`,
+      );
+    }
+  }
+  const serving = servingOptionsOf(settings, {
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+  });
   const backend = await openBackend(flags, settings, serving);
   let events: HistoryStore | undefined;
   if (storeKind === "memory") events = new MemoryEventStore();
@@ -132,6 +147,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     maxBodyBytes: numberFlag("max-body", flags["max-body"]) ??
       http.maxBodyBytes,
     timeoutMs: numberFlag("timeout", flags.timeout) ?? http.timeoutMs,
+    cors,
   });
   const server = Deno.serve({
     hostname: flags.hostname ?? http.hostname ?? "127.0.0.1",
