@@ -57,6 +57,7 @@ export * from "./elasticsearch/recommender.ts";
 export * from "./elasticsearch/lifecycle.ts";
 export * from "./model/ndjson.ts";
 export * from "./model/items.ts";
+export * from "./model/mahout.ts";
 export * from "./http/handler.ts";
 export * from "./serving/event_store.ts";
 export * from "./serving/dither.ts";

@@ -327,17 +327,18 @@ class Fs:
         return self.fs(p).getFileStatus(self.path(p)).isDirectory()
 
     def list_files(self, p):
-        """Data files under p (recursively), skipping hidden ones."""
+        """Data files under p (recursively), skipping hidden ones (a name
+        or folder starting with `_` or `.`, as Spark does)."""
         fs = self.fs(p)
+        root = fs.makeQualified(self.path(p)).toUri().getPath().rstrip("/")
         it = fs.listFiles(self.path(p), True)
         out = []
         while it.hasNext():
-            st = it.next()
-            name = st.getPath().getName()
-            rel = str(st.getPath().toUri().getPath())
-            if name.startswith((".", "_")) or "/_" in rel or "/." in rel:
+            path = it.next().getPath()
+            rel = str(path.toUri().getPath())[len(root):]
+            if "/_" in rel or "/." in rel:
                 continue
-            out.append(str(st.getPath()))
+            out.append(str(path))
         return out
 
     def children(self, p):
@@ -400,18 +401,28 @@ def _with_number(df, raw, out):
     """Number(raw) of JavaScript for decimal text as a double column `out`
     (NULL for NaN): "" is NaN (the reader's rule), whitespace-only is 0,
     decimal literals with optional sign and exponent are parsed exactly
-    (correctly rounded, as in JavaScript). Hex, octal and binary literals,
-    which Number() also takes, are not numbers here."""
+    (correctly rounded, as in JavaScript), and so are `0x`, `0o` and `0b`
+    integers of up to 64 bits."""
     from pyspark.sql import functions as F
     decimal = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$"
     df = df.withColumn("_t", _trimmed(F.col(raw)))
     t = F.col("_t")
-    return df.withColumn(out, (
-        F.when(F.col(raw) == "", F.lit(None).cast("double"))
-        .when(t == "", F.lit(0.0))
+
+    def radix(prefix, digits, base):
+        # 0x.. / 0o.. / 0b.. (no sign), up to 64 bits
+        return (t.rlike(f"^0[{prefix}{prefix.upper()}]{digits}+$")
+                & (F.length(t) <= 2 + (64 // {16: 4, 8: 3, 2: 1}[base])),
+                F.conv(F.substring(t, 3, 64), base, 10).cast("double"))
+
+    number = F.when(F.col(raw) == "", F.lit(None).cast("double")) \
+        .when(t == "", F.lit(0.0)) \
         .when(t.rlike(decimal), t.cast("double"))
-        .when(t.rlike(r"^[+-]?Infinity$"), F.lit(float("inf")))
-        .otherwise(F.lit(None).cast("double")))).drop("_t")
+    for test, value in (radix("x", "[0-9a-fA-F]", 16),
+                        radix("o", "[0-7]", 8), radix("b", "[01]", 2)):
+        number = number.when(test, value)
+    number = number.when(t.rlike(r"^[+-]?Infinity$"), F.lit(float("inf")))
+    return df.withColumn(out, number.otherwise(
+        F.lit(None).cast("double"))).drop("_t")
 
 
 _DATETIME = (r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2})(?::(\d{2})"
@@ -1261,9 +1272,16 @@ def _flags_build(a):
 def main(argv):
     a = _parser().parse_args(argv)
     if a.describe:
-        print(json.dumps({"presets": PRESETS, "toolVersion": TOOL_VERSION,
-                          "manifestFormat": MANIFEST_FORMAT,
-                          "manifestVersion": MANIFEST_VERSION}))
+        print(json.dumps({"presets": PRESETS, "defaults": {
+            "toolVersion": TOOL_VERSION,
+            "manifestFormat": MANIFEST_FORMAT,
+            "manifestVersion": MANIFEST_VERSION,
+            "maxIndicatorsPerItem": DEFAULT_MAX_INDICATORS_PER_ITEM,
+            "minRootLlr": DEFAULT_MIN_ROOT_LLR,
+            "primaryEvent": DEFAULT_PRIMARY_EVENT,
+            "maxHistoryPerUser": DEFAULT_MAX_HISTORY_PER_USER,
+            "minWeightedRootLlr": MIN_WEIGHTED_ROOT_LLR,
+            "weightings": WEIGHTINGS}}))
         return 0
     try:
         if a.config:

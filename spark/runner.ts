@@ -45,8 +45,12 @@ import { ConfigError, UnavailableError } from "../errors/mod.ts";
 import { type EventFormat, type OnError, PRESETS } from "../events/read.ts";
 import { resolveFormat } from "../events/read.ts";
 import type { IndicatorOptions } from "../indicators/build.ts";
-import { isWeighting, type Weighting } from "../indicators/weights.ts";
-import { type ModelManifest, TOOL_VERSION } from "../model/manifest.ts";
+import { isWeighting } from "../indicators/weights.ts";
+import {
+  type ModelManifest,
+  TOOL_VERSION,
+  type Weighting,
+} from "../model/manifest.ts";
 
 /** The PySpark release the runner installs (pinned). */
 export const PYSPARK_VERSION = "4.3.0";
@@ -97,7 +101,9 @@ export interface SparkRunOptions {
   /** Spark master (default {@linkcode DEFAULT_SPARK_MASTER}). */
   master?: string;
   /** Extra Spark settings, as `{key: value}` or `"key=value"` strings. */
-  conf?: Readonly<Record<string, string | number | boolean>> | readonly string[];
+  conf?:
+    | Readonly<Record<string, string | number | boolean>>
+    | readonly string[];
   /** The virtual environment (default `$CCO_SPARK_VENV` or `~/.cache/cco-es/spark-venv`). */
   venv?: string;
   /** Python used to create the environment (default `python3`). */
@@ -108,6 +114,8 @@ export interface SparkRunOptions {
   stderr?: ((text: string) => void) | null;
   /** Stops the run. */
   signal?: AbortSignal;
+  /** Called once `spark-submit` started, e.g. to watch its memory. */
+  onStart?: (process: { pid: number }) => void;
 }
 
 /** What a Spark build wrote. */
@@ -177,7 +185,9 @@ export function sparkVenvDir(): string {
  * @param venv The environment (default {@linkcode sparkVenvDir}).
  * @returns True when it is ready.
  */
-export async function sparkInstalled(venv = sparkVenvDir()): Promise<boolean> {
+export async function sparkInstalled(
+  venv: string = sparkVenvDir(),
+): Promise<boolean> {
   return await exists(marker(venv)) && await exists(`${venv}/bin/spark-submit`);
 }
 
@@ -327,7 +337,8 @@ export function sparkErrorLine(stderr: string): string {
     const at = lines[i].indexOf(ERROR_MARK);
     if (at >= 0) return clip(lines[i].slice(at + ERROR_MARK.length));
   }
-  const exception = /^([A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(Error|Exception|Exit|Interrupt)\b(:.*)?$/;
+  const exception =
+    /^([A-Za-z_$][\w$]*\.)*[A-Za-z_$][\w$]*(Error|Exception|Exit|Interrupt)\b(:.*)?$/;
   // the last Python traceback: its final exception line
   const traceback = lines.lastIndexOf("Traceback (most recent call last):");
   if (traceback >= 0) {
@@ -384,10 +395,12 @@ export async function sparkJobFiles(): Promise<
   }
   const dir = `${sparkVenvDir()}/../spark-job-${TOOL_VERSION}`;
   await Deno.mkdir(`${dir}/conf`, { recursive: true });
-  for (const [url, path] of [[job, `${dir}/cco_job.py`], [
-    conf,
-    `${dir}/conf/log4j2.properties`,
-  ]] as const) {
+  for (
+    const [url, path] of [[job, `${dir}/cco_job.py`], [
+      conf,
+      `${dir}/conf/log4j2.properties`,
+    ]] as const
+  ) {
     if (await exists(path)) continue;
     const response = await fetch(url);
     if (!response.ok) {
@@ -436,8 +449,7 @@ function checkBuild(build: SparkBuildOptions): Record<string, unknown> {
     }
     return v === -Infinity ? "-Infinity" : v;
   };
-  const fields: Record<string, IndicatorOptions | Record<string, unknown>> =
-    {};
+  const fields: Record<string, IndicatorOptions | Record<string, unknown>> = {};
   for (const [name, o] of Object.entries(build.fields ?? {})) {
     count(`fields.${name}.maxIndicatorsPerItem`, o.maxIndicatorsPerItem, 0);
     fields[name] = {
@@ -467,7 +479,10 @@ function confPairs(conf: SparkRunOptions["conf"]): [string, string][] {
     return (conf as readonly string[]).map((kv) => {
       const eq = kv.indexOf("=");
       if (eq <= 0) {
-        throw new ConfigError("--conf", `must look like key=value, got "${kv}"`);
+        throw new ConfigError(
+          "--conf",
+          `must look like key=value, got "${kv}"`,
+        );
       }
       return [kv.slice(0, eq), kv.slice(eq + 1)];
     });
@@ -557,6 +572,7 @@ export async function runSparkBuilds(
         }`,
       );
     }
+    run.onStart?.({ pid: child.pid });
     let tail = "";
     const stderrDone = (async () => {
       const decoder = new TextDecoder();
