@@ -577,7 +577,7 @@ def _numbered_lines(spark, path, display):
                 .withColumn("_line", F.col("_offset") + F.col("_mid")
                             - F.col("_first") + 1)
                 .drop("_block", "_mid", "_first", "_offset"))
-    return numbered, facts
+    return numbered, facts, len(rows)
 
 
 def read_csv(spark, b, display):
@@ -586,7 +586,8 @@ def read_csv(spark, b, display):
     fmt = b["format"]
     delimiter = fmt.get("delimiter") or ","
     header = fmt.get("header") is not False
-    numbered, facts = _numbered_lines(spark, b["events"], display)
+    numbered, facts, splits = _numbered_lines(spark, b["events"], display)
+    b["_splits"] = splits
     if not facts:
         raise JobError(f"{display(b['events'])}:1: empty file: no events")
     for file in sorted(facts):
@@ -1094,7 +1095,27 @@ def build(spark, fs, raw):
         + ", ".join(f"{f['name']} {f['indicators']}"
                     for f in manifest["fields"]))
     return {"out": out, "manifest": manifest, "skipped": skipped,
-            "parts": parts_written, "seconds": seconds}
+            "parts": parts_written, "seconds": seconds,
+            "splits": b.get("_splits", 0)}
+
+
+def with_sql_conf(spark, conf, run):
+    """Runs `run` with Spark SQL settings for this build only."""
+    if not conf:
+        return run()
+    if not isinstance(conf, dict):
+        raise JobError('"sqlConf" must map Spark SQL settings to values')
+    before = {k: spark.conf.get(k, None) for k in conf}
+    try:
+        for k, v in conf.items():
+            spark.conf.set(k, str(v))
+        return run()
+    finally:
+        for k, v in before.items():
+            if v is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, v)
 
 
 def _plain(x):
@@ -1317,7 +1338,8 @@ def main(argv):
             fs = Fs(spark)
             for raw in builds:
                 try:
-                    result = build(spark, fs, raw)
+                    result = with_sql_conf(spark, raw.get("sqlConf"),
+                                           lambda: build(spark, fs, raw))
                 except JobError as e:
                     if not go_on:
                         raise

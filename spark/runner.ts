@@ -94,6 +94,12 @@ export interface SparkBuildOptions {
    * `{ user: "user", item: "item", event: "event", timestamp: "timestamp" }`.
    */
   saveEvents?: string;
+  /**
+   * Spark SQL settings for this build only (those settable at run time,
+   * e.g. `spark.sql.shuffle.partitions`); `conf` of the run options sets
+   * them for every build.
+   */
+  sqlConf?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** How to run Spark. */
@@ -130,6 +136,8 @@ export interface SparkBuildResult {
   skipped: { count: number; first: string[] };
   /** Seconds the build took inside Spark (after start-up). */
   seconds: number;
+  /** Text input splits read (0 for Parquet): the units of CSV line numbering. */
+  splits: number;
 }
 
 /** One build's outcome in {@linkcode runSparkBuilds}. */

@@ -302,6 +302,15 @@ function defineCases(): void {
     onError: "skip",
     minRootLlr: 0,
   });
+  // the same read in 256-byte splits: line numbers across splits
+  add("malformed-fails-in-splits", `${dir}/bad.csv`, {}, { fails: true });
+  add("malformed-skipped-in-splits", `${dir}/messy.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  });
+  for (const c of cases.slice(-2)) {
+    c.spark.sqlConf = { "spark.sql.files.maxPartitionBytes": 256 };
+  }
   add("missing-header", `${dir}/noheader.csv`, {}, { fails: true });
   add("missing-primary", fixture("hand_worked.csv"), {
     primaryEvent: "purchase",
@@ -411,6 +420,7 @@ function register(index: number, name: string) {
       }
       assert.ok(outcome.ok, outcome.ok ? "" : outcome.error);
       const result = outcome.result;
+      if (c.spark.sqlConf) assert.ok(result.splits > 1, "read in splits");
       const deno = await denoBuild(c);
       // malformed lines: the same count and the same first messages
       assert.equal(result.skipped.count, deno.skipped.count);
@@ -506,6 +516,8 @@ function register(index: number, name: string) {
   "custom-aliases",
   "malformed-fails",
   "malformed-skipped",
+  "malformed-fails-in-splits",
+  "malformed-skipped-in-splits",
   "missing-header",
   "missing-primary",
 ].forEach((name, i) => register(i, name));
