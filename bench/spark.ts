@@ -262,7 +262,14 @@ async function differences(denoNdjson: string, parts: string[]) {
     for (const line of (await Deno.readTextFile(part)).split("\n")) {
       if (line === "") continue;
       // parse both: number spelling differs (5.0 vs 5), values must not
-      if (JSON.stringify(JSON.parse(line)) !== ours[i++]) diff++;
+      const theirs = JSON.stringify(JSON.parse(line));
+      if (theirs !== ours[i++]) {
+        if (diff++ === 0) {
+          console.error(
+            `first difference:\n  deno  ${ours[i - 1]}\n  spark ${theirs}`,
+          );
+        }
+      }
     }
   }
   return diff + Math.abs(ours.length - i);

@@ -535,6 +535,18 @@ def _validated(df, fmt, typed_ts=False):
                      reason.alias("_error"), "_file", "_loc")
 
 
+def _local_table(spark, rows, schema):
+    """A small DataFrame of driver-side rows, built in the JVM (no Python
+    worker, unlike createDataFrame of a list). `schema`: [(name, type)]."""
+    from pyspark.sql import functions as F
+    if not rows:
+        return spark.range(0).select(*[F.lit(None).cast(t).alias(n)
+                                       for n, t in schema])
+    structs = [F.struct(*[F.lit(v).cast(t).alias(n)
+                          for v, (n, t) in zip(row, schema)]) for row in rows]
+    return spark.range(1).select(F.inline(F.array(*structs)))
+
+
 def _numbered_lines(spark, path, display):
     """Every line of the text files under `path` with its exact 1-based line
     number in its file, and per-file facts (first line, last non-blank line).
@@ -571,8 +583,9 @@ def _numbered_lines(spark, path, display):
             offset += r["n"]
         facts[file] = {"first": bl[0]["firstLine"], "lines": offset,
                        "lastText": last_text, "blank": blank}
-    table = spark.createDataFrame(
-        rows, "_file string, _block long, _first long, _offset long")
+    table = _local_table(spark, rows, [
+        ("_file", "string"), ("_block", "long"), ("_first", "long"),
+        ("_offset", "long")])
     numbered = (lines.join(F.broadcast(table), ["_file", "_block"])
                 .withColumn("_line", F.col("_offset") + F.col("_mid")
                             - F.col("_first") + 1)
@@ -681,9 +694,9 @@ def read_csv(spark, b, display):
     if blank_files:
         # a run of blank lines followed by text is an error at its first
         # line (trailing blank lines are not)
-        last = spark.createDataFrame(
-            [(f, facts[f]["lastText"]) for f in blank_files],
-            "_file string, _lastText long")
+        last = _local_table(
+            spark, [(f, facts[f]["lastText"]) for f in blank_files],
+            [("_file", "string"), ("_lastText", "long")])
         blanks = (data.filter(F.col("value") == "")
                   .join(F.broadcast(last), "_file")
                   .filter(F.col("_line") < F.col("_lastText"))
@@ -787,12 +800,15 @@ def _xlogx(x, exact):
     with ln first and rescores exactly only the pairs that may pass."""
     from pyspark.sql import functions as F
     xd = x.cast("double")
-    if exact:
-        ln = F.java_method(F.lit("java.lang.Math"), F.lit("log"), xd) \
-            .cast("double")
-    else:
-        ln = F.log(xd)
+    ln = _math_log(xd) if exact else F.log(xd)
     return F.when(xd == 0.0, F.lit(0.0)).otherwise(xd * ln)
+
+
+def _math_log(x):
+    """java.lang.Math.log(x) (a double column): JavaScript's Math.log."""
+    from pyspark.sql import functions as F
+    return F.java_method(F.lit("java.lang.Math"), F.lit("log"),
+                         x.cast("double")).cast("double")
 
 
 def with_llr(df, n, exact, out):
@@ -943,9 +959,10 @@ def build(spark, fs, raw):
     # co-occurrences of every field at once: self-join of the capped
     # interactions on (field, user), counted per (field, a, b). The shuffle
     # is bounded by Σ over users of row items × column items.
-    table = spark.createDataFrame(
-        [(fi, r, c, r == c) for fi, (_, r, c) in enumerate(specs)],
-        "f int, rows string, columns string, same boolean")
+    table = _local_table(
+        spark, [(fi, r, c, r == c) for fi, (_, r, c) in enumerate(specs)],
+        [("f", "int"), ("rows", "string"), ("columns", "string"),
+         ("same", "boolean")])
     left = capped.join(F.broadcast(table.select(
         "f", F.col("rows").alias("event"))), "event").select(
         "f", "user", F.col("iid").alias("a"), F.col("n").alias("na"))
@@ -1010,7 +1027,8 @@ def build(spark, fs, raw):
                                        for i in range(len(specs))])
         doc_freq = kept.groupBy("f", "b").agg(
             F.count(F.lit(1)).alias("docFreq"))
-        idf = F.log(F.lit(1.0) + (
+        # Math.log as in JavaScript (see _xlogx), not Spark's StrictMath
+        idf = _math_log(F.lit(1.0) + (
             (doc_count - F.col("docFreq")).cast("double") + F.lit(0.5))
             / (F.col("docFreq").cast("double") + F.lit(0.5)))
         weighted = kept.join(doc_freq, ["f", "b"]).withColumn(
