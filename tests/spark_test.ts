@@ -523,7 +523,9 @@ function register(index: number, name: string) {
 ].forEach((name, i) => register(i, name));
 
 Deno.test({
-  name: "spark: clean up [spark]",
+  name: enabled
+    ? "spark: clean up [spark]"
+    : "spark: clean up [needs Spark: CI=true or CCO_SPARK_TESTS=1]",
   ignore: !enabled,
   fn: async () => {
     if (dir) await Deno.remove(dir, { recursive: true });
