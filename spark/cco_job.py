@@ -53,7 +53,6 @@ MANIFEST_FORMAT = "cco-es/model"
 MANIFEST_VERSION = 1
 DEFAULT_MAX_INDICATORS_PER_ITEM = 50
 DEFAULT_MIN_ROOT_LLR = 5.0
-DEFAULT_PRIMARY_EVENT = "transaction"
 DEFAULT_MAX_HISTORY_PER_USER = 500
 MIN_WEIGHTED_ROOT_LLR = 1e-9
 WEIGHTINGS = ["llr-idf", "llr", "none"]
@@ -154,7 +153,7 @@ def resolve_format(fmt):
     if not isinstance(fmt, dict):
         raise JobError("format must be a preset name or an object")
     problems = []
-    for key in ("user", "item", "timestamp"):
+    for key in ("user", "item"):
         if fmt.get(key) is None:
             problems.append(f'"{key}" column is required')
     if fmt.get("event") is None and not fmt.get("fixedEvent"):
@@ -199,8 +198,25 @@ def _number(value, what, integer=False, minimum=None):
     return int(value) if integer else float(value)
 
 
+# The options of one build (SparkBuildOptions in spark/runner.ts, plus the
+# runner's toolVersion); any other key is refused, so that an option of the
+# Deno build the job does not implement (minEventsPerUser, rankings) is
+# never silently ignored.
+BUILD_KEYS = (
+    "events", "out", "input", "format", "primaryEvent", "secondaryEvents",
+    "similarEvent", "minRootLlr", "maxIndicatorsPerItem", "maxHistoryPerUser",
+    "fields", "weights", "onError", "partitions", "saveEvents", "sqlConf",
+    "source", "toolVersion")
+
+
 def resolve_build(raw):
     """Checks one build's options (the keys of SparkBuildOptions)."""
+    if not isinstance(raw, dict):
+        raise JobError("a build's options must be an object")
+    unknown = [k for k in raw if k not in BUILD_KEYS]
+    if unknown:
+        raise JobError(f'{unknown[0]} is not an option of the Spark build '
+                       f'(options: {", ".join(BUILD_KEYS[:-1])})')
     b = dict(raw)
     for key in ("events", "out"):
         if not isinstance(b.get(key), str) or not b[key]:
@@ -208,8 +224,19 @@ def resolve_build(raw):
     fmt, format_name = resolve_format(b.get("format"))
     b["format"], b["formatName"] = fmt, format_name
     if b.get("primaryEvent") is None:
-        b["primaryEvent"] = fmt.get("primaryEvent", DEFAULT_PRIMARY_EVENT) \
-            if format_name != "custom" else DEFAULT_PRIMARY_EVENT
+        # as build-index decides it: the preset's, or the fixed event
+        b["primaryEvent"] = fmt.get("primaryEvent") \
+            if format_name != "custom" else fmt.get("fixedEvent")
+    primary = b["primaryEvent"]
+    if not isinstance(primary, str) or not SAFE_NAME.match(primary):
+        if primary is None:
+            raise JobError("primaryEvent is required: the format names no "
+                           "primary event (--primary)")
+        raise JobError("primaryEvent must be an event type name (letters, "
+                       f"digits, _ or -), got {json.dumps(primary)}")
+    source = b.get("source")
+    if source is not None and not isinstance(source, dict):
+        raise JobError('"source" must be an object')
     b["minRootLlr"] = _number(b.get("minRootLlr", DEFAULT_MIN_ROOT_LLR),
                               "minRootLlr")
     b["maxIndicatorsPerItem"] = _number(
@@ -245,10 +272,10 @@ def resolve_build(raw):
     if on_error not in ("fail", "skip"):
         raise JobError(f'onError must be "fail" or "skip", got "{on_error}"')
     b["onError"] = on_error
-    source = b.get("input") or "auto"
-    if source not in ("auto", "csv", "parquet"):
-        raise JobError(f'input must be csv, parquet or auto, got "{source}"')
-    b["input"] = source
+    kind = b.get("input") or "auto"
+    if kind not in ("auto", "csv", "parquet"):
+        raise JobError(f'input must be csv, parquet or auto, got "{kind}"')
+    b["input"] = kind
     if b.get("partitions") is not None:
         b["partitions"] = _number(b["partitions"], "partitions",
                                   integer=True, minimum=1)
@@ -684,12 +711,16 @@ def read_csv(spark, b, display):
         bad = n < minimum
         msg = F.concat(F.lit(f"expected at least {minimum} columns, got "),
                        n.cast("string"))
+    # no timestamp column: file order is time, each event's timestamp is
+    # its line number (as the Deno reader does)
+    no_time = fmt.get("timestamp") is None
     fields = split.select(
         bad.alias("_count_bad"), msg.alias("_count_msg"),
         column("user").alias("_user"), column("item").alias("_item"),
         column("event").alias("_rawev"), column("timestamp").alias("_tsraw"),
+        *([F.col("_line").cast("double").alias("_tsval")] if no_time else []),
         F.col("_file"), F.col("_line").alias("_loc"))
-    parsed = _validated(fields, fmt)
+    parsed = _validated(fields, fmt, typed_ts=no_time)
     blank_files = [f for f, v in facts.items() if v["blank"] > 0]
     if blank_files:
         # a run of blank lines followed by text is an error at its first
@@ -742,8 +773,14 @@ def read_parquet(spark, b, display):
     cols = {k: col(k) for k in ("user", "item", "event", "timestamp")}
     kinds = {f.name: f.dataType for f in df.schema.fields}
     unit = fmt.get("timestampUnit") or "ms"
-    ts_col = F.col(cols["timestamp"])
-    ts_type = kinds[cols["timestamp"]]
+    try:
+        loc = F.col("_metadata.row_index") + 1
+        df.select(loc).schema  # analysis only: is row_index there?
+    except Exception:  # a reader without row_index
+        loc = F.lit(None).cast("long")
+    # no timestamp column: the row's index in its file is its time
+    ts_col = F.col(cols["timestamp"]) if cols["timestamp"] else loc
+    ts_type = kinds[cols["timestamp"]] if cols["timestamp"] else T.LongType()
     if isinstance(ts_type, (T.TimestampType, T.TimestampNTZType)):
         ts_value = F.unix_millis(ts_col.cast("timestamp")).cast("double")
     elif isinstance(ts_type, T.DateType):
@@ -752,11 +789,8 @@ def read_parquet(spark, b, display):
         ts_value = ts_col.cast("double") * (1000.0 if unit == "s" else 1.0)
     else:
         ts_value = None
-    try:
-        loc = F.col("_metadata.row_index") + 1
-        df.select(loc).schema  # analysis only: is row_index there?
-    except Exception:  # a reader without row_index
-        loc = F.lit(None).cast("long")
+    if not cols["timestamp"]:
+        ts_value = loc.cast("double")
     fields = df.select(
         F.lit(False).alias("_count_bad"),
         F.lit(None).cast("string").alias("_count_msg"),
@@ -1092,7 +1126,8 @@ def build(spark, fs, raw):
         "maxHistoryPerUser": cap,
         "counts": {"events": events_read, "users": num_users,
                    "items": num_items, "documents": num_items},
-        "source": {"events": b["events"], "format": b["formatName"]},
+        "source": b.get("source") or {"events": b["events"],
+                                      "format": b["formatName"]},
         "metadata": {"popularity": "number"},
     }
     for i, (name, rows, cols) in enumerate(specs):
@@ -1244,6 +1279,12 @@ def _flags_build(a):
                 else a.delimiter
         if a.no_header:
             fmt["header"] = False
+            # a preset's header names cannot work without a header
+            for key in ("user", "item", "event", "timestamp"):
+                if isinstance(fmt.get(key), str):
+                    del fmt[key]
+            if fmt.get("event") is None and a.event_col is None:
+                fmt.pop("events", None)
 
         def col(v):
             return int(v) if re.fullmatch(r"\d+", v) else v
@@ -1275,7 +1316,12 @@ def _flags_build(a):
                 a.accept_events is None and not a.event_alias:
             fmt.pop("events", None)
         build["format"] = fmt
-        if a.format and not a.primary:
+        # the preset's primary event holds while its event names do (a
+        # fixed event is its own primary: resolve_build takes it)
+        changed = a.event_col is not None or bool(a.event_alias) or \
+            a.accept_events is not None
+        if a.format and not a.primary and a.event is None and not changed \
+                and fmt.get("event") is not None:
             build["primaryEvent"] = PRESETS[a.format]["primaryEvent"]
     elif fmt is not None:
         build["format"] = a.format or fmt
@@ -1305,6 +1351,27 @@ def _flags_build(a):
             fields.setdefault(name, {})[key] = value
     if fields:
         build["fields"] = fields
+    return _accept_named(build)
+
+
+def _accept_named(build):
+    """The event types a build names are accepted even when the format
+    lists others (cli/_format.ts acceptNamed)."""
+    fmt = build.get("format")
+    if isinstance(fmt, str):
+        fmt = dict(PRESETS.get(fmt) or {})
+    if not isinstance(fmt, dict) or not fmt.get("events"):
+        return build
+    named = [build.get("primaryEvent"), *(build.get("secondaryEvents") or []),
+             build.get("similarEvent")]
+    extra = [n for n in dict.fromkeys(named)
+             if isinstance(n, str) and n not in fmt["events"]]
+    if extra:
+        name = build.get("format")
+        fmt["events"] = [*fmt["events"], *extra]
+        build["format"] = fmt
+        if isinstance(name, str) and "primaryEvent" not in build:
+            build["primaryEvent"] = PRESETS[name]["primaryEvent"]
     return build
 
 
@@ -1317,7 +1384,6 @@ def main(argv):
             "manifestVersion": MANIFEST_VERSION,
             "maxIndicatorsPerItem": DEFAULT_MAX_INDICATORS_PER_ITEM,
             "minRootLlr": DEFAULT_MIN_ROOT_LLR,
-            "primaryEvent": DEFAULT_PRIMARY_EVENT,
             "maxHistoryPerUser": DEFAULT_MAX_HISTORY_PER_USER,
             "minWeightedRootLlr": MIN_WEIGHTED_ROOT_LLR,
             "weightings": WEIGHTINGS}}))

@@ -22,6 +22,7 @@
  * const { out, manifest } = await runSparkBuild({
  *   events: "events.csv",
  *   out: "model-spark",
+ *   primaryEvent: "transaction",
  *   minRootLlr: 5,
  * }, { master: "local[2]", conf: { "spark.driver.memory": "4g" } });
  * manifest.counts.documents; // one document per item
@@ -42,11 +43,11 @@
  */
 
 import { ConfigError, UnavailableError } from "../errors/mod.ts";
-import { type EventFormat, PRESETS } from "../events/format.ts";
+import { type EventFormat, resolveFormat } from "../events/format.ts";
 import type { OnError } from "../events/read.ts";
-import { resolveFormat } from "../events/format.ts";
 import type { IndicatorOptions } from "../indicators/build.ts";
 import { isWeighting } from "../indicators/weights.ts";
+import { EVENT_TYPE_NAME } from "../model/fields.ts";
 import {
   type ModelManifest,
   TOOL_VERSION,
@@ -58,7 +59,12 @@ export const PYSPARK_VERSION = "4.3.0";
 /** The default Spark master: local mode on two cores. */
 export const DEFAULT_SPARK_MASTER = "local[2]";
 
-/** What to build: the options of {@linkcode buildIndicators}, plus input and output. */
+/**
+ * What to build: the options of `buildIndicators` that the Spark job
+ * implements, plus input and output. It does not implement
+ * `minEventsPerUser` nor `rankings`: a build naming them (or any other
+ * key) is refused with a {@linkcode ConfigError} before Spark starts.
+ */
 export interface SparkBuildOptions {
   /** Events file or directory (CSV/text, plain or `.gz`, or Parquet; partitioned directories allowed). */
   events: string;
@@ -66,10 +72,13 @@ export interface SparkBuildOptions {
   out: string;
   /** Input kind (default `auto`: Parquet when every file ends in `.parquet`). */
   input?: "auto" | "csv" | "parquet";
-  /** Preset name or event format (default RetailRocket); see `events/read.ts`. */
+  /** Preset name or event format (default RetailRocket); see `events/format.ts`. */
   format?: EventFormat | string;
-  /** Event type to predict (default: the preset's, else `transaction`). */
-  primaryEvent?: string;
+  /**
+   * Event type to predict (e.g. `transaction`; a preset names its own, see
+   * `PRESETS`). Required, as for `buildIndicators`: nothing guesses it.
+   */
+  primaryEvent: string;
   /** Secondary event types (default: every other type, sorted by name). */
   secondaryEvents?: readonly string[];
   /** Similar-items event type (default: the most common secondary type; `null`: none). */
@@ -101,7 +110,35 @@ export interface SparkBuildOptions {
    * them for every build.
    */
   sqlConf?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Where the events came from, recorded in the manifest (default: the
+   * events path and the format's preset name, or `custom`).
+   */
+  source?: ModelManifest["source"];
 }
+
+/** Every key of {@linkcode SparkBuildOptions}: the job refuses others. */
+const BUILD_KEYS: ReadonlySet<string> = new Set(
+  [
+    "events",
+    "out",
+    "input",
+    "format",
+    "primaryEvent",
+    "secondaryEvents",
+    "similarEvent",
+    "minRootLlr",
+    "maxIndicatorsPerItem",
+    "maxHistoryPerUser",
+    "fields",
+    "weights",
+    "onError",
+    "partitions",
+    "saveEvents",
+    "sqlConf",
+    "source",
+  ] satisfies (keyof SparkBuildOptions)[],
+);
 
 /** How to run Spark. */
 export interface SparkRunOptions {
@@ -423,15 +460,34 @@ export async function sparkJobFiles(): Promise<
 
 /**
  * Checks a build's options before Spark starts (a typo should not cost a
- * JVM start-up), and resolves the primary event as `build-index` does:
- * the preset's, else `transaction`.
+ * JVM start-up): every key is one the job implements, the primary event is
+ * named, values are in range.
  */
 function checkBuild(build: SparkBuildOptions): Record<string, unknown> {
   const fail = (key: string, reason: string): never => {
     throw new ConfigError(key, reason);
   };
+  for (const key of Object.keys(build)) {
+    if (
+      !BUILD_KEYS.has(key) &&
+      (build as unknown as Record<string, unknown>)[key] !== undefined
+    ) {
+      fail(key, "is not implemented by the Spark build");
+    }
+  }
   if (!build.events) fail("events", "is required");
   if (!build.out) fail("out", "is required");
+  if (
+    typeof build.primaryEvent !== "string" ||
+    !EVENT_TYPE_NAME.test(build.primaryEvent)
+  ) {
+    fail(
+      "primaryEvent",
+      `must be an event type name (letters, digits, _ or -), got ${
+        JSON.stringify(build.primaryEvent)
+      }`,
+    );
+  }
   try {
     resolveFormat(build.format);
   } catch (error) {
@@ -466,16 +522,8 @@ function checkBuild(build: SparkBuildOptions): Record<string, unknown> {
       minRootLlr: llr(`fields.${name}.minRootLlr`, o.minRootLlr),
     };
   }
-  const preset = typeof build.format === "string"
-    ? PRESETS[build.format as keyof typeof PRESETS]
-    : undefined;
-  const presetObject = typeof build.format === "object"
-    ? (build.format as { primaryEvent?: string }).primaryEvent
-    : undefined;
   return {
     ...build,
-    primaryEvent: build.primaryEvent ?? preset?.primaryEvent ??
-      presetObject ?? "transaction",
     minRootLlr: llr("minRootLlr", build.minRootLlr),
     fields,
     toolVersion: TOOL_VERSION,
@@ -509,8 +557,8 @@ function confPairs(conf: SparkRunOptions["conf"]): [string, string][] {
  * import { runSparkBuilds } from "./runner.ts";
  *
  * const outcomes = await runSparkBuilds([
- *   { events: "a.csv", out: "model-a" },
- *   { events: "b.csv", out: "model-b", weights: "none" },
+ *   { events: "a.csv", out: "model-a", primaryEvent: "transaction" },
+ *   { events: "b.csv", out: "model-b", primaryEvent: "buy", weights: "none" },
  * ]);
  * outcomes.map((o) => o.ok ? o.result.out : o.error);
  * ```
@@ -637,24 +685,25 @@ export async function runSparkBuilds(
  * order across the parts, exactly the fields, order and values of
  * `buildIndicators`) and `manifest.json` (engine `spark`).
  *
- * How `build-index --engine spark` calls it: map the flags as for the
- * Deno build (`--events`, format flags → `format`, `--primary`,
- * `--secondary`, `--similar`, `--min-llr`, `--max-indicators`,
- * `--history-cap`, `--field-*`, `--weights`, `--on-error`), give an output
- * directory, `--spark-master` → `master` and `--spark-conf k=v` → `conf`;
- * then load the parts as an exported model (they are NDJSON documents) and
- * publish them, taking the manifest from `result.manifest`.
+ * `cco build-index --engine spark` calls it with the options of the Deno
+ * build (the same flags and settings), an output directory, `--spark-master`
+ * as `master` and `--spark-conf k=v` as `conf`; then it opens the output
+ * as a model directory (`openModel`: `manifest.json` and the parts) and
+ * publishes its documents as they stream.
  *
  * @example
  * ```ts ignore
  * import { runSparkBuild } from "./runner.ts";
+ * import { openModel } from "../model/ndjson.ts";
  *
  * const { out, manifest, skipped } = await runSparkBuild({
  *   events: "events/",
  *   format: "retailrocket",
+ *   primaryEvent: "transaction",
  *   out: "/tmp/model",
  *   onError: "skip",
  * });
+ * const model = await openModel(out); // the same manifest, and the documents
  * ```
  *
  * @param options What to build.

@@ -6,11 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { ConfigError, UnavailableError } from "../errors/mod.ts";
-import { PRESETS } from "../events/read.ts";
+import { PRESETS } from "../events/format.ts";
 import {
   DEFAULT_MAX_INDICATORS_PER_ITEM,
   DEFAULT_MIN_ROOT_LLR,
-  DEFAULT_PRIMARY_EVENT,
 } from "../indicators/build.ts";
 import { DEFAULT_MAX_HISTORY_PER_USER } from "../indicators/interactions.ts";
 import { MIN_WEIGHTED_ROOT_LLR, WEIGHTINGS } from "../indicators/weights.ts";
@@ -31,35 +30,88 @@ const inCi = Deno.env.get("CI") === "true";
 Deno.test("runner: invalid options fail before Spark starts", async () => {
   const never = { sparkSubmit: "/nonexistent/spark-submit" };
   const cases: [Record<string, unknown>, string][] = [
-    [{ out: "o" }, "events is required"],
+    [{ out: "o", primaryEvent: "transaction" }, "events is required"],
     [
-      { events: "e.csv", out: "o", weights: "bm25" },
+      { events: "e.csv", out: "o" },
+      "primaryEvent must be an event type name (letters, digits, _ or -), got undefined",
+    ],
+    [
+      { events: "e.csv", out: "o", primaryEvent: "a b" },
+      'primaryEvent must be an event type name (letters, digits, _ or -), got "a b"',
+    ],
+    // options of the Deno build the job does not implement are refused
+    [
+      { events: "e.csv", out: "o", primaryEvent: "buy", minEventsPerUser: 2 },
+      "minEventsPerUser is not implemented by the Spark build",
+    ],
+    [
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "buy",
+        rankings: [{ name: "hot", type: "hot" }],
+      },
+      "rankings is not implemented by the Spark build",
+    ],
+    [
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        weights: "bm25",
+      },
       'weights must be llr-idf, llr or none, got "bm25"',
     ],
     [
-      { events: "e.csv", out: "o", onError: "ignore" },
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        onError: "ignore",
+      },
       'onError must be "fail" or "skip", got "ignore"',
     ],
     [
-      { events: "e.csv", out: "o", maxHistoryPerUser: 0 },
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        maxHistoryPerUser: 0,
+      },
       "maxHistoryPerUser must be an integer >= 1, got 0",
     ],
     [
-      { events: "e.csv", out: "o", maxIndicatorsPerItem: 2.5 },
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        maxIndicatorsPerItem: 2.5,
+      },
       "maxIndicatorsPerItem must be an integer >= 0, got 2.5",
     ],
     [
-      { events: "e.csv", out: "o", minRootLlr: NaN },
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        minRootLlr: NaN,
+      },
       "minRootLlr must be a number, got NaN",
     ],
     [
-      { events: "e.csv", out: "o", format: "parquet" },
+      {
+        events: "e.csv",
+        out: "o",
+        primaryEvent: "transaction",
+        format: "parquet",
+      },
       'format unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
     ],
     [
       {
         events: "e.csv",
         out: "o",
+        primaryEvent: "transaction",
         fields: { indicators: { maxIndicatorsPerItem: -1 } },
       },
       "fields.indicators.maxIndicatorsPerItem must be an integer >= 0, got -1",
@@ -75,7 +127,10 @@ Deno.test("runner: invalid options fail before Spark starts", async () => {
   }
   await assert.rejects(
     () =>
-      runSparkBuild({ events: "e.csv", out: "o" }, { ...never, conf: ["x"] }),
+      runSparkBuild({ events: "e.csv", out: "o", primaryEvent: "buy" }, {
+        ...never,
+        conf: ["x"],
+      }),
     (e: Error) =>
       e instanceof ConfigError &&
       e.message === '--conf must look like key=value, got "x"',
@@ -85,7 +140,7 @@ Deno.test("runner: invalid options fail before Spark starts", async () => {
 Deno.test("runner: a spark-submit that cannot run is one line", async () => {
   await assert.rejects(
     () =>
-      runSparkBuild({ events: "e.csv", out: "o" }, {
+      runSparkBuild({ events: "e.csv", out: "o", primaryEvent: "buy" }, {
         sparkSubmit: "/nonexistent/spark-submit",
       }),
     (e: Error) =>
@@ -101,7 +156,7 @@ Deno.test("runner: an environment that cannot be created is one line", async () 
     assert.equal(await sparkInstalled(venv), false);
     await assert.rejects(
       () =>
-        runSparkBuild({ events: "e.csv", out: "o" }, {
+        runSparkBuild({ events: "e.csv", out: "o", primaryEvent: "buy" }, {
           venv: `${venv}/env`,
           python: "/nonexistent/python3",
           stderr: null,
@@ -175,7 +230,6 @@ Deno.test({
       manifestVersion: MANIFEST_VERSION,
       maxIndicatorsPerItem: DEFAULT_MAX_INDICATORS_PER_ITEM,
       minRootLlr: DEFAULT_MIN_ROOT_LLR,
-      primaryEvent: DEFAULT_PRIMARY_EVENT,
       maxHistoryPerUser: DEFAULT_MAX_HISTORY_PER_USER,
       minWeightedRootLlr: MIN_WEIGHTED_ROOT_LLR,
       weightings: WEIGHTINGS,
@@ -191,3 +245,49 @@ async function hasPython(): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test({
+  name: "runner: the job itself refuses options it does not implement",
+  // needs python3 (not Spark): the job checks every build before starting it
+  ignore: !inCi && !await hasPython(),
+  fn: async () => {
+    const { job } = await sparkJobFiles();
+    const dir = await Deno.makeTempDir();
+    try {
+      const cases: [Record<string, unknown>, string][] = [
+        [
+          { events: "e.csv", out: "o", minEventsPerUser: 2 },
+          "minEventsPerUser is not an option of the Spark build",
+        ],
+        [
+          { events: "e.csv", out: "o", format: { user: 0, item: 1 } },
+          'invalid event format: give an "event" column or a "fixedEvent" name',
+        ],
+        [
+          {
+            events: "e.csv",
+            out: "o",
+            format: { user: 0, item: 1, event: 2, header: false },
+          },
+          "primaryEvent is required: the format names no primary event (--primary)",
+        ],
+      ];
+      for (const [build, message] of cases) {
+        await Deno.writeTextFile(`${dir}/b.json`, JSON.stringify(build));
+        const out = await new Deno.Command("python3", {
+          args: [job, "--config", `${dir}/b.json`],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(out.code, 2);
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.ok(
+          sparkErrorLine(stderr).startsWith(message),
+          `${sparkErrorLine(stderr)} (want ${message})`,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
