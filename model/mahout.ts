@@ -16,10 +16,16 @@
  * (`strengths: "as-is"` keeps them). Each item's ids come strongest first,
  * ties by id.
  *
- * @example Mahout's purchase indicators as the `indicators` field
+ * {@linkcode mergeMahoutField} sets such a field in a model: in its
+ * documents and in its manifest (unweighted, `weights: "none"`: scored by
+ * BM25 as the Universal Recommender scores Mahout's indicators), so the
+ * model serves, exports and publishes as any other.
+ *
+ * @example Mahout's purchase indicators as the `indicators` field of a model
  * ```ts
  * import assert from "node:assert/strict";
  * import { mergeMahoutField, parseMahoutSimilarity } from "./mahout.ts";
+ * import { manifestFor } from "./manifest.ts";
  * import type { IndicatorDocument } from "./document.ts";
  *
  * const rows = parseMahoutSimilarity(
@@ -28,13 +34,18 @@
  * );
  * assert.deepEqual(rows.get("tent"), { ids: ["stove", "lamp"], scores: [5, 4] });
  *
- * const docs: IndicatorDocument[] = [];
- * assert.deepEqual(mergeMahoutField(docs, "indicators", rows), { matched: 0, added: 2 });
- * assert.deepEqual(docs[0], {
+ * const documents: IndicatorDocument[] = [];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * assert.deepEqual(mergeMahoutField(model, "indicators", rows), { matched: 0, added: 2 });
+ * assert.deepEqual(model.documents[0], {
  *   id: "tent",
  *   indicators: ["stove", "lamp"],
  *   scores: { indicators: [5, 4] },
  * });
+ * assert.deepEqual(model.manifest.fields, [
+ *   { name: "indicators", rows: "buy", columns: "buy", weights: "none", indicators: 3 },
+ * ]);
+ * assert.equal(model.manifest.counts.documents, 2);
  * ```
  *
  * @module
@@ -42,7 +53,13 @@
 
 import { ModelError } from "../errors/mod.ts";
 import type { IndicatorDocument } from "./document.ts";
-import { indicatorFieldsOf, isIndicatorField } from "./fields.ts";
+import {
+  crossOccurrenceField,
+  indicatorFieldsOf,
+  isIndicatorField,
+  PRIMARY_FIELD,
+} from "./fields.ts";
+import type { FieldManifest, Model } from "./manifest.ts";
 
 /** One item's row of a Mahout similarity matrix. */
 export interface MahoutRow {
@@ -232,36 +249,48 @@ export async function readMahoutSimilarity(
 }
 
 /**
- * Sets one indicator field of documents from Mahout rows, in place: every
- * document gets the field (empty when Mahout lists nothing for it) with its
- * scores, replacing the field if it was there (and its weights, which
- * would no longer align); items only Mahout knows are added as documents
- * with every other field empty. Key order stays that of an export (id,
- * fields, scores, weights, metadata).
+ * Sets one indicator field of a model from Mahout rows, in place. In the
+ * documents: every document gets the field (empty when Mahout lists
+ * nothing for it) with its scores, replacing the field if it was there (and
+ * its weights, which would no longer align); items only Mahout knows are
+ * added as documents with every other field empty; key order stays that of
+ * an export (id, fields, scores, weights, metadata). In the manifest: the
+ * field is added (or replaces its entry) with its rows and columns event
+ * types (`indicators`: primary × primary, `indicators_<S>`: primary × S,
+ * `similar_<S>`: S × S), `weights: "none"`, the indicators it holds and no
+ * threshold or top-k (Mahout's, unknown here); `counts.documents` follows.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { mergeMahoutField } from "./mahout.ts";
+ * import { manifestFor } from "./manifest.ts";
  * import type { IndicatorDocument } from "./document.ts";
  *
- * const docs: IndicatorDocument[] = [
+ * const documents: IndicatorDocument[] = [
  *   { id: "a", indicators: ["b"], scores: { indicators: [6] }, metadata: { popularity: 2 } },
  * ];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
  * const rows = new Map([["a", { ids: ["c"], scores: [3] }]]);
- * assert.deepEqual(mergeMahoutField(docs, "indicators_view", rows), { matched: 1, added: 0 });
- * assert.deepEqual(Object.keys(docs[0]), ["id", "indicators", "indicators_view", "scores", "metadata"]);
- * assert.deepEqual(docs[0].scores, { indicators: [6], indicators_view: [3] });
+ * assert.deepEqual(mergeMahoutField(model, "indicators_view", rows), { matched: 1, added: 0 });
+ * assert.deepEqual(Object.keys(documents[0]), ["id", "indicators", "indicators_view", "scores", "metadata"]);
+ * assert.deepEqual(documents[0].scores, { indicators: [6], indicators_view: [3] });
+ * assert.deepEqual(model.manifest.fields.map((f) => [f.name, f.rows, f.columns, f.weights]), [
+ *   ["indicators", "buy", "buy", "none"],
+ *   ["indicators_view", "buy", "view", "none"],
+ * ]);
  * ```
  *
- * @param documents The documents (changed in place; new ones appended).
+ * @param model The model (its documents and manifest changed in place; new
+ * documents appended).
  * @param field The field: `indicators`, `indicators_<type>` or `similar_<type>`.
  * @param rows Mahout's rows by item id.
  * @returns Documents that Mahout lists, and documents added.
- * @throws {ModelError} When `field` is not an indicator field name.
+ * @throws {ModelError} When `field` is not an indicator field name, or
+ * names the primary event as a secondary one.
  */
 export function mergeMahoutField(
-  documents: IndicatorDocument[],
+  model: Model<IndicatorDocument>,
   field: string,
   rows: ReadonlyMap<string, MahoutRow>,
 ): { matched: number; added: number } {
@@ -270,9 +299,14 @@ export function mergeMahoutField(
       `"${field}" is not an indicator field (indicators, indicators_<type>, similar_<type>)`,
     );
   }
-  const template = documents[0]
-    ? indicatorFieldsOf(documents[0]).map(([f]) => f)
-    : ["indicators"];
+  const { manifest, documents } = model;
+  const primary = manifest.primaryEvent;
+  if (field !== PRIMARY_FIELD && field === crossOccurrenceField(primary)) {
+    throw new ModelError(
+      `"${field}" names the primary event "${primary}": its field is "${PRIMARY_FIELD}"`,
+    );
+  }
+  const template = manifest.fields.map((f) => f.name);
   const seen = new Set<string>();
   let matched = 0;
   for (let i = 0; i < documents.length; i++) {
@@ -297,6 +331,25 @@ export function mergeMahoutField(
     );
     added++;
   }
+  let indicators = 0;
+  for (const row of rows.values()) indicators += row.ids.length;
+  const [rowType, columnType] = field === PRIMARY_FIELD
+    ? [primary, primary]
+    : field.startsWith("indicators_")
+    ? [primary, field.slice("indicators_".length)]
+    : [field.slice("similar_".length), field.slice("similar_".length)];
+  const entry: FieldManifest = {
+    name: field,
+    rows: rowType,
+    columns: columnType,
+    weights: "none",
+    indicators,
+  };
+  const at = manifest.fields.findIndex((f) => f.name === field);
+  if (at >= 0) manifest.fields[at] = entry;
+  else if (field === PRIMARY_FIELD) manifest.fields.unshift(entry);
+  else manifest.fields.push(entry);
+  manifest.counts.documents = documents.length;
   return { matched, added };
 }
 

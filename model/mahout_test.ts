@@ -4,9 +4,13 @@ import {
   parseMahoutSimilarity,
   readMahoutSimilarity,
 } from "./mahout.ts";
-import type { IndicatorDocument } from "../indicators/build.ts";
+import type { IndicatorDocument } from "./document.ts";
 import { ModelError } from "../errors/mod.ts";
-import { parseIndicatorDocuments, toNdjson } from "./ndjson.ts";
+import { manifestFor } from "./manifest.ts";
+import { readModel, writeModel } from "./ndjson.ts";
+
+const toNdjson = (docs: IndicatorDocument[]) =>
+  docs.map((d) => JSON.stringify(d) + "\n").join("");
 
 // A hand-written spark-itemsimilarity cross-indicator matrix (purchase ×
 // view), Mahout's default delimiters; strengths are raw LLRs. Row "lamp"
@@ -101,7 +105,7 @@ Deno.test("mahout: reads part files of a directory, errors name the file", async
   }
 });
 
-Deno.test("mahout: merges a field into documents in export key order", () => {
+Deno.test("mahout: merges a field into a model, documents in export key order", async () => {
   const docs: IndicatorDocument[] = [
     {
       id: "tent",
@@ -121,8 +125,14 @@ Deno.test("mahout: merges a field into documents in export key order", () => {
     },
   ];
   const rows = parseMahoutSimilarity(SAMPLE, "x");
+  const manifest = manifestFor(docs, { primaryEvent: "buy" });
+  const model = { manifest, documents: docs };
+  assert.deepEqual(manifest.fields.map((f) => [f.name, f.weights]), [
+    ["indicators", "given"],
+    ["indicators_view", "given"],
+  ]);
   // replace an existing field: its weights no longer align, so they go
-  assert.deepEqual(mergeMahoutField(docs, "indicators_view", rows), {
+  assert.deepEqual(mergeMahoutField(model, "indicators_view", rows), {
     matched: 1,
     added: 3,
   });
@@ -144,9 +154,28 @@ Deno.test("mahout: merges a field into documents in export key order", () => {
     "mat",
     "stove",
   ]);
+  // the manifest says so: the field is unweighted now, with Mahout's
+  // 7 indicators (tent 3, lamp 3, stove 1); new documents are counted
+  assert.deepEqual(manifest.fields, [
+    {
+      name: "indicators",
+      rows: "buy",
+      columns: "buy",
+      weights: "given",
+      indicators: 1,
+    },
+    {
+      name: "indicators_view",
+      rows: "buy",
+      columns: "view",
+      weights: "none",
+      indicators: 7,
+    },
+  ]);
+  assert.equal(manifest.counts.documents, 5);
   // add a new field: after the existing ones, before scores
   mergeMahoutField(
-    docs,
+    model,
     "similar_view",
     new Map([["rope", { ids: ["tent"], scores: [2] }]]),
   );
@@ -160,10 +189,62 @@ Deno.test("mahout: merges a field into documents in export key order", () => {
     "metadata",
   ]);
   assert.deepEqual(docs[0].similar_view, []);
-  // the result loads as an export
-  assert.equal(parseIndicatorDocuments(toNdjson(docs), "m.ndjson").length, 5);
+  assert.deepEqual(manifest.fields[2], {
+    name: "similar_view",
+    rows: "view",
+    columns: "view",
+    weights: "none",
+    indicators: 1,
+  });
+  // the result is a model: it writes and reads back as an export
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeModel(`${dir}/m.ndjson`, model);
+    assert.deepEqual(await readModel(`${dir}/m.ndjson`), model);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   assert.throws(
-    () => mergeMahoutField(docs, "views", rows),
+    () => mergeMahoutField(model, "views", rows),
     /"views" is not an indicator field/,
   );
+  assert.throws(
+    () => mergeMahoutField(model, "indicators_buy", rows),
+    /"indicators_buy" names the primary event "buy": its field is "indicators"/,
+  );
+});
+
+Deno.test("mahout: a model of Mahout's fields alone", () => {
+  const documents: IndicatorDocument[] = [];
+  const model = {
+    manifest: manifestFor(documents, { primaryEvent: "buy" }),
+    documents,
+  };
+  mergeMahoutField(
+    model,
+    "indicators_view",
+    parseMahoutSimilarity(SAMPLE, "x"),
+  );
+  mergeMahoutField(
+    model,
+    "indicators",
+    new Map([["stove", { ids: ["tent"], scores: [4] }]]),
+  );
+  assert.deepEqual(model.manifest.fields.map((f) => f.name), [
+    "indicators",
+    "indicators_view",
+  ]);
+  assert.deepEqual(model.manifest.fields[0].indicators, 1);
+  assert.deepEqual(documents.map((d) => d.id), [
+    "tent",
+    "lamp",
+    "mat",
+    "stove",
+  ]);
+  assert.deepEqual(documents[3], {
+    id: "stove",
+    indicators: ["tent"],
+    indicators_view: ["tent"],
+    scores: { indicators: [4], indicators_view: [6] },
+  });
 });
