@@ -24,6 +24,7 @@
  */
 
 import { parseFlags, run } from "../cli/common.ts";
+import { PRESETS } from "../events/format.ts";
 import { readEventBatches } from "../events/read.ts";
 import { indicatorDocuments } from "../indicators/build.ts";
 import { InteractionsBuilder } from "../indicators/interactions.ts";
@@ -92,6 +93,7 @@ async function denoChild(path: string, cap: number, ndjson: string) {
   await builder.addAll(readEventBatches(path));
   const interactions = builder.build();
   const { documents, stats } = indicatorDocuments(interactions, {
+    primaryEvent: PRESETS.retailrocket.primaryEvent,
     maxHistoryPerUser: cap,
   });
   const totalMs = performance.now() - t0;
@@ -217,6 +219,7 @@ async function spark(
     const result = await runSparkBuild({
       events: path,
       out,
+      primaryEvent: PRESETS.retailrocket.primaryEvent,
       maxHistoryPerUser: cap,
     }, {
       master,

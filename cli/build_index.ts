@@ -8,11 +8,12 @@
 
 import { ConfigError } from "../errors/mod.ts";
 import { readEventBatches, type SkipReport } from "../events/read.ts";
-import { buildIndicators } from "../indicators/build.ts";
+import { buildIndicators, type BuildOptions } from "../indicators/build.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import type { Model, ModelManifest } from "../model/manifest.ts";
 import { openModel, writeModel } from "../model/ndjson.ts";
-import { loadSettings } from "../config/settings.ts";
+import { loadSettings, type Settings } from "../config/settings.ts";
+import type { SparkBuildOptions, SparkRunOptions } from "../spark/runner.ts";
 import {
   numberFlag,
   parseFlags,
@@ -36,6 +37,7 @@ import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
 deno task build-index --events FILE [options]
+deno task build-index --engine spark --events FILE|DIR [options]
 deno task build-index --indicators FILE|DIR [options]
 
 Reads interaction events, computes item-to-item LLR indicators, and
@@ -57,9 +59,24 @@ ${EVENT_FORMAT_HELP}
   --on-error fail|skip   malformed lines: stop with file:line (default), or
                          skip them and report how many
 ${BUILD_HELP}
+Engine:
+  --engine deno|spark    compute in this process (deno, default) or on
+                         Apache Spark (spark/cco_job.py via spark-submit,
+                         PySpark installed into ~/.cache/cco-es on first use):
+                         the same model; --events may then be a directory or
+                         Parquet. Not with --min-events-per-user or rankings
+  --spark-master URL     local[N] (default: spark.master in the settings,
+                         else local[2]), yarn, k8s://..., spark://...; off
+                         local mode --out DIR is required: a directory the
+                         cluster writes (and this machine reads to publish)
+  --spark-conf K=V       a Spark setting (repeatable; over spark.conf)
+
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
-                         to a temporary name, renamed when complete
+                         to a temporary name, renamed when complete. With
+                         --engine spark, a path not ending in .ndjson or
+                         .ndjson.gz is a model directory: Spark writes its
+                         manifest.json and part-*.ndjson there
   --es-config FILE       JSON connection settings (url, apiKey, username,
                          password, caCert, caFingerprint, requestTimeoutMs);
                          default $CCO_ES_CONFIG; ES_* variables override it
@@ -88,6 +105,9 @@ const FLAGS = {
   "on-error": { type: "string" },
   items: { type: "string" },
   out: { type: "string" },
+  engine: { type: "string" },
+  "spark-master": { type: "string" },
+  "spark-conf": { type: "string", multiple: true },
   "es-url": { type: "string" },
   "es-config": { type: "string" },
   alias: { type: "string" },
@@ -133,7 +153,28 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       "nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
     );
   }
-  if (flags.out !== undefined) {
+  const engine = flags.engine ?? "deno";
+  if (engine !== "deno" && engine !== "spark") {
+    throw new ConfigError("--engine", `must be deno or spark, got "${engine}"`);
+  }
+  if (engine === "spark" && flags.indicators !== undefined) {
+    throw new ConfigError(
+      "--engine",
+      "spark builds from --events; --indicators publishes a model as it is",
+    );
+  }
+  if (
+    engine === "deno" &&
+    (flags["spark-master"] !== undefined || flags["spark-conf"]?.length)
+  ) {
+    throw new ConfigError(
+      flags["spark-master"] !== undefined ? "--spark-master" : "--spark-conf",
+      "needs --engine spark",
+    );
+  }
+  const sparkDir = engine === "spark" && flags.out !== undefined &&
+    !/\.ndjson(\.gz)?$/.test(flags.out);
+  if (flags.out !== undefined && !sparkDir) {
     await checkOut(flags.out, [events, flags.indicators, flags.items]);
   }
   const alias = flags.alias ?? es.alias ?? "cco-items";
@@ -162,6 +203,15 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
     ? await eventFormat(flags, settings)
     : undefined;
   const options = format ? buildOptions(flags, settings, format) : undefined;
+  const spark = engine === "spark"
+    ? await sparkPlan(flags, settings, {
+      events: events!,
+      format: format!,
+      options: options!,
+      onError,
+      publish: esUrl !== undefined,
+    })
+    : undefined;
 
   const { connect, redactUrl } = await import(
     "../elasticsearch/connection.ts"
@@ -172,6 +222,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
     : undefined;
   // what --json prints when done
   const summary: Record<string, unknown> = {};
+  let sparkBuilt: SparkBuilt | undefined;
   try {
     let model: {
       manifest: ModelManifest;
@@ -196,6 +247,11 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
         model = all;
         count = all.documents.length;
       }
+    } else if (spark) {
+      sparkBuilt = await buildOnSpark(spark, flags.items, settings);
+      model = sparkBuilt.model;
+      count = sparkBuilt.count;
+      if (sparkBuilt.out) summary.out = sparkBuilt.out;
     } else {
       const built = await build(events!, format!, options!, onError, settings);
       const merged = await mergeItemsFile(built, flags.items, settings);
@@ -207,7 +263,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       model = built;
       count = built.documents.length;
     }
-    if (flags.out) {
+    if (flags.out && !spark) {
       if (!Array.isArray(model.documents)) {
         model = {
           manifest: model.manifest,
@@ -264,6 +320,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
     }
   } finally {
     await client?.close();
+    await sparkBuilt?.cleanup();
   }
 }
 
@@ -312,6 +369,291 @@ async function build(
     );
   }
   return { manifest, documents };
+}
+
+/** A Spark build, checked before anything runs. */
+interface SparkPlan {
+  build: SparkBuildOptions;
+  run: SparkRunOptions;
+  /** `--out` when it names a model directory: Spark writes there. */
+  dir?: string;
+  /** `--out` when it names an NDJSON file: converted from Spark's output. */
+  file?: string;
+  /** Whether the model is published (so the output must be readable here). */
+  publish: boolean;
+}
+
+/** What a Spark build gives the rest of the command. */
+interface SparkBuilt {
+  model: {
+    manifest: ModelManifest;
+    documents: IndicatorDocument[] | AsyncIterable<IndicatorDocument>;
+  };
+  count: number;
+  /** The export written (`--out`), if any. */
+  out?: string;
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * Checks a Spark build (`--engine spark`) before any work: the build
+ * options are those of the Deno build, minus what the Spark job does not
+ * implement (refused, never ignored); the master, the settings and where
+ * the output goes.
+ */
+async function sparkPlan(
+  flags: {
+    out?: string;
+    items?: string;
+    "spark-master"?: string;
+    "spark-conf"?: string[];
+    "min-events-per-user"?: string;
+  },
+  settings: Settings,
+  what: {
+    events: string;
+    format: Awaited<ReturnType<typeof eventFormat>>;
+    options: BuildOptions;
+    onError: "fail" | "skip";
+    publish: boolean;
+  },
+): Promise<SparkPlan> {
+  const { options } = what;
+  const unsupported = (key: string, flag: string | undefined) => {
+    throw new ConfigError(
+      flag ?? key,
+      "is not implemented by the Spark build (--engine spark): leave it out, or build with --engine deno",
+    );
+  };
+  if (options.minEventsPerUser !== undefined) {
+    unsupported(
+      "minEventsPerUser",
+      flags["min-events-per-user"] !== undefined
+        ? "--min-events-per-user"
+        : undefined,
+    );
+  }
+  if (options.rankings?.length) unsupported("rankings", undefined);
+  const known = new Set([
+    "primaryEvent",
+    "secondaryEvents",
+    "similarEvent",
+    "minRootLlr",
+    "maxIndicatorsPerItem",
+    "maxHistoryPerUser",
+    "fields",
+    "weights",
+    "rankings",
+    "minEventsPerUser",
+  ]);
+  for (const [key, value] of Object.entries(options)) {
+    if (!known.has(key) && value !== undefined) unsupported(key, undefined);
+  }
+  const master = flags["spark-master"] ?? settings.spark?.master;
+  const conf: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings.spark?.conf ?? {})) {
+    conf[k] = String(v);
+  }
+  for (const kv of flags["spark-conf"] ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) {
+      throw new ConfigError(
+        "--spark-conf",
+        `must look like key=value, got "${kv}"`,
+      );
+    }
+    conf[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const out = flags.out;
+  const dir = out !== undefined && !/\.ndjson(\.gz)?$/.test(out)
+    ? out
+    : undefined;
+  const local = master === undefined || master.startsWith("local");
+  if (!local && dir === undefined) {
+    throw new ConfigError(
+      "--out",
+      `DIR is needed with --spark-master ${master}: a directory the cluster writes and this machine reads (a local temporary one is not)`,
+    );
+  }
+  const remote = dir !== undefined && /^[A-Za-z][\w+.-]*:\/\//.test(dir) &&
+    !dir.startsWith("file://");
+  if (remote && what.publish) {
+    throw new ConfigError(
+      "--out",
+      `${dir} cannot be read here to publish it: leave ES_URL unset, then copy the directory and run build-index --indicators DIR`,
+    );
+  }
+  if (
+    dir !== undefined &&
+    (flags.items !== undefined || settings.items?.path !== undefined)
+  ) {
+    throw new ConfigError(
+      "--items",
+      `with --engine spark and --out DIR: the directory holds the model as Spark computed it; merge the items when publishing it (build-index --indicators ${dir} --items FILE), or give --out FILE.ndjson`,
+    );
+  }
+  if (dir !== undefined && !remote) await checkModelDir(dir, what.events);
+  return {
+    build: {
+      events: what.events,
+      out: dir ?? "",
+      format: acceptNamed(what.format.format, namedEvents(options)),
+      primaryEvent: options.primaryEvent,
+      secondaryEvents: options.secondaryEvents,
+      similarEvent: options.similarEvent,
+      minRootLlr: options.minRootLlr,
+      maxIndicatorsPerItem: options.maxIndicatorsPerItem,
+      maxHistoryPerUser: options.maxHistoryPerUser,
+      fields: options.fields,
+      weights: options.weights,
+      onError: what.onError,
+      source: { events: what.events, format: what.format.name },
+    },
+    run: { master, conf },
+    dir,
+    file: dir === undefined ? out : undefined,
+    publish: what.publish,
+  };
+}
+
+/**
+ * Runs a Spark build: into `--out DIR`, or a temporary directory (then
+ * converted to `--out FILE` and/or published, and removed). The documents
+ * stream from the output directory (`openModel`), unless an items file is
+ * merged into them.
+ */
+async function buildOnSpark(
+  plan: SparkPlan,
+  items: string | undefined,
+  settings: Settings,
+): Promise<SparkBuilt> {
+  const { runSparkBuild } = await import("../spark/runner.ts");
+  const temporary = plan.dir === undefined
+    ? await Deno.makeTempDir({ prefix: "cco-spark-model-" })
+    : undefined;
+  const cleanup = async () => {
+    if (temporary) await Deno.remove(temporary, { recursive: true });
+  };
+  try {
+    const out = plan.dir ?? temporary!;
+    console.error(
+      `building on Spark (${
+        plan.run.master ?? "local[2]"
+      }): ${plan.build.events} -> ${out}`,
+    );
+    const result = await runSparkBuild({ ...plan.build, out }, plan.run);
+    const { manifest } = result;
+    if (result.skipped.count > 0) {
+      console.error(
+        `skipped ${result.skipped.count} malformed lines, e.g. ${
+          result.skipped.first.join("; ")
+        }`,
+      );
+    }
+    console.error(
+      `events per type: ${
+        JSON.stringify(manifest.counts.events)
+      }; ${manifest.counts.users} users, ${manifest.counts.items} items; Spark ${
+        ms(result.seconds * 1000)
+      }; primary "${manifest.primaryEvent}"`,
+    );
+    for (const f of manifest.fields) {
+      console.error(
+        `  ${f.name.padEnd(24)} ${f.rows} × ${f.columns}: ${f.indicators} kept`,
+      );
+    }
+    if (plan.dir !== undefined && !plan.publish) {
+      // nothing reads it here (it may be on the cluster's storage)
+      return {
+        model: { manifest, documents: [] },
+        count: manifest.counts.documents,
+        out: plan.dir,
+        cleanup,
+      };
+    }
+    const opened = await openModel(out);
+    let model: SparkBuilt["model"] = {
+      manifest: opened.manifest!,
+      documents: opened.documents,
+    };
+    let count = model.manifest.counts.documents;
+    if (items !== undefined || settings.items?.path !== undefined) {
+      const all = {
+        manifest: model.manifest,
+        documents: await Array.fromAsync(model.documents),
+      };
+      const merged = await mergeItemsFile(all, items, settings);
+      console.error(
+        `merged metadata of ${merged!.path}: ${
+          merged!.matched
+        } items with events, ${
+          merged!.added
+        } without (added with empty indicators)`,
+      );
+      model = all;
+      count = all.documents.length;
+    }
+    if (plan.file !== undefined) {
+      const bar = progressBar("written", count);
+      await writeModel(plan.file, model, { onProgress: bar.update });
+      bar.done();
+      console.error(`wrote ${count} documents to ${plan.file}`);
+      if (!Array.isArray(model.documents)) {
+        const again = await openModel(out);
+        model = { manifest: model.manifest, documents: again.documents };
+      }
+    } else if (plan.dir !== undefined) {
+      console.error(
+        `wrote ${count} documents to ${plan.dir} (manifest.json and ${result.parts.length} parts)`,
+      );
+    }
+    return { model, count, out: plan.dir ?? plan.file, cleanup };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+// a Spark output directory must not be an input, its parent must exist,
+// and it may only replace a previous model directory
+async function checkModelDir(dir: string, events: string) {
+  const path = dir.startsWith("file://") ? new URL(dir).pathname : dir;
+  const real = async (p: string) => {
+    try {
+      return await Deno.realPath(p);
+    } catch {
+      return undefined;
+    }
+  };
+  const target = await real(path);
+  const source = await real(events);
+  if (path === events || (target !== undefined && target === source)) {
+    throw new ConfigError(
+      "--out",
+      `is the input ${events}: writing it would destroy it`,
+    );
+  }
+  const trimmed = path.replace(/\/+$/, "");
+  const slash = trimmed.lastIndexOf("/");
+  const parent = slash < 0 ? "." : trimmed.slice(0, slash) || "/";
+  if (!(await Deno.stat(parent).catch(() => undefined))?.isDirectory) {
+    throw new ConfigError("--out", `directory ${parent} does not exist`);
+  }
+  if (target === undefined) return;
+  if (!(await Deno.stat(target)).isDirectory) {
+    throw new ConfigError(
+      "--out",
+      `${dir} is a file: with --engine spark, --out names a directory (or FILE.ndjson)`,
+    );
+  }
+  for await (const entry of Deno.readDir(target)) {
+    if (!/^(part-.*|manifest\.json|_SUCCESS|\..*\.crc)$/.test(entry.name)) {
+      throw new ConfigError(
+        "--out",
+        `${dir} is not empty and not a model directory (has ${entry.name}); choose another --out`,
+      );
+    }
+  }
 }
 
 // --out must not overwrite an input, and its directory must exist

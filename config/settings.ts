@@ -139,6 +139,13 @@ export interface Settings {
     eventsIndex?: string;
     cors?: "*" | string[];
   };
+  /** The Spark build (`build-index --engine spark`). */
+  spark?: {
+    /** Spark master (default `local[2]`). */
+    master?: string;
+    /** Spark settings (`--conf key=value`). */
+    conf?: Record<string, string | number | boolean>;
+  };
 }
 
 /**

@@ -134,8 +134,11 @@ class JobError(Exception):
     """A one-line failure for the user (bad input or options)."""
 
 
-def log(message):
+def _log(message):
     print(f"cco-spark: {message}", file=sys.stderr, flush=True)
+
+
+log = _log
 
 
 # ---------------------------------------------------------------- options
@@ -916,6 +919,10 @@ def build(spark, fs, raw):
     from pyspark.sql import functions as F
 
     t0 = time.time()
+
+    def log(message):  # with the time since the build started
+        _log(f"{message} [{time.time() - t0:.1f} s]")
+
     b = resolve_build(raw)
     display = Display(b["events"])
     kind = _input_kind(fs, b)
@@ -1144,7 +1151,7 @@ def build(spark, fs, raw):
     for df in (kept, capped, items, binary):
         df.unpersist()
     seconds = time.time() - t0
-    log(f"done in {seconds:.1f} s: "
+    log("done: "
         + ", ".join(f"{f['name']} {f['indicators']}"
                     for f in manifest["fields"]))
     return {"out": out, "manifest": manifest, "skipped": skipped,

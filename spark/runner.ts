@@ -355,7 +355,8 @@ function sink(
  * The one line that says why a Spark run failed: the job's own message
  * (`cco-spark: error: ...`), else the exception that ended the Python
  * driver (for a Java error raised through Py4J, the Java exception), else
- * the JVM's, else the last line that is not a log line.
+ * the JVM's (or why the JVM could not start), else the last line that is
+ * not a log line.
  *
  * @example
  * ```ts
@@ -398,6 +399,14 @@ export function sparkErrorLine(stderr: string): string {
         return clip(lines[i]);
       }
     }
+  }
+  // the JVM did not start (e.g. a bad spark.driver.memory): the cause is
+  // the line before the JVM's own
+  const noJvm = lines.lastIndexOf(
+    "Error: Could not create the Java Virtual Machine.",
+  );
+  if (noJvm > 0 && lines[noJvm - 1].trim() !== "") {
+    return clip(`${lines[noJvm - 1].trim()} (the JVM could not start)`);
   }
   const log = /^\d\d\/\d\d\/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN)\b/;
   for (let i = lines.length - 1; i >= 0; i--) {

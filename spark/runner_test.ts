@@ -199,6 +199,12 @@ Deno.test("runner: the error line of Spark's stderr", () => {
     "java.lang.UnsupportedClassVersionError: x",
   );
   assert.equal(
+    sparkErrorLine(
+      "Invalid maximum heap size: -Xmxlots\nError: Could not create the Java Virtual Machine.\nError: A fatal exception has occurred. Program will exit.\n",
+    ),
+    "Invalid maximum heap size: -Xmxlots (the JVM could not start)",
+  );
+  assert.equal(
     sparkErrorLine(`${log}\n`),
     "no error message (see Spark's output above)",
   );
