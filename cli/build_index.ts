@@ -209,7 +209,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       format: format!,
       options: options!,
       onError,
-      publish: esUrl !== undefined,
+      publish: Boolean(esUrl),
     })
     : undefined;
 
