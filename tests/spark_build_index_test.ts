@@ -17,22 +17,15 @@ import assert from "node:assert/strict";
 import type { ModelManifest } from "../model/manifest.ts";
 import { readModel } from "../model/ndjson.ts";
 import { type EsContext, esTest } from "./_es.ts";
+import { SMALL_INPUT_CONF, sparkEnabled } from "./_spark.ts";
 
-const inCi = Deno.env.get("CI") === "true";
-const mode = Deno.env.get("CCO_SPARK_TESTS");
-const enabled = inCi || mode === "1" || mode === "all";
+const enabled = sparkEnabled;
 const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
 
-// The test's Spark settings: interpreted expressions and the C1 compiler
-// give the same results and run small inputs several times faster.
-const FAST = {
-  "spark.sql.codegen.wholeStage": "false",
-  "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-  "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-  "spark.sql.shuffle.partitions": "4",
-};
+// the tests' Spark settings, but one: given by flag
+const { "spark.ui.enabled": _, ...FAST } = SMALL_INPUT_CONF;
 
 /** `cco build-index` with the permissions of its deno task. */
 async function buildIndex(
