@@ -31,7 +31,9 @@ import mapping from "./queries/index_mapping.json" with { type: "json" };
 import {
   type IndexableDocument,
   indicatorFieldsOf,
+  isIndicatorField,
 } from "../embedded/recommender.ts";
+import { UnavailableError } from "../errors/mod.ts";
 import { type ItemMetadata, metadataMapping } from "../model/items.ts";
 import { applyDither } from "../serving/dither.ts";
 import {
@@ -133,6 +135,57 @@ export function toSource(
 /** How {@linkcode ElasticsearchRecommender} sends its ranking query. */
 export type QueryMode = "inline" | "template" | "stored-template";
 
+/**
+ * Where BM25 takes its statistics from: `query_then_fetch`, each shard's
+ * own; `dfs_query_then_fetch`, the whole index's, gathered from every shard
+ * first (one more round trip). Only `keyword` (unweighted) indicator fields
+ * are scored with such statistics; weighted `sparse_vector` fields score
+ * `boost × weight` whatever the sharding.
+ */
+export type SearchType = "query_then_fetch" | "dfs_query_then_fetch";
+
+/**
+ * The search type an index needs for shard-independent scores:
+ * `dfs_query_then_fetch` when it has more than one shard and an unweighted
+ * (`keyword`) indicator field, else `query_then_fetch`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { searchTypeFor } from "./recommender.ts";
+ *
+ * assert.equal(searchTypeFor(3, ["keyword"]), "dfs_query_then_fetch");
+ * assert.equal(searchTypeFor(3, ["sparse_vector"]), "query_then_fetch");
+ * assert.equal(searchTypeFor(1, ["keyword"]), "query_then_fetch");
+ * ```
+ *
+ * @param shards Primary shards of the index (the largest, for several).
+ * @param indicatorTypes The mapping types of its indicator fields.
+ * @returns The search type.
+ */
+export function searchTypeFor(
+  shards: number,
+  indicatorTypes: Iterable<string>,
+): SearchType {
+  return shards > 1 && [...indicatorTypes].includes("keyword")
+    ? "dfs_query_then_fetch"
+    : "query_then_fetch";
+}
+
+/** Options of {@linkcode ElasticsearchRecommender}. */
+export interface ElasticsearchRecommenderOptions extends RequestOptions {
+  /** How the ranking query is sent (default `inline`). */
+  queries?: QueryMode;
+  /**
+   * The search type, or `auto` (default): read the index's shard count and
+   * indicator field types at the first query (and again whenever the alias
+   * has moved to another index) and use {@linkcode searchTypeFor}; when
+   * they cannot be read, `dfs_query_then_fetch` (never wrong, and free on
+   * one shard, where Elasticsearch runs it as `query_then_fetch`).
+   */
+  searchType?: SearchType | "auto";
+}
+
 /** Raised when a build loses documents or the index does not verify. */
 export class IndexingError extends Error {
   /** Documents Elasticsearch rejected or that could not be sent. */
@@ -200,9 +253,11 @@ export interface IndexResult {
 }
 
 /**
- * Creates `index` with {@linkcode INDEX_MAPPING} and bulk-indexes one
+ * Creates `index` with {@linkcode INDEX_MAPPING} and bulk-creates one
  * `{id, indicators}` document per item, then refreshes and verifies the
- * document count.
+ * document count and that no document was written twice (a bulk request
+ * the client retried after losing a node finds its documents already there:
+ * 409, counted as indexed, and no deleted copy left behind).
  *
  * @example
  * ```ts ignore
@@ -257,13 +312,22 @@ export async function indexDocuments(
     options.metadataFields ??
       (Array.isArray(documents) ? metadataMapping(documents) : {}),
   );
+  const replicas = options.replicas ?? 0;
+  // Start indexing only once every replica that can be placed is active
+  // (in sync): a replica still recovering when its primary's node dies
+  // cannot take over, and the shard stops taking writes.
+  const copies = replicas === 0 ? 1 : Math.min(
+    replicas + 1,
+    (await client.cluster.health()).number_of_data_nodes,
+  );
   await client.indices.create(
     {
       index,
+      wait_for_active_shards: copies,
       settings: {
         ...body.settings,
         number_of_shards: options.shards ?? 1,
-        number_of_replicas: options.replicas ?? 0,
+        number_of_replicas: replicas,
       },
       mappings: {
         ...body.mappings,
@@ -274,6 +338,9 @@ export async function indexDocuments(
 
   let sent = 0;
   let succeeded = 0;
+  // `create` answered 409: already indexed by an earlier attempt of a bulk
+  // request the client retried (its answer was lost with a node)
+  let conflicts = 0;
   const dropped: string[] = [];
   async function* source() {
     for await (const doc of documents) {
@@ -295,8 +362,18 @@ export async function indexDocuments(
   function bulk() {
     return client.helpers.bulk<{ id: string }>({
       datasource: source(),
-      onDocument: (doc) => ({ index: { _index: index, _id: doc.id } }),
+      // `create`, not `index`: a retried request then re-creates nothing
+      // (re-indexing would leave deleted copies that BM25 statistics count)
+      onDocument: (doc) => ({ create: { _index: index, _id: doc.id } }),
       onDrop: (d) => {
+        if (
+          d.status === 409 &&
+          d.error?.type === "version_conflict_engine_exception"
+        ) {
+          conflicts++;
+          options.onProgress?.(++succeeded);
+          return;
+        }
         if (dropped.length < 3) {
           dropped.push(
             `${d.document.id}: ${d.error?.type ?? d.status} ${
@@ -313,8 +390,8 @@ export async function indexDocuments(
       refreshOnCompletion: index,
     });
   }
-  if (dropped.length > 0 || stats.failed > 0 || stats.aborted) {
-    const n = Math.max(dropped.length, stats.failed);
+  if (dropped.length > 0 || stats.failed > conflicts || stats.aborted) {
+    const n = Math.max(dropped.length, stats.failed - conflicts);
     throw new IndexingError(
       `${n} of ${sent} documents were dropped while indexing "${index}": ${
         dropped.filter(Boolean).join("; ") || "bulk aborted"
@@ -325,8 +402,20 @@ export async function indexDocuments(
   const { count } = await client.count({ index });
   if (count !== sent) {
     throw new IndexingError(
-      `index "${index}" holds ${count} documents after the build, expected ${sent}`,
+      `index "${index}" holds ${count} documents after the build, expected ${sent}${
+        conflicts ? ` (${conflicts} were sent twice: are ids unique?)` : ""
+      }`,
       Math.max(0, sent - count),
+    );
+  }
+  // Deleted documents still count in BM25's term statistics (and can differ
+  // between a shard's copies): `create` above leaves none, even through
+  // retried bulk requests. Check.
+  const docStats = await client.indices.stats({ index, metric: "docs" });
+  const deleted = docStats._all.total?.docs?.deleted ?? 0;
+  if (deleted > 0) {
+    throw new IndexingError(
+      `index "${index}" holds ${deleted} deleted documents after the build, which would skew BM25 statistics`,
     );
   }
   return { index, documents: count, millis: performance.now() - t0 };
@@ -353,8 +442,10 @@ export async function indexDocuments(
 export class ElasticsearchRecommender implements Recommender {
   readonly #client: Client;
   readonly #index: string;
-  readonly #options: RequestOptions & { queries?: QueryMode };
+  readonly #options: ElasticsearchRecommenderOptions;
   #templates = new Map<TemplateName, string>();
+  // auto search type: the decision and the indices it was read from
+  #searchType?: Promise<{ type: SearchType; indices?: Set<string> }>;
 
   /**
    * Serves from `index` through `client`.
@@ -366,16 +457,87 @@ export class ElasticsearchRecommender implements Recommender {
    * {@linkcode buildRecommendQuery}), `template` (the `queries/*.mustache`
    * files rendered client-side), or `stored-template` (`_search/template`
    * with the templates {@linkcode registerTemplates} stored; needs the
-   * `lang-mustache` module).
+   * `lang-mustache` module), and the search type (default `auto`, see
+   * {@linkcode ElasticsearchRecommenderOptions.searchType}).
    */
   constructor(
     client: ElasticsearchClient,
     index: string,
-    options: RequestOptions & { queries?: QueryMode } = {},
+    options: ElasticsearchRecommenderOptions = {},
   ) {
     this.#client = client as unknown as Client;
     this.#index = index;
     this.#options = options;
+  }
+
+  /**
+   * The search type the ranking query uses (resolving `auto` against the
+   * index when needed).
+   *
+   * @returns `query_then_fetch` or `dfs_query_then_fetch`.
+   */
+  async searchType(): Promise<SearchType> {
+    const chosen = this.#options.searchType ?? "auto";
+    if (chosen !== "auto") return chosen;
+    this.#searchType ??= this.#readSearchType();
+    return (await this.#searchType).type;
+  }
+
+  async #readSearchType(): Promise<
+    { type: SearchType; indices?: Set<string> }
+  > {
+    try {
+      const info = await this.#client.indices.get({
+        index: this.#index,
+        filter_path: [
+          "*.settings.index.number_of_shards",
+          "*.mappings.properties.*.type",
+        ],
+      });
+      const indices = Object.values(info);
+      const shards = Math.max(
+        ...indices.map((i) => Number(i.settings?.index?.number_of_shards)),
+      );
+      const types = indices.flatMap((i) =>
+        Object.entries(i.mappings?.properties ?? {})
+          .filter(([field]) => isIndicatorField(field))
+          .map(([, p]) => (p as { type?: string }).type ?? "")
+      );
+      return {
+        type: searchTypeFor(shards, types),
+        indices: new Set(Object.keys(info)),
+      };
+    } catch {
+      // cannot tell (no such index yet, or no right to read its settings):
+      // global statistics are never wrong; not read again
+      return { type: "dfs_query_then_fetch" };
+    }
+  }
+
+  // after an alias swap, read the new index's shape before the next query
+  async #checkIndices(hits: { _index: string }[]) {
+    const current = await this.#searchType;
+    const known = current?.indices;
+    if (known && hits.some((h) => !known.has(h._index))) {
+      this.#searchType = undefined;
+    }
+  }
+
+  // a search that is complete: partial results would rank silently wrong
+  async #search(
+    params: Record<string, unknown>,
+    searchType?: SearchType,
+  ) {
+    const response = await this.#client.search(
+      {
+        index: this.#index,
+        ...params,
+        ...(searchType ? { search_type: searchType } : {}),
+        allow_partial_search_results: false,
+      } as Parameters<Client["search"]>[0],
+    );
+    checkComplete(this.#index, response);
+    return response;
   }
 
   // the ranking search, inline or through a template
@@ -385,12 +547,16 @@ export class ElasticsearchRecommender implements Recommender {
         (request.item !== undefined || request.items !== undefined)
       ? "cco-similar-items"
       : "cco-recommend";
+    const searchType = await this.searchType();
     if (mode === "stored-template") {
-      return await this.#client.searchTemplate({
+      const response = await this.#client.searchTemplate({
         index: this.#index,
         id: name,
         params: templateParams(r),
+        search_type: searchType,
       });
+      checkComplete(this.#index, response);
+      return response;
     }
     let body: Record<string, unknown>;
     if (mode === "template") {
@@ -400,12 +566,7 @@ export class ElasticsearchRecommender implements Recommender {
     } else {
       body = buildRecommendQuery(r);
     }
-    return await this.#client.search(
-      {
-        index: this.#index,
-        ...body,
-      } as Parameters<Client["search"]>[0],
-    );
+    return await this.#search(body, searchType);
   }
 
   /**
@@ -421,6 +582,7 @@ export class ElasticsearchRecommender implements Recommender {
     let list: Recommendation[] = [];
     if (r.clauses.length > 0) {
       const response = await this.#rank(request, r);
+      await this.#checkIndices(response.hits.hits);
       const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
       for (const hit of response.hits.hits) {
         const rec: Recommendation = { id: hit._id!, score: hit._score ?? 0 };
@@ -437,16 +599,31 @@ export class ElasticsearchRecommender implements Recommender {
     list = applyDither(list, r).slice(0, want);
     if (r.backfill && list.length < want) {
       const body = buildBackfillQuery(r, ranked, want - list.length);
-      const response = await this.#client.search(
-        {
-          index: this.#index,
-          ...body,
-        } as Parameters<Client["search"]>[0],
-      );
+      const response = await this.#search(body);
       for (const hit of response.hits.hits) {
         list.push({ id: hit._id!, score: 0, backfill: true });
       }
     }
     return list.slice(r.from);
+  }
+}
+
+// Shard failures and timeouts give partial hits with a 200: never serve them.
+function checkComplete(
+  index: string,
+  response: {
+    timed_out?: boolean;
+    _shards?: { total: number; failed: number };
+  },
+) {
+  const shards = response._shards;
+  if (response.timed_out || (shards && shards.failed > 0)) {
+    throw new UnavailableError(
+      `search on "${index}" was incomplete (${
+        response.timed_out
+          ? "timed out"
+          : `${shards!.failed} of ${shards!.total} shards failed`
+      })`,
+    );
   }
 }
