@@ -40,6 +40,9 @@
  * @module
  */
 
+// No imports: tests/local_node_test.ts copies this file into another
+// directory to play "another checkout".
+
 /** The Elasticsearch version run locally (newest 8.19.x on Maven Central). */
 export const ES_VERSION = "8.19.21";
 /** Maven coordinates of the distribution. */
