@@ -85,6 +85,8 @@ Output:
   --flush-bytes N        bulk request size (default 5000000)
   --concurrency N        concurrent bulk requests (default 2)
   --retries N            retries of a bulk request answered 429 (default 3)
+  --shards N             primary shards (default: 1 per 200M indicators, see
+                         README "Scale-out")
   --replicas N           index replicas (default 0)
   -h, --help             this text
 `;
@@ -112,6 +114,7 @@ await run(async () => {
     "flush-bytes": { type: "string" },
     concurrency: { type: "string" },
     retries: { type: "string" },
+    shards: { type: "string" },
     replicas: { type: "string" },
   }, HELP);
   if (!flags.events) {
@@ -204,6 +207,7 @@ await run(async () => {
         flushBytes: numberFlag("flush-bytes", flags["flush-bytes"]),
         concurrency: numberFlag("concurrency", flags.concurrency),
         retries: numberFlag("retries", flags.retries),
+        shards: numberFlag("shards", flags.shards),
         replicas: numberFlag("replicas", flags.replicas),
         onProgress: progress.update,
       });

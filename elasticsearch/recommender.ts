@@ -204,6 +204,43 @@ export class IndexingError extends Error {
   }
 }
 
+/**
+ * Indicators (ids over all indicator fields) per primary shard that
+ * {@linkcode defaultShards} aims at: about 4 GiB of primary store with
+ * weighted fields (21 bytes per indicator measured, `_source` included),
+ * well under Elasticsearch's advice of 10 to 50 GB per shard, so that one
+ * shard's share of a query stays short.
+ */
+export const INDICATORS_PER_SHARD = 200_000_000;
+
+/**
+ * The default number of primary shards for documents: one per
+ * {@linkcode INDICATORS_PER_SHARD} indicators, at least 1. Catalogues up to
+ * tens of millions of items with the default 50 indicators per field fit one
+ * shard; sharding more buys nothing on one node and, for unweighted fields,
+ * costs a statistics round trip per query (`dfs_query_then_fetch`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultShards } from "./recommender.ts";
+ *
+ * assert.equal(defaultShards([{ id: "a", indicators: ["b", "c"] }]), 1);
+ * ```
+ *
+ * @param documents The documents.
+ * @returns Primary shards.
+ */
+export function defaultShards(
+  documents: Iterable<IndexableDocument>,
+): number {
+  let indicators = 0;
+  for (const doc of documents) {
+    for (const [, ids] of indicatorFieldsOf(doc)) indicators += ids.length;
+  }
+  return Math.max(1, Math.ceil(indicators / INDICATORS_PER_SHARD));
+}
+
 /** Options for {@linkcode indexDocuments}. */
 export interface IndexOptions {
   /** Delete an existing index of that name first (default false: error). */
@@ -216,7 +253,10 @@ export interface IndexOptions {
   retries?: number;
   /** Milliseconds before the first 429 retry, doubling after (default 5000). */
   retryWaitMs?: number;
-  /** Primary shards (default 1). */
+  /**
+   * Primary shards (default: {@linkcode defaultShards} of the documents when
+   * they are an array, else 1).
+   */
   shards?: number;
   /** Replicas (default 0: a single node cannot place any). */
   replicas?: number;
@@ -286,6 +326,19 @@ export async function indexDocuments(
 ): Promise<IndexResult> {
   const client = esClient as unknown as Client;
   const t0 = performance.now();
+  const shards = options.shards ??
+    (Array.isArray(documents) ? defaultShards(documents) : 1);
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1024) {
+    throw new IndexingError(
+      `shards must be an integer from 1 to 1024, got ${shards}`,
+    );
+  }
+  const replicas = options.replicas ?? 0;
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    throw new IndexingError(
+      `replicas must be an integer >= 0, got ${replicas}`,
+    );
+  }
   if (await client.indices.exists({ index })) {
     if (!options.replace) {
       throw new IndexingError(
@@ -312,7 +365,6 @@ export async function indexDocuments(
     options.metadataFields ??
       (Array.isArray(documents) ? metadataMapping(documents) : {}),
   );
-  const replicas = options.replicas ?? 0;
   // Start indexing only once every replica that can be placed is active
   // (in sync): a replica still recovering when its primary's node dies
   // cannot take over, and the shard stops taking writes.
@@ -326,7 +378,7 @@ export async function indexDocuments(
       wait_for_active_shards: copies,
       settings: {
         ...body.settings,
-        number_of_shards: options.shards ?? 1,
+        number_of_shards: shards,
         number_of_replicas: replicas,
       },
       mappings: {
