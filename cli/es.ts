@@ -39,6 +39,8 @@ Environment: CCO_ES_HEAP, CCO_ES_JAVA_OPTS (extra JVM options), CCO_ES_CACHE
 `;
 
 await run(async () => {
+  // the task names the command first: `cli/es.ts start --nodes 3`
+  const [command, ...rest] = Deno.args;
   const flags = parseFlags(
     {
       nodes: { type: "string" },
@@ -46,10 +48,7 @@ await run(async () => {
       heap: { type: "string" },
     },
     HELP,
-    Deno.args.filter((a) => a !== "start" && a !== "stop" && a !== "status"),
-  );
-  const command = Deno.args.find((a) =>
-    a === "start" || a === "stop" || a === "status"
+    command?.startsWith("-") ? Deno.args : rest,
   );
   const name = flags.name;
   switch (command) {
@@ -88,7 +87,7 @@ await run(async () => {
     default:
       throw new CliError(
         `expected start, stop or status, got ${
-          Deno.args[0] ?? "nothing"
+          command ?? "nothing"
         } (see --help)`,
       );
   }
