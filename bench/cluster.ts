@@ -53,6 +53,7 @@ the overhead of distribution, not its gain.
 `;
 
 interface IndexRow {
+  fields: string;
   nodes: number;
   shards: number;
   replicas: number;
@@ -114,6 +115,7 @@ await run(async () => {
       h: ["pri.store.size"],
     });
     const r: IndexRow = {
+      fields: documents === keyword ? "keyword" : "weighted",
       nodes,
       shards,
       replicas,
@@ -196,12 +198,22 @@ await run(async () => {
   });
 
   console.log(table(
-    ["nodes", "shards", "replicas", "documents", "s", "docs/s", "primary MiB"],
+    [
+      "nodes",
+      "shards",
+      "replicas",
+      "fields",
+      "documents",
+      "s",
+      "docs/s",
+      "primary MiB",
+    ],
     indexing.map((r) =>
       [
         r.nodes,
         r.shards,
         r.replicas,
+        r.fields,
         r.documents,
         r.seconds,
         r.docsPerSecond,
