@@ -12,13 +12,12 @@ import { createClient } from "../elasticsearch/client.ts";
 import { resolveEsUrl } from "../elasticsearch/connection.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
-import { readEventBatches } from "../events/read.ts";
 import { createHandler } from "../http/handler.ts";
-import { buildIndicators } from "../indicators/build.ts";
 import { publishIndex } from "../elasticsearch/lifecycle.ts";
-import type { Recommender, RecommendRequest } from "../serving/request.ts";
+import type { Recommender } from "../serving/request.ts";
 import { numberFlag, parseFlags, run } from "../cli/common.ts";
-import { ensureSynthLog, mulberry32 } from "../generate/retailrocket.ts";
+import { ensureSynthLog } from "../generate/retailrocket.ts";
+import { load, modelAndRequests, type Row, table } from "./_load.ts";
 
 const HELP = `
 deno task bench:serving [--scale X] [--queries N]
@@ -33,51 +32,7 @@ over loopback at 8 clients.
   --queries N   queries per measurement (default 2000)
 `;
 
-interface Row {
-  target: string;
-  clients: number;
-  queries: number;
-  qps: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
 const root = new URL("..", import.meta.url).pathname;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-}
-
-async function load(
-  target: string,
-  clients: number,
-  requests: RecommendRequest[],
-  call: (r: RecommendRequest) => Promise<unknown>,
-): Promise<Row> {
-  const latencies: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < requests.length) {
-        const r = requests[next++];
-        const t = performance.now();
-        await call(r);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    target,
-    clients,
-    queries: requests.length,
-    qps: Math.round(requests.length / seconds),
-    p50Ms: +percentile(latencies, 0.5).toFixed(2),
-    p99Ms: +percentile(latencies, 0.99).toFixed(2),
-  };
-}
 
 await run(async () => {
   const flags = parseFlags({
@@ -88,39 +43,8 @@ await run(async () => {
   const n = numberFlag("queries", flags.queries)!;
   const path = await ensureSynthLog(`${root}out`, scale);
   console.error("building indicators ...");
-  // Histories: the 20 most recent distinct items of users with >= 20 events.
-  const byUser = new Map<string, { item: string; event: string }[]>();
-  async function* remember() {
-    for await (const batch of readEventBatches(path)) {
-      for (const e of batch) {
-        const list = byUser.get(e.user);
-        if (list) list.push(e);
-        else byUser.set(e.user, [e]);
-      }
-      yield batch;
-    }
-  }
-  const model = await buildIndicators(remember(), {
-    primaryEvent: "transaction",
-  });
-  const rnd = mulberry32(5);
-  const heavy = [...byUser.values()].filter((l) =>
-    new Set(l.map((e) => e.item)).size >= 20
-  );
-  const requests: RecommendRequest[] = Array.from({ length: n }, () => {
-    const events = heavy[Math.floor(rnd() * heavy.length)];
-    const history: Record<string, string[]> = {};
-    const seen = new Set<string>();
-    for (let i = events.length - 1; i >= 0 && seen.size < 20; i--) {
-      const { item, event } = events[i];
-      if (seen.has(item)) continue;
-      seen.add(item);
-      (history[event] ??= []).push(item);
-    }
-    return { history, num: 10 };
-  });
-  byUser.clear();
-  console.error(`${heavy.length} users with 20-item histories; measuring ...`);
+  const { model, requests, users } = await modelAndRequests(path, n);
+  console.error(`${users} users with 20-item histories; measuring ...`);
   const rows: Row[] = [];
   const embedded = new EmbeddedRecommender(model);
   for (const r of requests.slice(0, 100)) await embedded.recommend(r); // warm up
@@ -162,31 +86,12 @@ await run(async () => {
   } else {
     console.error("ES_URL unset: Elasticsearch and HTTP rows skipped");
   }
-  const header = [
-    "target",
-    "clients",
-    "queries",
-    "queries/s",
-    "p50 ms",
-    "p99 ms",
-  ];
-  const cells = rows.map((r) =>
-    [r.target, r.clients, r.queries, r.qps, r.p50Ms, r.p99Ms].map(String)
-  );
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...cells.map((c) => c[i].length))
-  );
-  const line = (c: string[]) =>
-    "| " + c.map((x, i) =>
-      i ? x.padStart(widths[i]) : x.padEnd(widths[i])
-    ).join(" | ") + " |";
-  console.log(
-    [
-      line(header),
-      "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|",
-      ...cells.map(line),
-    ].join("\n"),
-  );
+  console.log(table(
+    ["target", "clients", "queries", "queries/s", "p50 ms", "p99 ms"],
+    rows.map((r) =>
+      [r.target, r.clients, r.queries, r.qps, r.p50Ms, r.p99Ms].map(String)
+    ),
+  ));
   const file = `${root}bench/results/serving-${
     new Date().toISOString().replace(/[:.]/g, "-")
   }.json`;

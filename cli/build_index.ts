@@ -89,7 +89,8 @@ Output:
   --flush-bytes N        bulk request size (default 5000000)
   --concurrency N        concurrent bulk requests (default 2)
   --retries N            retries of a bulk request answered 429 (default 3)
-  --shards N             primary shards (default 1)
+  --shards N             primary shards (default: 1 per 200M indicators, see
+                         README "Scale-out")
   --replicas N           index replicas (default 0)
   --json                 print a JSON summary on stdout when done (progress
                          stays on stderr)

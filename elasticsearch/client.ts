@@ -63,6 +63,10 @@ export interface SearchHit {
 export interface SearchAnswer {
   /** The hits. */
   hits: { hits: SearchHit[] };
+  /** Whether the search ran out of time (its hits are then partial). */
+  timed_out?: boolean;
+  /** Shards searched and failed (failed ones leave the hits partial). */
+  _shards?: { total: number; failed: number };
 }
 
 /**
@@ -83,12 +87,18 @@ export interface Client {
       track_scores?: boolean;
       track_total_hits?: boolean;
       search_type?: "query_then_fetch" | "dfs_query_then_fetch";
+      allow_partial_search_results?: boolean;
     },
     options?: ClientRequestOptions,
   ): Promise<SearchAnswer>;
   /** Runs a stored search template. */
   searchTemplate(
-    params: { index: string; id: string; params: Record<string, unknown> },
+    params: {
+      index: string;
+      id: string;
+      params: Record<string, unknown>;
+      search_type?: "query_then_fetch" | "dfs_query_then_fetch";
+    },
     options?: ClientRequestOptions,
   ): Promise<SearchAnswer>;
   /** Counts documents. */
@@ -133,6 +143,7 @@ export interface Client {
         settings?: Record<string, unknown>;
         mappings?: Record<string, unknown>;
         aliases?: Record<string, object>;
+        wait_for_active_shards?: number;
       },
       options?: ClientRequestOptions,
     ): Promise<unknown>;
@@ -157,6 +168,19 @@ export interface Client {
       params: { index: string; _meta?: Record<string, unknown> },
       options?: ClientRequestOptions,
     ): Promise<unknown>;
+    getSettings(
+      params: { index: string },
+      options?: ClientRequestOptions,
+    ): Promise<
+      Record<
+        string,
+        { settings?: { index?: { number_of_shards?: string | number } } }
+      >
+    >;
+    stats(
+      params: { index: string; metric: "docs" },
+      options?: ClientRequestOptions,
+    ): Promise<{ _all?: { total?: { docs?: { deleted?: number } } } }>;
     getAlias(
       params: { name: string },
       options?: ClientRequestOptions,
@@ -205,7 +229,7 @@ export interface Client {
     health(
       params: { wait_for_status?: "green" | "yellow"; timeout?: string },
       options?: ClientRequestOptions,
-    ): Promise<{ status: string }>;
+    ): Promise<{ status: string; number_of_data_nodes?: number }>;
   };
   /** The client's helpers. */
   helpers: {
@@ -213,7 +237,9 @@ export interface Client {
       datasource: AsyncIterator<{ id: string }>;
       onDocument: (
         doc: { id: string },
-      ) => { index: { _index: string; _id: string; require_alias?: boolean } };
+      ) => {
+        create: { _index: string; _id: string; require_alias?: boolean };
+      };
       onDrop?: (
         dropped: {
           status: number;

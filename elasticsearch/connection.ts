@@ -31,7 +31,11 @@ export const SUPPORTED_MAJOR = 8;
  * variable or a JSON config file (see {@linkcode resolveConnection}).
  */
 export interface ConnectionOptions {
-  /** Cluster URL (`ES_URL`). */
+  /**
+   * Cluster URL (`ES_URL`), or several nodes' URLs separated by commas: the
+   * client spreads requests over them and retries a failed request on
+   * another node (see {@linkcode nodeUrls}).
+   */
   url?: string;
   /** API key, base64 `id:key` as Elasticsearch returns it (`ES_API_KEY`). */
   apiKey?: string;
@@ -155,7 +159,30 @@ export function resolveEsUrl(url?: string): string | undefined {
 }
 
 /**
- * Strips user and password from a URL for printing.
+ * The node URLs of a `url` setting: one URL, or several separated by commas
+ * (all nodes of one cluster).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nodeUrls } from "./connection.ts";
+ *
+ * assert.deepEqual(nodeUrls("http://127.0.0.1:9200, http://127.0.0.1:9201"), [
+ *   "http://127.0.0.1:9200",
+ *   "http://127.0.0.1:9201",
+ * ]);
+ * ```
+ *
+ * @param url One URL or a comma-separated list.
+ * @returns The URLs, trimmed, empty entries left out.
+ */
+export function nodeUrls(url: string): string[] {
+  return url.split(",").map((u) => u.trim()).filter(Boolean);
+}
+
+/**
+ * Strips user and password from a URL (or each of a comma-separated list)
+ * for printing.
  *
  * @example
  * ```ts
@@ -169,6 +196,7 @@ export function resolveEsUrl(url?: string): string | undefined {
  * @returns The URL without credentials.
  */
 export function redactUrl(url: string): string {
+  if (url.includes(",")) return nodeUrls(url).map(redactUrl).join(",");
   try {
     const u = new URL(url);
     if (!u.username && !u.password) return u.href;
@@ -216,8 +244,9 @@ export async function connect(
   try {
     let ca: string | undefined;
     if (settings.caCert) ca = await Deno.readTextFile(settings.caCert);
+    const nodes = nodeUrls(url);
     client = createClient({
-      node: url,
+      node: nodes.length > 1 ? nodes : url,
       requestTimeout: settings.requestTimeoutMs ?? 30_000,
       maxRetries: 2,
       auth: settings.apiKey

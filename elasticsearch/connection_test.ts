@@ -101,6 +101,11 @@ Deno.test("redactUrl never shows credentials", () => {
   );
   assert.equal(redactUrl("http://127.0.0.1:9200"), "http://127.0.0.1:9200/");
   assert.equal(redactUrl("not a url"), "<invalid URL>");
+  // a node list: each URL masked
+  assert.equal(
+    redactUrl("https://u:p@a:9200, https://u:p@b:9200"),
+    "https://***@a:9200/,https://***@b:9200/",
+  );
 });
 
 Deno.test("connect: no URL is a settings error, an unreachable cluster an outage", async () => {

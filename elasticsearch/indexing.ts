@@ -61,7 +61,10 @@ export interface IndexOptions {
   retries?: number;
   /** Milliseconds before the first 429 retry, doubling after (default 5000). */
   retryWaitMs?: number;
-  /** Primary shards (default 1). */
+  /**
+   * Primary shards, 1 to 1024 (default: {@linkcode defaultShards} of the
+   * manifest).
+   */
   shards?: number;
   /** Replicas (default 0: a single node cannot place any). */
   replicas?: number;
@@ -84,6 +87,43 @@ export interface IndexResult {
 }
 
 /**
+ * Indicators (ids over all indicator fields) per primary shard that
+ * {@linkcode defaultShards} aims at: about 4.3 GiB of primary store with
+ * weighted fields (23 bytes per indicator, measured on 3M indicators after a
+ * force merge, `_source` included; 11 bytes with `keyword` fields), under
+ * Elasticsearch's advice of 10 to 50 GB per shard, so that one shard's
+ * share of a query stays short.
+ */
+export const INDICATORS_PER_SHARD = 200_000_000;
+
+/**
+ * The default number of primary shards for a model: one per
+ * {@linkcode INDICATORS_PER_SHARD} indicators (the manifest's counts over
+ * every field), at least 1. Catalogues up to tens of millions of items with
+ * the default 50 indicators per field fit one shard; sharding more buys
+ * nothing on one node and, for unweighted fields, costs a statistics round
+ * trip per query (`dfs_query_then_fetch`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultShards } from "./indexing.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const m = manifestFor([{ id: "a", indicators: ["b", "c"] }], { primaryEvent: "buy" });
+ * assert.equal(defaultShards(m), 1);
+ * ```
+ *
+ * @param manifest The model's manifest.
+ * @returns Primary shards.
+ */
+export function defaultShards(manifest: ModelManifest): number {
+  let indicators = 0;
+  for (const field of manifest.fields) indicators += field.indicators;
+  return Math.max(1, Math.ceil(indicators / INDICATORS_PER_SHARD));
+}
+
+/**
  * Checks bulk options before any work.
  *
  * @example
@@ -99,7 +139,16 @@ export interface IndexResult {
  * @throws {IndexingError} For an option that cannot work.
  */
 export function checkIndexOptions(options: IndexOptions): void {
-  const positive = ["flushBytes", "concurrency", "shards"] as const;
+  const { shards } = options;
+  if (
+    shards !== undefined &&
+    (!Number.isInteger(shards) || shards < 1 || shards > 1024)
+  ) {
+    throw new IndexingError(
+      `shards must be an integer from 1 to 1024, got ${shards}`,
+    );
+  }
+  const positive = ["flushBytes", "concurrency"] as const;
   for (const key of positive) {
     const v = options[key];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
@@ -115,8 +164,11 @@ export function checkIndexOptions(options: IndexOptions): void {
 }
 
 /**
- * Creates `index` with the model's mapping and bulk-indexes its documents,
- * then refreshes and verifies the document count.
+ * Creates `index` with the model's mapping and bulk-creates its documents,
+ * then refreshes and verifies the document count and that no document was
+ * written twice (a bulk request the client retried after losing a node
+ * finds its documents already there: 409, counted as indexed, and no
+ * deleted copy left behind, which BM25 statistics would count).
  *
  * @example
  * ```ts ignore
@@ -148,9 +200,10 @@ export async function indexDocuments(
 ): Promise<IndexResult> {
   checkIndexOptions(options);
   const t0 = performance.now();
+  const replicas = options.replicas ?? 0;
   const body = indexBody(model.manifest, {
-    shards: options.shards ?? 1,
-    replicas: options.replicas ?? 0,
+    shards: options.shards ?? defaultShards(model.manifest),
+    replicas,
     meta: options.meta,
   });
   try {
@@ -162,10 +215,18 @@ export async function indexDocuments(
       }
       await client.indices.delete({ index });
     }
+    // Start indexing only once every replica that can be placed is active
+    // (in sync): a replica still recovering when its primary's node dies
+    // cannot take over, and the shard stops taking writes.
+    const copies = replicas === 0 ? 1 : Math.min(
+      replicas + 1,
+      (await client.cluster.health({})).number_of_data_nodes ?? 1,
+    );
     await client.indices.create({
       index,
       ...body,
       aliases: { [writeAlias(index)]: {} },
+      wait_for_active_shards: copies,
     });
   } catch (error) {
     if (error instanceof IndexingError) throw error;
@@ -180,6 +241,9 @@ export async function indexDocuments(
 
   let sent = 0;
   let succeeded = 0;
+  // `create` answered 409: already indexed by an earlier attempt of a bulk
+  // request the client retried (its answer was lost with a node)
+  let conflicts = 0;
   const dropped: string[] = [];
   async function* source() {
     for await (const doc of model.documents) {
@@ -192,10 +256,21 @@ export async function indexDocuments(
   try {
     stats = await client.helpers.bulk({
       datasource: source(),
+      // `create`, not `index`: a retried request then re-creates nothing
+      // (re-indexing would leave deleted copies that BM25 statistics count)
       onDocument: (doc) => ({
-        index: { _index: writeAlias(index), _id: doc.id, require_alias: true },
+        create: { _index: writeAlias(index), _id: doc.id, require_alias: true },
       }),
       onDrop: (d) => {
+        if (
+          d.status === 409 &&
+          d.error?.type === "version_conflict_engine_exception"
+        ) {
+          conflicts++;
+          succeeded++;
+          options.onProgress?.(succeeded);
+          return;
+        }
         if (dropped.length < 3) {
           dropped.push(
             `${d.document.id}: ${d.error?.type ?? d.status} ${
@@ -224,8 +299,8 @@ export async function indexDocuments(
       { cause: error },
     );
   }
-  if (dropped.length > 0 || stats.failed > 0 || stats.aborted) {
-    const n = Math.max(dropped.length, stats.failed);
+  if (dropped.length > 0 || stats.failed > conflicts || stats.aborted) {
+    const n = Math.max(dropped.length, stats.failed - conflicts);
     throw new IndexingError(
       `${n} of ${sent} documents were dropped while indexing "${index}": ${
         dropped.filter(Boolean).join("; ") || "bulk aborted"
@@ -234,9 +309,12 @@ export async function indexDocuments(
     );
   }
   let count: number;
+  let deleted: number;
   try {
     await client.indices.deleteAlias({ index, name: writeAlias(index) });
     count = (await client.count({ index })).count;
+    const docStats = await client.indices.stats({ index, metric: "docs" });
+    deleted = docStats._all?.total?.docs?.deleted ?? 0;
   } catch (error) {
     throw new IndexingError(
       `counting "${index}" failed: ${clientError(error, "counting").message}`,
@@ -244,8 +322,18 @@ export async function indexDocuments(
   }
   if (count !== sent) {
     throw new IndexingError(
-      `index "${index}" holds ${count} documents after the build, expected ${sent}`,
+      `index "${index}" holds ${count} documents after the build, expected ${sent}${
+        conflicts ? ` (${conflicts} were sent twice: are ids unique?)` : ""
+      }`,
       Math.max(0, sent - count),
+    );
+  }
+  // Deleted documents still count in BM25's term statistics (and can differ
+  // between a shard's copies): `create` above leaves none, even through
+  // retried bulk requests. Check.
+  if (deleted > 0) {
+    throw new IndexingError(
+      `index "${index}" holds ${deleted} deleted documents after the build, which would skew BM25 statistics`,
     );
   }
   return { index, documents: count, millis: performance.now() - t0 };

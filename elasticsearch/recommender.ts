@@ -22,8 +22,8 @@
  * @module
  */
 
-import { type Client, clientError } from "./client.ts";
-import { DeadlineError, ModelError } from "../errors/mod.ts";
+import { type Client, clientError, type SearchAnswer } from "./client.ts";
+import { DeadlineError, ModelError, UnavailableError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import {
   buildBackfillQuery,
@@ -55,6 +55,43 @@ import { type ModelManifest, parseManifest } from "../model/manifest.ts";
 /** How {@linkcode ElasticsearchRecommender} sends its ranking query. */
 export type QueryMode = "inline" | "template" | "stored-template";
 
+/**
+ * Where BM25 takes its statistics from: `query_then_fetch`, each shard's
+ * own; `dfs_query_then_fetch`, the whole index's, gathered from every shard
+ * first (one more round trip). Only `keyword` (unweighted) indicator fields
+ * are scored with such statistics; weighted `sparse_vector` fields score
+ * `boost × weight` whatever the sharding.
+ */
+export type SearchType = "query_then_fetch" | "dfs_query_then_fetch";
+
+/**
+ * The search type an index needs for shard-independent scores:
+ * `dfs_query_then_fetch` when it has more than one shard and an unweighted
+ * (`keyword`) indicator field, else `query_then_fetch`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { searchTypeFor } from "./recommender.ts";
+ *
+ * assert.equal(searchTypeFor(3, ["keyword"]), "dfs_query_then_fetch");
+ * assert.equal(searchTypeFor(3, ["sparse_vector"]), "query_then_fetch");
+ * assert.equal(searchTypeFor(1, ["keyword"]), "query_then_fetch");
+ * ```
+ *
+ * @param shards Primary shards of the index.
+ * @param indicatorTypes The mapping types of its indicator fields.
+ * @returns The search type.
+ */
+export function searchTypeFor(
+  shards: number,
+  indicatorTypes: Iterable<string>,
+): SearchType {
+  return shards > 1 && [...indicatorTypes].includes("keyword")
+    ? "dfs_query_then_fetch"
+    : "query_then_fetch";
+}
+
 /** Options of {@linkcode ElasticsearchRecommender}. */
 export interface ElasticsearchServingOptions extends ServingOptions {
   /**
@@ -69,6 +106,14 @@ export interface ElasticsearchServingOptions extends ServingOptions {
    * for a new index (default 5000 ms).
    */
   manifestTtlMs?: number;
+  /**
+   * The search type, or `auto` (default): read the index's shard count
+   * with its manifest (again whenever the alias is read again) and use
+   * {@linkcode searchTypeFor}; when the settings cannot be read,
+   * `dfs_query_then_fetch` (never wrong, and free on one shard, where
+   * Elasticsearch runs it as `query_then_fetch`).
+   */
+  searchType?: SearchType | "auto";
 }
 
 /**
@@ -159,6 +204,7 @@ export class ElasticsearchRecommender implements Recommender {
     index: string;
     manifest: ModelManifest;
     serving: ResolvedServing;
+    searchType: SearchType;
     read: number;
   }>;
 
@@ -197,6 +243,7 @@ export class ElasticsearchRecommender implements Recommender {
         index,
         manifest,
         serving: resolveServing(manifest, this.#options),
+        searchType: await this.#searchTypeOf(index, manifest, signal),
         read: Date.now(),
       };
     };
@@ -221,6 +268,43 @@ export class ElasticsearchRecommender implements Recommender {
     });
   }
 
+  async #searchTypeOf(
+    index: string,
+    manifest: ModelManifest,
+    signal?: AbortSignal,
+  ): Promise<SearchType> {
+    const chosen = this.#options.searchType ?? "auto";
+    if (chosen !== "auto") return chosen;
+    const types = manifest.fields.map((f) =>
+      f.weights === "none" ? "keyword" : "sparse_vector"
+    );
+    if (!types.includes("keyword")) return "query_then_fetch";
+    try {
+      const settings = await this.#client.indices.getSettings({ index }, {
+        signal,
+      });
+      const shards = Number(settings[index]?.settings?.index?.number_of_shards);
+      return Number.isFinite(shards)
+        ? searchTypeFor(shards, types)
+        : "dfs_query_then_fetch";
+    } catch {
+      // cannot tell (no right to read settings): global statistics are
+      // never wrong
+      return "dfs_query_then_fetch";
+    }
+  }
+
+  /**
+   * The search type the ranking query uses for the index the alias points
+   * to (resolving `auto`, see
+   * {@linkcode ElasticsearchServingOptions.searchType}).
+   *
+   * @returns `query_then_fetch` or `dfs_query_then_fetch`.
+   */
+  async searchType(): Promise<SearchType> {
+    return (await this.#current()).searchType;
+  }
+
   /**
    * The manifest of the model the alias points to.
    *
@@ -234,6 +318,7 @@ export class ElasticsearchRecommender implements Recommender {
   // the ranking search, inline or through a template
   async #rank(
     index: string,
+    searchType: SearchType,
     request: RecommendRequest,
     r: NormalizedRequest,
     signal?: AbortSignal,
@@ -244,11 +329,15 @@ export class ElasticsearchRecommender implements Recommender {
       ? "cco-similar-items"
       : "cco-recommend";
     if (mode === "stored-template") {
-      return await this.#client.searchTemplate({
+      return checkComplete(
         index,
-        id: name,
-        params: templateParams(r),
-      }, { signal });
+        await this.#client.searchTemplate({
+          index,
+          id: name,
+          params: templateParams(r),
+          search_type: searchType,
+        }, { signal }),
+      );
     }
     let body: Record<string, unknown>;
     if (mode === "template") {
@@ -258,7 +347,15 @@ export class ElasticsearchRecommender implements Recommender {
     } else {
       body = buildRecommendQuery(r);
     }
-    return await this.#client.search({ index, ...body }, { signal });
+    return checkComplete(
+      index,
+      await this.#client.search({
+        index,
+        ...body,
+        search_type: searchType,
+        allow_partial_search_results: false,
+      }, { signal }),
+    );
   }
 
   // the query items' indicator lists, read from their documents
@@ -313,7 +410,9 @@ export class ElasticsearchRecommender implements Recommender {
     const { signal } = options;
     try {
       if (signal?.aborted) throw new DeadlineError("the request was aborted");
-      const { index, manifest, serving } = await this.#current(signal);
+      const { index, manifest, serving, searchType } = await this.#current(
+        signal,
+      );
       let r = normalizeRequest(request, manifest, serving);
       if (r.lookup) {
         r = addItemIndicators(
@@ -325,7 +424,13 @@ export class ElasticsearchRecommender implements Recommender {
       const want = r.from + r.num;
       let list: Recommendation[] = [];
       if (r.clauses.length > 0 || r.boosts.length > 0) {
-        const response = await this.#rank(index, request, r, signal);
+        const response = await this.#rank(
+          index,
+          searchType,
+          request,
+          r,
+          signal,
+        );
         const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
         for (const hit of response.hits.hits) {
           // Lucene scores are floats: Elasticsearch prints the shortest text
@@ -347,9 +452,14 @@ export class ElasticsearchRecommender implements Recommender {
       list = applyDither(list, r).slice(0, want);
       if (r.backfill && list.length < want) {
         const body = buildBackfillQuery(r, ranked, want - list.length);
-        const response = await this.#client.search({ index, ...body }, {
-          signal,
-        });
+        const response = checkComplete(
+          index,
+          await this.#client.search({
+            index,
+            ...body,
+            allow_partial_search_results: false,
+          }, { signal }),
+        );
         for (const hit of response.hits.hits) {
           list.push({ id: hit._id!, score: 0, backfill: true });
         }
@@ -362,4 +472,19 @@ export class ElasticsearchRecommender implements Recommender {
       throw clientError(error, `searching "${this.#alias}"`);
     }
   }
+}
+
+// Shard failures and timeouts give partial hits with a 200: never serve them.
+function checkComplete(index: string, response: SearchAnswer): SearchAnswer {
+  const shards = response._shards;
+  if (response.timed_out || (shards && shards.failed > 0)) {
+    throw new UnavailableError(
+      `search on "${index}" was incomplete (${
+        response.timed_out
+          ? "timed out"
+          : `${shards!.failed} of ${shards!.total} shards failed`
+      })`,
+    );
+  }
+  return response;
 }

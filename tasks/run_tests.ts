@@ -1,11 +1,13 @@
 /**
  * `deno task test`: the whole test suite, with a real Elasticsearch.
  *
- * Uses `ES_URL` when set. Otherwise starts the local node (`es_node.ts`),
- * runs the tests against it, and stops it afterwards (a node that was already
- * running is reused and left running). Under `CI=true` a node that cannot
- * start is a failure; Elasticsearch tests are never skipped there. Extra
- * arguments go to `deno test` (e.g. a path or `--filter`).
+ * Uses `ES_URL` when set. Otherwise starts the local node
+ * (`elasticsearch/local_node.ts`), runs the tests against it, and stops it
+ * afterwards (a node that was already running is reused and left running),
+ * and runs the 3-node cluster group too (`tests/cluster_test.ts` starts and
+ * stops its own cluster; `CCO_ES_CLUSTER_TESTS=1`). Under `CI=true` a node
+ * that cannot start is a failure; Elasticsearch tests are never skipped
+ * there. Extra arguments go to `deno test` (e.g. a path or `--filter`).
  *
  * @module
  */
@@ -55,7 +57,11 @@ try {
   const child = new Deno.Command(Deno.execPath(), {
     // --doc: every example in the documentation runs and asserts too
     args: ["test", "-A", "--doc", ...Deno.args],
-    env: { ES_URL: url! },
+    // with a local node, Java is here: the cluster group can run too
+    env: {
+      ES_URL: url!,
+      ...(Deno.env.get("ES_URL") ? {} : { CCO_ES_CLUSTER_TESTS: "1" }),
+    },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -6,78 +6,19 @@
  * explanations and (32-bit float) scores.
  */
 import assert from "node:assert/strict";
-import { mulberry32 } from "../generate/retailrocket.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
 import { readEvents } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import { mergeItems, readItems } from "../model/items.ts";
 import { publishIndex } from "../elasticsearch/lifecycle.ts";
-import type {
-  Filter,
-  Recommendation,
-  RecommendRequest,
-} from "../serving/request.ts";
+import type { Recommendation, RecommendRequest } from "../serving/request.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import { manifestFor } from "../model/manifest.ts";
 import { esTest } from "./_es.ts";
+import { requests, same } from "./_requests.ts";
 
 const fixtures = new URL("../fixtures/", import.meta.url).pathname;
-
-function requests(ids: string[], n: number): RecommendRequest[] {
-  const rnd = mulberry32(2024);
-  const pick = () => ids[Math.floor(rnd() * ids.length)];
-  const some = (max: number) =>
-    Array.from({ length: 1 + Math.floor(rnd() * max) }, pick);
-  const categories = ["camping", "kitchen", "garden", "cycling", "office"];
-  const out: RecommendRequest[] = [];
-  for (let i = 0; i < n; i++) {
-    const r: RecommendRequest = {};
-    const shape = i % 5;
-    if (shape === 0) r.history = some(6);
-    else if (shape === 1) r.history = { transaction: some(3), view: some(6) };
-    else if (shape === 2) {
-      r.history = { view: some(5), addtocart: some(2) };
-      r.fieldBoosts = { indicators_view: 0.5 + rnd(), indicators_addtocart: 2 };
-    } else if (shape === 3) r.item = pick();
-    else r.items = some(3);
-    const rules = Math.floor(rnd() * 8);
-    const filters: Filter[] = [];
-    if (rules & 1) filters.push({ field: "available", value: true });
-    if (rules & 2) {
-      r.boosts = [{
-        field: "category",
-        values: [categories[i % categories.length]],
-        boost: 1 + Math.floor(rnd() * 4),
-      }];
-    }
-    if (rules & 4) {
-      filters.push(
-        rnd() < 0.5
-          ? { field: "popularity", gte: Math.floor(rnd() * 6) }
-          : { field: "category", values: categories.slice(0, 2 + (i % 3)) },
-      );
-    }
-    if (filters.length) r.filters = filters;
-    if (i % 7 === 0) r.dateRange = { after: "2015-07-01" };
-    if (i % 6 === 0) r.exclude = some(3);
-    if (i % 9 === 0) r.excludeSeen = false;
-    if (i % 4 === 0) r.from = Math.floor(rnd() * 6);
-    r.num = 1 + Math.floor(rnd() * 15);
-    if (i % 8 === 0) r.backfill = false;
-    if (i % 3 === 0) r.explain = true;
-    if (i % 10 === 5) {
-      r.dither = { seed: `user-${i}`, epsilon: 2, periodMs: 1e15 };
-    }
-    out.push(r);
-  }
-  return out;
-}
-
-function same(label: string, es: Recommendation[], embedded: Recommendation[]) {
-  // the whole result, scores included, with no tolerance
-  assert.deepEqual(es, embedded, label);
-}
 
 esTest(
   "serving parity: 120 varied requests, Elasticsearch = embedded",

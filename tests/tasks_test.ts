@@ -311,6 +311,11 @@ Deno.test("tasks fail with a one-line cause", async () => {
         ["restart"],
         "error: expected start, stop or status, got restart (see --help)",
       ],
+      [
+        "es.ts",
+        ["start", "--nodes", "0"],
+        "error: --nodes must be at least 1, got 0",
+      ],
     ];
     for (const [script, args, message] of cases) {
       const { code, stderr } = await task(script, args);
