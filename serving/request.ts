@@ -53,6 +53,15 @@ export const MAX_NUM = 1000;
 export const MAX_WINDOW = 10_000;
 /** Largest accepted history length per event type (after deduplication). */
 export const MAX_HISTORY = 1024;
+/**
+ * Longest accepted item or user id, in UTF-16 code units. Elasticsearch
+ * refuses a `keyword` term over 32 766 bytes (a 400 the embedded backend
+ * would not give); ids of at most 1024 units stay far below it, on both
+ * backends alike.
+ */
+export const MAX_ID_LENGTH = 1024;
+/** Longest accepted string: a filter or boost value, a dither seed, a date. */
+export const MAX_VALUE_LENGTH = 1024;
 
 /** A metadata filter: exactly one of `value`, `values`, or range bounds. */
 export interface Filter {
@@ -387,6 +396,12 @@ function ids(value: unknown, where: string): string[] {
         `must be a non-empty string, got ${JSON.stringify(item)}`,
       );
     }
+    if (item.length > MAX_ID_LENGTH) {
+      fail(
+        `${where}[${i}]`,
+        `is ${item.length} characters long; ids have at most ${MAX_ID_LENGTH}`,
+      );
+    }
     if (!seen.has(item)) {
       seen.add(item);
       out.push(item);
@@ -404,6 +419,16 @@ function ids(value: unknown, where: string): string[] {
 function scalar(v: unknown): v is string | number | boolean {
   return typeof v === "string" || typeof v === "boolean" ||
     (typeof v === "number" && Number.isFinite(v));
+}
+
+// a string value over MAX_VALUE_LENGTH is refused, naming where it is
+function short(v: unknown, where: string) {
+  if (typeof v === "string" && v.length > MAX_VALUE_LENGTH) {
+    fail(
+      where,
+      `is ${v.length} characters long; values have at most ${MAX_VALUE_LENGTH}`,
+    );
+  }
 }
 
 function checkFilter(
@@ -425,6 +450,7 @@ function checkFilter(
   if ("value" in filter && !scalar(filter.value)) {
     fail(`${where}.value`, "must be a string, number or boolean");
   }
+  short(filter.value, `${where}.value`);
   if (
     "values" in filter &&
     (!Array.isArray(filter.values) || filter.values.length === 0 ||
@@ -435,6 +461,7 @@ function checkFilter(
       "must be a non-empty array of strings, numbers or booleans",
     );
   }
+  filter.values?.forEach((v, i) => short(v, `${where}.values[${i}]`));
   for (const k of range) {
     const v = (filter as unknown as Record<string, unknown>)[k];
     if (
@@ -442,6 +469,7 @@ function checkFilter(
     ) {
       fail(`${where}.${k}`, "must be a number or a date string");
     }
+    short(v, `${where}.${k}`);
   }
   const extra = Object.keys(filter).filter((k) =>
     !["field", "value", "values", "gte", "gt", "lte", "lt"].includes(k)
@@ -662,6 +690,7 @@ export function normalizeRequest(
         "must be a non-empty array of strings, numbers or booleans",
       );
     }
+    b.values.forEach((v, j) => short(v, `${where}.values[${j}]`));
     if (
       typeof b.boost !== "number" || !(b.boost > 0) || !Number.isFinite(b.boost)
     ) {
@@ -709,6 +738,7 @@ export function normalizeRequest(
         "must be a non-empty string (a user or session id)",
       );
     }
+    short(seed, "request.dither.seed");
     if (
       typeof epsilon !== "number" || !(epsilon > 1) || !Number.isFinite(epsilon)
     ) {
