@@ -102,6 +102,7 @@ export interface Settings {
     flushBytes?: number;
     concurrency?: number;
     retries?: number;
+    maxShrink?: number;
   };
   /** Engine-level request defaults. */
   serving?: {
@@ -119,6 +120,11 @@ export interface Settings {
     timeoutMs?: number;
     eventStore?: "memory" | "elasticsearch";
     eventsIndex?: string;
+    maxConnections?: number;
+    headersTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    eventStoreMaxUsers?: number;
+    eventStoreMaxAgeMs?: number;
   };
 }
 

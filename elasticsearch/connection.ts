@@ -190,16 +190,22 @@ export function redactUrl(url: string): string {
  * const client = await connect(); // uses ES_URL
  * ```
  *
- * @param options URL and timeout.
+ * @param options URL, timeout, config file, and `maxRetries`: retries of
+ * a request that found no connection or timed out (default 2; the client
+ * waits 1 to 4 s before each retry on the same node, so a service that
+ * must answer 503 at once passes 0).
  * @returns A connected client (close it when done).
  * @throws {ConfigError} When no URL is set or the settings are invalid.
  * @throws {UnavailableError} When the cluster is unreachable, refuses the
  * credentials, or runs another major version.
  */
 export async function connect(
-  options: ConnectionOptions & { configFile?: string } = {},
+  options: ConnectionOptions & {
+    configFile?: string;
+    maxRetries?: number;
+  } = {},
 ): Promise<Client> {
-  const { configFile, ...explicit } = options;
+  const { configFile, maxRetries, ...explicit } = options;
   const settings = resolveConnection(
     explicit,
     configFile ?? env("CCO_ES_CONFIG"),
@@ -219,7 +225,9 @@ export async function connect(
     client = createClient({
       node: url,
       requestTimeout: settings.requestTimeoutMs ?? 30_000,
-      maxRetries: 2,
+      // the client waits 1 to 4 s between retries on the same node: a
+      // service that must fail fast passes 0 (nodes - 1 with several)
+      maxRetries: maxRetries ?? 2,
       auth: settings.apiKey
         ? { apiKey: settings.apiKey }
         : settings.username !== undefined
