@@ -155,7 +155,10 @@ export function resolveEsUrl(url?: string): string | undefined {
 }
 
 /**
- * Strips user and password from a URL for printing.
+ * A URL fit for printing: no user, password, query or fragment. Text that
+ * is not an http(s) URL is masked the same way (everything before its last
+ * `@`, and after `?` or `#`), since a password with `/` or `#` in it makes
+ * an unparseable URL that still holds the password.
  *
  * @example
  * ```ts
@@ -163,20 +166,89 @@ export function resolveEsUrl(url?: string): string | undefined {
  * import { redactUrl } from "./connection.ts";
  *
  * assert.equal(redactUrl("https://elastic:secret@host:9200/"), "https://***@host:9200/");
+ * assert.equal(redactUrl("http://elastic:pa/ss@host:9200"), "http://***@host:9200");
+ * assert.equal(redactUrl("http://host:9200/?api_key=secret"), "http://host:9200/?***");
  * ```
  *
  * @param url A URL.
  * @returns The URL without credentials.
  */
 export function redactUrl(url: string): string {
+  const text = url.trim();
   try {
-    const u = new URL(url);
-    if (!u.username && !u.password) return u.href;
-    u.username = "";
-    u.password = "";
-    return u.href.replace("//", "//***@");
+    const u = new URL(text);
+    if (u.protocol === "http:" || u.protocol === "https:") {
+      const credentials = u.username !== "" || u.password !== "";
+      u.username = "";
+      u.password = "";
+      if (u.search) u.search = "?***";
+      u.hash = "";
+      return credentials ? u.href.replace("//", "//***@") : u.href;
+    }
   } catch {
-    return "<invalid URL>";
+    // not a URL: masked below
+  }
+  let masked = text;
+  const at = masked.lastIndexOf("@");
+  if (at >= 0) {
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(masked)?.[0] ?? "";
+    masked = `${scheme}***${masked.slice(at)}`;
+  }
+  // deno-lint-ignore no-control-regex
+  masked = masked.replace(/[?#].*$/s, "?***").replace(/[\x00-\x1f\x7f]/g, "?");
+  return masked.length > 200 ? `${masked.slice(0, 200)}...` : masked;
+}
+
+/**
+ * Checks that `url` is an http(s) URL the client can use, with a one-line
+ * cause that never shows its credentials.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkEsUrl } from "./connection.ts";
+ *
+ * checkEsUrl("https://elastic:s3cret@host:9200");
+ * assert.throws(() => checkEsUrl("host:9200"), /Elasticsearch URL host:9200 must start with http:\/\/ or https:\/\//);
+ * assert.throws(
+ *   () => checkEsUrl("http://elastic:pa/ss@host:9200"),
+ *   { message: "Elasticsearch URL http://***@host:9200 is not a valid URL: percent-encode / # ? @ % and spaces in the user and password (e.g. %2F for /)" },
+ * );
+ * ```
+ *
+ * @param url The URL.
+ * @throws {ConfigError} Naming what is wrong.
+ */
+export function checkEsUrl(url: string): void {
+  const shown = redactUrl(url);
+  const bad = (reason: string): never => {
+    throw new ConfigError("", `Elasticsearch URL ${shown} ${reason}`);
+  };
+  let u: URL;
+  try {
+    u = new URL(url.trim());
+  } catch {
+    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url.trim())) {
+      return bad("must start with http:// or https://");
+    }
+    if (/@[\/?#]*$/.test(url.trim())) return bad("has no host");
+    if (url.includes("@")) {
+      return bad(
+        "is not a valid URL: percent-encode / # ? @ % and spaces in the user and password (e.g. %2F for /)",
+      );
+    }
+    return bad("is not a valid URL (host or port?)");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    bad("must start with http:// or https://");
+  }
+  try {
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+  } catch {
+    bad(
+      "has a malformed %-escape in its user or password (a literal % is %25)",
+    );
   }
 }
 
@@ -211,13 +283,16 @@ export async function connect(
     configFile ?? env("CCO_ES_CONFIG"),
   );
   const url = settings.url;
-  if (!url) {
+  if (!url?.trim()) {
     throw new ConfigError(
       "",
       "no Elasticsearch URL: set ES_URL or pass --es-url",
     );
   }
+  checkEsUrl(url);
   const where = redactUrl(url);
+  // whatever the client says about the URL, its secrets are masked
+  const scrub = (text: string) => text.split(url.trim()).join(where);
   let client: Client;
   try {
     let ca: string | undefined;
@@ -240,7 +315,7 @@ export async function connect(
     throw new ConfigError(
       "",
       `cannot set up the Elasticsearch client for ${where}: ${
-        messageOf(error)
+        scrub(messageOf(error))
       }`,
       { cause: error },
     );
@@ -276,7 +351,7 @@ export async function connect(
       );
     }
     throw new UnavailableError(
-      `Elasticsearch at ${where} is unreachable: ${messageOf(error)}`,
+      `Elasticsearch at ${where} is unreachable: ${scrub(messageOf(error))}`,
       { cause: error },
     );
   }
