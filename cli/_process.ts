@@ -3,16 +3,29 @@
  * when the launcher that started it goes away. `npx deno task serve`
  * runs `npm exec` → `sh` → `deno task` → `deno run`; killing `npx` ends
  * `sh` but neither `deno` process, which left a server running with no
- * one to stop it. The launcher chain is the parent and its ancestors as
- * long as they are launchers (`deno`, `node`, `npm`, `npx`, `sh`); if any
- * of them exits, the task stops. A parent that is not a launcher (a login
- * shell, systemd, `nohup`) is not watched. Linux only (`/proc`); elsewhere
- * only the signals apply.
+ * one to stop it.
+ *
+ * The launcher chain is the parent and its ancestors as long as they are
+ * launchers (`deno`, `node`, `npm`, `npx`, `sh`); if any of them exits,
+ * the task stops. A parent that is not a launcher (a login shell, systemd,
+ * `nohup`) is not watched. The chain is read from `/proc`, which Deno lets
+ * only `--allow-all` processes read. Without it, a task started by a task
+ * runner (`deno task` or npm, which set `INIT_CWD`) watches its parent
+ * only: it stops when the runner exits (its parent process id changes),
+ * but a dead `npx` above a live `deno task` then goes unnoticed.
  *
  * @module
  */
 
 const LAUNCHER = /^(deno|node|npm|npx|sh|dash)$|^npm |^npx /;
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
 
 /** A process of the launcher chain, as `/proc/<pid>/stat` gives it. */
 export interface ProcessInfo {
@@ -20,17 +33,17 @@ export interface ProcessInfo {
   pid: number;
   /** Command name. */
   comm: string;
+  /** State letter (`Z`: exited, not yet reaped). */
+  state: string;
   /** Parent process id. */
   ppid: number;
   /** Start time in clock ticks since boot (tells a reused pid apart). */
   start: number;
-  /** State letter (`Z`: exited, not yet reaped). */
-  state: string;
 }
 
 /**
  * Reads `/proc/<pid>/stat`; `undefined` when the process is gone or
- * `/proc` is not there.
+ * `/proc` cannot be read.
  *
  * @param pid Process id.
  * @returns The process, if it runs.
@@ -61,7 +74,8 @@ export function processInfo(pid: number): ProcessInfo | undefined {
  * it, as long as each is a launcher.
  *
  * @param from The first process to look at (default this process's parent).
- * @returns The chain, nearest first (empty when the parent is no launcher).
+ * @returns The chain, nearest first (empty when the parent is no launcher,
+ * or `/proc` cannot be read).
  */
 export function launcherChain(from: number = Deno.ppid): ProcessInfo[] {
   const chain: ProcessInfo[] = [];
@@ -78,15 +92,18 @@ export function launcherChain(from: number = Deno.ppid): ProcessInfo[] {
 export interface StopSignal {
   /** Aborted with the reason (a message) when the task should stop. */
   signal: AbortSignal;
+  /** What is watched besides the signals, for the log. */
+  watching: string;
   /** Removes the signal listeners and the launcher watch. */
   dispose(): void;
 }
 
 /**
- * An `AbortSignal` aborted on SIGTERM or SIGINT, or when a process of the
- * launcher chain exits. A second SIGTERM or SIGINT exits at once (130).
+ * An `AbortSignal` aborted on SIGTERM or SIGINT, or when the launcher
+ * exits (see the module documentation). A second SIGTERM or SIGINT exits
+ * at once (130).
  *
- * @param options How often the launcher chain is checked (default 1000 ms).
+ * @param options How often the launcher is checked (default 1000 ms).
  * @returns The signal.
  */
 export function stopSignal(options: { pollMs?: number } = {}): StopSignal {
@@ -99,23 +116,42 @@ export function stopSignal(options: { pollMs?: number } = {}): StopSignal {
   const onInt = () => stop("SIGINT");
   Deno.addSignalListener("SIGTERM", onTerm);
   Deno.addSignalListener("SIGINT", onInt);
+  const pollMs = options.pollMs ?? 1000;
   const chain = launcherChain();
-  const timer = chain.length === 0 ? undefined : setInterval(() => {
-    for (const p of chain) {
-      const now = processInfo(p.pid);
-      if (!now || now.start !== p.start || now.state === "Z") {
-        clearInterval(timer);
-        if (!controller.signal.aborted) {
-          controller.abort(
-            `the launcher (${p.comm}, pid ${p.pid}) exited`,
-          );
+  const parent = Deno.ppid;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let watching = "signals";
+  const gone = (reason: string) => {
+    clearInterval(timer);
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  if (chain.length > 0) {
+    watching = `the launchers ${
+      chain.map((p) => `${p.comm} (${p.pid})`).join(", ")
+    }`;
+    timer = setInterval(() => {
+      for (const p of chain) {
+        const now = processInfo(p.pid);
+        if (!now || now.start !== p.start || now.state === "Z") {
+          return gone(`the launcher (${p.comm}, pid ${p.pid}) exited`);
         }
-        return;
       }
-    }
-  }, options.pollMs ?? 1000);
+    }, pollMs);
+  } else if (
+    parent > 1 && processInfo(parent) === undefined &&
+    env("INIT_CWD") !== undefined
+  ) {
+    // no /proc: a task runner's child watches its parent id
+    watching = `the task runner (pid ${parent})`;
+    timer = setInterval(() => {
+      if (Deno.ppid !== parent) {
+        gone(`the task runner (pid ${parent}) exited`);
+      }
+    }, pollMs);
+  }
   return {
     signal: controller.signal,
+    watching,
     dispose() {
       clearInterval(timer);
       Deno.removeSignalListener("SIGTERM", onTerm);

@@ -225,6 +225,10 @@ export async function serveCommand(args: string[]): Promise<void> {
     closeBackend = false;
     try {
       await running.finished;
+      const n = running.stats();
+      console.error(
+        `stopped: ${n.requests} requests; connections ${n.accepted} accepted, ${n.evicted} closed idle to make room, ${n.refused} refused busy, ${n.timedOut} timed out`,
+      );
     } finally {
       stop.dispose();
       await backend.close();

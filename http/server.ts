@@ -4,7 +4,7 @@
  * does not give a service exposed to careless or hostile clients:
  *
  * - a **connection limit** (`maxConnections`, by default three quarters of
- *   the open-file limit, at most 4096): at the limit the connection idle the
+ *   the open-file limit, at most 4096: {@linkcode defaultMaxConnections}): at the limit the connection idle the
  *   longest is closed to make room, and when every connection is busy with
  *   a request the new one is answered 503 and closed;
  * - **deadlines**: the head of a request must arrive within
@@ -12,9 +12,11 @@
  *   first byte, its body within `requestTimeoutMs` (default 30 s), and a
  *   keep-alive connection idle for `idleTimeoutMs` (default 5 s) is closed;
  *   late clients get a 408;
- * - **no death by exhaustion**: when accepting fails (out of file
- *   descriptors), the server closes an idle connection, backs off and goes
- *   on accepting; `Deno.serve` exits with "Too many open files";
+ * - **no death by exhaustion**: when accepting fails for want of file
+ *   descriptors, the server lowers its connection limit to three quarters
+ *   of what is open (the open-file limit cannot be read without
+ *   `--allow-all`), closes idle connections, backs off and goes on
+ *   accepting; `Deno.serve` exits with "Too many open files";
  * - **limits**: a head over `maxHeaderBytes` (default 16 KiB) or 100
  *   header lines is a 431, a body over `maxBodyBytes` (default 1 MiB) a
  *   413, sent without reading the body;
@@ -55,7 +57,8 @@ export interface ServerOptions {
   /** Port (default 8000; 0 picks a free one). */
   port?: number;
   /**
-   * Open connections at most (default {@linkcode defaultMaxConnections}).
+   * Open connections at most (default: {@linkcode defaultMaxConnections}
+   * of this process's open-file limit).
    * At the limit the connection idle the longest is closed; if all are
    * busy, the new one is answered 503.
    */
@@ -126,6 +129,8 @@ export interface Server {
 }
 
 const MAX_HEADER_LINES = 100;
+// a new connection's time to send its first bytes before it may be evicted
+const GRACE_MS = 500;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // a header value: visible characters, spaces, tabs, obs-text; no controls
 // deno-lint-ignore no-control-regex
@@ -160,7 +165,8 @@ const REASONS: Record<number, string> = {
 
 /**
  * The soft limit on open files of this process (`/proc/self/limits`), or
- * `undefined` where it cannot be read.
+ * `undefined` where it cannot be read (Deno lets only `--allow-all` read
+ * `/proc`).
  *
  * @example
  * ```ts
@@ -199,12 +205,10 @@ export function openFileLimit(): number | undefined {
  * assert.equal(defaultMaxConnections(undefined), 1024);
  * ```
  *
- * @param limit The open-file limit (default: this process's).
+ * @param limit The open-file limit (`openFileLimit()` for this process's).
  * @returns The number of connections.
  */
-export function defaultMaxConnections(
-  limit: number | undefined = openFileLimit(),
-): number {
+export function defaultMaxConnections(limit: number | undefined): number {
   if (limit === undefined) return 1024;
   if (!Number.isFinite(limit)) return 4096;
   return Math.max(
@@ -336,9 +340,12 @@ class Connection {
   #start = 0;
   #end = 0;
 
+  /** When it was accepted. */
+  readonly accepted: number = Date.now();
+
   constructor(readonly conn: Deno.Conn, deadline: number) {
     this.deadline = deadline;
-    this.lastActive = Date.now();
+    this.lastActive = this.accepted;
   }
 
   get closed(): boolean {
@@ -503,7 +510,8 @@ export function serve(
   options: ServerOptions = {},
 ): Server {
   checkServerOptions(options);
-  const maxConnections = options.maxConnections ?? defaultMaxConnections();
+  const maxConnections = options.maxConnections ??
+    defaultMaxConnections(openFileLimit());
   const headersTimeoutMs = options.headersTimeoutMs ?? 10_000;
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 5000;
@@ -519,6 +527,8 @@ export function serve(
   });
   const addr = listener.addr as Deno.NetAddr;
   const open = new Set<Connection>();
+  // lowered if the open-file limit turns out lower than maxConnections
+  let cap = maxConnections;
   const stats = {
     accepted: 0,
     refused: 0,
@@ -567,14 +577,17 @@ export function serve(
   }, tick);
 
   // the connection idle the longest: no bytes of a request first, then
-  // a partial head, then a partial body
+  // a partial head, then a partial body; a connection accepted less than
+  // GRACE_MS ago has had no time to send its request yet, and goes last
   function evictOne(): boolean {
     let victim: Connection | undefined;
     let rank = Infinity;
+    const young = Date.now() - GRACE_MS;
     for (const c of open) {
-      const r = c.state === "idle" || c.state === "linger" ||
-          (c.state === "head" && c.received === 0)
+      const r = c.state === "idle" || c.state === "linger"
         ? 0
+        : c.state === "head" && c.received === 0
+        ? (c.accepted > young ? 3 : 0)
         : c.state === "head"
         ? 1
         : c.state === "body"
@@ -591,6 +604,7 @@ export function serve(
     if (!victim || rank === Infinity) return false;
     stats.evicted++;
     victim.close();
+    open.delete(victim); // its file is free now, whenever its task ends
     return true;
   }
 
@@ -629,12 +643,27 @@ export function serve(
         if (closing || error instanceof Deno.errors.BadResource) break;
         stats.acceptErrors++;
         const now = Date.now();
-        if (now - lastReport > 1000) {
+        const message = (error as Error).message;
+        // out of files (EMFILE, ENFILE): the limit is lower than the cap;
+        // from now on keep a quarter (at least 8) of what is open free for
+        // the backend's connections and for answering refusals
+        if (/too many open files|os error 2[34]\b/i.test(message)) {
+          const target = Math.max(
+            1,
+            open.size - Math.max(8, Math.floor(open.size / 4)),
+          );
+          if (target < cap) {
+            cap = target;
+            report(
+              `out of file descriptors with ${open.size} connections open: serving at most ${cap} from now on (set http.maxConnections below the open-file limit)`,
+            );
+            lastReport = now;
+          }
+          while (open.size > cap && evictOne());
+        } else if (now - lastReport > 1000) {
           lastReport = now;
           report(
-            `accepting a connection failed (${
-              (error as Error).message
-            }); ${open.size} open, closing idle ones and retrying`,
+            `accepting a connection failed (${message}); ${open.size} open, retrying`,
           );
         }
         evictOne();
@@ -644,7 +673,7 @@ export function serve(
       }
       backoff = 10;
       stats.accepted++;
-      if (open.size >= maxConnections && !evictOne()) {
+      if (open.size >= cap && !evictOne()) {
         refuse(conn);
         continue;
       }
