@@ -51,8 +51,8 @@ export interface LockHolder {
 export interface Lock {
   /** Its holder record. */
   readonly holder: LockHolder;
-  /** Updates the purpose (e.g. once the index name is known). */
-  describe(purpose: string): void;
+  /** Updates the purpose (e.g. once the index name is known), renewing the lock. */
+  describe(purpose: string): Promise<void>;
   /** Renews now; throws when the lock was lost (taken over, or not renewed for a lease). */
   check(): Promise<void>;
   /** Stops renewing and deletes the lock if still ours. */
@@ -255,8 +255,10 @@ export async function acquireLock(
     get holder() {
       return holder;
     },
-    describe(text: string) {
+    async describe(text: string) {
       purpose = text;
+      await renewing;
+      await renew();
     },
     async check() {
       await renewing;

@@ -288,7 +288,7 @@ async function publishLocked(
       { cause: error },
     );
   }
-  lock.describe(`building "${index}"`);
+  await lock.describe(`building "${index}"`);
   const declared = model.manifest.counts?.documents;
   if (typeof declared === "number") {
     checkShrink(alias, previous, previousCount, declared, options);
