@@ -677,3 +677,27 @@ Deno.test("10. POST /events takes application/json only", async () => {
     202,
   );
 });
+
+// found by the chaos suite: a server whose cached index was deleted by a
+// later build's retention answered 500 until its manifest cache expired
+esTest(
+  "a cached index deleted by retention: the next request reads the alias again",
+  async ({ client, index }) => {
+    const alias = index("gone");
+    await publishIndex(client, alias, catalogue(1), { now: clock });
+    const es = new ElasticsearchRecommender(client, alias, {
+      manifestTtlMs: 60_000,
+    });
+    const request = { history: ["i5", "i6"], num: 3 };
+    assert.equal((await es.recommend(request)).length, 3);
+    // two builds with keep 1: the index the recommender cached is deleted
+    await publishIndex(client, alias, catalogue(2), { now: clock, keep: 1 });
+    await publishIndex(client, alias, catalogue(3), { now: clock, keep: 1 });
+    const fresh = new ElasticsearchRecommender(client, alias);
+    assert.deepEqual(
+      await es.recommend(request),
+      await fresh.recommend(request),
+    );
+    await client.indices.delete({ index: `${alias}_*` });
+  },
+);
