@@ -431,16 +431,63 @@ function short(v: unknown, where: string) {
   }
 }
 
+// a value of a metadata field of that type
+function checkTyped(
+  v: unknown,
+  at: string,
+  field: string,
+  type: MetadataType,
+) {
+  const ok = type === "number"
+    ? typeof v === "number"
+    : type === "boolean"
+    ? typeof v === "boolean"
+    : type === "date"
+    ? (typeof v === "string" || typeof v === "number") &&
+      dateMillis(v) !== undefined
+    : typeof v === "string";
+  if (!ok) {
+    fail(
+      at,
+      `must be ${
+        type === "date" ? "an ISO date or unix ms" : `a ${type}`
+      } ("${field}" is a ${type} field), got ${JSON.stringify(v)}`,
+    );
+  }
+}
+
+// filters and boosts apply to item metadata: the id and the indicator
+// fields are in the index too, where Elasticsearch would match them (a
+// term on a sparse_vector field, a range on the id) and the embedded
+// backend would not
+function checkMetadataField(
+  field: unknown,
+  at: string,
+  manifest: ModelManifest,
+): asserts field is string {
+  if (typeof field !== "string" || !FIELD.test(field)) {
+    fail(at, "must be a field name");
+  }
+  if (field === "id" || manifest.fields.some((f) => f.name === field)) {
+    fail(
+      at,
+      `"${field}" is not a metadata field (filters and boosts apply to item metadata: ${
+        Object.keys(manifest.metadata).sort().join(", ") ||
+        "none in this model"
+      })`,
+    );
+  }
+}
+
 function checkFilter(
   f: unknown,
   where: string,
-  types: Readonly<Record<string, MetadataType>>,
+  manifest: ModelManifest,
 ): Filter {
+  const types = manifest.metadata;
   if (!isObject(f)) fail(where, "must be an object");
   const filter = f as unknown as Filter;
-  if (typeof filter.field !== "string" || !FIELD.test(filter.field)) {
-    fail(`${where}.field`, "must be a field name");
-  }
+  checkMetadataField(filter.field, `${where}.field`, manifest);
   const range = ["gte", "gt", "lte", "lt"].filter((k) => k in filter);
   const kinds = ["value" in filter, "values" in filter, range.length > 0]
     .filter(Boolean).length;
@@ -475,26 +522,17 @@ function checkFilter(
     !["field", "value", "values", "gte", "gt", "lte", "lt"].includes(k)
   );
   if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
+  // Elasticsearch keeps one bound per side (the last given), the embedded
+  // backend would apply both: one per side, so both read it alike
+  for (const [a, b] of [["gt", "gte"], ["lt", "lte"]]) {
+    if (range.includes(a) && range.includes(b)) {
+      fail(where, `has both ${a} and ${b}: give one bound per side`);
+    }
+  }
   const type = types[filter.field];
   if (type) {
-    const check = (v: unknown, at: string) => {
-      const ok = type === "number"
-        ? typeof v === "number"
-        : type === "boolean"
-        ? typeof v === "boolean"
-        : type === "date"
-        ? (typeof v === "string" || typeof v === "number") &&
-          dateMillis(v) !== undefined
-        : typeof v === "string";
-      if (!ok) {
-        fail(
-          at,
-          `must be ${
-            type === "date" ? "an ISO date or unix ms" : `a ${type}`
-          } ("${filter.field}" is a ${type} field), got ${JSON.stringify(v)}`,
-        );
-      }
-    };
+    const check = (v: unknown, at: string) =>
+      checkTyped(v, at, filter.field, type);
     if (type === "boolean" && range.length > 0) {
       fail(where, `cannot be a range: "${filter.field}" is a boolean field`);
     }
@@ -638,7 +676,7 @@ export function normalizeRequest(
   }
   const types = manifest.metadata;
   const filters = (req.filters ?? []).map((f, i) =>
-    checkFilter(f, `request.filters[${i}]`, types)
+    checkFilter(f, `request.filters[${i}]`, manifest)
   );
   if (req.dateRange !== undefined) {
     if (!isObject(req.dateRange)) {
@@ -669,7 +707,7 @@ export function normalizeRequest(
         ...(before !== undefined ? { lt: before } : {}),
       },
       "request.dateRange",
-      types,
+      manifest,
     ));
   }
   if (req.boosts !== undefined && !Array.isArray(req.boosts)) {
@@ -678,9 +716,7 @@ export function normalizeRequest(
   const boosts = (req.boosts ?? []).map((b, i) => {
     const where = `request.boosts[${i}]`;
     if (!isObject(b)) fail(where, "must be an object");
-    if (typeof b.field !== "string" || !FIELD.test(b.field)) {
-      fail(`${where}.field`, "must be a field name");
-    }
+    checkMetadataField(b.field, `${where}.field`, manifest);
     if (
       !Array.isArray(b.values) || b.values.length === 0 ||
       !b.values.every(scalar)
@@ -700,7 +736,19 @@ export function normalizeRequest(
       !["field", "values", "boost"].includes(k)
     );
     if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
-    return { field: b.field, values: [...b.values], boost: b.boost };
+    // typed as the field is, as filters are: Elasticsearch refuses "abc"
+    // for a number field with a 400 the embedded backend would not give
+    const field: string = b.field;
+    const type = types[field];
+    if (type) {
+      b.values.forEach((v, j) =>
+        checkTyped(v, `${where}.values[${j}]`, field, type)
+      );
+    }
+    const values = type === "date"
+      ? b.values.map((v) => dateMillis(v)!)
+      : [...b.values];
+    return { field: b.field, values, boost: b.boost };
   });
   const excludeSeen = req.excludeSeen ?? serving.excludeSeen;
   if (typeof excludeSeen !== "boolean") {

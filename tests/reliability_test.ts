@@ -329,6 +329,74 @@ esTest(
   },
 );
 
+// found by the fuzzer: range semantics that differed between the backends
+esTest(
+  "4. (fuzzer) one bound per side, keyword ranges in code point order, metadata fields only: the same on both backends",
+  async ({ client, index }) => {
+    const docs: IndicatorDocument[] = ["a\uE000", "a\u{1F600}", "a\uFFFF", "b"]
+      .map((category, i) => ({
+        id: `d${i}`,
+        indicators: ["h"],
+        scores: {},
+        metadata: { category, popularity: 10 + 5 * i },
+      }));
+    const model = {
+      manifest: manifestFor(docs, { primaryEvent: "buy" }),
+      documents: docs,
+    };
+    const alias = index("ranges");
+    await publishIndex(client, alias, model, { now: clock });
+    const backends = [
+      new EmbeddedRecommender(model),
+      new ElasticsearchRecommender(client, alias),
+    ];
+    const ids = async (r: Recommender, filters: unknown[]) =>
+      (await r.recommend({ history: ["h"], filters, backfill: false } as never))
+        .map((x) => x.id).sort();
+    // UTF-16 order put U+1F600 before U+F000; Lucene orders code points
+    for (const r of backends) {
+      assert.deepEqual(await ids(r, [{ field: "category", gte: "a\uF000" }]), [
+        "d1",
+        "d2",
+        "d3",
+      ]);
+    }
+    // Elasticsearch kept only the last of lte and lt: refused on both
+    for (const r of backends) {
+      await assert.rejects(
+        () => ids(r, [{ field: "popularity", lte: 17, lt: 28 }]),
+        {
+          name: "RequestError",
+          message:
+            "request.filters[0] has both lt and lte: give one bound per side",
+        },
+      );
+      // a term on an indicator field or on the id matched on Elasticsearch only
+      await assert.rejects(
+        () => ids(r, [{ field: "indicators", value: "h" }]),
+        {
+          name: "RequestError",
+          message:
+            'request.filters[0].field "indicators" is not a metadata field (filters and boosts apply to item metadata: category, popularity)',
+        },
+      );
+      await assert.rejects(
+        () =>
+          r.recommend({
+            history: ["h"],
+            boosts: [{ field: "popularity", values: ["x"], boost: 1 }],
+          }),
+        {
+          name: "RequestError",
+          message:
+            'request.boosts[0].values[0] must be a number ("popularity" is a number field), got "x"',
+        },
+      );
+    }
+    await client.indices.delete({ index: `${alias}_*` });
+  },
+);
+
 // 5. A cluster that refuses connections was slow to report
 esTest(
   "5. a cluster that refuses connections: 503 at once, /health 503 at once, recovery with the cluster",
