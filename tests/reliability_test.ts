@@ -145,6 +145,64 @@ esTest(
 
 // 2. Idle connections: see chaos_flood_test.ts (a real serve under ulimit -n 256)
 
+// 2. (and the brief) a server left running when its launcher died
+Deno.test("2. serve stops when its launcher (deno task, npx) is killed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = await buildIndicators(readEvents(fixture), {
+      primaryEvent: "transaction",
+    });
+    await writeModel(`${dir}/model.ndjson`, model);
+    const launcher = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${root}tests/_launcher.ts`,
+        "--indicators",
+        `${dir}/model.ndjson`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = launcher.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let out = "";
+    while (!out.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    reader.releaseLock();
+    const { base } = JSON.parse(out);
+    assert.equal(
+      await fetch(`${base}/health`).then(async (
+        r,
+      ) => (await r.body?.cancel(), r.status)),
+      200,
+    );
+    launcher.kill("SIGKILL"); // as when npx or deno task is killed
+    await launcher.status;
+    // before: the server went on running with no one to stop it
+    let gone = false;
+    for (let i = 0; i < 50 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      gone = await fetch(`${base}/health`).then(
+        async (r) => (await r.body?.cancel(), false),
+        () => true,
+      );
+    }
+    assert.ok(gone, "serve still answers after its launcher was killed");
+    const err = await new Response(launcher.stderr).text();
+    assert.match(
+      err,
+      /stopping \(the task runner \(pid \d+\) exited\): answering the requests in progress/,
+    );
+    await launcher.stdout.cancel().catch(() => {});
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // 3. One hostile event broke a user for good
 Deno.test("3. hostile events are refused and cannot break a user", async () => {
   const embedded = new EmbeddedRecommender(await demoModel());
