@@ -15,11 +15,19 @@ import { mergeItems, readItems } from "../model/items.ts";
 import { readModel } from "../model/ndjson.ts";
 import type { Model } from "../model/manifest.ts";
 import type { IndicatorDocument } from "../model/document.ts";
-import type { Recommender, ServingOptions } from "../serving/request.ts";
+import {
+  checkServingOptions,
+  type Recommender,
+  type ServingOptions,
+} from "../serving/request.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
-import type { Settings } from "../config/settings.ts";
+import { itemFieldTypes, type Settings } from "../config/settings.ts";
 import { acceptNamed, eventFormat, type FormatFlags } from "./_format.ts";
-import { type BuildFlags, buildOptions } from "./_build_options.ts";
+import {
+  type BuildFlags,
+  buildOptions,
+  namedEvents,
+} from "./_build_options.ts";
 import type { Client } from "../elasticsearch/client.ts";
 
 /** The flags that choose a backend. */
@@ -46,6 +54,46 @@ export interface Backend {
   healthCheck?: () => Promise<unknown>;
   /** Releases it. */
   close(): Promise<void>;
+}
+
+/**
+ * The serving options of the settings (`serving`, and the availability
+ * window's fields from `items`), flags over them, checked before any work.
+ *
+ * @param settings The settings file.
+ * @param flags Values given by flags (undefined: not given).
+ * @returns The options.
+ * @throws {ConfigError} Naming the setting at fault.
+ */
+export function servingOptionsOf(
+  settings: Settings,
+  flags: ServingOptions = {},
+): ServingOptions {
+  const options: ServingOptions = {
+    ...settings.serving as ServingOptions,
+    ...(settings.items?.availableDateName !== undefined
+      ? { availableDateName: settings.items.availableDateName }
+      : {}),
+    ...(settings.items?.expireDateName !== undefined
+      ? { expireDateName: settings.items.expireDateName }
+      : {}),
+  };
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) (options as Record<string, unknown>)[key] = value;
+  }
+  try {
+    checkServingOptions(options);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const key = error.path.split(/[.[]/)[0];
+    if ((flags as Record<string, unknown>)[key] !== undefined) throw error;
+    const where = key.endsWith("DateName") ? "items" : "serving";
+    throw new ConfigError(
+      `${where}.${error.path}`,
+      error.message.slice(error.path.length + 1),
+    );
+  }
+  return options;
 }
 
 /**
@@ -92,11 +140,7 @@ export async function openBackend(
     const { manifest, documents } = await buildIndicators(
       readEventBatches(
         flags.events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
+        acceptNamed(format.format, namedEvents(options)),
         { onError: settings.events?.onError },
       ),
       { ...options, source: { events: flags.events, format: format.name } },
@@ -166,7 +210,7 @@ export async function mergeItemsFile(
 ): Promise<{ path: string; matched: number; added: number } | undefined> {
   const path = flag ?? settings.items?.path;
   if (path === undefined) return undefined;
-  const declared = settings.items?.fields ?? {};
+  const declared = itemFieldTypes(settings);
   const counts = mergeItems(model, await readItems(path, declared), declared);
   model.manifest.source = { ...model.manifest.source, items: path };
   return { path, ...counts };

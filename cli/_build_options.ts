@@ -30,6 +30,7 @@ export const BUILD_FLAGS = {
   "field-min-llr": { type: "string", multiple: true },
   "field-max-indicators": { type: "string", multiple: true },
   weights: { type: "string" },
+  "min-events-per-user": { type: "string" },
 } as const;
 
 /** Help text for the build flags. */
@@ -54,6 +55,9 @@ settings file:
                          sparse_vector fields scored by weight), llr (root
                          LLR), none (keyword fields scored by BM25, as the
                          Universal Recommender does)
+  --min-events-per-user N
+                         leave out users with fewer distinct interactions
+                         (the UR's minEventsPerUser; rankings: settings file)
 `;
 
 /** The build flags, as parseArgs gives them. */
@@ -67,6 +71,7 @@ export interface BuildFlags {
   "field-min-llr"?: string[];
   "field-max-indicators"?: string[];
   weights?: string;
+  "min-events-per-user"?: string;
 }
 
 /**
@@ -103,6 +108,11 @@ export function buildOptions(
   if (min !== undefined) options.minRootLlr = min;
   const cap = numberFlag("history-cap", flags["history-cap"]);
   if (cap !== undefined) options.maxHistoryPerUser = cap;
+  const minEvents = numberFlag(
+    "min-events-per-user",
+    flags["min-events-per-user"],
+  );
+  if (minEvents !== undefined) options.minEventsPerUser = minEvents;
   const weights = weightingFlag(flags.weights);
   if (weights !== undefined) options.weights = weights;
   const fields: Record<string, IndicatorOptions> = { ...options.fields };
@@ -130,4 +140,22 @@ export function buildOptions(
   if (Object.keys(fields).length) options.fields = fields;
   checkBuildOptions(options);
   return options;
+}
+
+/**
+ * Every event type a build reads: primary, secondary, similar-items, and
+ * the rankings' (so that a preset listing its event names accepts them).
+ *
+ * @param options Build options.
+ * @returns The names (some may be undefined or null).
+ */
+export function namedEvents(
+  options: BuildOptions,
+): (string | null | undefined)[] {
+  return [
+    options.primaryEvent,
+    ...options.secondaryEvents ?? [],
+    options.similarEvent,
+    ...(options.rankings ?? []).flatMap((r) => r.eventNames ?? []),
+  ];
 }

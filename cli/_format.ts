@@ -178,10 +178,17 @@ export async function eventFormat(
       (flags as Record<string, unknown>)[k] !== undefined
     );
   const preset = (PRESETS as Record<string, FormatPreset>)[name];
+  // the preset's primary event holds while its event names do; a log of one
+  // fixed event predicts that event
+  const eventsChanged = flags["event-col"] !== undefined ||
+    aliases.length > 0 || flags["accept-events"] !== undefined;
   return {
     format: resolveFormat(f),
     name: custom && name !== "custom" ? `${name} (modified)` : name,
-    presetPrimary: preset?.primaryEvent,
+    presetPrimary: f.fixedEvent ??
+      (eventsChanged || f.event === undefined
+        ? undefined
+        : preset?.primaryEvent),
   };
 }
 

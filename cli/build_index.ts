@@ -26,7 +26,12 @@ import {
   EVENT_FORMAT_HELP,
   eventFormat,
 } from "./_format.ts";
-import { BUILD_FLAGS, BUILD_HELP, buildOptions } from "./_build_options.ts";
+import {
+  BUILD_FLAGS,
+  BUILD_HELP,
+  buildOptions,
+  namedEvents,
+} from "./_build_options.ts";
 import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
@@ -72,6 +77,8 @@ Output:
   --allow-shrink         publish even if the model has fewer than half the
                          documents of the live index (elasticsearch.maxShrink,
                          default 0.5, is the share it may lose otherwise)
+  --json                 print a JSON summary on stdout when done (progress
+                         stays on stderr)
   -h, --help             this text
 
 Builds of one alias run one at a time (a lock in the index cco-locks): a
@@ -98,6 +105,7 @@ const FLAGS = {
   shards: { type: "string" },
   replicas: { type: "string" },
   "allow-shrink": { type: "boolean" },
+  json: { type: "boolean", default: false },
 } as const;
 
 /**
@@ -172,6 +180,8 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   const client = esUrl
     ? await connect({ url: esUrl, configFile: flags["es-config"] })
     : undefined;
+  // what --json prints when done
+  const summary: Record<string, unknown> = {};
   try {
     let model: {
       manifest: ModelManifest;
@@ -218,6 +228,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       await writeModel(flags.out, model, { onProgress: bar.update });
       bar.done();
       console.error(`wrote ${count} documents to ${flags.out}`);
+      summary.out = flags.out;
     }
     if (client) {
       const { publishIndex } = await import("../elasticsearch/lifecycle.ts");
@@ -233,6 +244,14 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
           ),
       });
       progress.done();
+      summary.published = {
+        index: result.index,
+        alias: result.alias,
+        previous: result.previous ?? null,
+        deleted: result.deleted,
+        documents: result.documents,
+        millis: Math.round(result.millis),
+      };
       console.error(
         `published ${result.documents} documents as "${result.index}" ` +
           `(alias "${result.alias}"${
@@ -242,6 +261,22 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
             ? `; deleted ${result.deleted.join(", ")}`
             : ""),
       );
+    }
+    if (flags.json) {
+      const { manifest } = model;
+      console.log(JSON.stringify({
+        documents: count,
+        primaryEvent: manifest.primaryEvent,
+        fields: manifest.fields.map((f) => ({
+          name: f.name,
+          rows: f.rows,
+          columns: f.columns,
+          indicators: f.indicators,
+        })),
+        counts: manifest.counts,
+        metadata: manifest.metadata,
+        ...summary,
+      }));
     }
   } finally {
     await client?.close();
@@ -261,11 +296,7 @@ async function build(
     withProgress(
       readEventBatches(
         events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
+        acceptNamed(format.format, namedEvents(options)),
         { onError, skipped },
       ),
       "events",

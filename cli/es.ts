@@ -27,9 +27,14 @@ Environment: CCO_ES_HEAP (default 1g), CCO_ES_CACHE (download cache),
 JAVA_HOME.
 `;
 
-await run(async () => {
-  const [command] = Deno.args.filter((a) => !a.startsWith("-"));
-  parseFlags({}, HELP, Deno.args.filter((a) => a.startsWith("-")));
+/**
+ * Runs `es start|stop|status` with command-line arguments.
+ *
+ * @param args The arguments after the command name (the subcommand first).
+ */
+export async function esCommand(args: string[]): Promise<void> {
+  const [command] = args.filter((a) => !a.startsWith("-"));
+  parseFlags({}, HELP, args.filter((a) => a.startsWith("-")));
   switch (command) {
     case "start": {
       const node = await startLocalNode();
@@ -61,4 +66,6 @@ await run(async () => {
         } (see --help)`,
       );
   }
-});
+}
+
+if (import.meta.main) await run(() => esCommand(Deno.args));

@@ -35,6 +35,7 @@ lang-mustache module; without it, serve renders them client-side).
                          password, caCert, caFingerprint, requestTimeoutMs);
                          default $CCO_ES_CONFIG; ES_* variables override it
   --es-url URL    Elasticsearch URL (default: $ES_URL)
+  --json          print JSON (list: the indices; rollback: from and to)
   -h, --help      this text
 `;
 
@@ -51,6 +52,7 @@ export async function indexCommand(args: string[]): Promise<void> {
       alias: { type: "string" },
       "es-url": { type: "string" },
       "es-config": { type: "string" },
+      json: { type: "boolean", default: false },
     },
     HELP,
     args.filter((a) => a !== command),
@@ -73,9 +75,17 @@ export async function indexCommand(args: string[]): Promise<void> {
   try {
     if (command === "templates") {
       const names = await registerTemplates(client);
+      if (flags.json) {
+        console.log(JSON.stringify({ templates: names }));
+        return;
+      }
       console.log(`stored search templates: ${names.join(", ")}`);
     } else if (command === "list") {
       const indices = await listIndices(client, flags.alias!);
+      if (flags.json) {
+        console.log(JSON.stringify(indices));
+        return;
+      }
       if (indices.length === 0) {
         console.log(
           `no indices for alias "${flags.alias}" at ${redactUrl(url!)}`,
@@ -91,6 +101,10 @@ export async function indexCommand(args: string[]): Promise<void> {
       }
     } else {
       const { from, to } = await rollback(client, flags.alias!);
+      if (flags.json) {
+        console.log(JSON.stringify({ alias: flags.alias, from, to }));
+        return;
+      }
       console.log(`alias "${flags.alias}" now points to ${to} (was ${from})`);
     }
   } finally {

@@ -12,7 +12,7 @@ import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP } from "./_format.ts";
 import { BUILD_FLAGS } from "./_build_options.ts";
-import { openBackend } from "./_backend.ts";
+import { openBackend, servingOptionsOf } from "./_backend.ts";
 
 const HELP = `
 deno task recommend --history ITEM[,ITEM...] [options]
@@ -89,12 +89,11 @@ export async function recommendCommand(args: string[]): Promise<void> {
       "ITEM[,ITEM...] or --request JSON is required (see --help)",
     );
   }
-  const backend = await openBackend(flags, settings, {
-    ...settings.serving,
-    num: numberFlag("num", flags.num) ?? settings.serving?.num,
-    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
-      settings.serving?.maxQueryEvents,
+  const serving = servingOptionsOf(settings, {
+    num: numberFlag("num", flags.num),
+    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
   });
+  const backend = await openBackend(flags, settings, serving);
   try {
     const recs = await backend.recommender.recommend(request);
     if (flags.json) {

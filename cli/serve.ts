@@ -12,7 +12,6 @@ import {
   serve,
   type ServerOptions,
 } from "../http/server.ts";
-import { checkServingOptions } from "../serving/request.ts";
 import {
   type HistoryStore,
   MemoryEventStore,
@@ -22,7 +21,7 @@ import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS } from "./_format.ts";
 import { BUILD_FLAGS } from "./_build_options.ts";
-import { openBackend } from "./_backend.ts";
+import { openBackend, servingOptionsOf } from "./_backend.ts";
 import { stopSignal } from "./_process.ts";
 
 const HELP = `
@@ -52,6 +51,8 @@ Options (flags override the settings file):
                           "memory", or "elasticsearch" (index --events-index,
                           default cco-events; needs Elasticsearch)
   --events-index NAME     event index for --event-store elasticsearch
+  --cors ORIGINS          origins allowed to call from a browser: "*" or a
+                          comma-separated list (https://shop.example,...)
   --max-query-events N    history items used per event type (default: the
                           model's, else 100)
   --es-config FILE        JSON connection settings (see README)
@@ -80,6 +81,7 @@ const FLAGS = {
   "max-query-events": { type: "string" },
   "event-store": { type: "string" },
   "events-index": { type: "string" },
+  cors: { type: "string" },
   ...EVENT_FORMAT_FLAGS,
   ...BUILD_FLAGS,
 } as const;
@@ -159,20 +161,34 @@ export async function serveCommand(args: string[]): Promise<void> {
       maxAgeMs: http.eventStoreMaxAgeMs,
     })
     : undefined;
-  const serving = {
-    ...settings.serving,
-    maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]) ??
-      settings.serving?.maxQueryEvents,
-  };
+  const cors = flags.cors === undefined
+    ? http.cors
+    : flags.cors.trim() === "*"
+    ? "*"
+    : flags.cors.split(",").map((o) => o.trim()).filter(Boolean);
+  if (Array.isArray(cors)) {
+    const bad = cors.find((o) => !/^https?:\/\/[^/]+$/.test(o));
+    if (bad !== undefined || cors.length === 0) {
+      throw new ConfigError(
+        "--cors",
+        `must be "*" or origins such as https://shop.example, got "${flags.cors}"`,
+      );
+    }
+  }
+  let serving;
   try {
-    checkServingOptions(serving);
+    serving = servingOptionsOf(settings, {
+      maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+    });
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    const flag = error.path === "maxQueryEvents" &&
-        flags["max-query-events"] !== undefined
-      ? "--max-query-events"
-      : `serving.${error.path}`;
-    throw new ConfigError(flag, error.message.slice(error.path.length + 1));
+    // the flag, by its name
+    if (!(error instanceof ConfigError) || error.path !== "maxQueryEvents") {
+      throw error;
+    }
+    throw new ConfigError(
+      "--max-query-events",
+      error.message.slice(error.path.length + 1),
+    );
   }
 
   const backend = await openBackend(flags, settings, serving);
@@ -205,6 +221,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       token,
       maxBodyBytes,
       timeoutMs,
+      cors,
     });
     const stop = stopSignal();
     const running = serve(handler, {

@@ -44,7 +44,11 @@ const isObject = (v: unknown): v is Obj =>
 function typeOf(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "array";
-  if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
+  if (typeof v === "number") {
+    // JSON has no NaN or Infinity: a library caller's must not pass either
+    if (!Number.isFinite(v)) return "non-finite";
+    return Number.isInteger(v) ? "integer" : "number";
+  }
   return typeof v;
 }
 
@@ -58,6 +62,7 @@ const article = (type: string) =>
   /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
 
 function show(v: unknown): string {
+  if (typeof v === "number" && !Number.isFinite(v)) return String(v);
   const text = JSON.stringify(v);
   return text === undefined
     ? String(v)
@@ -96,7 +101,47 @@ export function schemaErrors(
   path: string,
   root: JsonSchema = schema,
 ): string[] {
-  const errors: string[] = [];
+  return schemaIssues(schema, value, path, root).map((i) =>
+    i.path ? `${i.path} ${i.reason}` : i.reason
+  );
+}
+
+/** One reason a value does not match a schema. */
+export interface SchemaIssue {
+  /** JSON path of the value at fault (`request.filters[0].field`). */
+  path: string;
+  /** What is wrong with it (`must be a string, got 3`). */
+  reason: string;
+}
+
+/**
+ * The reasons of {@linkcode schemaErrors} with the path apart from the
+ * reason, for errors that carry the path (such as `RequestError`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { schemaIssues } from "./schema.ts";
+ *
+ * assert.deepEqual(
+ *   schemaIssues({ type: "object", properties: { num: { type: "integer" } } }, { num: "5" }, "request"),
+ *   [{ path: "request.num", reason: 'must be an integer, got "5"' }],
+ * );
+ * ```
+ *
+ * @param schema The schema (`$ref`s resolve against `root`).
+ * @param value The value.
+ * @param path Name of the value for messages.
+ * @param root The document `$ref`s point into (default `schema`).
+ * @returns The issues, empty when the value matches.
+ */
+export function schemaIssues(
+  schema: JsonSchema,
+  value: unknown,
+  path: string,
+  root: JsonSchema = schema,
+): SchemaIssue[] {
+  const errors: SchemaIssue[] = [];
   check(schema, value, path, root, errors);
   return errors;
 }
@@ -154,17 +199,17 @@ function check(
   v: unknown,
   path: string,
   root: JsonSchema,
-  errors: string[],
+  errors: SchemaIssue[],
 ): void {
   const schema = resolve(raw, root);
   if (schema === true) return;
   if (schema === false) {
-    errors.push(`${path} is not allowed`);
+    errors.push({ path, reason: `is not allowed` });
     return;
   }
   if (Array.isArray(schema.oneOf) || Array.isArray(schema.anyOf)) {
     const options = (schema.oneOf ?? schema.anyOf) as JsonSchema[];
-    const results = options.map((o) => schemaErrors(o, v, path, root));
+    const results = options.map((o) => schemaIssues(o, v, path, root));
     const passing = results.filter((r) => r.length === 0).length;
     if (passing === 0) {
       // the option of the value's type, if only one has it, says it best
@@ -179,44 +224,53 @@ function check(
         );
       if (typed.length === 1) errors.push(...results[typed[0][1]]);
       else {
-        errors.push(
-          `${path} must be ${
+        errors.push({
+          path,
+          reason: `must be ${
             options.map((o) => describe(resolve(o, root))).join(", or ")
           }, got ${show(v)}`,
-        );
+        });
       }
       return;
     }
     if (schema.oneOf && passing > 1) {
-      errors.push(`${path} matches more than one of its allowed forms`);
+      errors.push({
+        path,
+        reason: `matches more than one of its allowed forms`,
+      });
     }
   }
   if (schema.type !== undefined) {
     const types = [schema.type].flat() as string[];
     if (!types.some((t) => matchesType(v, t))) {
-      errors.push(
-        `${path} must be ${types.map(article).join(" or ")}, got ${show(v)}`,
-      );
+      errors.push({
+        path,
+        reason: `must be ${types.map(article).join(" or ")}, got ${show(v)}`,
+      });
       return;
     }
   }
   if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === v)) {
-    errors.push(
-      `${path} must be one of ${schema.enum.map(show).join(", ")}, got ${
+    errors.push({
+      path,
+      reason: `must be one of ${schema.enum.map(show).join(", ")}, got ${
         show(v)
       }`,
-    );
+    });
     return;
   }
   if ("const" in schema && schema.const !== v) {
-    errors.push(`${path} must be ${show(schema.const)}, got ${show(v)}`);
+    errors.push({
+      path,
+      reason: `must be ${show(schema.const)}, got ${show(v)}`,
+    });
     return;
   }
   if (typeof v === "number") {
     const bound = (k: string, ok: (b: number) => boolean, op: string) => {
       const b = schema[k];
       if (typeof b === "number" && !ok(b)) {
-        errors.push(`${path} must be ${op} ${b}, got ${v}`);
+        errors.push({ path, reason: `must be ${op} ${b}, got ${v}` });
       }
     };
     bound("minimum", (b) => v >= b, ">=");
@@ -226,37 +280,43 @@ function check(
   }
   if (typeof v === "string") {
     if (typeof schema.minLength === "number" && v.length < schema.minLength) {
-      errors.push(
-        schema.minLength === 1
-          ? `${path} must not be empty`
-          : `${path} must have at least ${schema.minLength} characters`,
-      );
+      errors.push({
+        path,
+        reason: schema.minLength === 1
+          ? "must not be empty"
+          : `must have at least ${schema.minLength} characters`,
+      });
     }
     if (typeof schema.maxLength === "number" && v.length > schema.maxLength) {
-      errors.push(
-        `${path} must have at most ${schema.maxLength} characters, got ${v.length}`,
-      );
+      errors.push({
+        path,
+        reason:
+          `must have at most ${schema.maxLength} characters, got ${v.length}`,
+      });
     }
     if (
       typeof schema.pattern === "string" && !new RegExp(schema.pattern).test(v)
     ) {
-      errors.push(
-        `${path} must match ${schema.pattern}, got ${show(v)}`,
-      );
+      errors.push({
+        path,
+        reason: `must match ${schema.pattern}, got ${show(v)}`,
+      });
     }
   }
   if (Array.isArray(v)) {
     if (typeof schema.minItems === "number" && v.length < schema.minItems) {
-      errors.push(
-        schema.minItems === 1
-          ? `${path} must not be empty`
-          : `${path} must have at least ${schema.minItems} items`,
-      );
+      errors.push({
+        path,
+        reason: schema.minItems === 1
+          ? "must not be empty"
+          : `must have at least ${schema.minItems} items`,
+      });
     }
     if (typeof schema.maxItems === "number" && v.length > schema.maxItems) {
-      errors.push(
-        `${path} must have at most ${schema.maxItems} items, got ${v.length}`,
-      );
+      errors.push({
+        path,
+        reason: `must have at most ${schema.maxItems} items, got ${v.length}`,
+      });
     }
     if (schema.items !== undefined) {
       v.forEach((x, i) =>
@@ -271,11 +331,13 @@ function check(
         JsonSchema
       >;
     for (const name of (schema.required ?? []) as string[]) {
-      if (!Object.hasOwn(v, name)) {
-        errors.push(`${key(path, name)} is required`);
+      if (!Object.hasOwn(v, name) || v[name] === undefined) {
+        errors.push({ path: key(path, name), reason: "is required" });
       }
     }
     for (const [name, x] of Object.entries(v)) {
+      // as in JSON, a key whose value is undefined is absent
+      if (x === undefined) continue;
       if (Object.hasOwn(props, name)) {
         check(props[name], x, key(path, name), root, errors);
         continue;
@@ -293,13 +355,14 @@ function check(
       }
       const extra = schema.additionalProperties;
       if (extra === false) {
-        errors.push(
-          `${path} has an unknown key ${JSON.stringify(name)}${
+        errors.push({
+          path,
+          reason: `has an unknown key ${JSON.stringify(name)}${
             Object.keys(props).length
               ? ` (known: ${Object.keys(props).join(", ")})`
               : ""
           }`,
-        );
+        });
       } else if (extra !== undefined && extra !== true) {
         check(extra as JsonSchema, x, key(path, name), root, errors);
       }

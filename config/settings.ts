@@ -51,6 +51,7 @@ import { assertSchema, type JsonSchema } from "./schema.ts";
 import { ConfigError, messageOf } from "../errors/mod.ts";
 import { type EventFormat, PRESETS, resolveFormat } from "../events/format.ts";
 import type { BuildOptions, IndicatorOptions } from "../indicators/build.ts";
+import { checkRankings, type RankingSpec } from "../indicators/rankings.ts";
 import {
   crossOccurrenceField,
   PRIMARY_FIELD,
@@ -90,8 +91,17 @@ export interface Settings {
   maxHistoryPerUser?: number;
   /** Indicator strength. */
   weights?: Weighting;
+  /** Users with fewer distinct interactions are left out of the build. */
+  minEventsPerUser?: number;
+  /** Rankings written into the items' metadata (popular, trending, hot). */
+  rankings?: RankingSpec[];
   /** Item metadata. */
-  items?: { path?: string; fields?: Record<string, MetadataType> };
+  items?: {
+    path?: string;
+    fields?: Record<string, MetadataType>;
+    availableDateName?: string;
+    expireDateName?: string;
+  };
   /** Publishing and serving from Elasticsearch. */
   elasticsearch?: {
     url?: string;
@@ -111,6 +121,14 @@ export interface Settings {
     fieldBoosts?: Record<string, number>;
     backfill?: boolean;
     excludeSeen?: boolean;
+    rankBy?: string[];
+    itemQuery?: "cooccurrence" | "indicators";
+    /** Checked against the request schema when a recommender is made. */
+    filters?: Record<string, unknown>[];
+    /** As `filters`. */
+    boosts?: Record<string, unknown>[];
+    /** As `filters`. */
+    fields?: Record<string, unknown>[];
   };
   /** The HTTP service. */
   http?: {
@@ -125,6 +143,7 @@ export interface Settings {
     idleTimeoutMs?: number;
     eventStoreMaxUsers?: number;
     eventStoreMaxAgeMs?: number;
+    cors?: "*" | string[];
   };
 }
 
@@ -162,6 +181,13 @@ export function parseSettings(value: unknown, source: string): Settings {
       resolveFormat(format);
     } catch (error) {
       throw configError(source, `events.format: ${messageOf(error)}`);
+    }
+  }
+  if (settings.rankings) {
+    try {
+      checkRankings(settings.rankings);
+    } catch (error) {
+      throw configError(source, messageOf(error));
     }
   }
   const seen = new Set<string>();
@@ -337,6 +363,39 @@ export function buildOptionsOf(settings: Settings): BuildOptions {
     out.maxHistoryPerUser = settings.maxHistoryPerUser;
   }
   if (settings.weights !== undefined) out.weights = settings.weights;
+  if (settings.minEventsPerUser !== undefined) {
+    out.minEventsPerUser = settings.minEventsPerUser;
+  }
+  if (settings.rankings !== undefined) out.rankings = settings.rankings;
   if (Object.keys(fields).length) out.fields = fields;
+  return out;
+}
+
+/**
+ * The types of the item metadata fields the settings declare: `items.fields`,
+ * plus the availability window's fields as dates.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { itemFieldTypes } from "./settings.ts";
+ *
+ * assert.deepEqual(
+ *   itemFieldTypes({ items: { fields: { price: "number" }, expireDateName: "expires" } }),
+ *   { price: "number", expires: "date" },
+ * );
+ * ```
+ *
+ * @param settings Settings.
+ * @returns Types by field.
+ */
+export function itemFieldTypes(
+  settings: Settings,
+): Record<string, MetadataType> {
+  const out: Record<string, MetadataType> = { ...settings.items?.fields };
+  for (const key of ["availableDateName", "expireDateName"] as const) {
+    const field = settings.items?.[key];
+    if (field !== undefined) out[field] ??= "date";
+  }
   return out;
 }

@@ -7,8 +7,10 @@
  * matched history items, and rare indicators weigh more. That `bool` is the
  * one `must` clause; metadata boosts are outer `should` clauses (they add to
  * the score, they exclude nothing); filters go in `filter` and exclusions in
- * `must_not`, which do not change scores. Ties are broken by `id`, so the
- * ranking is deterministic and equals the embedded backend's.
+ * `must_not`, which do not change scores. Ties are broken by the request's
+ * `rankBy` fields (popularity by default), then by `id`, so the ranking is
+ * deterministic and equals the embedded backend's. A request without
+ * history but with boosts is ranked by its boosts.
  *
  * @example
  * ```ts
@@ -32,7 +34,11 @@
  *       } }],
  *       must_not: [{ terms: { id: ["a", "b"] } }],
  *     } },
- *     sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+ *     sort: [
+ *       { _score: { order: "desc" } },
+ *       { popularity: { order: "desc", missing: "_last", unmapped_type: "double" } },
+ *       { id: { order: "asc" } },
+ *     ],
  *     track_scores: true, track_total_hits: false, _source: false,
  *   },
  * );
@@ -160,10 +166,118 @@ function rules(
   extraExclude: readonly string[] = [],
 ) {
   const bool: Record<string, unknown[]> = {};
-  if (request.filters.length) bool.filter = request.filters.map(filterQuery);
-  const exclude = [...request.exclude, ...extraExclude];
-  if (exclude.length) bool.must_not = [{ terms: { id: exclude } }];
+  const keep = request.filters.filter((f) => !f.not);
+  if (keep.length) bool.filter = keep.map(filterQuery);
+  const mustNot = mustNotClauses(request, extraExclude);
+  if (mustNot.length) bool.must_not = mustNot;
   return bool;
+}
+
+/**
+ * The `must_not` clauses of a request: its excluded ids, then its
+ * negated filters (`not: true`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mustNotClauses } from "./query.ts";
+ * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * const r = normalizeRequest({
+ *   history: ["a"],
+ *   fields: [{ name: "category", values: ["tablets"], bias: 0 }],
+ * }, manifest);
+ * assert.deepEqual(mustNotClauses(r), [
+ *   { terms: { id: ["a"] } },
+ *   { terms: { category: ["tablets"] } },
+ * ]);
+ * ```
+ *
+ * @param request A normalized request.
+ * @param extraExclude More ids to exclude (e.g. those already ranked).
+ * @returns The clauses (empty when nothing is excluded).
+ */
+export function mustNotClauses(
+  request: NormalizedRequest,
+  extraExclude: readonly string[] = [],
+): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const exclude = [...request.exclude, ...extraExclude];
+  if (exclude.length) out.push({ terms: { id: exclude } });
+  for (const f of request.filters) if (f.not) out.push(filterQuery(f));
+  return out;
+}
+
+/**
+ * The sort of a ranking: score, then the `rankBy` fields (descending,
+ * items without a value last), then the id; without `score`, the backfill
+ * order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rankSort } from "./query.ts";
+ *
+ * assert.deepEqual(rankSort(["popularity"], true), [
+ *   { _score: { order: "desc" } },
+ *   { popularity: { order: "desc", missing: "_last", unmapped_type: "double" } },
+ *   { id: { order: "asc" } },
+ * ]);
+ * ```
+ *
+ * @param rankBy Number fields, in order.
+ * @param score Whether the score comes first.
+ * @returns The `sort` array.
+ */
+export function rankSort(
+  rankBy: readonly string[],
+  score: boolean,
+): Record<string, unknown>[] {
+  return [
+    ...(score ? [{ _score: { order: "desc" } }] : []),
+    ...rankBy.map((field) => ({
+      [field]: { order: "desc", missing: "_last", unmapped_type: "double" },
+    })),
+    { id: { order: "asc" } },
+  ];
+}
+
+/**
+ * The clauses that rank a request: one `term` per history clause or, for a
+ * request without history but with boosts, its boosts (the items they
+ * match, by their summed boosts); the metadata boosts that add to the
+ * history's score.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rankingClauses } from "./query.ts";
+ * import { normalizeRequest } from "../serving/request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
+ * const boosts = [{ field: "category", values: ["tablets"], boost: 2 }];
+ * assert.deepEqual(rankingClauses(normalizeRequest({ boosts }, manifest)), {
+ *   should: [{ terms: { category: ["tablets"], boost: 2 } }],
+ *   boosts: [],
+ * });
+ * ```
+ *
+ * @param request A normalized request.
+ * @returns `should` (the ranking bool's clauses) and `boosts` (outer ones).
+ */
+export function rankingClauses(
+  request: NormalizedRequest,
+): { should: Record<string, unknown>[]; boosts: Record<string, unknown>[] } {
+  if (request.clauses.length === 0) {
+    return { should: request.boosts.map(boostClause), boosts: [] };
+  }
+  return {
+    should: request.clauses.map((c) => termClause(c, request.explain)),
+    boosts: request.boosts.map(boostClause),
+  };
 }
 
 /**
@@ -187,22 +301,16 @@ function rules(
  * @returns The search body.
  */
 export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
+  const { should, boosts } = rankingClauses(request);
   const bool: Record<string, unknown[]> = {
-    must: [{
-      bool: {
-        should: request.clauses.map((c) => termClause(c, request.explain)),
-        minimum_should_match: 1,
-      },
-    }],
+    must: [{ bool: { should, minimum_should_match: 1 } }],
   };
-  if (request.boosts.length) {
-    bool.should = request.boosts.map(boostClause);
-  }
+  if (boosts.length) bool.should = boosts;
   Object.assign(bool, rules(request));
   return {
     size: request.window,
     query: { bool },
-    sort: [{ _score: { order: "desc" } }, { id: { order: "asc" } }],
+    sort: rankSort(request.rankBy, true),
     track_scores: true,
     track_total_hits: false,
     _source: false,
@@ -223,7 +331,10 @@ export function buildRecommendQuery(request: NormalizedRequest): SearchBody {
  * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
  * assert.deepEqual(
  *   buildBackfillQuery(normalizeRequest({ history: [] }, manifest), [], 3).sort,
- *   [{ popularity: { order: "desc", missing: "_last" } }, { id: { order: "asc" } }],
+ *   [
+ *     { popularity: { order: "desc", missing: "_last", unmapped_type: "double" } },
+ *     { id: { order: "asc" } },
+ *   ],
  * );
  * ```
  *
@@ -240,10 +351,7 @@ export function buildBackfillQuery(
   return {
     size,
     query: { bool: rules(request, ranked) },
-    sort: [
-      { popularity: { order: "desc", missing: "_last" } },
-      { id: { order: "asc" } },
-    ],
+    sort: rankSort(request.rankBy, false),
     track_total_hits: false,
     _source: false,
   };

@@ -6,6 +6,8 @@ import {
   filterQuery,
 } from "./query.ts";
 import {
+  addItemIndicators,
+  type ItemIndicators,
   normalizeRequest,
   resolveServing,
   type ServingOptions,
@@ -25,7 +27,13 @@ function normalize(request: unknown, options: ServingOptions = {}) {
   return normalizeRequest(request, MANIFEST, resolveServing(MANIFEST, options));
 }
 
-const SORT = [{ _score: { order: "desc" } }, { id: { order: "asc" } }];
+// ties go by popularity (items without one last), then id
+const POPULARITY = {
+  popularity: { order: "desc", missing: "_last", unmapped_type: "double" },
+};
+const SORT = [{ _score: { order: "desc" } }, POPULARITY, {
+  id: { order: "asc" },
+}];
 
 Deno.test("query: one should-term per distinct history item, exact JSON", () => {
   assert.deepEqual(
@@ -119,7 +127,8 @@ Deno.test("query: event types, field boosts, rules, paging and explain", () => {
         filter: [
           { term: { available: true } },
           { terms: { category: ["tents", "stoves"] } },
-          { range: { updated: { gte: Date.UTC(2015, 5, 1) } } },
+          // dateRange.after is exclusive, as the Universal Recommender's
+          { range: { updated: { gt: Date.UTC(2015, 5, 1) } } },
         ],
         must_not: [{ terms: { id: ["x"] } }],
       },
@@ -136,15 +145,12 @@ Deno.test("query: event types, field boosts, rules, paging and explain", () => {
         filter: [
           { term: { available: true } },
           { terms: { category: ["tents", "stoves"] } },
-          { range: { updated: { gte: Date.UTC(2015, 5, 1) } } },
+          { range: { updated: { gt: Date.UTC(2015, 5, 1) } } },
         ],
         must_not: [{ terms: { id: ["x", "r1", "r2"] } }],
       },
     },
-    sort: [
-      { popularity: { order: "desc", missing: "_last" } },
-      { id: { order: "asc" } },
-    ],
+    sort: [POPULARITY, { id: { order: "asc" } }],
     track_total_hits: false,
     _source: false,
   });
@@ -208,20 +214,32 @@ Deno.test("invalid requests: one-line causes", () => {
   const cases: [unknown, string][] = [
     [
       { history: [""] },
-      'request.history[0] must be a non-empty string, got ""',
+      "request.history[0] must not be empty",
     ],
     [
       { history: ["a"], num: 1.5 },
-      "request.num must be an integer from 1 to 1000, got 1.5",
+      "request.num must be an integer, got 1.5",
     ],
-    [{ history: ["a"], bogus: 1 }, "request has unknown keys: bogus"],
+    [
+      { history: ["a"], bogus: 1 },
+      'request has an unknown key "bogus" (known: history, user, item, items, itemQuery, fieldBoosts, num, from, filters, fields, boosts, exclude, excludeSeen, dateRange, currentDate, rankBy, backfill, explain, dither)',
+    ],
+    [{ history: ["a"], num: 1001 }, "request.num must be <= 1000, got 1001"],
+    [
+      { history: ["a"], num: 10, from: 9991 },
+      "request.from must be an integer >= 0 with from + num <= 10000, got 9991",
+    ],
     [
       { history: { "page view": ["a"] } },
       "request.history.page view is not an event type of this model (transaction, view, addtocart)",
     ],
     [
       { history: { view: "a" } },
-      "request.history.view must be an array of item ids",
+      'request.history.view must be an array, got "a"',
+    ],
+    [
+      { history: "a" },
+      'request.history must be an array, or an object, got "a"',
     ],
     [
       { filters: [{ field: "a" }] },
@@ -233,31 +251,63 @@ Deno.test("invalid requests: one-line causes", () => {
     ],
     [
       { filters: [{ field: "a", values: [] }] },
-      "request.filters[0].values must be a non-empty array of strings, numbers or booleans",
+      "request.filters[0].values must not be empty",
     ],
     [
       { boosts: [{ field: "a", values: ["x"], boost: 0 }] },
-      "request.boosts[0].boost must be a positive number",
+      "request.boosts[0].boost must be > 0, got 0",
     ],
     [
       { fieldBoosts: { indicators: -1 } },
-      "request.fieldBoosts.indicators must be a positive number",
+      "request.fieldBoosts.indicators must be > 0, got -1",
     ],
     [
       { from: -1 },
-      "request.from must be an integer >= 0 with from + num <= 10000, got -1",
+      "request.from must be >= 0, got -1",
     ],
     [{ dateRange: {} }, "request.dateRange needs after or before"],
     [
       { dateRange: { after: "soon" } },
-      "request.dateRange.after must be an ISO date",
+      "request.dateRange.after must be an ISO date or unix ms",
     ],
-    [{ excludeSeen: "yes" }, "request.excludeSeen must be a boolean"],
-    [{ explain: 1 }, "request.explain must be a boolean"],
-    [[], "request must be an object"],
+    [
+      { excludeSeen: "yes" },
+      'request.excludeSeen must be a boolean, got "yes"',
+    ],
+    [{ explain: 1 }, "request.explain must be a boolean, got 1"],
+    [[], "request must be an object, got []"],
     // before issue 11 these were TypeErrors of the validation code itself
-    [{ filters: "x" }, "request.filters must be an array"],
-    [{ boosts: 3 }, "request.boosts must be an array"],
+    [{ filters: "x" }, 'request.filters must be an array, got "x"'],
+    [{ boosts: 3 }, "request.boosts must be an array, got 3"],
+    // new keys (issue 16)
+    [
+      { itemQuery: "similar" },
+      'request.itemQuery must be one of "cooccurrence", "indicators", got "similar"',
+    ],
+    [
+      { fields: [{ name: "category", values: ["x"] }] },
+      "request.fields[0].bias is required",
+    ],
+    [
+      { filters: [{ field: "category", value: "x", not: "yes" }] },
+      'request.filters[0].not must be a boolean, got "yes"',
+    ],
+    [
+      { currentDate: "tomorrow" },
+      "request.currentDate must be an ISO date or unix ms",
+    ],
+    [
+      { rankBy: ["category"] },
+      'request.rankBy[0] "category" is not a number field of this model (number fields: none)',
+    ],
+    [
+      { fields: [{ name: "available", values: ["yes"], bias: -1 }] },
+      'request.fields[0].values[0] must be a boolean ("available" is a boolean field), got "yes"',
+    ],
+    [
+      { dither: { epsilon: 2 } },
+      "request.dither.seed is required",
+    ],
     // filters are checked against the model's metadata types
     [
       { filters: [{ field: "available", value: "yes" }] },
@@ -305,7 +355,7 @@ Deno.test("a request error carries the JSON path of the part at fault", () => {
   assert.throws(() => normalize({ filters: "x" }), (e) => {
     assert.ok(e instanceof RequestError);
     assert.equal(e.path, "request.filters");
-    assert.equal(e.message, "request.filters must be an array");
+    assert.equal(e.message, 'request.filters must be an array, got "x"');
     return true;
   });
   assert.throws(
@@ -334,5 +384,157 @@ Deno.test("history is capped to the most recent maxQueryEvents per type", () => 
       name: "ConfigError",
       message: "maxQueryEvents must be an integer from 1 to 1024, got 0",
     },
+  );
+});
+
+Deno.test("query: UR rules, exclusion by metadata, boosts without history, ranking fields", () => {
+  const types = manifestFor([{ id: "x", indicators: [] }], {
+    primaryEvent: "transaction",
+    metadata: {
+      category: "keyword",
+      available: "date",
+      expires: "date",
+      trending: "number",
+      popularity: "number",
+    },
+  });
+  const r = normalizeRequest(
+    {
+      fields: [
+        { name: "category", values: ["tablets"], bias: 0 }, // exclude
+        { name: "category", values: ["phones", "tablets"], bias: -1 }, // only
+        { name: "category", values: ["phones"], bias: 1.5 }, // boost
+      ],
+      currentDate: "2015-09-02T12:24:41-07:00",
+      rankBy: ["trending", "popularity"],
+      num: 4,
+    },
+    types,
+    resolveServing(types, {
+      availableDateName: "available",
+      expireDateName: "expires",
+      filters: [{ field: "category", value: "soap", not: true }],
+    }),
+  );
+  const now = Date.parse("2015-09-02T12:24:41-07:00");
+  assert.deepEqual(r.filters, [
+    { field: "category", values: ["tablets"], not: true },
+    { field: "category", values: ["phones", "tablets"] },
+    { field: "available", gt: now, not: true },
+    { field: "expires", lte: now, not: true },
+    { field: "category", value: "soap", not: true },
+  ]);
+  assert.deepEqual(r.boosts, [
+    { field: "category", values: ["phones"], boost: 1.5 },
+  ]);
+  // no history: the boosts rank, the negated filters go to must_not
+  assert.deepEqual(buildRecommendQuery(r), {
+    size: 4,
+    query: {
+      bool: {
+        must: [{
+          bool: {
+            should: [{ terms: { category: ["phones"], boost: 1.5 } }],
+            minimum_should_match: 1,
+          },
+        }],
+        filter: [{ terms: { category: ["phones", "tablets"] } }],
+        must_not: [
+          { terms: { category: ["tablets"] } },
+          { range: { available: { gt: now } } },
+          { range: { expires: { lte: now } } },
+          { term: { category: "soap" } },
+        ],
+      },
+    },
+    sort: [
+      { _score: { order: "desc" } },
+      {
+        trending: { order: "desc", missing: "_last", unmapped_type: "double" },
+      },
+      POPULARITY,
+      { id: { order: "asc" } },
+    ],
+    track_scores: true,
+    track_total_hits: false,
+    _source: false,
+  });
+  // a ranking field must be a number field of the model
+  assert.throws(
+    () => resolveServing(types, { rankBy: ["category"] }),
+    {
+      name: "ConfigError",
+      message:
+        'rankBy[0] "category" is not a number field of this model (number fields: trending, popularity)',
+    },
+  );
+  assert.throws(
+    () => resolveServing(types, { availableDateName: "category" }),
+    {
+      name: "ConfigError",
+      message:
+        'availableDateName names "category", a keyword field of this model; it must be a date field (declare it in items.fields)',
+    },
+  );
+  assert.throws(
+    () =>
+      resolveServing(types, {
+        fields: [{ name: "expires", values: ["soon"], bias: 0 }],
+      }),
+    {
+      name: "ConfigError",
+      message:
+        'fields[0].values[0] must be an ISO date or unix ms ("expires" is a date field), got "soon"',
+    },
+  );
+});
+
+Deno.test("query: itemQuery indicators reads the items' own lists, every field", () => {
+  const r = normalize({
+    history: { view: ["v1"] },
+    item: "a",
+    items: ["b"],
+    itemQuery: "indicators",
+    fieldBoosts: { indicators_view: 2 },
+  }, { maxQueryEvents: 2 });
+  // the items are looked up, not queried as purchases; they are excluded
+  assert.deepEqual(r.clauses, [
+    { field: "indicators_view", item: "v1", boost: 2 },
+  ]);
+  assert.deepEqual(r.lookup, {
+    items: ["a", "b"],
+    cap: 2,
+    fieldBoosts: { indicators_view: 2 },
+  });
+  assert.deepEqual(r.exclude, ["a", "b"]);
+  const full = addItemIndicators(
+    r,
+    MANIFEST,
+    new Map<string, ItemIndicators>([
+      // weighted lists go by weight, then id; keyword lists as stored
+      ["a", {
+        indicators: { ids: ["p", "q", "r"], weights: [1, 3, 3] },
+        indicators_view: { ids: ["v1", "v2"] },
+      }],
+      ["b", {
+        indicators: { ids: ["s"], weights: [9] },
+        indicators_addtocart: { ids: ["c"] },
+      }],
+    ]),
+  );
+  assert.equal(full.lookup, undefined);
+  assert.deepEqual(full.clauses, [
+    { field: "indicators_view", item: "v1", boost: 2 },
+    // a's q and r (weight 3) before p; b's s after a's: 2 per field
+    { field: "indicators", item: "q", boost: 1 },
+    { field: "indicators", item: "r", boost: 1 },
+    // v1 is already a history clause
+    { field: "indicators_view", item: "v2", boost: 2 },
+    { field: "indicators_addtocart", item: "c", boost: 1 },
+  ]);
+  // the engine can make it the default
+  assert.equal(
+    normalize({ item: "a" }, { itemQuery: "indicators" }).clauses.length,
+    0,
   );
 });

@@ -37,7 +37,9 @@ import {
   templateParams,
 } from "./templates.ts";
 import {
+  addItemIndicators,
   checkServingOptions,
+  type ItemIndicators,
   type NormalizedRequest,
   normalizeRequest,
   type Recommendation,
@@ -259,6 +261,41 @@ export class ElasticsearchRecommender implements Recommender {
     return await this.#client.search({ index, ...body }, { signal });
   }
 
+  // the query items' indicator lists, read from their documents
+  async #indicatorsOf(
+    index: string,
+    manifest: ModelManifest,
+    items: string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, ItemIndicators>> {
+    const { docs } = await this.#client.mget({ index, ids: items }, {
+      signal,
+    });
+    const found = new Map<string, ItemIndicators>();
+    for (const doc of docs) {
+      if (!("found" in doc) || !doc.found || !doc._source) continue;
+      const source = doc._source as Record<string, unknown>;
+      const lists: Record<
+        string,
+        { ids: readonly string[]; weights?: readonly number[] }
+      > = {};
+      for (const { name } of manifest.fields) {
+        const value = source[name];
+        if (Array.isArray(value)) lists[name] = { ids: value as string[] };
+        else if (typeof value === "object" && value !== null) {
+          // a sparse_vector: id -> weight
+          const entries = Object.entries(value as Record<string, number>);
+          lists[name] = {
+            ids: entries.map(([id]) => id),
+            weights: entries.map(([, w]) => w),
+          };
+        }
+      }
+      found.set(doc._id, lists);
+    }
+    return found;
+  }
+
   /**
    * Runs the ranking query, then {@linkcode buildBackfillQuery} if needed.
    *
@@ -300,10 +337,17 @@ export class ElasticsearchRecommender implements Recommender {
     try {
       if (signal?.aborted) throw new DeadlineError("the request was aborted");
       const { index, manifest, serving } = await this.#current(signal);
-      const r = normalizeRequest(request, manifest, serving);
+      let r = normalizeRequest(request, manifest, serving);
+      if (r.lookup) {
+        r = addItemIndicators(
+          r,
+          manifest,
+          await this.#indicatorsOf(index, manifest, r.lookup.items, signal),
+        );
+      }
       const want = r.from + r.num;
       let list: Recommendation[] = [];
-      if (r.clauses.length > 0) {
+      if (r.clauses.length > 0 || r.boosts.length > 0) {
         const response = await this.#rank(index, request, r, signal);
         const names = new Map(r.clauses.map((c) => [clauseName(c), c]));
         for (const hit of response.hits.hits) {

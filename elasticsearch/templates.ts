@@ -30,7 +30,12 @@
 
 import type { Client } from "./client.ts";
 import { CcoError } from "../errors/mod.ts";
-import { boostClause, filterQuery, termClause } from "./query.ts";
+import {
+  filterQuery,
+  mustNotClauses,
+  rankingClauses,
+  rankSort,
+} from "./query.ts";
 import type { NormalizedRequest } from "../serving/request.ts";
 
 /** The stored template names and their files in `queries/`. */
@@ -82,19 +87,19 @@ export async function loadTemplate(name: TemplateName): Promise<string> {
  * ```
  *
  * @param request A normalized request.
- * @returns `size`, `clauses`, `boosts`, `filters`, `must_not`.
+ * @returns `size`, `clauses`, `boosts`, `filters`, `must_not`, `sort`.
  */
 export function templateParams(
   request: NormalizedRequest,
 ): Record<string, unknown> {
+  const { should, boosts } = rankingClauses(request);
   return {
     size: request.window,
-    clauses: request.clauses.map((c) => termClause(c, request.explain)),
-    boosts: request.boosts.map(boostClause),
-    filters: request.filters.map(filterQuery),
-    must_not: request.exclude.length
-      ? [{ terms: { id: request.exclude } }]
-      : [],
+    clauses: should,
+    boosts,
+    filters: request.filters.filter((f) => !f.not).map(filterQuery),
+    must_not: mustNotClauses(request),
+    sort: rankSort(request.rankBy, true),
   };
 }
 

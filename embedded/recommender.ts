@@ -42,8 +42,10 @@ import { indicatorFieldsOf } from "../model/fields.ts";
 import type { MetadataType, Model, ModelManifest } from "../model/manifest.ts";
 import { dateMillis } from "../model/items.ts";
 import {
+  addItemIndicators,
   checkServingOptions,
   type Filter,
+  type ItemIndicators,
   normalizeRequest,
   type Recommendation,
   type Recommender,
@@ -86,12 +88,17 @@ interface FieldIndex {
  */
 export class EmbeddedRecommender implements Recommender {
   #ids: string[] = [];
+  #docs: IndexableDocument[] = [];
+  #byId = new Map<string, number>();
   #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
   #manifest: ModelManifest;
   #serving: ResolvedServing;
-  // documents by popularity (desc, missing last), then id: the backfill order
-  #byPopularity?: Int32Array;
+  // documents in rankBy order (desc, missing last), then id, by rankBy list:
+  // the backfill order
+  #rankOrders = new Map<string, Int32Array>();
+  // each rankBy field's values (missing: -Infinity)
+  #rankValues = new Map<string, Float64Array>();
 
   /**
    * Indexes the model's documents. A later document with an id already seen
@@ -115,6 +122,8 @@ export class EmbeddedRecommender implements Recommender {
     for (const [id, doc] of byId) {
       const d = this.#ids.length;
       this.#ids.push(id);
+      this.#docs.push(doc);
+      this.#byId.set(id, d);
       this.#metadata.push(doc.metadata);
       for (const [field, values] of indicatorFieldsOf(doc)) {
         const isWeighted = weighted.get(field);
@@ -210,86 +219,155 @@ export class EmbeddedRecommender implements Recommender {
     }
   }
 
-  #popularity(): Int32Array {
-    if (!this.#byPopularity) {
-      const pop = this.#metadata.map((m) =>
-        typeof m?.popularity === "number" ? m.popularity : -Infinity
-      );
-      const order = Array.from(this.#ids.keys()).sort((x, y) =>
-        (pop[y] - pop[x]) || compareIds(this.#ids[x], this.#ids[y])
-      );
-      this.#byPopularity = Int32Array.from(order);
+  // a number field's values by document (missing: -Infinity, last in
+  // descending order, as Elasticsearch's `missing: _last`)
+  #rankValue(field: string): Float64Array {
+    let v = this.#rankValues.get(field);
+    if (!v) {
+      v = Float64Array.from(this.#metadata, (m) => {
+        const x = m?.[field];
+        return typeof x === "number" ? x : -Infinity;
+      });
+      this.#rankValues.set(field, v);
     }
-    return this.#byPopularity;
+    return v;
+  }
+
+  // documents by the rankBy fields (desc), then id: the backfill order
+  #rankOrder(rankBy: readonly string[]): Int32Array {
+    const key = rankBy.join("\u0000");
+    let order = this.#rankOrders.get(key);
+    if (!order) {
+      const compare = this.#tieBreak(rankBy);
+      order = Int32Array.from(
+        Array.from(this.#ids.keys()).sort(compare),
+      );
+      this.#rankOrders.set(key, order);
+    }
+    return order;
+  }
+
+  // the order of equal scores: rankBy fields descending, then id
+  #tieBreak(rankBy: readonly string[]): (x: number, y: number) => number {
+    const columns = rankBy.map((f) => this.#rankValue(f));
+    return (x, y) => {
+      for (const c of columns) {
+        if (c[x] !== c[y]) return c[y] > c[x] ? 1 : -1;
+      }
+      return compareIds(this.#ids[x], this.#ids[y]);
+    };
+  }
+
+  // a query item's indicator lists, as addItemIndicators takes them
+  #indicatorsOf(id: string): ItemIndicators | undefined {
+    const d = this.#byId.get(id);
+    if (d === undefined) return undefined;
+    const doc = this.#docs[d];
+    const out: Record<
+      string,
+      { ids: readonly string[]; weights?: readonly number[] }
+    > = {};
+    for (const [field, ids] of indicatorFieldsOf(doc)) {
+      const weights = doc.weights?.[field];
+      out[field] = weights ? { ids, weights } : { ids };
+    }
+    return out;
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
-    const r = normalizeRequest(request, this.#manifest, this.#serving);
-    const types = this.#manifest.metadata;
-    const scores = new Map<number, number>();
-    const matched = new Map<number, number[]>();
-    r.clauses.forEach((clause, c) => {
-      const index = this.#fields.get(clause.field);
-      const list = index?.postings.get(clause.item);
-      if (!index || !list) return;
-      // Lucene's linear feature query: boost × stored weight, in float
-      const weights = index.weights?.get(clause.item);
-      const boost = Math.fround(clause.boost);
-      const s = weights ? 0 : keywordTermScore({
-        docFreq: list.length,
-        docCount: index.docCount,
-        sumDocFreq: index.sumDocFreq,
-        boost: clause.boost,
-      });
-      for (let p = 0; p < list.length; p++) {
-        const d = list[p];
-        const add = weights ? Math.fround(boost * weights[p]) : s;
-        scores.set(d, (scores.get(d) ?? 0) + add);
-        if (r.explain) {
-          const m = matched.get(d);
-          if (m) m.push(c);
-          else matched.set(d, [c]);
-        }
+    let r = normalizeRequest(request, this.#manifest, this.#serving);
+    if (r.lookup) {
+      const found = new Map<string, ItemIndicators>();
+      for (const item of r.lookup.items) {
+        const lists = this.#indicatorsOf(item);
+        if (lists) found.set(item, lists);
       }
-    });
+      r = addItemIndicators(r, this.#manifest, found);
+    }
+    const types = this.#manifest.metadata;
     const exclude = new Set(r.exclude);
     const passes = (d: number) =>
       !exclude.has(this.#ids[d]) &&
       r.filters.every((f) =>
-        matchesFilter(this.#metadata[d], f, types[f.field])
+        matchesFilter(this.#metadata[d], f, types[f.field]) !== !!f.not
       );
-    const ranked: Recommendation[] = [];
-    for (const [d, sum] of scores) {
-      if (!passes(d)) continue;
-      // Lucene: the history bool's sum as a float, plus the boosts' float sum
-      let score = Math.fround(sum);
-      let boost = 0, boosted = false;
+    // the boosts an item earns: their float sum, as Lucene sums them
+    const boostOf = (d: number) => {
+      let sum = 0, boosted = false;
       for (const b of r.boosts) {
         if (
           b.values.some((v) =>
             hasValue(this.#metadata[d], b.field, v, types[b.field])
           )
         ) {
-          boost += Math.fround(b.boost);
+          sum += Math.fround(b.boost);
           boosted = true;
         }
       }
-      if (boosted) score = Math.fround(score + Math.fround(boost));
+      return boosted ? Math.fround(sum) : undefined;
+    };
+    const scored: { d: number; score: number }[] = [];
+    const matched = new Map<number, number[]>();
+    if (r.clauses.length > 0) {
+      const scores = new Map<number, number>();
+      r.clauses.forEach((clause, c) => {
+        const index = this.#fields.get(clause.field);
+        const list = index?.postings.get(clause.item);
+        if (!index || !list) return;
+        // Lucene's linear feature query: boost × stored weight, in float
+        const weights = index.weights?.get(clause.item);
+        const boost = Math.fround(clause.boost);
+        const s = weights ? 0 : keywordTermScore({
+          docFreq: list.length,
+          docCount: index.docCount,
+          sumDocFreq: index.sumDocFreq,
+          boost: clause.boost,
+        });
+        for (let p = 0; p < list.length; p++) {
+          const d = list[p];
+          const add = weights ? Math.fround(boost * weights[p]) : s;
+          scores.set(d, (scores.get(d) ?? 0) + add);
+          if (r.explain) {
+            const m = matched.get(d);
+            if (m) m.push(c);
+            else matched.set(d, [c]);
+          }
+        }
+      });
+      for (const [d, sum] of scores) {
+        if (!passes(d)) continue;
+        // Lucene: the history bool's sum as a float, plus the boosts' float sum
+        const score = Math.fround(sum);
+        const boost = boostOf(d);
+        scored.push({
+          d,
+          score: boost === undefined ? score : Math.fround(score + boost),
+        });
+      }
+    } else if (r.boosts.length > 0) {
+      // no history: the boosts rank the items they match
+      for (let d = 0; d < this.#ids.length; d++) {
+        const boost = boostOf(d);
+        if (boost !== undefined && passes(d)) scored.push({ d, score: boost });
+      }
+    }
+    const tie = this.#tieBreak(r.rankBy);
+    scored.sort((x, y) => (y.score - x.score) || tie(x.d, y.d));
+    const ranked = scored.map(({ d, score }): Recommendation => {
       const rec: Recommendation = { id: this.#ids[d], score };
       if (r.explain) {
-        rec.because = matched.get(d)!.map((c) => ({
+        rec.because = (matched.get(d) ?? []).map((c) => ({
           field: r.clauses[c].field,
           item: r.clauses[c].item,
         }));
       }
-      ranked.push(rec);
-    }
-    ranked.sort((x, y) => (y.score - x.score) || compareIds(x.id, y.id));
+      return rec;
+    });
     const want = r.from + r.num;
     const list = applyDither(ranked.slice(0, r.window), r).slice(0, want);
     if (r.backfill && list.length < want) {
       const taken = new Set(ranked.map((x) => x.id));
-      for (const d of this.#popularity()) {
+      for (const d of this.#rankOrder(r.rankBy)) {
         if (list.length >= want) break;
         if (taken.has(this.#ids[d]) || !passes(d)) continue;
         list.push({ id: this.#ids[d], score: 0, backfill: true });

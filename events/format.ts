@@ -190,7 +190,7 @@ export function resolveFormat(format?: EventFormat | string): EventFormat {
     const preset = (PRESETS as Record<string, FormatPreset>)[format];
     if (!preset) {
       throw new ConfigError(
-        "format",
+        "",
         `unknown format "${format}"; presets: ${
           Object.keys(PRESETS).join(", ")
         }`,

@@ -239,7 +239,7 @@ Deno.test("custom formats: layout, fixed event, aliases, named columns", async (
   assert.throws(() => resolveFormat("parquet"), {
     name: "ConfigError",
     message:
-      'format unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
+      'unknown format "parquet"; presets: retailrocket, taobao, tianchi, movielens',
   });
   assert.throws(
     () => resolveFormat({ header: false, user: "visitor", item: 1, event: 2 }),

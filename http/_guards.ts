@@ -89,7 +89,7 @@ export function parseEvent(
     if (k !== "event" && v.length > MAX_ID_LENGTH) {
       throw new RequestError(
         `event.${k}`,
-        `is ${v.length} characters long; ids have at most ${MAX_ID_LENGTH}`,
+        `must have at most ${MAX_ID_LENGTH} characters, got ${v.length}`,
       );
     }
   }

@@ -8,6 +8,8 @@
  * | `POST /similar-items` | `{ item }` or `{ items }` plus rules | `{ recommendations: [...] }` |
  * | `POST /events` | `{ user, item, event, timestamp? }` | 202 (needs an event store) |
  * | `GET /health` | | backend, index and status; 503 when the backend is down |
+ * | `GET /metrics` | | Prometheus metrics (see `metrics.ts`) |
+ * | `GET /openapi.json` | | the OpenAPI 3.1 description (see `openapi.ts`) |
  *
  * Errors are JSON `{ error: { status, message } }`: 400 for malformed JSON
  * or an invalid request (unknown fields, wrong types, too many history
@@ -15,7 +17,9 @@
  * without the bearer token when one is set, 404/405 for unknown routes and
  * methods, 413 for a body over the limit, 415 for `POST /events` without
  * `content-type: application/json`, 503 when Elasticsearch is unreachable,
- * 504 past the request timeout. One access-log line per request.
+ * 504 past the request timeout. One JSON access-log line per request (see
+ * `access_log.ts`); every answer carries `x-request-id`. With `cors`,
+ * allowed origins get CORS headers and preflights a 204.
  *
  * @example
  * ```ts
@@ -57,6 +61,10 @@ import {
   messageOf,
 } from "../errors/mod.ts";
 import { bearerMatches, isJson, parseEvent } from "./_guards.ts";
+import { HttpMetrics } from "./metrics.ts";
+import { openApiDocument, ROUTES } from "./openapi.ts";
+import { accessLogLine, requestIdOf } from "./access_log.ts";
+import { corsHeaders, type CorsOrigins, preflight } from "./cors.ts";
 
 /** Options for {@linkcode createHandler}. */
 export interface HandlerOptions {
@@ -79,8 +87,12 @@ export interface HandlerOptions {
   maxBodyBytes?: number;
   /** Request timeout in milliseconds (default 5000). */
   timeoutMs?: number;
-  /** Access log sink (default: one line on stderr). */
+  /** Access log sink (default: one JSON line on stderr). */
   log?: (line: string) => void;
+  /** Metrics served at `/metrics` (default: the handler's own). */
+  metrics?: HttpMetrics;
+  /** Origins allowed to call from a browser (CORS); default none. */
+  cors?: CorsOrigins;
 }
 
 class HttpError extends CcoError {
@@ -214,22 +226,28 @@ export function createHandler(
   const timeoutMs = options.timeoutMs ?? 5000;
   checkHandlerOptions(options);
   const log = options.log ?? ((line: string) => console.error(line));
+  const metrics = options.metrics ?? new HttpMetrics();
+  // the backend's kind, for metrics: "elasticsearch", "embedded"
+  const backendKind = options.backend.split(/\s/)[0];
+  let openapi: string | undefined;
 
   async function route(
     request: Request,
     signal: AbortSignal,
   ): Promise<Response> {
     const { pathname } = new URL(request.url);
-    const routes: Record<string, string> = {
-      "/recommendations": "POST",
-      "/similar-items": "POST",
-      "/events": "POST",
-      "/health": "GET",
-    };
-    const method = routes[pathname];
+    const method = Object.hasOwn(ROUTES, pathname)
+      ? ROUTES[pathname].method
+      : undefined;
     if (!method) throw new HttpError(404, `no route ${pathname}`);
     if (request.method !== method) {
       throw new HttpError(405, `${pathname} takes ${method}`);
+    }
+    if (pathname === "/openapi.json") {
+      openapi ??= JSON.stringify(openApiDocument());
+      return new Response(openapi, {
+        headers: { "content-type": "application/json" },
+      });
     }
     if (pathname === "/health") {
       try {
@@ -263,6 +281,11 @@ export function createHandler(
         "POST /events takes content-type application/json",
       );
     }
+    if (pathname === "/metrics") {
+      return new Response(metrics.render(), {
+        headers: { "content-type": "text/plain; version=0.0.4" },
+      });
+    }
     const body = object(await readBody(request, limit));
     if (pathname === "/events") {
       if (!options.events) {
@@ -283,48 +306,81 @@ export function createHandler(
         throw new HttpError(400, "/similar-items needs item or items");
       }
     }
-    const recommendations = await options.recommender.recommend(
-      body as RecommendRequest,
-      { signal },
-    );
-    return json(200, { recommendations });
+    const t0 = performance.now();
+    let outcome = "ok";
+    try {
+      const recommendations = await options.recommender.recommend(
+        body as RecommendRequest,
+        { signal },
+      );
+      return json(200, { recommendations });
+    } catch (error) {
+      outcome = error instanceof Error ? error.name : "Error";
+      throw error;
+    } finally {
+      metrics.backend(backendKind, outcome, (performance.now() - t0) / 1000);
+    }
   }
 
   return async (request: Request): Promise<Response> => {
     const t0 = performance.now();
+    const requestId = requestIdOf(request);
+    const { pathname } = new URL(request.url);
+    const origin = request.headers.get("origin");
+    metrics.started();
     let response: Response;
     let timer: ReturnType<typeof setTimeout> | undefined;
     // the deadline aborts the backend's work too (e.g. the search request)
     const deadline = new AbortController();
-    let detail = "";
+    let error: string | undefined;
     try {
-      response = await Promise.race([
-        route(request, deadline.signal),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = new DeadlineError(`no answer within ${timeoutMs} ms`);
-            reject(error);
-            deadline.abort(error);
-          }, timeoutMs);
-        }),
-      ]);
-    } catch (error) {
-      const { status, message } = statusOf(error);
-      if (status === 500) detail = ` (${messageOf(error)})`;
+      if (options.cors && request.method === "OPTIONS") {
+        response = preflight(origin, options.cors);
+      } else {
+        response = await Promise.race([
+          route(request, deadline.signal),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              const error = new DeadlineError(
+                `no answer within ${timeoutMs} ms`,
+              );
+              reject(error);
+              deadline.abort(error);
+            }, timeoutMs);
+          }),
+        ]);
+      }
+    } catch (caught) {
+      const { status, message } = statusOf(caught);
+      // the log keeps a defect's cause for the operator; the caller gets none
+      error = status === 500 ? messageOf(caught) : message;
       response = json(status, {
         error: { status, message: status === 500 ? "internal error" : message },
       });
     } finally {
       clearTimeout(timer);
     }
-    const { pathname } = new URL(request.url);
-    log(
-      `${
-        new Date().toISOString()
-      } ${request.method} ${pathname} ${response.status} ${
-        (performance.now() - t0).toFixed(1)
-      }ms${detail}`,
-    );
+    response.headers.set("x-request-id", requestId);
+    if (options.cors && response.status !== 204) {
+      for (
+        const [k, v] of Object.entries(corsHeaders(origin, options.cors) ?? {})
+      ) {
+        response.headers.set(k, v);
+      }
+    }
+    const routeName = Object.hasOwn(ROUTES, pathname) ? pathname : "other";
+    const ms = performance.now() - t0;
+    metrics.request(routeName, request.method, response.status, ms / 1000);
+    metrics.finished();
+    log(accessLogLine({
+      requestId,
+      method: request.method,
+      path: pathname,
+      route: routeName,
+      status: response.status,
+      ms: Math.round(ms * 100) / 100,
+      ...(error !== undefined ? { error } : {}),
+    }));
     return response;
   };
 }

@@ -27,3 +27,7 @@
  */
 
 export * from "./handler.ts";
+export * from "./metrics.ts";
+export * from "./openapi.ts";
+export * from "./access_log.ts";
+export * from "./cors.ts";

@@ -62,6 +62,13 @@ import {
   TOOL_VERSION,
 } from "../model/manifest.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
+import { checkMinEventsPerUser, withMinEventsPerUser } from "./min_events.ts";
+import {
+  applyRankings,
+  checkRankings,
+  RankingsAccumulator,
+  type RankingSpec,
+} from "./rankings.ts";
 import { TopK } from "./_top_k.ts";
 import { ConfigError } from "../errors/mod.ts";
 import {
@@ -127,6 +134,16 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
   weights?: Weighting;
   /** Where the events came from, recorded in the manifest. */
   source?: ModelManifest["source"];
+  /**
+   * Leave out users with fewer distinct interactions, all event types
+   * together (the UR's `minEventsPerUser`; see `min_events.ts`).
+   */
+  minEventsPerUser?: number;
+  /**
+   * Rankings written into each document's metadata (popular, trending,
+   * hot; see `rankings.ts`), for backfill and ties (`rankBy`).
+   */
+  rankings?: readonly RankingSpec[];
 }
 
 /**
@@ -363,8 +380,14 @@ export async function buildIndicators(
   checkBuildOptions(options);
   const t0 = performance.now();
   const builder = new InteractionsBuilder(options);
-  await builder.addAll(events);
-  const interactions = builder.build();
+  const rankings = options.rankings?.length
+    ? new RankingsAccumulator(options.rankings, options.primaryEvent)
+    : undefined;
+  await builder.addAll(rankings ? rankings.tap(events) : events);
+  const interactions = withMinEventsPerUser(
+    builder.build(),
+    options.minEventsPerUser,
+  );
   const t1 = performance.now();
   const { documents, fields, stats: fieldStats, primary } = indicatorDocuments(
     interactions,
@@ -397,6 +420,9 @@ export async function buildIndicators(
     }),
     maxHistoryPerUser: options.maxHistoryPerUser ??
       DEFAULT_MAX_HISTORY_PER_USER,
+    ...(options.minEventsPerUser !== undefined
+      ? { minEventsPerUser: options.minEventsPerUser }
+      : {}),
     counts: {
       events: { ...interactions.eventsRead },
       users: interactions.users.size,
@@ -406,6 +432,13 @@ export async function buildIndicators(
     ...(options.source ? { source: options.source } : {}),
     metadata: { popularity: "number" },
   };
+  if (rankings) {
+    applyRankings(
+      { manifest, documents },
+      rankings.values(interactions),
+      rankings.manifest(),
+    );
+  }
   return {
     manifest,
     documents,
@@ -475,6 +508,8 @@ export function checkBuildOptions(options: BuildOptions): void {
     );
   }
   new InteractionsBuilder(options); // checks the history cap
+  checkMinEventsPerUser(options.minEventsPerUser);
+  if (options.rankings) checkRankings(options.rankings);
 }
 
 /** One indicator field to compute. */

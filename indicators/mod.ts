@@ -30,5 +30,7 @@
 export * from "./build.ts";
 export * from "./interactions.ts";
 export * from "./llr.ts";
+export * from "./min_events.ts";
+export * from "./rankings.ts";
 export * from "./sparse.ts";
 export * from "./weights.ts";

@@ -24,6 +24,7 @@
  * @module
  */
 
+import config from "../deno.json" with { type: "json" };
 import { ModelError } from "../errors/mod.ts";
 import type { IndexableDocument } from "./document.ts";
 import {
@@ -38,8 +39,11 @@ import {
 export const MANIFEST_FORMAT = "cco-es/model";
 /** The manifest layout version this library writes and reads. */
 export const MANIFEST_VERSION = 1;
-/** This library's version, recorded in every manifest it writes. */
-export const TOOL_VERSION = "0.2.0";
+/**
+ * This library's version, recorded in every manifest it writes and printed
+ * by `cco --version`: the package's version in `deno.json`, its one source.
+ */
+export const TOOL_VERSION: string = config.version;
 
 /** How indicator strength is computed: see `indicators/weights.ts`. */
 export type Weighting = "none" | "llr" | "llr-idf";
@@ -85,6 +89,25 @@ export interface ServingDefaults {
   fieldBoosts?: Record<string, number>;
 }
 
+/**
+ * A ranking a build computed into a number metadata field (see
+ * `indicators/rankings.ts`).
+ */
+export interface RankingManifest {
+  /** Metadata field. */
+  name: string;
+  /** What it measures: `popular`, `trending` or `hot`. */
+  type: "popular" | "trending" | "hot";
+  /** Event types counted. */
+  eventNames: string[];
+  /** Events or distinct users. */
+  count: "events" | "users";
+  /** Window length in ms (absent: all time). */
+  durationMs?: number;
+  /** Window end in unix ms, exclusive (absent: all time, or no events). */
+  endMs?: number;
+}
+
 /** What a model is. */
 export interface ModelManifest {
   /** Always {@linkcode MANIFEST_FORMAT}. */
@@ -108,6 +131,8 @@ export interface ModelManifest {
   fields: FieldManifest[];
   /** Most recent distinct items kept per user and event type, if known. */
   maxHistoryPerUser?: number;
+  /** Users with fewer distinct interactions were left out of the build. */
+  minEventsPerUser?: number;
   /** Figures of the build. */
   counts: {
     /** Events read per type. */
@@ -130,6 +155,8 @@ export interface ModelManifest {
   };
   /** Item metadata fields and their types. */
   metadata: Record<string, MetadataType>;
+  /** Rankings computed into number metadata fields (e.g. `trending`). */
+  rankings?: RankingManifest[];
   /** Serving defaults (override them per request or in settings). */
   serving?: ServingDefaults;
   /** Tuning results, when the build tuned its settings. */

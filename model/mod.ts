@@ -20,3 +20,4 @@ export * from "./fields.ts";
 export * from "./items.ts";
 export * from "./manifest.ts";
 export * from "./ndjson.ts";
+export * from "./mahout.ts";

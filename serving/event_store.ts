@@ -309,7 +309,7 @@ export function withUserHistory(
       if (user.length > MAX_ID_LENGTH) {
         throw new RequestError(
           "request.user",
-          `is ${user.length} characters long; ids have at most ${MAX_ID_LENGTH}`,
+          `must have at most ${MAX_ID_LENGTH} characters, got ${user.length}`,
         );
       }
       const [stored, manifest] = await Promise.all([

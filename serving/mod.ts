@@ -13,7 +13,7 @@
  * const manifest = manifestFor([{ id: "x", indicators: [] }], { primaryEvent: "buy" });
  * assert.throws(
  *   () => normalizeRequest({ num: 0 }, manifest, resolveServing(manifest)),
- *   { name: "RequestError", message: "request.num must be an integer from 1 to 1000, got 0" },
+ *   { name: "RequestError", message: "request.num must be >= 1, got 0" },
  * );
  * ```
  *

@@ -11,6 +11,14 @@
  * history. A type the model lacks is a {@linkcode RequestError} that lists
  * the known ones.
  *
+ * A request's shape is checked against one JSON Schema,
+ * {@linkcode REQUEST_SCHEMA} (`request.schema.json`, also the HTTP service's
+ * OpenAPI description); what needs the model (event types, metadata types,
+ * ranking fields) against its manifest. Business rules come in cco-es's
+ * form (`filters`, `boosts`) and the Universal Recommender's (`fields` with
+ * a `bias`); engine-level defaults and rules come from
+ * {@linkcode ServingOptions}.
+ *
  * @example Validate a request against a model
  * ```ts
  * import assert from "node:assert/strict";
@@ -43,7 +51,18 @@ import {
   type MetadataType,
   type ModelManifest,
 } from "../model/manifest.ts";
+import { compareIds } from "../model/document.ts";
 import { dateMillis } from "../model/items.ts";
+import { type JsonSchema, schemaIssues } from "../config/schema.ts";
+import schema from "./request.schema.json" with { type: "json" };
+
+/**
+ * The JSON Schema of a request (`serving/request.schema.json`): what
+ * {@linkcode normalizeRequest} checks a request's shape against, and what
+ * the HTTP service publishes in its OpenAPI document. Its `$defs` also
+ * describe the answer (`recommendation`).
+ */
+export const REQUEST_SCHEMA: JsonSchema = schema;
 
 /** Default number of recommendations returned. */
 export const DEFAULT_NUM = 10;
@@ -54,23 +73,33 @@ export const MAX_WINDOW = 10_000;
 /** Largest accepted history length per event type (after deduplication). */
 export const MAX_HISTORY = 1024;
 /**
- * Longest accepted item or user id, in UTF-16 code units. Elasticsearch
- * refuses a `keyword` term over 32 766 bytes (a 400 the embedded backend
- * would not give); ids of at most 1024 units stay far below it, on both
- * backends alike.
+ * Longest accepted item or user id, in UTF-16 code units (the schema's
+ * `itemId.maxLength`). Elasticsearch refuses a `keyword` term over 32 766
+ * bytes, a 400 the embedded backend would not give; ids this long stay far
+ * below it on both backends alike. Text values of filters and boosts have
+ * the same limit.
  */
-export const MAX_ID_LENGTH = 1024;
-/** Longest accepted string: a filter or boost value, a dither seed, a date. */
-export const MAX_VALUE_LENGTH = 1024;
+export const MAX_ID_LENGTH: number =
+  (schema as { $defs: { itemId: { maxLength: number } } }).$defs.itemId
+    .maxLength;
+/** The metadata field backfill and ties go by when nothing else is set. */
+export const DEFAULT_RANK_BY: readonly string[] = ["popularity"];
 
-/** A metadata filter: exactly one of `value`, `values`, or range bounds. */
+/** A metadata value a rule compares with. */
+export type RuleValue = string | number | boolean;
+
+/**
+ * A metadata filter: exactly one of `value`, `values`, or range bounds. An
+ * item passes when any of its values does; with `not`, the items that
+ * match are excluded instead (items without the field are kept).
+ */
 export interface Filter {
   /** Metadata field, e.g. `category`, `available`, `popularity`. */
   field: string;
   /** Must equal this. */
-  value?: string | number | boolean;
+  value?: RuleValue;
   /** Must equal one of these. */
-  values?: readonly (string | number | boolean)[];
+  values?: readonly RuleValue[];
   /** Range bounds (numbers, or ISO dates for date fields). */
   gte?: number | string;
   /** Greater than. */
@@ -79,6 +108,8 @@ export interface Filter {
   lte?: number | string;
   /** Less than. */
   lt?: number | string;
+  /** Exclude the items that match, instead of keeping only them. */
+  not?: boolean;
 }
 
 /** Raise the score of items whose `field` has one of `values`. */
@@ -86,10 +117,32 @@ export interface Boost {
   /** Metadata field. */
   field: string;
   /** Values that earn the boost. */
-  values: readonly (string | number | boolean)[];
+  values: readonly RuleValue[];
   /** Added to the score of a matching item (> 0). */
   boost: number;
 }
+
+/**
+ * A business rule in the Universal Recommender's form (its `fields`):
+ * `bias` > 0 adds `bias` to the score of the items whose `name` field has
+ * one of `values`; 0 excludes them; < 0 keeps only them.
+ */
+export interface FieldRule {
+  /** Metadata field. */
+  name: string;
+  /** Values the rule is about. */
+  values: readonly RuleValue[];
+  /** > 0 boost, 0 exclude, < 0 include only. */
+  bias: number;
+}
+
+/**
+ * How `item` and `items` query: `cooccurrence` finds the items whose
+ * primary indicators list them (items bought with them); `indicators` uses
+ * their own indicator lists, every field, as the query (the Universal
+ * Recommender's item-based query: items whose indicators resemble theirs).
+ */
+export type ItemQuery = "cooccurrence" | "indicators";
 
 /** A recommendation request. */
 export interface RecommendRequest {
@@ -104,10 +157,15 @@ export interface RecommendRequest {
    * {@linkcode withUserHistory}); the backends alone reject it.
    */
   user?: string;
-  /** Similar items for one item (item-based): queries `indicators`. */
+  /**
+   * Similar items for one item (item-based); with a history (or user) the
+   * item's query joins the history's.
+   */
   item?: string;
   /** Similar items for a basket (item-based). */
   items?: readonly string[];
+  /** How `item` and `items` query (default the engine's, else `cooccurrence`). */
+  itemQuery?: ItemQuery;
   /** Multiply the scores of each field's matches (default 1 each). */
   fieldBoosts?: Readonly<Record<string, number>>;
   /** How many items to return (default 10, at most 1000). */
@@ -116,7 +174,12 @@ export interface RecommendRequest {
   from?: number;
   /** Only items whose metadata passes every filter. */
   filters?: readonly Filter[];
-  /** Score boosts on metadata values (they do not exclude others). */
+  /** Business rules in the Universal Recommender's form. */
+  fields?: readonly FieldRule[];
+  /**
+   * Score boosts on metadata values (they do not exclude others). Without
+   * history, the items they match are ranked by them, before backfill.
+   */
   boosts?: readonly Boost[];
   /** Item ids never to return. */
   exclude?: readonly string[];
@@ -127,9 +190,27 @@ export interface RecommendRequest {
    * recommendable: people buy what they viewed.
    */
   excludeSeen?: boolean;
-  /** Only items whose date `field` (default `updated`) is in the range. */
-  dateRange?: { field?: string; after?: string; before?: string };
-  /** Fill up to `num` with popular items passing the rules (default true). */
+  /**
+   * Only items whose date `field` (default `updated`) is strictly after
+   * `after` and strictly before `before` (ISO 8601 or unix ms), as the
+   * Universal Recommender's `dateRange`.
+   */
+  dateRange?: {
+    field?: string;
+    after?: string | number;
+    before?: string | number;
+  };
+  /**
+   * The instant the engine's availability window is checked at (default
+   * now; the Universal Recommender's `currentDate`).
+   */
+  currentDate?: string | number;
+  /**
+   * Number metadata fields that order backfill and break score ties, in
+   * order, before the item id (default the engine's, else `popularity`).
+   */
+  rankBy?: readonly string[];
+  /** Fill up to `num` with items in `rankBy` order passing the rules (default true). */
   backfill?: boolean;
   /** Report which history items each result matched (default false). */
   explain?: boolean;
@@ -156,7 +237,7 @@ export interface Recommendation {
    * field boosts), plus metadata boosts. 0 for backfill.
    */
   score: number;
-  /** True when the item comes from popularity backfill. */
+  /** True when the item comes from backfill. */
   backfill?: boolean;
   /** With `explain`: the history clauses the item matched. */
   because?: { field: string; item: string }[];
@@ -174,7 +255,8 @@ export interface RecommendOptions {
 /** Anything that answers recommendation requests. */
 export interface Recommender {
   /**
-   * Ranked recommendations, best first; ties are ordered by item id.
+   * Ranked recommendations, best first; ties are ordered by the `rankBy`
+   * fields (popularity by default), then by item id.
    *
    * @param request The history and options.
    * @param options An abort signal.
@@ -212,12 +294,20 @@ export interface NormalizedRequest {
   num: number;
   /** Offset. */
   from: number;
-  /** Filters, the date range included. */
+  /**
+   * Filters: the request's, its rules', the date range, the engine's
+   * availability window and rules.
+   */
   filters: Filter[];
-  /** Metadata boosts. */
+  /**
+   * Metadata boosts. Without clauses they are the ranking: the items they
+   * match, by their summed boosts.
+   */
   boosts: Boost[];
   /** Excluded ids (explicit and, with excludeSeen, the query items). */
   exclude: string[];
+  /** Number fields that order backfill and break ties, before the id. */
+  rankBy: string[];
   /** Whether to backfill. */
   backfill: boolean;
   /** Whether to explain. */
@@ -226,6 +316,19 @@ export interface NormalizedRequest {
   window: number;
   /** Dithering, when requested. */
   dither?: { seed: string; epsilon: number; periodMs: number };
+  /**
+   * Items whose own indicator lists join the query (`itemQuery:
+   * "indicators"`): the backend reads them and calls
+   * {@linkcode addItemIndicators}.
+   */
+  lookup?: {
+    /** The items, in request order. */
+    items: string[];
+    /** Values used per field (`maxQueryEvents`). */
+    cap: number;
+    /** Boost of each field's clauses (default 1). */
+    fieldBoosts: Readonly<Record<string, number>>;
+  };
 }
 
 /**
@@ -248,9 +351,30 @@ export interface ServingOptions {
   backfill?: boolean;
   /** Default of a request's `excludeSeen` (default true). */
   excludeSeen?: boolean;
+  /** Default of a request's `rankBy` (default `["popularity"]`). */
+  rankBy?: readonly string[];
+  /** Default of a request's `itemQuery` (default `cooccurrence`). */
+  itemQuery?: ItemQuery;
+  /**
+   * A date field: items whose value is after the request's `currentDate`
+   * (default now) are not returned yet (the UR's `availableDateName`).
+   */
+  availableDateName?: string;
+  /**
+   * A date field: items whose value is at or before the request's
+   * `currentDate` (default now) are not returned any more (the UR's
+   * `expireDateName`).
+   */
+  expireDateName?: string;
+  /** Filters applied to every request, besides its own. */
+  filters?: readonly Filter[];
+  /** Boosts applied to every request, besides its own. */
+  boosts?: readonly Boost[];
+  /** Rules in the UR's form applied to every request (its engine.json `fields`). */
+  fields?: readonly FieldRule[];
 }
 
-/** Serving settings after defaults. */
+/** Serving settings after defaults, checked against a model. */
 export interface ResolvedServing {
   /** History items used per event type. */
   maxQueryEvents: number;
@@ -262,24 +386,49 @@ export interface ResolvedServing {
   backfill: boolean;
   /** Default of `excludeSeen`. */
   excludeSeen: boolean;
+  /** Default of `rankBy`. */
+  rankBy: readonly string[];
+  /** Default of `itemQuery`. */
+  itemQuery: ItemQuery;
+  /** The availability window's date fields, if any. */
+  availableDateName?: string;
+  /** See {@linkcode ServingOptions.expireDateName}. */
+  expireDateName?: string;
+  /** Engine filters (normalized, the `fields` rules included). */
+  filters: readonly Filter[];
+  /** Engine boosts (the `fields` rules included). */
+  boosts: readonly Boost[];
 }
 
 /** Default of {@linkcode ServingOptions.maxQueryEvents}. */
 export const DEFAULT_MAX_QUERY_EVENTS = 100;
 
+const defs = (schema as { $defs: Record<string, JsonSchema> }).$defs;
+
+// the first schema issue of `value` against `$defs.<def>` (or the root)
+function shapeIssue(value: unknown, def: string | undefined, path: string) {
+  const target = def === undefined ? REQUEST_SCHEMA : defs[def];
+  return schemaIssues(target, value, path, REQUEST_SCHEMA)[0];
+}
+
 /**
  * Checks serving options, so that a bad setting fails when a recommender is
- * made, not on its first request.
+ * made, not on its first request. What needs the model (field types) is
+ * checked by {@linkcode resolveServing}.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkServingOptions } from "./request.ts";
  *
- * checkServingOptions({ maxQueryEvents: 20 });
+ * checkServingOptions({ maxQueryEvents: 20, rankBy: ["trending", "popularity"] });
  * assert.throws(
  *   () => checkServingOptions({ maxQueryEvents: 0 }),
  *   /maxQueryEvents must be an integer from 1 to 1024, got 0/,
+ * );
+ * assert.throws(
+ *   () => checkServingOptions({ filters: [{ field: "category", colour: "red" } as never] }),
+ *   { name: "ConfigError", message: 'filters[0] has an unknown key "colour" (known: field, value, values, gte, gt, lte, lt, not)' },
  * );
  * ```
  *
@@ -316,11 +465,31 @@ export function checkServingOptions(options: ServingOptions): void {
       throw new ConfigError(key, "must be a boolean");
     }
   }
+  // the rest has the shape of the request's keys of the same names
+  const shapes: [keyof ServingOptions, unknown, string | undefined][] = [
+    ["rankBy", { rankBy: options.rankBy }, undefined],
+    ["itemQuery", { itemQuery: options.itemQuery }, undefined],
+    ["filters", { filters: options.filters }, undefined],
+    ["boosts", { boosts: options.boosts }, undefined],
+    ["fields", { fields: options.fields }, undefined],
+    ["availableDateName", options.availableDateName, "fieldName"],
+    ["expireDateName", options.expireDateName, "fieldName"],
+  ];
+  for (const [key, value, def] of shapes) {
+    if (options[key] === undefined) continue;
+    const issue = def === undefined
+      ? shapeIssue(value, undefined, "")
+      : shapeIssue(value, def, key);
+    if (issue) {
+      throw new ConfigError(issue.path.replace(/^\./, ""), issue.reason);
+    }
+  }
 }
 
 /**
  * Serving settings for a model: the options, then the manifest's recorded
- * defaults, then the library's.
+ * defaults, then the library's; the engine's rules checked against the
+ * model's metadata types.
  *
  * @example
  * ```ts
@@ -332,6 +501,11 @@ export function checkServingOptions(options: ServingOptions): void {
  * m.serving = { maxQueryEvents: 1024 };
  * assert.equal(resolveServing(m).maxQueryEvents, 1024);
  * assert.equal(resolveServing(m, { maxQueryEvents: 20 }).maxQueryEvents, 20);
+ * // a UR rule with bias 0 excludes
+ * assert.deepEqual(
+ *   resolveServing(m, { fields: [{ name: "category", values: ["tablets"], bias: 0 }] }).filters,
+ *   [{ field: "category", values: ["tablets"], not: true }],
+ * );
  * ```
  *
  * @param manifest The model's manifest.
@@ -350,63 +524,93 @@ export function resolveServing(
     fieldBoosts: { ...manifest.serving?.fieldBoosts, ...options.fieldBoosts },
   };
   checkServingOptions(merged);
+  const configFail = (path: string, reason: string): never => {
+    throw new ConfigError(path, reason);
+  };
+  const types = manifest.metadata;
+  const rankBy = [...(merged.rankBy ?? DEFAULT_RANK_BY)];
+  rankBy.forEach((f, i) =>
+    checkRankField(f, types, `rankBy[${i}]`, configFail)
+  );
+  for (const key of ["availableDateName", "expireDateName"] as const) {
+    const field = merged[key];
+    if (
+      field !== undefined && types[field] !== undefined &&
+      types[field] !== "date"
+    ) {
+      configFail(
+        key,
+        `names "${field}", a ${
+          types[field]
+        } field of this model; it must be a date field (declare it in items.fields)`,
+      );
+    }
+  }
+  const filters = (merged.filters ?? []).map((f, i) => {
+    checkMetadataField(f.field, `filters[${i}].field`, manifest, configFail);
+    return checkFilter(f, `filters[${i}]`, types, configFail);
+  });
+  const boosts = (merged.boosts ?? []).map((b, i) => {
+    checkMetadataField(b.field, `boosts[${i}].field`, manifest, configFail);
+    return checkBoost(b, `boosts[${i}]`, types, configFail);
+  });
+  (merged.fields ?? []).forEach((rule, i) => {
+    checkMetadataField(rule.name, `fields[${i}].name`, manifest, configFail);
+    applyFieldRule(
+      rule,
+      `fields[${i}]`,
+      types,
+      configFail,
+      filters,
+      boosts,
+    );
+  });
   return {
     maxQueryEvents: merged.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS,
     fieldBoosts: merged.fieldBoosts!,
     num: merged.num ?? DEFAULT_NUM,
     backfill: merged.backfill ?? true,
     excludeSeen: merged.excludeSeen ?? true,
+    rankBy,
+    itemQuery: merged.itemQuery ?? "cooccurrence",
+    ...(merged.availableDateName !== undefined
+      ? { availableDateName: merged.availableDateName }
+      : {}),
+    ...(merged.expireDateName !== undefined
+      ? { expireDateName: merged.expireDateName }
+      : {}),
+    filters,
+    boosts,
   };
 }
 
-const KEYS = new Set([
-  "history",
-  "user",
-  "item",
-  "items",
-  "fieldBoosts",
-  "num",
-  "from",
-  "filters",
-  "boosts",
-  "exclude",
-  "excludeSeen",
-  "dateRange",
-  "backfill",
-  "explain",
-  "dither",
-]);
-const FIELD = /^[A-Za-z][A-Za-z0-9_-]*$/;
+type Fail = (path: string, reason: string) => never;
 
 function fail(path: string, reason: string): never {
   throw new RequestError(path, reason);
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-function ids(value: unknown, where: string): string[] {
-  if (!Array.isArray(value)) fail(where, "must be an array of item ids");
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const [i, item] of (value as unknown[]).entries()) {
-    if (typeof item !== "string" || item === "") {
-      fail(
-        `${where}[${i}]`,
-        `must be a non-empty string, got ${JSON.stringify(item)}`,
-      );
-    }
-    if (item.length > MAX_ID_LENGTH) {
-      fail(
-        `${where}[${i}]`,
-        `is ${item.length} characters long; ids have at most ${MAX_ID_LENGTH}`,
-      );
-    }
-    if (!seen.has(item)) {
-      seen.add(item);
-      out.push(item);
-    }
+function checkRankField(
+  field: string,
+  types: Readonly<Record<string, MetadataType>>,
+  where: string,
+  fail: Fail,
+): void {
+  // popularity is always sortable (missing values sort last)
+  if (types[field] === "number" || (field === "popularity" && !types[field])) {
+    return;
   }
+  const numbers = Object.keys(types).filter((k) => types[k] === "number");
+  fail(
+    where,
+    `"${field}" is not a number field of this model (number fields: ${
+      numbers.join(", ") || "none"
+    })`,
+  );
+}
+
+function dedupIds(list: readonly string[], where: string): string[] {
+  const out = [...new Set(list)];
   if (out.length > MAX_HISTORY) {
     fail(
       where,
@@ -416,28 +620,15 @@ function ids(value: unknown, where: string): string[] {
   return out;
 }
 
-function scalar(v: unknown): v is string | number | boolean {
-  return typeof v === "string" || typeof v === "boolean" ||
-    (typeof v === "number" && Number.isFinite(v));
-}
-
-// a string value over MAX_VALUE_LENGTH is refused, naming where it is
-function short(v: unknown, where: string) {
-  if (typeof v === "string" && v.length > MAX_VALUE_LENGTH) {
-    fail(
-      where,
-      `is ${v.length} characters long; values have at most ${MAX_VALUE_LENGTH}`,
-    );
-  }
-}
-
-// a value of a metadata field of that type
+// a value of a field of the model's type `type`
 function checkTyped(
   v: unknown,
   at: string,
   field: string,
-  type: MetadataType,
-) {
+  type: MetadataType | undefined,
+  fail: Fail,
+): void {
+  if (!type) return;
   const ok = type === "number"
     ? typeof v === "number"
     : type === "boolean"
@@ -456,22 +647,21 @@ function checkTyped(
   }
 }
 
-// filters and boosts apply to item metadata: the id and the indicator
-// fields are in the index too, where Elasticsearch would match them (a
-// term on a sparse_vector field, a range on the id) and the embedded
-// backend would not
+const RANGE = ["gte", "gt", "lte", "lt"] as const;
+
+// rules apply to item metadata: the id and the indicator fields are in the
+// index too, where Elasticsearch would match them (a term on a
+// sparse_vector field, a range on the id) and the embedded backend not
 function checkMetadataField(
-  field: unknown,
+  field: string,
   at: string,
   manifest: ModelManifest,
-): asserts field is string {
-  if (typeof field !== "string" || !FIELD.test(field)) {
-    fail(at, "must be a field name");
-  }
+  fail: Fail,
+): void {
   if (field === "id" || manifest.fields.some((f) => f.name === field)) {
     fail(
       at,
-      `"${field}" is not a metadata field (filters and boosts apply to item metadata: ${
+      `"${field}" is not a metadata field (rules apply to item metadata: ${
         Object.keys(manifest.metadata).sort().join(", ") ||
         "none in this model"
       })`,
@@ -479,89 +669,99 @@ function checkMetadataField(
   }
 }
 
+/** A filter's semantics: one kind of test, values of the field's type. */
 function checkFilter(
-  f: unknown,
+  filter: Filter,
   where: string,
-  manifest: ModelManifest,
+  types: Readonly<Record<string, MetadataType>>,
+  fail: Fail,
 ): Filter {
-  const types = manifest.metadata;
-  if (!isObject(f)) fail(where, "must be an object");
-  const filter = f as unknown as Filter;
-  checkMetadataField(filter.field, `${where}.field`, manifest);
-  const range = ["gte", "gt", "lte", "lt"].filter((k) => k in filter);
-  const kinds = ["value" in filter, "values" in filter, range.length > 0]
-    .filter(Boolean).length;
+  const range = RANGE.filter((k) => filter[k] !== undefined);
+  const kinds = [
+    filter.value !== undefined,
+    filter.values !== undefined,
+    range.length > 0,
+  ].filter(Boolean).length;
   if (kinds !== 1) {
     fail(where, "needs exactly one of value, values, or range bounds");
   }
-  if ("value" in filter && !scalar(filter.value)) {
-    fail(`${where}.value`, "must be a string, number or boolean");
-  }
-  short(filter.value, `${where}.value`);
-  if (
-    "values" in filter &&
-    (!Array.isArray(filter.values) || filter.values.length === 0 ||
-      !filter.values.every(scalar))
-  ) {
-    fail(
-      `${where}.values`,
-      "must be a non-empty array of strings, numbers or booleans",
-    );
-  }
-  filter.values?.forEach((v, i) => short(v, `${where}.values[${i}]`));
-  for (const k of range) {
-    const v = (filter as unknown as Record<string, unknown>)[k];
-    if (
-      !(typeof v === "number" && Number.isFinite(v)) && typeof v !== "string"
-    ) {
-      fail(`${where}.${k}`, "must be a number or a date string");
-    }
-    short(v, `${where}.${k}`);
-  }
-  const extra = Object.keys(filter).filter((k) =>
-    !["field", "value", "values", "gte", "gt", "lte", "lt"].includes(k)
-  );
-  if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
   // Elasticsearch keeps one bound per side (the last given), the embedded
   // backend would apply both: one per side, so both read it alike
-  for (const [a, b] of [["gt", "gte"], ["lt", "lte"]]) {
-    if (range.includes(a) && range.includes(b)) {
+  for (const [a, b] of [["gt", "gte"], ["lt", "lte"]] as const) {
+    if (filter[a] !== undefined && filter[b] !== undefined) {
       fail(where, `has both ${a} and ${b}: give one bound per side`);
     }
   }
   const type = types[filter.field];
-  if (type) {
-    const check = (v: unknown, at: string) =>
-      checkTyped(v, at, filter.field, type);
-    if (type === "boolean" && range.length > 0) {
-      fail(where, `cannot be a range: "${filter.field}" is a boolean field`);
-    }
-    if ("value" in filter) check(filter.value, `${where}.value`);
-    filter.values?.forEach((v, i) => check(v, `${where}.values[${i}]`));
-    for (const k of range) {
-      check((filter as unknown as Record<string, unknown>)[k], `${where}.${k}`);
-    }
-    if (type === "date") {
-      // one instant for both backends: Elasticsearch would otherwise fill
-      // the missing parts of a `gt`/`lte` bound such as "2015-06-01" with
-      // 23:59:59.999, and read text without an offset its own way
-      const instant = (v: unknown) => dateMillis(v)!;
-      const out: Filter = { field: filter.field };
-      if ("value" in filter) out.value = instant(filter.value);
-      if (filter.values) out.values = filter.values.map(instant);
-      for (const k of range) {
-        (out as unknown as Record<string, number>)[k] = instant(
-          (filter as unknown as Record<string, unknown>)[k],
-        );
-      }
-      return out;
-    }
+  if (type === "boolean" && range.length > 0) {
+    fail(where, `cannot be a range: "${filter.field}" is a boolean field`);
   }
-  return filter;
+  if (filter.value !== undefined) {
+    checkTyped(filter.value, `${where}.value`, filter.field, type, fail);
+  }
+  filter.values?.forEach((v, i) =>
+    checkTyped(v, `${where}.values[${i}]`, filter.field, type, fail)
+  );
+  for (const k of range) {
+    checkTyped(filter[k], `${where}.${k}`, filter.field, type, fail);
+  }
+  const out: Filter = { field: filter.field };
+  // one instant for both backends: Elasticsearch would otherwise fill the
+  // missing parts of a `gt`/`lte` bound such as "2015-06-01" with
+  // 23:59:59.999, and read text without an offset its own way
+  const norm = (v: RuleValue): RuleValue =>
+    type === "date" ? dateMillis(v)! : v;
+  if (filter.value !== undefined) out.value = norm(filter.value);
+  if (filter.values !== undefined) out.values = filter.values.map(norm);
+  for (const k of range) out[k] = norm(filter[k]!) as number | string;
+  if (filter.not) out.not = true;
+  return out;
+}
+
+function checkBoost(
+  boost: Boost,
+  where: string,
+  types: Readonly<Record<string, MetadataType>>,
+  fail: Fail,
+): Boost {
+  const type = types[boost.field];
+  boost.values.forEach((v, i) =>
+    checkTyped(v, `${where}.values[${i}]`, boost.field, type, fail)
+  );
+  const values = type === "date"
+    ? boost.values.map((v) => dateMillis(v)!)
+    : [...boost.values];
+  return { field: boost.field, values, boost: boost.boost };
+}
+
+// a UR rule: bias > 0 boost, 0 exclude, < 0 include only
+function applyFieldRule(
+  rule: FieldRule,
+  where: string,
+  types: Readonly<Record<string, MetadataType>>,
+  fail: Fail,
+  filters: Filter[],
+  boosts: Boost[],
+): void {
+  const { name: field, values, bias } = rule;
+  if (bias > 0) {
+    boosts.push(checkBoost({ field, values, boost: bias }, where, types, fail));
+  } else {
+    filters.push(
+      checkFilter(
+        { field, values, ...(bias === 0 ? { not: true } : {}) },
+        where,
+        types,
+        fail,
+      ),
+    );
+  }
 }
 
 /**
- * Validates a request against a model and applies defaults.
+ * Validates a request against a model and applies defaults: its shape
+ * against {@linkcode REQUEST_SCHEMA}, then what needs the model (event
+ * types, metadata types, ranking fields).
  *
  * @example
  * ```ts
@@ -573,6 +773,10 @@ function checkFilter(
  * const r = normalizeRequest({ history: ["a"], num: 3 }, manifest, resolveServing(manifest));
  * assert.equal(r.num, 3);
  * assert.deepEqual(r.exclude, ["a"]);
+ * assert.throws(
+ *   () => normalizeRequest({ history: ["a"], num: "3" }, manifest),
+ *   { name: "RequestError", path: "request.num", message: 'request.num must be an integer, got "3"' },
+ * );
  * ```
  *
  * @param request The raw request (any JSON value).
@@ -587,12 +791,9 @@ export function normalizeRequest(
   manifest: ModelManifest,
   serving: ResolvedServing = resolveServing(manifest),
 ): NormalizedRequest {
-  if (!isObject(request)) fail("request", "must be an object");
+  const issue = shapeIssue(request, undefined, "request");
+  if (issue) fail(issue.path, issue.reason);
   const req = request as RecommendRequest;
-  const unknown = Object.keys(req).filter((k) => !KEYS.has(k));
-  if (unknown.length) {
-    fail("request", `has unknown keys: ${unknown.join(", ")}`);
-  }
   if (req.user !== undefined) {
     fail(
       "request.user",
@@ -602,17 +803,8 @@ export function normalizeRequest(
   const primary = manifest.primaryEvent;
   const fields = historyFields(manifest);
   const cap = serving.maxQueryEvents;
-  const fieldBoosts = req.fieldBoosts ?? {};
-  if (!isObject(fieldBoosts)) {
-    fail("request.fieldBoosts", "must map fields to numbers");
-  }
-  for (const [f, b] of Object.entries(fieldBoosts)) {
-    if (typeof b !== "number" || !(b > 0) || !Number.isFinite(b)) {
-      fail(`request.fieldBoosts.${f}`, "must be a positive number");
-    }
-  }
-  const boostOf = (field: string) =>
-    fieldBoosts[field] ?? serving.fieldBoosts[field] ?? 1;
+  const fieldBoosts = { ...serving.fieldBoosts, ...req.fieldBoosts };
+  const boostOf = (field: string) => fieldBoosts[field] ?? 1;
   const clauses: Clause[] = [];
   const seen = new Set<string>();
   const primaryField = fields.get(primary)!;
@@ -624,17 +816,12 @@ export function normalizeRequest(
   };
   const history = req.history;
   if (Array.isArray(history)) {
-    const all = ids(history, "request.history");
+    const all = dedupIds(history, "request.history");
     all.forEach((item) => seen.add(item));
     add(primaryField, all.slice(0, cap));
   } else if (history !== undefined) {
-    if (!isObject(history)) {
-      fail(
-        "request.history",
-        "must be an array or an object of arrays by event type",
-      );
-    }
     for (const [type, list] of Object.entries(history)) {
+      if (list === undefined) continue; // absent, as in JSON
       const field = fields.get(type);
       if (!field || !Object.hasOwn(history, type)) {
         fail(
@@ -644,176 +831,198 @@ export function normalizeRequest(
           })`,
         );
       }
-      const all = ids(list, `request.history.${type}`);
+      const all = dedupIds(list, `request.history.${type}`);
       if (type === primary) all.forEach((item) => seen.add(item));
       add(field, all.slice(0, cap));
     }
   }
-  const basket = new Set([
-    ...(req.item !== undefined ? ids([req.item], "request.item") : []),
-    ...(req.items !== undefined ? ids(req.items, "request.items") : []),
-  ]);
-  for (const c of clauses) if (c.field === primaryField) basket.delete(c.item);
-  add(primaryField, [...basket]);
-  const num = req.num ?? serving.num;
-  if (!Number.isInteger(num) || num < 1 || num > MAX_NUM) {
-    fail(
-      "request.num",
-      `must be an integer from 1 to ${MAX_NUM}, got ${JSON.stringify(num)}`,
+  const basket = [
+    ...new Set([
+      ...(req.item !== undefined ? [req.item] : []),
+      ...(req.items !== undefined ? dedupIds(req.items, "request.items") : []),
+    ]),
+  ];
+  let lookup: NormalizedRequest["lookup"];
+  if ((req.itemQuery ?? serving.itemQuery) === "indicators") {
+    basket.forEach((item) => seen.add(item));
+    if (basket.length) lookup = { items: basket, cap, fieldBoosts };
+  } else {
+    const inHistory = new Set(
+      clauses.filter((c) => c.field === primaryField).map((c) => c.item),
     );
+    add(primaryField, basket.filter((item) => !inHistory.has(item)));
   }
+  const num = req.num ?? serving.num;
   const from = req.from ?? 0;
-  if (!Number.isInteger(from) || from < 0 || from + num > MAX_WINDOW) {
+  if (from + num > MAX_WINDOW) {
     fail(
       "request.from",
-      `must be an integer >= 0 with from + num <= ${MAX_WINDOW}, got ${
-        JSON.stringify(from)
-      }`,
+      `must be an integer >= 0 with from + num <= ${MAX_WINDOW}, got ${from}`,
     );
   }
-  if (req.filters !== undefined && !Array.isArray(req.filters)) {
-    fail("request.filters", "must be an array");
-  }
   const types = manifest.metadata;
-  const filters = (req.filters ?? []).map((f, i) =>
-    checkFilter(f, `request.filters[${i}]`, manifest)
-  );
+  const filters = (req.filters ?? []).map((f, i) => {
+    checkMetadataField(f.field, `request.filters[${i}].field`, manifest, fail);
+    return checkFilter(f, `request.filters[${i}]`, types, fail);
+  });
+  const boosts = (req.boosts ?? []).map((b, i) => {
+    checkMetadataField(b.field, `request.boosts[${i}].field`, manifest, fail);
+    return checkBoost(b, `request.boosts[${i}]`, types, fail);
+  });
+  (req.fields ?? []).forEach((rule, i) => {
+    checkMetadataField(rule.name, `request.fields[${i}].name`, manifest, fail);
+    applyFieldRule(rule, `request.fields[${i}]`, types, fail, filters, boosts);
+  });
   if (req.dateRange !== undefined) {
-    if (!isObject(req.dateRange)) {
-      fail("request.dateRange", "must be an object");
-    }
-    const { field = "updated", after, before, ...rest } = req.dateRange;
-    if (Object.keys(rest).length) {
-      fail(
-        "request.dateRange",
-        `has unknown keys: ${Object.keys(rest).join(", ")}`,
-      );
-    }
-    for (const [k, v] of [["after", after], ["before", before]] as const) {
-      if (
-        v !== undefined &&
-        (typeof v !== "string" || !Number.isFinite(Date.parse(v)))
-      ) {
-        fail(`request.dateRange.${k}`, "must be an ISO date");
-      }
-    }
+    const { field = "updated", after, before } = req.dateRange;
+    checkMetadataField(field, "request.dateRange.field", manifest, fail);
     if (after === undefined && before === undefined) {
       fail("request.dateRange", "needs after or before");
     }
+    for (const [k, v] of [["after", after], ["before", before]] as const) {
+      if (v !== undefined && dateMillis(v) === undefined) {
+        fail(`request.dateRange.${k}`, "must be an ISO date or unix ms");
+      }
+    }
+    // both ends exclusive, as the Universal Recommender's dateRange
     filters.push(checkFilter(
       {
         field,
-        ...(after !== undefined ? { gte: after } : {}),
+        ...(after !== undefined ? { gt: after } : {}),
         ...(before !== undefined ? { lt: before } : {}),
       },
       "request.dateRange",
-      manifest,
+      types,
+      fail,
     ));
   }
-  if (req.boosts !== undefined && !Array.isArray(req.boosts)) {
-    fail("request.boosts", "must be an array");
+  if (
+    req.currentDate !== undefined && dateMillis(req.currentDate) === undefined
+  ) {
+    fail("request.currentDate", "must be an ISO date or unix ms");
   }
-  const boosts = (req.boosts ?? []).map((b, i) => {
-    const where = `request.boosts[${i}]`;
-    if (!isObject(b)) fail(where, "must be an object");
-    checkMetadataField(b.field, `${where}.field`, manifest);
-    if (
-      !Array.isArray(b.values) || b.values.length === 0 ||
-      !b.values.every(scalar)
-    ) {
-      fail(
-        `${where}.values`,
-        "must be a non-empty array of strings, numbers or booleans",
-      );
+  if (serving.availableDateName || serving.expireDateName) {
+    const now = req.currentDate !== undefined
+      ? dateMillis(req.currentDate)!
+      : Date.now();
+    // available <= now < expire; an item without the field is not held back
+    if (serving.availableDateName) {
+      filters.push({ field: serving.availableDateName, gt: now, not: true });
     }
-    b.values.forEach((v, j) => short(v, `${where}.values[${j}]`));
-    if (
-      typeof b.boost !== "number" || !(b.boost > 0) || !Number.isFinite(b.boost)
-    ) {
-      fail(`${where}.boost`, "must be a positive number");
+    if (serving.expireDateName) {
+      filters.push({ field: serving.expireDateName, lte: now, not: true });
     }
-    const extra = Object.keys(b).filter((k) =>
-      !["field", "values", "boost"].includes(k)
+  }
+  filters.push(...serving.filters);
+  boosts.push(...serving.boosts);
+  const rankBy = req.rankBy ? [...req.rankBy] : [...serving.rankBy];
+  if (req.rankBy) {
+    rankBy.forEach((f, i) =>
+      checkRankField(f, types, `request.rankBy[${i}]`, fail)
     );
-    if (extra.length) fail(where, `has unknown keys: ${extra.join(", ")}`);
-    // typed as the field is, as filters are: Elasticsearch refuses "abc"
-    // for a number field with a 400 the embedded backend would not give
-    const field: string = b.field;
-    const type = types[field];
-    if (type) {
-      b.values.forEach((v, j) =>
-        checkTyped(v, `${where}.values[${j}]`, field, type)
-      );
-    }
-    const values = type === "date"
-      ? b.values.map((v) => dateMillis(v)!)
-      : [...b.values];
-    return { field: b.field, values, boost: b.boost };
-  });
-  const excludeSeen = req.excludeSeen ?? serving.excludeSeen;
-  if (typeof excludeSeen !== "boolean") {
-    fail("request.excludeSeen", "must be a boolean");
   }
+  const excludeSeen = req.excludeSeen ?? serving.excludeSeen;
   const exclude = new Set(
-    req.exclude !== undefined ? ids(req.exclude, "request.exclude") : [],
+    req.exclude !== undefined ? dedupIds(req.exclude, "request.exclude") : [],
   );
   if (excludeSeen) { for (const item of seen) exclude.add(item); }
-  for (const key of ["backfill", "explain"] as const) {
-    if (req[key] !== undefined && typeof req[key] !== "boolean") {
-      fail(`request.${key}`, "must be a boolean");
-    }
-  }
   let dither: NormalizedRequest["dither"];
   let window = from + num;
   if (req.dither !== undefined) {
-    if (!isObject(req.dither)) fail("request.dither", "must be an object");
-    const {
-      seed,
-      epsilon = 2,
-      periodMs = 600_000,
-      window: factor = 3,
-      ...rest
-    } = req.dither;
-    if (Object.keys(rest).length) {
-      fail(
-        "request.dither",
-        `has unknown keys: ${Object.keys(rest).join(", ")}`,
-      );
-    }
-    if (typeof seed !== "string" || seed === "") {
-      fail(
-        "request.dither.seed",
-        "must be a non-empty string (a user or session id)",
-      );
-    }
-    short(seed, "request.dither.seed");
-    if (
-      typeof epsilon !== "number" || !(epsilon > 1) || !Number.isFinite(epsilon)
-    ) {
-      fail("request.dither.epsilon", "must be a number > 1");
-    }
-    if (
-      typeof periodMs !== "number" || !(periodMs > 0) ||
-      !Number.isFinite(periodMs)
-    ) {
-      fail("request.dither.periodMs", "must be a positive number");
-    }
-    if (!Number.isInteger(factor) || factor < 1 || factor > 10) {
-      fail("request.dither.window", "must be an integer from 1 to 10");
-    }
+    const { seed, epsilon = 2, periodMs = 600_000, window: factor = 3 } =
+      req.dither;
     dither = { seed, epsilon, periodMs };
     window = Math.min(MAX_WINDOW, window * factor);
   }
   return {
     window,
     ...(dither ? { dither } : {}),
+    ...(lookup ? { lookup } : {}),
     clauses,
     num,
     from,
     filters,
     boosts,
     exclude: [...exclude],
+    rankBy,
     backfill: req.backfill ?? serving.backfill,
     explain: req.explain ?? false,
   };
+}
+
+/**
+ * One item's indicator lists, by field, as a backend reads them from the
+ * item's document: ids, and their weights on weighted fields.
+ */
+export type ItemIndicators = Readonly<
+  Record<string, { ids: readonly string[]; weights?: readonly number[] }>
+>;
+
+/**
+ * Adds the query items' own indicator lists to a request's clauses
+ * (`itemQuery: "indicators"`): every field of the model, each list in
+ * strength order (weight, then id, on weighted fields; the stored order on
+ * keyword fields), the items' lists concatenated without repeats, at most
+ * `cap` values per field; a clause the history already has is not added
+ * twice. Items without a document add nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { addItemIndicators, normalizeRequest } from "./request.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const m = manifestFor([{ id: "x", indicators: [], indicators_view: [] }], { primaryEvent: "buy" });
+ * const r = normalizeRequest({ item: "x", itemQuery: "indicators" }, m);
+ * const full = addItemIndicators(r, m, new Map([
+ *   ["x", { indicators: { ids: ["a", "b"] }, indicators_view: { ids: ["c"] } }],
+ * ]));
+ * assert.deepEqual(full.clauses, [
+ *   { field: "indicators", item: "a", boost: 1 },
+ *   { field: "indicators", item: "b", boost: 1 },
+ *   { field: "indicators_view", item: "c", boost: 1 },
+ * ]);
+ * assert.deepEqual(full.exclude, ["x"]);
+ * ```
+ *
+ * @param request A normalized request with a `lookup`.
+ * @param manifest The model's manifest (its fields, in order).
+ * @param found The documents found, by item id.
+ * @returns The request with the clauses added and no `lookup`.
+ */
+export function addItemIndicators(
+  request: NormalizedRequest,
+  manifest: ModelManifest,
+  found: ReadonlyMap<string, ItemIndicators>,
+): NormalizedRequest {
+  const { lookup, ...rest } = request;
+  if (!lookup) return request;
+  const clauses = [...request.clauses];
+  const have = new Set(clauses.map((c) => `${c.field}\u0000${c.item}`));
+  for (const { name: field } of manifest.fields) {
+    const values: string[] = [];
+    const taken = new Set<string>();
+    for (const item of lookup.items) {
+      const list = found.get(item)?.[field];
+      if (!list) continue;
+      for (const id of strengthOrder(list)) {
+        if (!taken.has(id)) taken.add(id), values.push(id);
+      }
+    }
+    for (const item of values.slice(0, lookup.cap)) {
+      if (have.has(`${field}\u0000${item}`)) continue;
+      clauses.push({ field, item, boost: lookup.fieldBoosts[field] ?? 1 });
+    }
+  }
+  return { ...rest, clauses };
+}
+
+function strengthOrder(
+  list: { ids: readonly string[]; weights?: readonly number[] },
+): readonly string[] {
+  const { ids, weights } = list;
+  if (!weights) return ids;
+  return ids.map((id, i) => [id, weights[i]] as const)
+    .sort((a, b) => (b[1] - a[1]) || compareIds(a[0], b[0]))
+    .map(([id]) => id);
 }

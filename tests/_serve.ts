@@ -1,6 +1,6 @@
 /**
- * Runs `cli/serve.ts` as a child process with the permissions of its deno
- * task, optionally under a file-descriptor limit, and waits for it to say
+ * Runs `cco serve` (`cli/main.ts serve`) as a child process with the
+ * permissions of its deno task, optionally under a file-descriptor limit, and waits for it to say
  * where it listens.
  *
  * @module
@@ -9,11 +9,23 @@
 const root = new URL("..", import.meta.url).pathname;
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
 
-/** The permission flags of the deno task running `cli/<script>`. */
-export function taskPermissions(script: string): string[] {
+/** The `cco` command of each cli/ module. */
+const COMMAND_OF: Record<string, string> = {
+  "build_index.ts": "build-index",
+  "recommend.ts": "recommend",
+  "serve.ts": "serve",
+};
+
+/** How the deno task runs `cli/<script>`: its permissions and the `cco` command. */
+export function taskCommand(script: string): string[] {
+  const command = COMMAND_OF[script];
   const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => t.includes(`cli/${script}`))!;
-  return line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A");
+    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t))!;
+  return [
+    ...line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A"),
+    `${root}cli/main.ts`,
+    command,
+  ];
 }
 
 /** A running `serve`. */
@@ -44,8 +56,7 @@ export async function startServe(
   const deno = [
     Deno.execPath(),
     "run",
-    ...taskPermissions("serve.ts"),
-    `${root}cli/serve.ts`,
+    ...taskCommand("serve.ts"),
     "--port",
     "0",
     ...args,
@@ -122,7 +133,7 @@ export async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string; millis: number }> {
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskPermissions(script), `${root}cli/${script}`, ...args],
+    args: ["run", ...taskCommand(script), ...args],
     cwd: root,
     env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
   }).output();

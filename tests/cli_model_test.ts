@@ -7,6 +7,15 @@ import assert from "node:assert/strict";
 import { readModel } from "../model/ndjson.ts";
 import { esTest } from "./_es.ts";
 
+/** The `cco` command of each cli/ module. */
+const COMMAND_OF: Record<string, string> = {
+  "build_index.ts": "build-index",
+  "recommend.ts": "recommend",
+  "serve.ts": "serve",
+  "eval.ts": "eval",
+  "index_admin.ts": "index",
+};
+
 const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
@@ -16,13 +25,14 @@ async function cli(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  const command = COMMAND_OF[script];
   const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => t.includes(`cli/${script}`))!;
+    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t))!;
   const permissions = line.split(/\s+/).filter((w) =>
     w.startsWith("--allow") || w === "-A"
   );
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${root}cli/${script}`, ...args],
+    args: ["run", ...permissions, `${root}cli/main.ts`, command, ...args],
     cwd: root,
     env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
   }).output();
@@ -419,12 +429,13 @@ esTest(
     ], { ES_URL: url });
     assert.equal(built.code, 0, built.stderr);
     const line = Object.values(config.tasks as Record<string, string>)
-      .find((t) => t.includes("cli/serve.ts"))!;
+      .find((t) => t.includes("cli/main.ts serve"))!;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         ...line.split(/\s+/).filter((w) => w.startsWith("--allow")),
-        `${root}cli/serve.ts`,
+        `${root}cli/main.ts`,
+        "serve",
         "--port",
         "0",
         "--alias",

@@ -107,12 +107,24 @@ Deno.test("HTTP: recommendations and similar items equal the library's", async (
       event: "view",
       timestamp: 5,
     }]);
-    // one access-log line per request
+    // one JSON access-log line per request, with its request id
     assert.equal(s.lines.length, 4);
-    assert.match(
-      s.lines[0],
-      /^\d{4}-\d\d-\d\dT\S+ POST \/recommendations 200 [\d.]+ms$/,
-    );
+    const line = JSON.parse(s.lines[0]);
+    assert.deepEqual(Object.keys(line), [
+      "time",
+      "level",
+      "msg",
+      "requestId",
+      "method",
+      "path",
+      "route",
+      "status",
+      "ms",
+    ]);
+    assert.equal(line.level, "info");
+    assert.equal(line.status, 200);
+    assert.equal(line.route, "/recommendations");
+    assert.match(line.requestId, /^[0-9a-f-]{36}$/);
   } finally {
     await s.close();
   }
@@ -140,19 +152,19 @@ Deno.test("HTTP: every error path is JSON with the right status", async () => {
         "/recommendations",
         { body: '{"history":["a"],"colour":"red"}' },
         400,
-        "request has unknown keys: colour",
+        /^request has an unknown key "colour" \(known: history, user, /,
       ],
       [
         "/recommendations",
         { body: '{"history":"a"}' },
         400,
-        "request.history must be an array or an object of arrays by event type",
+        'request.history must be an array, or an object, got "a"',
       ],
       [
         "/recommendations",
         { body: '{"history":["a"],"num":"5"}' },
         400,
-        'request.num must be an integer from 1 to 1000, got "5"',
+        'request.num must be an integer, got "5"',
       ],
       [
         "/recommendations",
@@ -318,14 +330,9 @@ Deno.test("HTTP: errors map by class; a defect is a 500 that tells nothing", asy
       assert.deepEqual(got, { status, body: { error: { status, message } } });
       // the log keeps the cause of a defect for the operator
       if (status === 500) {
-        assert.match(
-          s.lines[0],
-          new RegExp(
-            ` POST /recommendations 500 [\\d.]+ms \\(${
-              (error as Error).message
-            }\\)$`,
-          ),
-        );
+        const line = JSON.parse(s.lines[0]);
+        assert.equal(line.level, "error");
+        assert.equal(line.error, (error as Error).message);
       }
     } finally {
       await s.close();
@@ -338,7 +345,7 @@ Deno.test("HTTP: errors map by class; a defect is a 500 that tells nothing", asy
       const [body, message] of [
         [
           { filters: "x" },
-          "request.filters must be an array",
+          'request.filters must be an array, got "x"',
         ],
         [
           { history: { like: ["1205"] } },

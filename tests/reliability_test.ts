@@ -228,11 +228,11 @@ Deno.test("3. hostile events are refused and cannot break a user", async () => {
       ],
       [
         { ...good, item: "x".repeat(40_000) },
-        "event.item is 40000 characters long; ids have at most 1024",
+        "event.item must have at most 1024 characters, got 40000",
       ],
       [
         { ...good, user: "u".repeat(2000) },
-        "event.user is 2000 characters long; ids have at most 1024",
+        "event.user must have at most 1024 characters, got 2000",
       ],
       [
         { ...good, timestamp: 1e300 },
@@ -271,7 +271,7 @@ Deno.test("3. hostile events are refused and cannot break a user", async () => {
   assert.equal(long.status, 400);
   assert.equal(
     long.body.error.message,
-    "request.user is 2000 characters long; ids have at most 1024",
+    "request.user must have at most 1024 characters, got 2000",
   );
 });
 
@@ -337,12 +337,12 @@ esTest(
       [
         { history: ["x".repeat(33_000)] },
         400,
-        "request.history[0] is 33000 characters long; ids have at most 1024",
+        "request.history[0] must have at most 1024 characters, got 33000",
       ],
       [
         { history, exclude: ["x".repeat(33_000)] },
         400,
-        "request.exclude[0] is 33000 characters long; ids have at most 1024",
+        "request.exclude[0] must have at most 1024 characters, got 33000",
       ],
       [
         {
@@ -350,7 +350,7 @@ esTest(
           filters: [{ field: "category", value: "c".repeat(33_000) }],
         },
         400,
-        "request.filters[0].value is 33000 characters long; values have at most 1024",
+        "request.filters[0].value must have at most 1024 characters, got 33000",
       ],
       [
         { history, filters: [{ field: "available", gte: true }] },
@@ -435,7 +435,7 @@ esTest(
         {
           name: "RequestError",
           message:
-            'request.filters[0].field "indicators" is not a metadata field (filters and boosts apply to item metadata: category, popularity)',
+            'request.filters[0].field "indicators" is not a metadata field (rules apply to item metadata: category, popularity)',
         },
       );
       await assert.rejects(

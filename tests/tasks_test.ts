@@ -26,20 +26,39 @@ const fixture = `${root}fixtures/demo_events.csv`;
 // Each task runs with the permissions deno.json gives it, as `deno task`
 // would, so a missing permission fails here too.
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+/** The `cco` command of each cli/ module. */
+const COMMAND_OF: Record<string, string> = {
+  "build_index.ts": "build-index",
+  "recommend.ts": "recommend",
+  "demo.ts": "demo",
+  "es.ts": "es",
+  "eval.ts": "eval",
+  "serve.ts": "serve",
+  "index_admin.ts": "index",
+  "generate.ts": "generate",
+};
 function permissions(script: string): string[] {
+  const command = COMMAND_OF[script];
   const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => t.includes(`cli/${script}`));
-  assert.ok(line, `no task in deno.json runs cli/${script}`);
+    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t));
+  assert.ok(line, `no task in deno.json runs cli/main.ts ${command}`);
   return line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A");
 }
 
+// runs a command as its deno.json task does: cli/main.ts <command> ...
 async function task(
   script: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions(script), `${root}cli/${script}`, ...args],
+    args: [
+      "run",
+      ...permissions(script),
+      `${root}cli/main.ts`,
+      COMMAND_OF[script],
+      ...args,
+    ],
     cwd: root,
     env: { NO_COLOR: "1", ES_URL: "", ...env },
   }).output();
@@ -431,7 +450,7 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
     assert.equal(bad.code, 1);
     assert.equal(
       bad.stderr,
-      "error: request.num must be an integer from 1 to 1000, got 0\n",
+      "error: request.num must be >= 1, got 0\n",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,0 +1,533 @@
+/**
+ * The Spark job (spark/cco_job.py) against the Deno engine: on the fixtures,
+ * a generated log, every event format, CSV directories (partitioned, gzip),
+ * Parquet, and malformed input, the Spark build's documents equal
+ * `buildIndicators`' (same ids in the same order, scores and weights within
+ * 1e-9, same metadata and key order) and its manifest states the same
+ * fields and counts; malformed lines fail or are skipped with the Deno
+ * reader's messages.
+ *
+ * All builds run in one `spark-submit` (Spark local[2]) to pay the start-up
+ * once. Under `CI=true` they always run (the runner installs PySpark on
+ * first use) and fail if Spark cannot be set up; elsewhere they run with
+ * `CCO_SPARK_TESTS=1` and are reported as ignored otherwise.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import {
+  buildIndicators,
+  type BuildOptions,
+  type IndicatorDocument,
+} from "../indicators/build.ts";
+import {
+  type EventFormat,
+  readEventBatches,
+  type SkipReport,
+} from "../events/read.ts";
+import { SynthLog } from "../generate/retailrocket.ts";
+import { parseManifest } from "../model/manifest.ts";
+import {
+  runSparkBuilds,
+  type SparkBuildOptions,
+  type SparkBuildOutcome,
+  type SparkRunOptions,
+} from "../spark/mod.ts";
+import { mulberry32 } from "../random/mod.ts";
+
+const inCi = Deno.env.get("CI") === "true";
+const enabled = inCi || Deno.env.get("CCO_SPARK_TESTS") === "1";
+const fixture = (name: string) =>
+  new URL(`../fixtures/${name}`, import.meta.url).pathname;
+
+/** One Spark build and the Deno build it must equal. */
+interface Case {
+  name: string;
+  spark: SparkBuildOptions;
+  /** Events and format for the Deno build (default: the Spark build's). */
+  deno?: { events: string; format?: EventFormat | string };
+  options: BuildOptions & { onError?: "fail" | "skip" };
+  /** The build fails: the Deno reader's message (or a pattern). */
+  fails?: true | RegExp;
+}
+
+let dir = "";
+const cases: Case[] = [];
+let outcomes: Promise<SparkBuildOutcome[]> | undefined;
+let stderrTail = "";
+
+async function writeInputs(): Promise<void> {
+  dir = await Deno.makeTempDir({ prefix: "cco-spark-test-" });
+  const w = (name: string, text: string) =>
+    Deno.writeTextFile(`${dir}/${name}`, text);
+  const random = mulberry32(11);
+  const pick = (n: number) => Math.floor(random() * n);
+  // generated RetailRocket-shaped log, small scale
+  await w(
+    "synth.csv",
+    [...new SynthLog({ scale: 0.01, seed: 7 }).csv()].join(""),
+  );
+  // equal timestamps (history-cap ties) and ids whose code-unit order is
+  // not their code-point or numeric order
+  const ids = ["a10", "a9", "B", "b", "é", "\u{1F600}", "\uFFFF", "10", "9"];
+  const ties = ["timestamp,visitorid,event,itemid,transactionid"];
+  for (let u = 0; u < 12; u++) {
+    for (let k = 0; k < 6; k++) {
+      const item = ids[(u * 5 + k * 7) % ids.length];
+      ties.push(`${1000 + (k % 3)},u${u},transaction,${item},`);
+      ties.push(`${1000 + (k % 2)},u${u},view,${ids[(u + k) % ids.length]},`);
+    }
+  }
+  await w("ties.csv", ties.join("\n") + "\n");
+  // MovieLens u.data: user item rating timestamp (tab, seconds)
+  const ml: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    ml.push(
+      `${1 + pick(150)}\t${1 + pick(120)}\t${1 + pick(5)}\t${
+        874965758 + pick(5_000_000)
+      }`,
+    );
+  }
+  await w("u.data", ml.join("\n") + "\n");
+  // Taobao UserBehavior: user,item,category,behavior,timestamp (seconds)
+  const behaviors = ["pv", "pv", "pv", "pv", "cart", "fav", "buy"];
+  const tb: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    tb.push(
+      `${1 + pick(200)},${1 + pick(150)},${pick(9)},${behaviors[pick(7)]},${
+        1511658000 + pick(200_000)
+      }`,
+    );
+  }
+  await w("taobao.csv", tb.join("\n") + "\n");
+  // Tianchi: date-times in every form the reader takes
+  const times = [
+    "2014-12-06 02",
+    "2014-12-06 02:30",
+    "2014-12-06T02:30:15",
+    "2014-12-06 02:30:15.987Z",
+    "2014-02-30 23",
+    "2014-12-06T24:00:00",
+    "2014-12-06 10:00+05:30",
+    "2014-12-06 10:00-0130",
+    "2014-12-07",
+  ];
+  const tc = ["user_id,item_id,behavior_type,user_geohash,item_category,time"];
+  for (let i = 0; i < 2500; i++) {
+    tc.push(
+      `${1 + pick(180)},${1 + pick(140)},${1 + pick(4)},,${pick(9)},${
+        times[pick(times.length)]
+      }`,
+    );
+  }
+  await w("tianchi.csv", tc.join("\n") + "\n");
+  // custom: ';', no header, no event column, seconds
+  const cu: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    cu.push(`${1600000000 + pick(9_000_000)};x${pick(120)};u${pick(160)}`);
+  }
+  await w("custom.txt", cu.join("\n") + "\n");
+  // custom with a header, aliases and accepted names
+  const c2 = ["when,who,what,kind"];
+  const kinds = ["click", "click", "order", "wish"];
+  for (let i = 0; i < 2000; i++) {
+    c2.push(
+      `${1600000000000 + pick(9_000_000)},p${pick(170)},s${pick(110)},${
+        kinds[pick(4)]
+      }`,
+    );
+  }
+  await w("custom2.csv", c2.join("\n") + "\n");
+  // one malformed line in the middle
+  const demo = (await Deno.readTextFile(fixture("demo_events.csv"))).split(
+    "\n",
+  );
+  await w(
+    "bad.csv",
+    [...demo.slice(0, 7), "1433122154000,6540,view,2000", ...demo.slice(7, 40)]
+      .join("\n") + "\n",
+  );
+  // every kind of malformed line, blank runs, trailing blank lines
+  await w(
+    "messy.csv",
+    [
+      ...demo.slice(0, 30),
+      "1433122154000,6540,view,2000",
+      ",6540,view,2000,",
+      "1433122154000,,view,2000,",
+      "1433122154000,6540,view,,",
+      "1433122154000,6540,like,2000,",
+      "soon,6540,view,2000,",
+      "",
+      "",
+      ...demo.slice(30, 60),
+      "",
+      "0x10,6540,view,2001,",
+      "  ,6540,view,2002,",
+      "1e3,6540,view,2003,",
+      ...demo.slice(60, 80),
+      "",
+      "",
+    ].join("\n"),
+  );
+  await w("noheader.csv", demo.slice(1, 20).join("\n") + "\n");
+  // the demo log as a partitioned directory of two files, one gzipped
+  const half = Math.floor(demo.length / 2);
+  await Deno.mkdir(`${dir}/demo_dir/day=1`, { recursive: true });
+  await Deno.mkdir(`${dir}/demo_dir/day=2`, { recursive: true });
+  await w("demo_dir/day=1/part-a.csv", demo.slice(0, half).join("\n") + "\n");
+  const second = [demo[0], ...demo.slice(half)].join("\n");
+  await Deno.writeFile(
+    `${dir}/demo_dir/day=2/part-b.csv.gz`,
+    new Uint8Array(
+      await new Response(
+        new Blob([second]).stream().pipeThrough(
+          new CompressionStream("gzip"),
+        ),
+      ).arrayBuffer(),
+    ),
+  );
+}
+
+function defineCases(): void {
+  const out = (name: string) => `${dir}/out-${name}`;
+  const add = (
+    name: string,
+    events: string,
+    options: Case["options"],
+    extra: Partial<Case> & { format?: EventFormat | string } = {},
+  ) => {
+    const { format, ...rest } = extra;
+    cases.push({
+      name,
+      spark: {
+        ...(options as SparkBuildOptions),
+        events,
+        format,
+        out: out(name),
+      },
+      options,
+      deno: rest.deno,
+      fails: rest.fails,
+    });
+  };
+  add("hand-worked", fixture("hand_worked.csv"), { minRootLlr: 0 });
+  add("hand-worked-unweighted", fixture("hand_worked.csv"), {
+    minRootLlr: -Infinity,
+    weights: "none",
+  });
+  add("hand-worked-cco", fixture("hand_worked_cco.csv"), {
+    minRootLlr: 0,
+    weights: "llr",
+    similarEvent: null,
+  });
+  add("demo", fixture("demo_events.csv"), {});
+  cases[cases.length - 1].spark.saveEvents = `${dir}/demo_parquet`;
+  add("demo-options", fixture("demo_events.csv"), {
+    maxHistoryPerUser: 3,
+    maxIndicatorsPerItem: 5,
+    minRootLlr: 1,
+    secondaryEvents: ["view", "addtocart"],
+    similarEvent: "addtocart",
+    fields: {
+      indicators_view: { minRootLlr: 2, maxIndicatorsPerItem: 3 },
+      similar_addtocart: { maxIndicatorsPerItem: 2 },
+    },
+    weights: "llr",
+  });
+  add("demo-directory", `${dir}/demo_dir`, { minRootLlr: 0 }, {
+    deno: { events: fixture("demo_events.csv") },
+  });
+  add("demo-parquet", `${dir}/demo_parquet`, {}, {
+    format: {
+      user: "user",
+      item: "item",
+      event: "event",
+      timestamp: "timestamp",
+    },
+    deno: { events: fixture("demo_events.csv") },
+  });
+  add("synth", `${dir}/synth.csv`, {});
+  add("synth-capped", `${dir}/synth.csv`, {
+    maxHistoryPerUser: 5,
+    minRootLlr: 0,
+    maxIndicatorsPerItem: 10,
+    weights: "none",
+  });
+  add("ties", `${dir}/ties.csv`, {
+    maxHistoryPerUser: 2,
+    maxIndicatorsPerItem: 3,
+    minRootLlr: -Infinity,
+    weights: "none",
+  });
+  add("movielens", `${dir}/u.data`, { primaryEvent: "like", minRootLlr: 0 }, {
+    format: "movielens",
+  });
+  add("taobao", `${dir}/taobao.csv`, { minRootLlr: 0 }, { format: "taobao" });
+  add("tianchi", `${dir}/tianchi.csv`, { minRootLlr: 0 }, {
+    format: "tianchi",
+  });
+  add("custom", `${dir}/custom.txt`, {
+    primaryEvent: "visit",
+    minRootLlr: 0,
+    secondaryEvents: [],
+  }, {
+    format: {
+      delimiter: ";",
+      header: false,
+      columns: 3,
+      user: 2,
+      item: 1,
+      timestamp: 0,
+      timestampUnit: "s",
+      fixedEvent: "visit",
+    },
+  });
+  add("custom-aliases", `${dir}/custom2.csv`, {
+    primaryEvent: "transaction",
+    minRootLlr: 0,
+  }, {
+    format: {
+      user: "who",
+      item: "what",
+      event: "kind",
+      timestamp: "when",
+      eventAliases: { click: "view", order: "transaction" },
+      events: ["view", "transaction", "wish"],
+    },
+  });
+  add("malformed-fails", `${dir}/bad.csv`, {}, { fails: true });
+  add("malformed-skipped", `${dir}/messy.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  });
+  // the same read in 256-byte splits: line numbers across splits
+  add("malformed-fails-in-splits", `${dir}/bad.csv`, {}, { fails: true });
+  add("malformed-skipped-in-splits", `${dir}/messy.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  });
+  for (const c of cases.slice(-2)) {
+    c.spark.sqlConf = { "spark.sql.files.maxPartitionBytes": 256 };
+  }
+  add("missing-header", `${dir}/noheader.csv`, {}, { fails: true });
+  add("missing-primary", fixture("hand_worked.csv"), {
+    primaryEvent: "purchase",
+  }, {
+    fails:
+      /^no "purchase" events in the input \(event types seen: transaction, view\); set the primary event type$/,
+  });
+}
+
+/** The shared Spark run: every case in one spark-submit. */
+function sparkOutcomes(): Promise<SparkBuildOutcome[]> {
+  outcomes ??= (async () => {
+    await writeInputs();
+    defineCases();
+    const run: SparkRunOptions = {
+      // interpreted expressions and the C1 compiler: the same results, and
+      // small inputs run several times faster (production runs keep
+      // Spark's code generation)
+      conf: {
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+      },
+      stderr: (text) => {
+        stderrTail = (stderrTail + text).slice(-20_000);
+        for (const line of text.split("\n")) {
+          if (line.startsWith("cco-spark")) console.error(line);
+        }
+      },
+    };
+    try {
+      return await runSparkBuilds(cases.map((c) => c.spark), run);
+    } catch (error) {
+      console.error(stderrTail);
+      throw error;
+    }
+  })();
+  return outcomes;
+}
+
+async function denoBuild(c: Case) {
+  const events = c.deno?.events ?? c.spark.events;
+  const format = c.deno ? c.deno.format : c.spark.format;
+  const skipped: SkipReport = { count: 0, first: [] };
+  const model = await buildIndicators(
+    readEventBatches(events, format, { onError: c.options.onError, skipped }),
+    c.options,
+  );
+  return { ...model, skipped };
+}
+
+async function sparkDocuments(outDir: string, parts: string[]) {
+  const docs: IndicatorDocument[] = [];
+  for (const part of parts) {
+    assert.ok(part.startsWith(`${outDir}/part-`) && part.endsWith(".ndjson"));
+    for (const line of (await Deno.readTextFile(part)).split("\n")) {
+      if (line !== "") docs.push(JSON.parse(line));
+    }
+  }
+  return docs;
+}
+
+function close(a: number[], b: number[], where: string) {
+  assert.equal(a.length, b.length, `${where}: length`);
+  a.forEach((x, i) =>
+    assert.ok(Math.abs(x - b[i]) <= 1e-9, `${where}[${i}]: ${x} vs ${b[i]}`)
+  );
+}
+
+function register(index: number, name: string) {
+  if (!enabled) {
+    Deno.test({
+      name: `spark: ${name} [needs Spark: CI=true or CCO_SPARK_TESTS=1]`,
+      ignore: true,
+      fn: () => {},
+    });
+    return;
+  }
+  Deno.test({
+    name: `spark: ${name} [spark]`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const all = await sparkOutcomes();
+      const c = cases[index];
+      assert.equal(c.name, name);
+      const outcome = all[index];
+      if (c.fails) {
+        assert.ok(!outcome.ok, "the Spark build should fail");
+        if (c.fails instanceof RegExp) {
+          assert.match(outcome.error, c.fails);
+          const fails = c.fails;
+          await assert.rejects(
+            () => denoBuild(c),
+            (e: Error) => fails.test(e.message),
+          );
+        } else {
+          const deno = await denoBuild(c).then(
+            () => "no error",
+            (e) => (e as Error).message,
+          );
+          assert.equal(outcome.error, deno);
+        }
+        return;
+      }
+      assert.ok(outcome.ok, outcome.ok ? "" : outcome.error);
+      const result = outcome.result;
+      if (c.spark.sqlConf) assert.ok(result.splits > 1, "read in splits");
+      const deno = await denoBuild(c);
+      // malformed lines: the same count and the same first messages
+      assert.equal(result.skipped.count, deno.skipped.count);
+      assert.deepEqual(
+        result.skipped.first,
+        deno.skipped.first.map((e) => e.message),
+      );
+      const docs = await sparkDocuments(result.out, result.parts);
+      const byId = new Map(deno.documents.map((d) => [d.id, d]));
+      const ids = [...byId.keys()].sort();
+      assert.deepEqual(
+        docs.map((d) => d.id),
+        ids,
+        "one document per item, by id",
+      );
+      for (const doc of docs) {
+        const want = byId.get(doc.id)!;
+        const at = `${c.name}: ${doc.id}`;
+        assert.deepEqual(Object.keys(doc), Object.keys(want), `${at}: keys`);
+        for (const field of deno.fields) {
+          const got = doc as unknown as Record<string, string[]>;
+          const exp = want as unknown as Record<string, string[]>;
+          assert.deepEqual(got[field], exp[field], `${at}: ${field}`);
+          close(
+            doc.scores[field],
+            want.scores[field],
+            `${at}: scores.${field}`,
+          );
+          if (want.weights) {
+            close(
+              doc.weights![field],
+              want.weights[field],
+              `${at}: weights.${field}`,
+            );
+          }
+        }
+        assert.deepEqual(doc.metadata, want.metadata, `${at}: metadata`);
+        // beyond the 1e-9 contract: the very same doubles (the job computes
+        // x·ln x with Math.log, as V8 does), so the same export once parsed
+        assert.equal(JSON.stringify(doc), JSON.stringify(want), `${at}: exact`);
+      }
+      // the manifest
+      const m = parseManifest(result.manifest, "manifest");
+      const onDisk = JSON.parse(
+        await Deno.readTextFile(`${result.out}/manifest.json`),
+      );
+      assert.deepEqual(onDisk, result.manifest);
+      assert.equal(m.tool.engine, "spark");
+      assert.equal(m.primaryEvent, c.options.primaryEvent ?? "transaction");
+      assert.deepEqual(m.fields.map((f) => f.name), deno.fields);
+      for (const f of m.fields) {
+        const stats = deno.stats.fields[f.name];
+        assert.equal(f.rows, stats.rows);
+        assert.equal(f.columns, stats.columns);
+        assert.equal(f.indicators, stats.indicatorsKept, `${f.name}: kept`);
+        assert.equal(f.weights, c.options.weights ?? "llr-idf");
+        const own = c.options.fields?.[f.name];
+        assert.equal(
+          f.maxIndicatorsPerItem,
+          own?.maxIndicatorsPerItem ?? c.options.maxIndicatorsPerItem ?? 50,
+        );
+        const min = own?.minRootLlr ?? c.options.minRootLlr ?? 5;
+        assert.equal(f.minRootLlr, Number.isFinite(min) ? min : undefined);
+      }
+      assert.equal(m.maxHistoryPerUser, c.options.maxHistoryPerUser ?? 500);
+      assert.deepEqual(
+        Object.entries(m.counts.events!).sort(),
+        Object.entries(deno.stats.eventsRead).sort(),
+      );
+      assert.equal(m.counts.users, deno.stats.users);
+      assert.equal(m.counts.items, deno.stats.items);
+      assert.equal(m.counts.documents, deno.documents.length);
+      assert.deepEqual(m.metadata, { popularity: "number" });
+    },
+  });
+}
+
+[
+  "hand-worked",
+  "hand-worked-unweighted",
+  "hand-worked-cco",
+  "demo",
+  "demo-options",
+  "demo-directory",
+  "demo-parquet",
+  "synth",
+  "synth-capped",
+  "ties",
+  "movielens",
+  "taobao",
+  "tianchi",
+  "custom",
+  "custom-aliases",
+  "malformed-fails",
+  "malformed-skipped",
+  "malformed-fails-in-splits",
+  "malformed-skipped-in-splits",
+  "missing-header",
+  "missing-primary",
+].forEach((name, i) => register(i, name));
+
+Deno.test({
+  name: enabled
+    ? "spark: clean up [spark]"
+    : "spark: clean up [needs Spark: CI=true or CCO_SPARK_TESTS=1]",
+  ignore: !enabled,
+  fn: async () => {
+    if (dir) await Deno.remove(dir, { recursive: true });
+  },
+});
