@@ -488,7 +488,7 @@ esTest(
           backend: name,
           token: TOKEN,
           log: (line) => {
-            if (/ 500 /.test(line)) errors.push(`${name}: ${line}`);
+            if (/"status":500\b/.test(line)) errors.push(`${name}: ${line}`);
           },
         }),
         { port: 0, onError: (m) => errors.push(`${name} server: ${m}`) },
