@@ -168,18 +168,28 @@ export async function openBackend(
       "no backend: pass --indicators FILE or --events FILE, or set ES_URL (or --es-url)",
     );
   }
-  const { ElasticsearchRecommender } = await import(
+  const { ElasticsearchRecommender, readIndexManifest } = await import(
     "../elasticsearch/recommender.ts"
   );
   const alias = flags.alias ?? settings.elasticsearch?.alias ?? "cco-items";
-  const client = await connect({ url, configFile: flags["es-config"] });
+  // serving fails fast: no retries on the one node (each waits 1 to 4 s),
+  // so a cluster that refuses connections is a 503 at once, and the first
+  // request after it is back succeeds
+  const client = await connect({
+    url,
+    configFile: flags["es-config"],
+    maxRetries: 0,
+  });
   const recommender = new ElasticsearchRecommender(client, alias, serving);
   return {
     recommender,
     label: `elasticsearch ${redactUrl(url)} alias "${alias}"`,
     index: alias,
     client,
-    healthCheck: () => recommender.manifest(),
+    // the cluster asked every time (not the cached manifest), within 2 s:
+    // /health answers 503 before the request deadline's 504
+    healthCheck: () =>
+      readIndexManifest(client, alias, { signal: AbortSignal.timeout(2000) }),
     close: () => client.close(),
   };
 }

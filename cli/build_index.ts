@@ -92,9 +92,16 @@ Output:
   --shards N             primary shards (default: 1 per 200M indicators, see
                          README "Scale-out")
   --replicas N           index replicas (default 0)
+  --allow-shrink         publish even if the model has fewer than half the
+                         documents of the live index (elasticsearch.maxShrink,
+                         default 0.5, is the share it may lose otherwise)
   --json                 print a JSON summary on stdout when done (progress
                          stays on stderr)
   -h, --help             this text
+
+Builds of one alias run one at a time (a lock in the index cco-locks): a
+second build waits for the first; a build that was killed holds the lock for
+at most 30 s more, and the next build then removes its index.
 `;
 
 const FLAGS = {
@@ -118,6 +125,7 @@ const FLAGS = {
   retries: { type: "string" },
   shards: { type: "string" },
   replicas: { type: "string" },
+  "allow-shrink": { type: "boolean" },
   json: { type: "boolean", default: false },
 } as const;
 
@@ -188,6 +196,8 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
     retries: numberFlag("retries", flags.retries) ?? es.retries,
     shards: numberFlag("shards", flags.shards) ?? es.shards,
     replicas: numberFlag("replicas", flags.replicas) ?? es.replicas,
+    maxShrink: es.maxShrink,
+    allowShrink: flags["allow-shrink"] ?? false,
   };
   const { checkPublishOptions } = await import(
     "../elasticsearch/lifecycle.ts"
@@ -283,6 +293,12 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       const result = await publishIndex(client, alias, model, {
         ...publish,
         onProgress: progress.update,
+        onLockWait: (holder) =>
+          console.error(
+            `waiting for ${holder.purpose} (${holder.owner}, since ${
+              new Date(holder.acquired).toISOString()
+            }) to finish`,
+          ),
       });
       progress.done();
       summary.published = {

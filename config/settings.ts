@@ -112,6 +112,7 @@ export interface Settings {
     flushBytes?: number;
     concurrency?: number;
     retries?: number;
+    maxShrink?: number;
   };
   /** Engine-level request defaults. */
   serving?: {
@@ -137,6 +138,11 @@ export interface Settings {
     timeoutMs?: number;
     eventStore?: "memory" | "elasticsearch";
     eventsIndex?: string;
+    maxConnections?: number;
+    headersTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    eventStoreMaxUsers?: number;
+    eventStoreMaxAgeMs?: number;
     cors?: "*" | string[];
   };
   /** The Spark build (`build-index --engine spark`). */

@@ -118,9 +118,39 @@ export interface Client {
       })[];
     }
   >;
-  /** Indexes one document. */
+  /** Indexes one document (`op_type: "create"` fails if it exists; `if_seq_no` and `if_primary_term` make it conditional). */
   index(
-    params: { index: string; document: object; refresh?: boolean },
+    params: {
+      index: string;
+      document: object;
+      refresh?: boolean;
+      id?: string;
+      op_type?: "create" | "index";
+      if_seq_no?: number;
+      if_primary_term?: number;
+    },
+    options?: ClientRequestOptions,
+  ): Promise<{ _seq_no?: number; _primary_term?: number }>;
+  /** Reads one document by id (real time). */
+  get(
+    params: { index: string; id: string },
+    options?: ClientRequestOptions,
+  ): Promise<
+    {
+      found: boolean;
+      _source?: unknown;
+      _seq_no?: number;
+      _primary_term?: number;
+    }
+  >;
+  /** Deletes one document (conditionally with `if_seq_no` and `if_primary_term`). */
+  delete(
+    params: {
+      index: string;
+      id: string;
+      if_seq_no?: number;
+      if_primary_term?: number;
+    },
     options?: ClientRequestOptions,
   ): Promise<unknown>;
   /** Sends bulk operations. */

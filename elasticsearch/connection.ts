@@ -181,8 +181,11 @@ export function nodeUrls(url: string): string[] {
 }
 
 /**
- * Strips user and password from a URL (or each of a comma-separated list)
- * for printing.
+ * A URL fit for printing (each of a comma-separated list): no user,
+ * password, query or fragment. Text that is not an http(s) URL is masked
+ * the same way (everything before its last `@`, and after `?` or `#`),
+ * since a password with `/` or `#` in it makes an unparseable URL that
+ * still holds the password.
  *
  * @example
  * ```ts
@@ -190,6 +193,8 @@ export function nodeUrls(url: string): string[] {
  * import { redactUrl } from "./connection.ts";
  *
  * assert.equal(redactUrl("https://elastic:secret@host:9200/"), "https://***@host:9200/");
+ * assert.equal(redactUrl("http://elastic:pa/ss@host:9200"), "http://***@host:9200");
+ * assert.equal(redactUrl("http://host:9200/?api_key=secret"), "http://host:9200/?***");
  * ```
  *
  * @param url A URL.
@@ -197,14 +202,81 @@ export function nodeUrls(url: string): string[] {
  */
 export function redactUrl(url: string): string {
   if (url.includes(",")) return nodeUrls(url).map(redactUrl).join(",");
+  const text = url.trim();
   try {
-    const u = new URL(url);
-    if (!u.username && !u.password) return u.href;
-    u.username = "";
-    u.password = "";
-    return u.href.replace("//", "//***@");
+    const u = new URL(text);
+    if (u.protocol === "http:" || u.protocol === "https:") {
+      const credentials = u.username !== "" || u.password !== "";
+      u.username = "";
+      u.password = "";
+      if (u.search) u.search = "?***";
+      u.hash = "";
+      return credentials ? u.href.replace("//", "//***@") : u.href;
+    }
   } catch {
-    return "<invalid URL>";
+    // not a URL: masked below
+  }
+  let masked = text;
+  const at = masked.lastIndexOf("@");
+  if (at >= 0) {
+    const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(masked)?.[0] ?? "";
+    masked = `${scheme}***${masked.slice(at)}`;
+  }
+  // deno-lint-ignore no-control-regex
+  masked = masked.replace(/[?#].*$/s, "?***").replace(/[\x00-\x1f\x7f]/g, "?");
+  return masked.length > 200 ? `${masked.slice(0, 200)}...` : masked;
+}
+
+/**
+ * Checks that `url` is an http(s) URL the client can use, with a one-line
+ * cause that never shows its credentials.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkEsUrl } from "./connection.ts";
+ *
+ * checkEsUrl("https://elastic:s3cret@host:9200");
+ * assert.throws(() => checkEsUrl("host:9200"), /Elasticsearch URL host:9200 must start with http:\/\/ or https:\/\//);
+ * assert.throws(
+ *   () => checkEsUrl("http://elastic:pa/ss@host:9200"),
+ *   { message: "Elasticsearch URL http://***@host:9200 is not a valid URL: percent-encode / # ? @ % and spaces in the user and password (e.g. %2F for /)" },
+ * );
+ * ```
+ *
+ * @param url The URL.
+ * @throws {ConfigError} Naming what is wrong.
+ */
+export function checkEsUrl(url: string): void {
+  const shown = redactUrl(url);
+  const bad = (reason: string): never => {
+    throw new ConfigError("", `Elasticsearch URL ${shown} ${reason}`);
+  };
+  let u: URL;
+  try {
+    u = new URL(url.trim());
+  } catch {
+    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url.trim())) {
+      return bad("must start with http:// or https://");
+    }
+    if (/@[\/?#]*$/.test(url.trim())) return bad("has no host");
+    if (url.includes("@")) {
+      return bad(
+        "is not a valid URL: percent-encode / # ? @ % and spaces in the user and password (e.g. %2F for /)",
+      );
+    }
+    return bad("is not a valid URL (host or port?)");
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    bad("must start with http:// or https://");
+  }
+  try {
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+  } catch {
+    bad(
+      "has a malformed %-escape in its user or password (a literal % is %25)",
+    );
   }
 }
 
@@ -218,28 +290,37 @@ export function redactUrl(url: string): string {
  * const client = await connect(); // uses ES_URL
  * ```
  *
- * @param options URL and timeout.
+ * @param options URL, timeout, config file, and `maxRetries`: retries of
+ * a request that found no connection or timed out (default 2; the client
+ * waits 1 to 4 s before each retry on the same node, so a service that
+ * must answer 503 at once passes 0).
  * @returns A connected client (close it when done).
  * @throws {ConfigError} When no URL is set or the settings are invalid.
  * @throws {UnavailableError} When the cluster is unreachable, refuses the
  * credentials, or runs another major version.
  */
 export async function connect(
-  options: ConnectionOptions & { configFile?: string } = {},
+  options: ConnectionOptions & {
+    configFile?: string;
+    maxRetries?: number;
+  } = {},
 ): Promise<Client> {
-  const { configFile, ...explicit } = options;
+  const { configFile, maxRetries, ...explicit } = options;
   const settings = resolveConnection(
     explicit,
     configFile ?? env("CCO_ES_CONFIG"),
   );
   const url = settings.url;
-  if (!url) {
+  if (!url?.trim()) {
     throw new ConfigError(
       "",
       "no Elasticsearch URL: set ES_URL or pass --es-url",
     );
   }
+  for (const node of nodeUrls(url)) checkEsUrl(node);
   const where = redactUrl(url);
+  // whatever the client says about the URL, its secrets are masked
+  const scrub = (text: string) => text.split(url.trim()).join(where);
   let client: Client;
   try {
     let ca: string | undefined;
@@ -248,7 +329,12 @@ export async function connect(
     client = createClient({
       node: nodes.length > 1 ? nodes : url,
       requestTimeout: settings.requestTimeoutMs ?? 30_000,
-      maxRetries: 2,
+      // the client waits 1 to 4 s between retries on the same node: a
+      // service that must fail fast passes 0; with several nodes a failed
+      // request still tries each other node once
+      maxRetries: nodes.length > 1
+        ? Math.max(maxRetries ?? 2, nodes.length - 1)
+        : maxRetries ?? 2,
       auth: settings.apiKey
         ? { apiKey: settings.apiKey }
         : settings.username !== undefined
@@ -261,7 +347,7 @@ export async function connect(
     throw new ConfigError(
       "",
       `cannot set up the Elasticsearch client for ${where}: ${
-        messageOf(error)
+        scrub(messageOf(error))
       }`,
       { cause: error },
     );
@@ -297,7 +383,7 @@ export async function connect(
       );
     }
     throw new UnavailableError(
-      `Elasticsearch at ${where} is unreachable: ${messageOf(error)}`,
+      `Elasticsearch at ${where} is unreachable: ${scrub(messageOf(error))}`,
       { cause: error },
     );
   }

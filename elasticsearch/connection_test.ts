@@ -100,7 +100,7 @@ Deno.test("redactUrl never shows credentials", () => {
     "https://***@host:9200/",
   );
   assert.equal(redactUrl("http://127.0.0.1:9200"), "http://127.0.0.1:9200/");
-  assert.equal(redactUrl("not a url"), "<invalid URL>");
+  assert.equal(redactUrl("not a url"), "not a url");
   // a node list: each URL masked
   assert.equal(
     redactUrl("https://u:p@a:9200, https://u:p@b:9200"),
@@ -139,5 +139,59 @@ Deno.test("connect: no URL is a settings error, an unreachable cluster an outage
       if (v === undefined) Deno.env.delete(k);
       else Deno.env.set(k, v);
     }
+  }
+});
+
+Deno.test("URLs with unusual characters: a one-line cause, never the secret", async () => {
+  const cases: [string, RegExp][] = [
+    // a password with / or # is no URL; the client's own message echoed it
+    [
+      "http://elastic:pa/s3cret@127.0.0.1:9",
+      /^Elasticsearch URL http:\/\/\*\*\*@127\.0\.0\.1:9 is not a valid URL: percent-encode/,
+    ],
+    [
+      "http://elastic:pa#s3cret@127.0.0.1:9",
+      /^Elasticsearch URL http:\/\/\*\*\*@127\.0\.0\.1:9 is not a valid URL: percent-encode/,
+    ],
+    // no scheme: was printed whole, password included
+    [
+      "elastic:s3cret@127.0.0.1:9",
+      /^Elasticsearch URL \*\*\*@127\.0\.0\.1:9 must start with http:\/\/ or https:\/\//,
+    ],
+    ["127.0.0.1:9", /^Elasticsearch URL 127\.0\.0\.1:9 must start with http/],
+    [
+      "ftp://elastic:s3cret@127.0.0.1:9",
+      /^Elasticsearch URL ftp:\/\/\*\*\*@127\.0\.0\.1:9 must start with http/,
+    ],
+    // "URI malformed" named nothing
+    [
+      "http://elastic:s3cret%zz@127.0.0.1:9",
+      /has a malformed %-escape in its user or password/,
+    ],
+    // a query string was printed as it was
+    [
+      "http://127.0.0.1:9/?api_key=s3cret",
+      /^Elasticsearch at http:\/\/127\.0\.0\.1:9\/\?\*\*\* is unreachable/,
+    ],
+    ["http://127.0.0.1:99999", /is not a valid URL \(host or port\?\)/],
+    [
+      "http://elastic:s3cret@",
+      /^Elasticsearch URL http:\/\/\*\*\*@ has no host$/,
+    ],
+    [
+      "http://elastic:pa ss%20s3cret@127.0.0.1:9",
+      /^Elasticsearch at http:\/\/\*\*\*@127\.0\.0\.1:9\/ is unreachable/,
+    ],
+  ];
+  for (const [url, want] of cases) {
+    const error = await connect({ url, requestTimeoutMs: 2000 }).then(
+      () => undefined,
+      (e) => e as Error,
+    );
+    assert.ok(error, url);
+    assert.match(error.message, want, url);
+    assert.ok(!error.message.includes("s3cret"), error.message);
+    assert.ok(!error.message.includes("\n"), error.message);
+    assert.ok(!redactUrl(url).includes("s3cret"), redactUrl(url));
   }
 });

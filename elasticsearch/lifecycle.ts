@@ -11,6 +11,12 @@
  * {@linkcode listIndices} shows it as such, it never becomes live, and the
  * next successful build deletes it.
  *
+ * Builds of one alias are serialized by a lock document with an owner and
+ * a lease (index `cco-locks`): a second build waits for the first, and a
+ * build killed mid-way leaves a lock that lapses after its lease (30 s by
+ * default), after which the next build takes it over and deletes the
+ * killed build's index. Rollback takes the lock too.
+ *
  * The newest `keep` complete indices (default 2, the live one included) are
  * kept for {@linkcode rollback}.
  *
@@ -36,6 +42,9 @@ import {
   type IndexOptions,
 } from "./indexing.ts";
 import { toSource } from "./mapping.ts";
+import { acquireLock, type Lock, type LockHolder } from "./_lock.ts";
+
+export type { LockHolder } from "./_lock.ts";
 import type { IndexableDocument } from "../model/document.ts";
 import type { ModelManifest } from "../model/manifest.ts";
 import { mulberry32 } from "../random/mod.ts";
@@ -48,6 +57,19 @@ export interface PublishOptions extends Omit<IndexOptions, "replace" | "meta"> {
   verifySample?: number;
   /** Clock, for tests (default `() => new Date()`). */
   now?: () => Date;
+  /**
+   * Largest share of the live index's documents a new model may lose
+   * (default 0.5): a smaller model is refused before the swap.
+   */
+  maxShrink?: number;
+  /** Publish however much smaller the model is than the live index. */
+  allowShrink?: boolean;
+  /** Lease of the alias lock in milliseconds (default 30 000). */
+  lockLeaseMs?: number;
+  /** How long to wait for another build of the alias (default 30 minutes). */
+  lockWaitMs?: number;
+  /** Called once if another build holds the alias, with who. */
+  onLockWait?: (holder: LockHolder) => void;
 }
 
 /** Outcome of {@linkcode publishIndex}. */
@@ -165,9 +187,19 @@ async function aliasTargets(client: Client, alias: string): Promise<string[]> {
  * it atomically, then deletes indices beyond `keep`. The documents may be
  * an array or any (async) iterable: they are indexed as they come.
  *
+ * One build per alias at a time: the build holds the alias's lock (see
+ * `_lock.ts`) from before it creates its index until after the swap and
+ * the clean-up, renewing its lease; a concurrent build waits for it, and
+ * takes the lock over if its holder stops renewing (killed). So a build
+ * never deletes another build's index in progress, and the clean-up
+ * removes only indices marked `building` whose build is gone.
+ *
  * Verification before the swap: the document count equals the number of
  * documents sent, a sample of documents read back equals what was sent,
- * and the index's mapping and manifest are the ones the build created.
+ * and the index's mapping and manifest are the ones the build created. A
+ * model that would shrink the live index by more than `maxShrink` (default
+ * half its documents) is refused, before any indexing when the manifest
+ * says how many documents it has, unless `allowShrink`.
  *
  * @example
  * ```ts ignore
@@ -179,7 +211,8 @@ async function aliasTargets(client: Client, alias: string): Promise<string[]> {
  * @param client A connected client.
  * @param alias The alias queries use (must not be a concrete index).
  * @param model The manifest and the documents.
- * @param options Retention, verification sample, bulk tuning.
+ * @param options Retention, verification sample, shrink guard, lock, bulk
+ * tuning.
  * @returns What was published.
  * @throws {IndexingError} On any failure; the alias is then unchanged.
  */
@@ -197,7 +230,34 @@ export async function publishIndex(
   checkPublishOptions(alias, options);
   const keep = options.keep ?? 2;
   const t0 = performance.now();
+  const lock = await acquireLock(client, alias, `a build of "${alias}"`, {
+    leaseMs: options.lockLeaseMs,
+    waitMs: options.lockWaitMs,
+    onWait: options.onLockWait,
+  });
+  try {
+    return await publishLocked(client, alias, model, options, keep, t0, lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function publishLocked(
+  client: Client,
+  alias: string,
+  model: {
+    manifest: ModelManifest;
+    documents:
+      | Iterable<IndexableDocument>
+      | AsyncIterable<IndexableDocument>;
+  },
+  options: PublishOptions,
+  keep: number,
+  t0: number,
+  lock: Lock,
+): Promise<PublishResult> {
   let previous: string | undefined;
+  let previousCount = 0;
   let index: string;
   try {
     if (
@@ -211,6 +271,9 @@ export async function publishIndex(
       }
     }
     previous = (await aliasTargets(client, alias))[0];
+    if (previous) {
+      previousCount = (await client.count({ index: previous })).count;
+    }
     index = `${alias}_${stamp((options.now ?? (() => new Date()))())}`;
     if (await client.indices.exists({ index })) {
       throw new IndexingError(`index "${index}" already exists`);
@@ -225,6 +288,11 @@ export async function publishIndex(
       { cause: error },
     );
   }
+  await lock.describe(`building "${index}"`);
+  const declared = model.manifest.counts?.documents;
+  if (typeof declared === "number") {
+    checkShrink(alias, previous, previousCount, declared, options);
+  }
   const sample = new Sample(options.verifySample ?? 20);
   let swapped = false;
   try {
@@ -236,7 +304,9 @@ export async function publishIndex(
         options.onDocument?.(doc, n);
       },
     });
+    checkShrink(alias, previous, previousCount, result.documents, options);
     await verifyIndex(client, index, model.manifest, sample.picks());
+    await lock.check(); // still ours: nobody else builds or swaps
     await client.indices.putMapping({
       index,
       _meta: { cco: { state: "complete", alias, manifest: model.manifest } },
@@ -270,6 +340,27 @@ export async function publishIndex(
   }
 }
 
+// a model much smaller than the live index is refused, unless allowed
+function checkShrink(
+  alias: string,
+  previous: string | undefined,
+  previousCount: number,
+  documents: number,
+  options: PublishOptions,
+) {
+  if (!previous || options.allowShrink || previousCount === 0) return;
+  const maxShrink = options.maxShrink ?? 0.5;
+  if (documents >= previousCount * (1 - maxShrink)) return;
+  const lost = (1 - documents / previousCount) * 100;
+  throw new IndexingError(
+    `the new model of "${alias}" has ${documents} documents and the live index "${previous}" ${previousCount}: ` +
+      `it would lose ${
+        lost.toFixed(1)
+      }% of them, more than maxShrink ${maxShrink} allows (a broken or partial events file?); ` +
+      `pass --allow-shrink (allowShrink) to publish it anyway`,
+  );
+}
+
 /**
  * Checks publishing options before any work: the alias name, `keep`, the
  * bulk options.
@@ -282,6 +373,7 @@ export async function publishIndex(
  * checkPublishOptions("cco-items", { keep: 2 });
  * assert.throws(() => checkPublishOptions("BAD", {}), /invalid alias "BAD"/);
  * assert.throws(() => checkPublishOptions("cco-items", { keep: 0 }), /keep must be an integer >= 1, got 0/);
+ * assert.throws(() => checkPublishOptions("cco-items", { maxShrink: 2 }), /maxShrink must be a number from 0 to 1, got 2/);
  * ```
  *
  * @param alias The alias.
@@ -302,6 +394,21 @@ export function checkPublishOptions(
     throw new IndexingError(
       `verifySample must be an integer >= 0, got ${sample}`,
     );
+  }
+  const shrink = options.maxShrink;
+  if (
+    shrink !== undefined &&
+    !(typeof shrink === "number" && shrink >= 0 && shrink <= 1)
+  ) {
+    throw new IndexingError(
+      `maxShrink must be a number from 0 to 1, got ${shrink}`,
+    );
+  }
+  for (const key of ["lockLeaseMs", "lockWaitMs"] as const) {
+    const v = options[key];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+      throw new IndexingError(`${key} must be an integer >= 1, got ${v}`);
+    }
   }
   checkIndexOptions(options);
 }
@@ -414,10 +521,31 @@ async function applyRetention(
  *
  * @param client A connected client.
  * @param alias The alias.
+ * @param options The alias lock's lease and wait (a build in progress
+ * finishes first).
  * @returns The indices the alias moved from and to.
  * @throws {IndexingError} When there is no live index or nothing older.
  */
 export async function rollback(
+  client: Client,
+  alias: string,
+  options: Pick<PublishOptions, "lockLeaseMs" | "lockWaitMs" | "onLockWait"> =
+    {},
+): Promise<{ from: string; to: string }> {
+  checkAlias(alias);
+  const lock = await acquireLock(client, alias, `a rollback of "${alias}"`, {
+    leaseMs: options.lockLeaseMs,
+    waitMs: options.lockWaitMs,
+    onWait: options.onLockWait,
+  });
+  try {
+    return await rollbackLocked(client, alias);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function rollbackLocked(
   client: Client,
   alias: string,
 ): Promise<{ from: string; to: string }> {

@@ -407,6 +407,29 @@ export class ElasticsearchRecommender implements Recommender {
     request: RecommendRequest,
     options: RecommendOptions = {},
   ): Promise<Recommendation[]> {
+    const fail = (error: unknown) =>
+      isIndexGone(error)
+        ? clientError(error, `searching "${this.#alias}"`)
+        : error;
+    try {
+      return await this.#recommend(request, options);
+    } catch (error) {
+      // the cached index was deleted (the alias moved on and retention
+      // removed it): read the alias again and answer from its index
+      if (!isIndexGone(error) || options.signal?.aborted) throw fail(error);
+      this.#model = undefined;
+      try {
+        return await this.#recommend(request, options);
+      } catch (again) {
+        throw fail(again);
+      }
+    }
+  }
+
+  async #recommend(
+    request: RecommendRequest,
+    options: RecommendOptions,
+  ): Promise<Recommendation[]> {
     const { signal } = options;
     try {
       if (signal?.aborted) throw new DeadlineError("the request was aborted");
@@ -469,6 +492,7 @@ export class ElasticsearchRecommender implements Recommender {
       if (signal?.aborted) {
         throw new DeadlineError("the request was aborted", { cause: error });
       }
+      if (isIndexGone(error)) throw error;
       throw clientError(error, `searching "${this.#alias}"`);
     }
   }
@@ -487,4 +511,13 @@ function checkComplete(index: string, response: SearchAnswer): SearchAnswer {
     );
   }
   return response;
+}
+
+// Elasticsearch's answer for a search of an index that no longer exists
+function isIndexGone(error: unknown): boolean {
+  const meta = (error as {
+    meta?: { statusCode?: number; body?: { error?: { type?: string } } };
+  }).meta;
+  return meta?.statusCode === 404 &&
+    meta.body?.error?.type === "index_not_found_exception";
 }

@@ -391,6 +391,7 @@ function hasValue(
   wanted: string | number | boolean,
   type?: MetadataType,
 ): boolean {
+  // a date compares as an instant (boost values arrive as unix ms)
   return values(meta, field).some((v) =>
     type === "date" ? dateMillis(v) === dateMillis(wanted) : v === wanted
   );
@@ -403,8 +404,20 @@ function compare(
 ): number {
   if (type === "date") return dateMillis(a)! - dateMillis(b)!;
   if (typeof a === "number") return a - Number(b);
-  const x = String(a), y = String(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareCodePoints(String(a), String(b));
+}
+
+// text in code point order, as Lucene orders keyword terms (by their UTF-8
+// bytes); JavaScript's < compares UTF-16 units, which puts U+10000 and up
+// before U+E000..U+FFFF
+function compareCodePoints(x: string, y: string): number {
+  for (let i = 0, j = 0; i < x.length && j < y.length;) {
+    const a = x.codePointAt(i)!, b = y.codePointAt(j)!;
+    if (a !== b) return a - b;
+    i += a > 0xffff ? 2 : 1;
+    j += b > 0xffff ? 2 : 1;
+  }
+  return (x.length - y.length) === 0 ? 0 : x.length < y.length ? -1 : 1;
 }
 
 /**

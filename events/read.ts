@@ -10,8 +10,15 @@
  * Nothing is silently dropped: a malformed line raises an
  * {@linkcode EventParseError} naming the file, the line and the cause. Only
  * an empty last line (a trailing newline) is skipped; `\r\n` line endings are
- * accepted. Quoted fields are not supported: a delimiter inside quotes splits
- * the field (none of the supported logs quote).
+ * accepted, a carriage return anywhere else is an error (old Mac files would
+ * otherwise read as one line). Quoted fields are not supported: a user,
+ * item, event or timestamp field holding `"` is an error (none of the
+ * supported logs quote). Timestamps are decimal numbers only (not
+ * `0x10`, `1e3` or ` 12`); text must be UTF-8 (a UTF-8 BOM is dropped);
+ * a line over {@linkcode MAX_LINE_LENGTH} characters is an error, found
+ * without reading it whole. A file is gzip-decompressed when its content is
+ * gzip, whatever its name, all members of it; bzip2, xz, zstd, zip, 7z and
+ * UTF-16 files are refused with what they are.
  *
  * @example Read RetailRocket events from text
  * ```ts
@@ -29,6 +36,8 @@
  */
 
 import { CcoError } from "../errors/mod.ts";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
 import {
   type Event,
   type EventFormat,
@@ -155,17 +164,76 @@ export async function* readEventBatches(
       `cannot open: ${(error as Error).message.split("\n")[0]}`,
     );
   }
-  let stream: ReadableStream<Uint8Array> = file.readable;
-  if (path.endsWith(".gz")) {
-    stream = stream.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >,
+  // the content says what the file is, not its name: gzip is read
+  // whatever the name (and with several members, as `cat a.gz b.gz`
+  // makes); other compressions and UTF-16 are refused by name
+  let kind: string | undefined;
+  try {
+    const head = new Uint8Array(6);
+    const n = await file.read(head) ?? 0;
+    await file.seek(0, Deno.SeekMode.Start);
+    kind = sniff(head.subarray(0, n));
+  } catch (error) {
+    file.close();
+    throw new EventParseError(
+      path,
+      0,
+      `cannot read: ${(error as Error).message.split("\n")[0]}`,
     );
   }
+  if (kind !== undefined && kind !== "gzip") {
+    file.close();
+    throw new EventParseError(
+      path,
+      1,
+      kind === "UTF-16"
+        ? "is UTF-16 text: convert it to UTF-8"
+        : `is ${kind}-compressed: decompress it first (gzip is read as it is)`,
+    );
+  }
+  const stream = kind === "gzip" ? gunzip(file.readable) : file.readable;
   yield* parseEventBatches(stream, resolved, path, options);
 }
+
+// what the first bytes of a file say it is
+function sniff(head: Uint8Array): string | undefined {
+  const starts = (...bytes: number[]) => bytes.every((b, i) => head[i] === b);
+  if (starts(0x1f, 0x8b)) return "gzip";
+  if (starts(0x42, 0x5a, 0x68)) return "bzip2";
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return "xz";
+  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return "zstd";
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "zip";
+  if (starts(0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c)) return "7z";
+  if (starts(0xff, 0xfe) || starts(0xfe, 0xff)) return "UTF-16";
+  return undefined;
+}
+
+// gzip, every member of it (the web DecompressionStream stops after the
+// first with "failed to write whole buffer"); a consumer that stops early
+// (a malformed line) ends the decompression too
+function gunzip(
+  stream: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const source = Readable.fromWeb(
+    stream as Parameters<typeof Readable.fromWeb>[0],
+  );
+  const inflate = source.pipe(createGunzip());
+  source.on("error", (error) => inflate.destroy(error));
+  async function* bytes() {
+    try {
+      for await (const chunk of inflate) {
+        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      }
+    } finally {
+      inflate.destroy();
+      source.destroy();
+    }
+  }
+  return ReadableStream.from(bytes());
+}
+
+/** Longest line read, in characters: longer ones are not events. */
+export const MAX_LINE_LENGTH = 1 << 20;
 
 /**
  * Parses events from a byte stream, text chunks, or a whole text.
@@ -230,32 +298,72 @@ export async function* parseEventBatches(
 ): AsyncGenerator<Event[]> {
   const f = resolveFormat(format);
   const parser = new LineParser(f, sourceName, options);
-  let rest = "";
+  // the current line's pieces, joined once it ends: concatenating each
+  // chunk to a long partial line and searching it again was quadratic
+  let pending: string[] = [];
+  let pendingLength = 0;
+  let discarding = false; // the rest of an over-long line, already counted
+  let first = true;
   try {
-    for await (const chunk of chunks(source)) {
-      const text = rest + chunk;
+    for await (let chunk of chunks(source)) {
+      if (first && chunk !== "") {
+        first = false;
+        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1); // BOM
+      }
       const batch: Event[] = [];
       let start = 0;
-      let nl = text.indexOf("\n", start);
+      let nl = chunk.indexOf("\n");
       while (nl !== -1) {
-        const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-        const event = parser.parse(text.slice(start, end));
-        if (event) batch.push(event);
+        if (discarding) discarding = false;
+        else {
+          let line = chunk.slice(start, nl);
+          if (pending.length > 0) {
+            line = pending.join("") + line;
+            pending = [];
+            pendingLength = 0;
+          }
+          if (line.length > MAX_LINE_LENGTH + 1) parser.tooLong();
+          else {
+            const event = parser.parse(
+              line.endsWith("\r") ? line.slice(0, -1) : line,
+            );
+            if (event) batch.push(event);
+          }
+        }
         start = nl + 1;
-        nl = text.indexOf("\n", start);
+        nl = chunk.indexOf("\n", start);
       }
-      rest = text.slice(start);
+      if (!discarding && start < chunk.length) {
+        const tail = chunk.slice(start);
+        pending.push(tail);
+        pendingLength += tail.length;
+        if (pendingLength > MAX_LINE_LENGTH + 1) {
+          parser.tooLong();
+          pending = [];
+          pendingLength = 0;
+          discarding = true;
+        }
+      }
       if (batch.length > 0) yield batch;
     }
   } catch (error) {
     if (error instanceof EventParseError) throw error;
+    if (error instanceof NotUtf8) {
+      const newlines = error.before.split("\n").length - 1;
+      throw new EventParseError(
+        sourceName,
+        parser.line + 1 + newlines,
+        "is not UTF-8 text (an invalid byte on this line)",
+      );
+    }
     throw new EventParseError(
       sourceName,
-      parser.line,
+      parser.line + 1,
       `cannot read: ${(error as Error).message.split("\n")[0]}`,
     );
   }
   // The last line has no newline; an empty last line is the trailing newline.
+  const rest = discarding ? "" : pending.join("");
   if (rest !== "") {
     const event = parser.parse(rest.endsWith("\r") ? rest.slice(0, -1) : rest);
     if (event) yield [event];
@@ -263,15 +371,32 @@ export async function* parseEventBatches(
   parser.finish();
 }
 
+class NotUtf8 extends Error {
+  constructor(readonly before: string) {
+    super("not UTF-8");
+  }
+}
+
 async function* chunks(source: EventSource): AsyncGenerator<string> {
   if (typeof source === "string") {
     yield source;
   } else if (source instanceof ReadableStream) {
-    const decoder = new TextDecoder("utf-8", { fatal: false });
-    for await (const bytes of source) {
-      yield decoder.decode(bytes, { stream: true });
-    }
-    const rest = decoder.decode();
+    // invalid UTF-8 is an error: replacement characters would merge
+    // distinct ids silently
+    const decoder = new TextDecoder("utf-8", { fatal: true });
+    const decode = (bytes?: Uint8Array) => {
+      try {
+        return bytes
+          ? decoder.decode(bytes, { stream: true })
+          : decoder.decode();
+      } catch {
+        // where: the text before the first invalid byte
+        const text = new TextDecoder().decode(bytes ?? new Uint8Array());
+        throw new NotUtf8(text.slice(0, Math.max(0, text.indexOf("\ufffd"))));
+      }
+    };
+    for await (const bytes of source) yield decode(bytes);
+    const rest = decode();
     if (rest) yield rest;
   } else {
     yield* source;
@@ -327,6 +452,11 @@ class LineParser {
     }
   }
 
+  // a line over MAX_LINE_LENGTH: an error, or a skipped line
+  tooLong() {
+    this.parse(`\u0000too long`);
+  }
+
   #skipped(error: EventParseError) {
     this.#skip!.count++;
     if (this.#skip!.first.length < 5) this.#skip!.first.push(error);
@@ -350,7 +480,7 @@ class LineParser {
         this.#error(
           `missing header: expected column${missing.length > 1 ? "s" : ""} ${
             missing.map((m) => `"${m}"`).join(", ")
-          }, found "${names.join(this.#delimiter)}"`,
+          }, found ${shown(names.join(this.#delimiter))}`,
         );
       }
       this.#columns = names.length;
@@ -386,7 +516,20 @@ class LineParser {
       this.#pendingBlank = 0;
       const reason = "blank line in the middle of the file";
       if (!this.#skip) this.#error(reason, blank);
-      this.#skipped(new EventParseError(this.#file, blank, reason));
+      // each blank line of a run is a line skipped
+      for (let b = blank; b < this.line; b++) {
+        this.#skipped(new EventParseError(this.#file, b, reason));
+      }
+    }
+    if (line === "\u0000too long") {
+      this.#error(
+        `line longer than ${MAX_LINE_LENGTH} characters (is this an events file?)`,
+      );
+    }
+    if (line.includes("\r")) {
+      this.#error(
+        "carriage return inside a line (a file with old Mac line endings?)",
+      );
     }
     if (this.line === 1 && this.#f.header !== false) {
       this.#resolveIndexes(line.split(this.#delimiter).map((s) => s.trim()));
@@ -399,6 +542,15 @@ class LineParser {
         ? `${this.#columns}`
         : `at least ${-this.#columns}`;
       this.#error(`expected ${expected} columns, got ${n}`);
+    }
+    for (
+      const col of [this.#userCol, this.#itemCol, this.#eventCol, this.#timeCol]
+    ) {
+      if (col >= 0 && fields[col].includes('"')) {
+        this.#error(
+          `quoted field ${shown(fields[col])}: quoted fields are not supported`,
+        );
+      }
     }
     const user = fields[this.#userCol];
     if (user === "") this.#error("empty user id");
@@ -413,7 +565,7 @@ class LineParser {
     }
     if (this.#accepted && !this.#accepted.has(event)) {
       this.#error(
-        `unknown event "${event}"; accepted: ${
+        `unknown event ${shown(event)}; accepted: ${
           [...new Set([...this.#accepted, ...this.#aliases.keys()])].join(", ")
         }`,
       );
@@ -435,12 +587,13 @@ class LineParser {
     if (this.#unit === "datetime") {
       ms = parseDateTime(raw);
     } else {
-      const n = raw === "" ? NaN : Number(raw);
+      // decimal digits only: Number() also reads "0x10", "1e3", " 12"
+      const n = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
       ms = this.#unit === "s" ? n * 1000 : n;
     }
     if (!Number.isFinite(ms)) {
       this.#error(
-        `timestamp "${raw}" is not ${
+        `timestamp ${shown(raw)} is not ${
           this.#unit === "datetime"
             ? "a date-time"
             : `a number (unix ${this.#unit})`
@@ -458,6 +611,25 @@ class LineParser {
       // header only: valid, zero events
     }
   }
+}
+
+// input quoted for a message: control and unprintable characters escaped,
+// at most 100 characters
+// deno-lint-ignore no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\ufffd"\\]/g;
+function shown(text: string): string {
+  const escaped = text.slice(0, 200).replace(
+    UNPRINTABLE,
+    (c) =>
+      c === '"' || c === "\\"
+        ? `\\${c}`
+        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return `"${
+    escaped.length > 100 || text.length > 200
+      ? `${escaped.slice(0, 100)}...`
+      : escaped
+  }"`;
 }
 
 /**

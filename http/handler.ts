@@ -13,11 +13,13 @@
  *
  * Errors are JSON `{ error: { status, message } }`: 400 for malformed JSON
  * or an invalid request (unknown fields, wrong types, too many history
- * items), 401 without the bearer token when one is set, 404/405 for unknown
- * routes and methods, 413 for a body over the limit, 503 when Elasticsearch
- * is unreachable, 504 past the request timeout. One JSON access-log line
- * per request (see `access_log.ts`); every answer carries `x-request-id`.
- * With `cors`, allowed origins get CORS headers and preflights a 204.
+ * items, ids over `MAX_ID_LENGTH`, an event type the model lacks), 401
+ * without the bearer token when one is set, 404/405 for unknown routes and
+ * methods, 413 for a body over the limit, 415 for `POST /events` without
+ * `content-type: application/json`, 503 when Elasticsearch is unreachable,
+ * 504 past the request timeout. One JSON access-log line per request (see
+ * `access_log.ts`); every answer carries `x-request-id`. With `cors`,
+ * allowed origins get CORS headers and preflights a 204.
  *
  * @example
  * ```ts
@@ -52,7 +54,13 @@
 
 import type { Recommender, RecommendRequest } from "../serving/request.ts";
 import type { EventStore } from "../serving/event_store.ts";
-import { CcoError, DeadlineError, messageOf } from "../errors/mod.ts";
+import {
+  CcoError,
+  ConfigError,
+  DeadlineError,
+  messageOf,
+} from "../errors/mod.ts";
+import { bearerMatches, isJson, parseEvent } from "./_guards.ts";
 import { HttpMetrics } from "./metrics.ts";
 import { openApiDocument, ROUTES } from "./openapi.ts";
 import { accessLogLine, requestIdOf } from "./access_log.ts";
@@ -70,7 +78,10 @@ export interface HandlerOptions {
   healthCheck?: () => Promise<unknown>;
   /** Optional event store for `POST /events`. */
   events?: EventStore;
-  /** Require `Authorization: Bearer <token>` on every route but `/health`. */
+  /**
+   * Require `Authorization: Bearer <token>` on every route but `/health`
+   * (compared in constant time). Must not be empty.
+   */
   token?: string;
   /** Largest accepted body in bytes (default 64 KiB). */
   maxBodyBytes?: number;
@@ -148,6 +159,54 @@ function object(body: unknown): Record<string, unknown> {
 }
 
 /**
+ * Checks the handler's options: a token that is set must be one (an empty
+ * token would silently turn authentication off), and the limits must be
+ * positive integers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkHandlerOptions } from "./handler.ts";
+ *
+ * assert.throws(() => checkHandlerOptions({ token: "" }), /token is empty/);
+ * assert.throws(() => checkHandlerOptions({ timeoutMs: 0 }), /timeoutMs must be an integer >= 1, got 0/);
+ * ```
+ *
+ * @param options The options (only `token`, `maxBodyBytes` and `timeoutMs` are checked).
+ * @param names How to call each option in messages (e.g. a flag name).
+ * @throws {ConfigError} Naming the option.
+ */
+export function checkHandlerOptions(
+  options: Pick<HandlerOptions, "token" | "maxBodyBytes" | "timeoutMs">,
+  names: { token?: string; maxBodyBytes?: string; timeoutMs?: string } = {},
+): void {
+  const { token } = options;
+  if (token !== undefined) {
+    if (token.trim() === "") {
+      throw new ConfigError(
+        names.token ?? "token",
+        "is empty: an empty token would turn authentication off; set one, or leave it unset to serve without",
+      );
+    }
+    if (!/^[\x21-\x7e]+$/.test(token)) {
+      throw new ConfigError(
+        names.token ?? "token",
+        "must be printable ASCII without spaces (it travels in a header)",
+      );
+    }
+  }
+  for (const key of ["maxBodyBytes", "timeoutMs"] as const) {
+    const v = options[key];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+      throw new ConfigError(
+        names[key] ?? key,
+        `must be an integer >= 1, got ${v}`,
+      );
+    }
+  }
+}
+
+/**
  * Creates the request handler.
  *
  * @example
@@ -165,6 +224,7 @@ export function createHandler(
 ): (request: Request) => Promise<Response> {
   const limit = options.maxBodyBytes ?? 64 * 1024;
   const timeoutMs = options.timeoutMs ?? 5000;
+  checkHandlerOptions(options);
   const log = options.log ?? ((line: string) => console.error(line));
   const metrics = options.metrics ?? new HttpMetrics();
   // the backend's kind, for metrics: "elasticsearch", "embedded"
@@ -206,11 +266,20 @@ export function createHandler(
         index: options.index,
       });
     }
-    if (options.token) {
-      const auth = request.headers.get("authorization") ?? "";
-      if (auth !== `Bearer ${options.token}`) {
+    if (options.token !== undefined) {
+      if (!bearerMatches(request.headers.get("authorization"), options.token)) {
         throw new HttpError(401, "missing or wrong bearer token");
       }
+    }
+    // a body that changes state must say it is JSON: browsers post plain
+    // text and forms cross-site without asking
+    if (
+      pathname === "/events" && !isJson(request.headers.get("content-type"))
+    ) {
+      throw new HttpError(
+        415,
+        "POST /events takes content-type application/json",
+      );
     }
     if (pathname === "/metrics") {
       return new Response(metrics.render(), {
@@ -222,27 +291,8 @@ export function createHandler(
       if (!options.events) {
         throw new HttpError(501, "no event store configured");
       }
-      const { user, item, event, timestamp = Date.now(), ...rest } = body;
-      if (Object.keys(rest).length) {
-        throw new HttpError(
-          400,
-          `event has unknown keys: ${Object.keys(rest).join(", ")}`,
-        );
-      }
-      for (const [k, v] of [["user", user], ["item", item], ["event", event]]) {
-        if (typeof v !== "string" || v === "") {
-          throw new HttpError(400, `event.${k} must be a non-empty string`);
-        }
-      }
-      if (typeof timestamp !== "number" || !Number.isFinite(timestamp)) {
-        throw new HttpError(400, "event.timestamp must be unix milliseconds");
-      }
-      await options.events.recordEvent({
-        user: user as string,
-        item: item as string,
-        event: event as string,
-        timestamp,
-      });
+      const event = parseEvent(body, await options.recommender.manifest());
+      await options.events.recordEvent(event);
       return json(202, { recorded: true });
     }
     if (pathname === "/similar-items") {

@@ -3,7 +3,9 @@
  * that a request can name a `user` instead of carrying the history.
  *
  * - {@linkcode MemoryEventStore}: in process, keeps each user's newest
- *   `maxEventsPerUser` events (default 1000).
+ *   `maxEventsPerUser` events (default 1000), for at most `maxUsers` users
+ *   (default 100 000) and `maxAgeMs` after their last event (default 30
+ *   days).
  * - {@linkcode ElasticsearchEventStore}: an `events` index (`user`, `item`,
  *   `event` keywords, `timestamp` date). Retention: {@linkcode
  *   ElasticsearchEventStore.prune} deletes events older than a date; run it
@@ -37,13 +39,14 @@
  */
 
 import type { Event } from "../events/format.ts";
-import { RequestError } from "../errors/mod.ts";
+import { ConfigError, RequestError } from "../errors/mod.ts";
 import { historyFields } from "../model/manifest.ts";
-import type {
-  Recommendation,
-  Recommender,
-  RecommendOptions,
-  RecommendRequest,
+import {
+  MAX_ID_LENGTH,
+  type Recommendation,
+  type Recommender,
+  type RecommendOptions,
+  type RecommendRequest,
 } from "./request.ts";
 
 /** Somewhere to record events. */
@@ -115,31 +118,95 @@ export function recentDistinct(
   return Object.fromEntries(out);
 }
 
+/** Bounds of a {@linkcode MemoryEventStore}. */
+export interface MemoryEventStoreOptions {
+  /** Newest events kept per user (default 1000). */
+  maxEventsPerUser?: number;
+  /**
+   * Users kept (default 100 000): past it, the user whose last event was
+   * recorded the longest ago is forgotten.
+   */
+  maxUsers?: number;
+  /**
+   * Milliseconds a user is kept after their last recorded event (default
+   * 30 days): by the time events arrive, not their timestamps.
+   */
+  maxAgeMs?: number;
+  /** Clock, for tests (default `Date.now`). */
+  now?: () => number;
+}
+
+/** Default of {@linkcode MemoryEventStoreOptions.maxUsers}. */
+export const DEFAULT_MAX_USERS = 100_000;
+/** Default of {@linkcode MemoryEventStoreOptions.maxAgeMs}: 30 days. */
+export const DEFAULT_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
+interface UserEvents {
+  events: { item: string; event: string; timestamp: number }[];
+  touched: number;
+}
+
 /**
- * An in-process event store.
+ * An in-process event store, bounded in users and age (see
+ * {@linkcode MemoryEventStoreOptions}): memory stays bounded however many
+ * distinct users post events. Users are kept in a `Map` (no user id
+ * collides with anything).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { MemoryEventStore } from "./event_store.ts";
  *
- * const store = new MemoryEventStore();
+ * const store = new MemoryEventStore({ maxUsers: 2 });
  * await store.recordEvent({ user: "u", item: "a", event: "view", timestamp: 1 });
  * await store.recordEvent({ user: "u", item: "b", event: "view", timestamp: 2 });
  * assert.deepEqual(await store.recentHistory("u", 20), { view: ["b", "a"] });
+ * await store.recordEvent({ user: "v", item: "a", event: "view", timestamp: 3 });
+ * await store.recordEvent({ user: "w", item: "a", event: "view", timestamp: 4 });
+ * assert.equal(store.users, 2); // "u" was the least recently active
+ * assert.deepEqual(await store.recentHistory("u", 20), {});
  * ```
  */
 export class MemoryEventStore implements HistoryStore {
-  #byUser = new Map<string, Event[]>();
+  #byUser = new Map<string, UserEvents>();
   #max: number;
+  #maxUsers: number;
+  #maxAge: number;
+  #now: () => number;
 
   /**
    * Creates an empty store.
    *
-   * @param maxEventsPerUser Newest events kept per user (default 1000).
+   * @param options Bounds, or the newest events kept per user (default 1000).
+   * @throws {ConfigError} For a bound that is not a positive integer.
    */
-  constructor(maxEventsPerUser = 1000) {
-    this.#max = maxEventsPerUser;
+  constructor(options: number | MemoryEventStoreOptions = {}) {
+    const o = typeof options === "number"
+      ? { maxEventsPerUser: options }
+      : options;
+    for (const key of ["maxEventsPerUser", "maxUsers", "maxAgeMs"] as const) {
+      const v = o[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+        throw new ConfigError(key, `must be an integer >= 1, got ${v}`);
+      }
+    }
+    this.#max = o.maxEventsPerUser ?? 1000;
+    this.#maxUsers = o.maxUsers ?? DEFAULT_MAX_USERS;
+    this.#maxAge = o.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+    this.#now = o.now ?? Date.now;
+  }
+
+  /** Users held now. */
+  get users(): number {
+    return this.#byUser.size;
+  }
+
+  // users are in the order of their last event: the stale ones lead
+  #expire(now: number) {
+    for (const [user, u] of this.#byUser) {
+      if (now - u.touched <= this.#maxAge) break;
+      this.#byUser.delete(user);
+    }
   }
 
   /**
@@ -148,11 +215,27 @@ export class MemoryEventStore implements HistoryStore {
    * @param event The event.
    */
   recordEvent(event: Event): Promise<void> {
-    const list = this.#byUser.get(event.user) ?? [];
-    list.push({ ...event });
-    list.sort((a, b) => a.timestamp - b.timestamp);
+    const now = this.#now();
+    this.#expire(now);
+    const u = this.#byUser.get(event.user) ?? { events: [], touched: now };
+    this.#byUser.delete(event.user); // re-inserted last: the most recent
+    const list = u.events;
+    const e = {
+      item: event.item,
+      event: event.event,
+      timestamp: event.timestamp,
+    };
+    // sorted by timestamp; events mostly arrive in order
+    let at = list.length;
+    while (at > 0 && list[at - 1].timestamp > e.timestamp) at--;
+    list.splice(at, 0, e);
     if (list.length > this.#max) list.splice(0, list.length - this.#max);
-    this.#byUser.set(event.user, list);
+    u.touched = now;
+    this.#byUser.set(event.user, u);
+    for (const user of this.#byUser.keys()) {
+      if (this.#byUser.size <= this.#maxUsers) break;
+      this.#byUser.delete(user);
+    }
     return Promise.resolve();
   }
 
@@ -167,7 +250,8 @@ export class MemoryEventStore implements HistoryStore {
     user: string,
     maxPerType: number,
   ): Promise<Record<string, string[]>> {
-    const list = this.#byUser.get(user) ?? [];
+    this.#expire(this.#now());
+    const list = this.#byUser.get(user)?.events ?? [];
     return Promise.resolve(recentDistinct([...list].reverse(), maxPerType));
   }
 }
@@ -222,6 +306,12 @@ export function withUserHistory(
       if (typeof user !== "string" || user === "") {
         throw new RequestError("request.user", "must be a non-empty string");
       }
+      if (user.length > MAX_ID_LENGTH) {
+        throw new RequestError(
+          "request.user",
+          `must have at most ${MAX_ID_LENGTH} characters, got ${user.length}`,
+        );
+      }
       const [stored, manifest] = await Promise.all([
         store.recentHistory(user, maxPerType),
         recommender.manifest(),
@@ -230,11 +320,19 @@ export function withUserHistory(
         Array.isArray(rest.history)
           ? { [manifest.primaryEvent]: rest.history as string[] }
           : (rest.history ?? {}) as Record<string, string[]>;
-      // the store holds whatever events were recorded: types the model
-      // lacks are not the request's fault, and cannot match anything
+      // the store holds whatever events were recorded (by another version,
+      // or before the limits): types the model lacks and ids no request
+      // may carry are not the request's fault, and are left out
       const known = historyFields(manifest);
       const history = new Map<string, readonly string[]>(
-        Object.entries(stored).filter(([type]) => known.has(type)),
+        Object.entries(stored).filter(([type]) => known.has(type)).map((
+          [type, items],
+        ) => [
+          type,
+          items.filter((i) =>
+            typeof i === "string" && i !== "" && i.length <= MAX_ID_LENGTH
+          ),
+        ]),
       );
       for (const [type, items] of Object.entries(given)) {
         history.set(

@@ -72,6 +72,16 @@ export const MAX_NUM = 1000;
 export const MAX_WINDOW = 10_000;
 /** Largest accepted history length per event type (after deduplication). */
 export const MAX_HISTORY = 1024;
+/**
+ * Longest accepted item or user id, in UTF-16 code units (the schema's
+ * `itemId.maxLength`). Elasticsearch refuses a `keyword` term over 32 766
+ * bytes, a 400 the embedded backend would not give; ids this long stay far
+ * below it on both backends alike. Text values of filters and boosts have
+ * the same limit.
+ */
+export const MAX_ID_LENGTH: number =
+  (schema as { $defs: { itemId: { maxLength: number } } }).$defs.itemId
+    .maxLength;
 /** The metadata field backfill and ties go by when nothing else is set. */
 export const DEFAULT_RANK_BY: readonly string[] = ["popularity"];
 
@@ -536,15 +546,25 @@ export function resolveServing(
       );
     }
   }
-  const filters = (merged.filters ?? []).map((f, i) =>
-    checkFilter(f, `filters[${i}]`, types, configFail)
-  );
-  const boosts = (merged.boosts ?? []).map((b, i) =>
-    checkBoost(b, `boosts[${i}]`, types, configFail)
-  );
-  (merged.fields ?? []).forEach((rule, i) =>
-    applyFieldRule(rule, `fields[${i}]`, types, configFail, filters, boosts)
-  );
+  const filters = (merged.filters ?? []).map((f, i) => {
+    checkMetadataField(f.field, `filters[${i}].field`, manifest, configFail);
+    return checkFilter(f, `filters[${i}]`, types, configFail);
+  });
+  const boosts = (merged.boosts ?? []).map((b, i) => {
+    checkMetadataField(b.field, `boosts[${i}].field`, manifest, configFail);
+    return checkBoost(b, `boosts[${i}]`, types, configFail);
+  });
+  (merged.fields ?? []).forEach((rule, i) => {
+    checkMetadataField(rule.name, `fields[${i}].name`, manifest, configFail);
+    applyFieldRule(
+      rule,
+      `fields[${i}]`,
+      types,
+      configFail,
+      filters,
+      boosts,
+    );
+  });
   return {
     maxQueryEvents: merged.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS,
     fieldBoosts: merged.fieldBoosts!,
@@ -629,6 +649,26 @@ function checkTyped(
 
 const RANGE = ["gte", "gt", "lte", "lt"] as const;
 
+// rules apply to item metadata: the id and the indicator fields are in the
+// index too, where Elasticsearch would match them (a term on a
+// sparse_vector field, a range on the id) and the embedded backend not
+function checkMetadataField(
+  field: string,
+  at: string,
+  manifest: ModelManifest,
+  fail: Fail,
+): void {
+  if (field === "id" || manifest.fields.some((f) => f.name === field)) {
+    fail(
+      at,
+      `"${field}" is not a metadata field (rules apply to item metadata: ${
+        Object.keys(manifest.metadata).sort().join(", ") ||
+        "none in this model"
+      })`,
+    );
+  }
+}
+
 /** A filter's semantics: one kind of test, values of the field's type. */
 function checkFilter(
   filter: Filter,
@@ -644,6 +684,13 @@ function checkFilter(
   ].filter(Boolean).length;
   if (kinds !== 1) {
     fail(where, "needs exactly one of value, values, or range bounds");
+  }
+  // Elasticsearch keeps one bound per side (the last given), the embedded
+  // backend would apply both: one per side, so both read it alike
+  for (const [a, b] of [["gt", "gte"], ["lt", "lte"]] as const) {
+    if (filter[a] !== undefined && filter[b] !== undefined) {
+      fail(where, `has both ${a} and ${b}: give one bound per side`);
+    }
   }
   const type = types[filter.field];
   if (type === "boolean" && range.length > 0) {
@@ -814,17 +861,21 @@ export function normalizeRequest(
     );
   }
   const types = manifest.metadata;
-  const filters = (req.filters ?? []).map((f, i) =>
-    checkFilter(f, `request.filters[${i}]`, types, fail)
-  );
-  const boosts = (req.boosts ?? []).map((b, i) =>
-    checkBoost(b, `request.boosts[${i}]`, types, fail)
-  );
-  (req.fields ?? []).forEach((rule, i) =>
-    applyFieldRule(rule, `request.fields[${i}]`, types, fail, filters, boosts)
-  );
+  const filters = (req.filters ?? []).map((f, i) => {
+    checkMetadataField(f.field, `request.filters[${i}].field`, manifest, fail);
+    return checkFilter(f, `request.filters[${i}]`, types, fail);
+  });
+  const boosts = (req.boosts ?? []).map((b, i) => {
+    checkMetadataField(b.field, `request.boosts[${i}].field`, manifest, fail);
+    return checkBoost(b, `request.boosts[${i}]`, types, fail);
+  });
+  (req.fields ?? []).forEach((rule, i) => {
+    checkMetadataField(rule.name, `request.fields[${i}].name`, manifest, fail);
+    applyFieldRule(rule, `request.fields[${i}]`, types, fail, filters, boosts);
+  });
   if (req.dateRange !== undefined) {
     const { field = "updated", after, before } = req.dateRange;
+    checkMetadataField(field, "request.dateRange.field", manifest, fail);
     if (after === undefined && before === undefined) {
       fail("request.dateRange", "needs after or before");
     }

@@ -19,6 +19,8 @@ export interface Faults {
    * meanwhile is counted in `abandonedSearches` and never forwarded.
    */
   delaySearchMs?: number;
+  /** Hold each `_bulk` request this many milliseconds before forwarding it. */
+  delayBulkMs?: number;
 }
 
 /** A running proxy. */
@@ -35,6 +37,10 @@ export interface FaultProxy {
   readonly forwardedSearches: number;
   /** Delayed searches whose client went away before they were forwarded. */
   readonly abandonedSearches: number;
+  /** Stops listening: connections to the proxy are refused (the cluster's host is down). */
+  refuse(): Promise<void>;
+  /** Listens again on the same port. */
+  restore(): void;
   /** Stops the proxy. */
   close(): Promise<void>;
 }
@@ -50,83 +56,87 @@ export function startFaultProxy(upstream: string): FaultProxy {
   let bulks = 0;
   let searches = 0, forwardedSearches = 0, abandonedSearches = 0;
   let down = false;
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    async (request) => {
-      const url = new URL(request.url);
-      if (down) return new Response("proxy: upstream down", { status: 502 });
-      if (url.pathname.endsWith("/_bulk")) {
-        bulks++;
-        if (
-          faults.downAfterBulk !== undefined && bulks > faults.downAfterBulk
-        ) {
-          down = true;
-          return new Response("proxy: upstream down", { status: 502 });
-        }
-        if (
-          faults.failBulkAfter !== undefined && bulks > faults.failBulkAfter
-        ) {
-          return new Response(
-            JSON.stringify({ error: "proxy: injected failure", status: 503 }),
-            {
-              status: 503,
-              headers: {
-                "content-type": "application/json",
-                "x-elastic-product": "Elasticsearch",
-              },
+  const handler = async (request: Request) => {
+    const url = new URL(request.url);
+    if (down) return new Response("proxy: upstream down", { status: 502 });
+    if (url.pathname.endsWith("/_bulk")) {
+      bulks++;
+      if (faults.delayBulkMs) {
+        await new Promise((r) => setTimeout(r, faults.delayBulkMs));
+      }
+      if (
+        faults.downAfterBulk !== undefined && bulks > faults.downAfterBulk
+      ) {
+        down = true;
+        return new Response("proxy: upstream down", { status: 502 });
+      }
+      if (
+        faults.failBulkAfter !== undefined && bulks > faults.failBulkAfter
+      ) {
+        return new Response(
+          JSON.stringify({ error: "proxy: injected failure", status: 503 }),
+          {
+            status: 503,
+            headers: {
+              "content-type": "application/json",
+              "x-elastic-product": "Elasticsearch",
             },
-          );
-        }
+          },
+        );
       }
-      const isSearch = /\/_(search|msearch)(\/template)?$/.test(url.pathname);
-      if (isSearch) {
-        searches++;
-        const delay = faults.delaySearchMs ?? 0;
-        if (delay > 0) {
-          const gone = await new Promise<boolean>((resolve) => {
-            if (request.signal.aborted) return resolve(true);
-            const onAbort = () => {
-              clearTimeout(timer);
-              resolve(true);
-            };
-            const timer = setTimeout(() => {
-              request.signal.removeEventListener("abort", onAbort);
-              resolve(false);
-            }, delay);
-            request.signal.addEventListener("abort", onAbort);
-          });
-          if (gone) {
-            abandonedSearches++;
-            return new Response("proxy: client went away", { status: 499 });
-          }
-        }
-        forwardedSearches++;
-      }
-      const headers = new Headers(request.headers);
-      headers.delete("host");
-      const response = await fetch(upstream + url.pathname + url.search, {
-        method: request.method,
-        headers,
-        body: request.body ? await request.arrayBuffer() : undefined,
-      });
-      const outHeaders = new Headers(response.headers);
-      outHeaders.delete("content-length");
-      outHeaders.delete("content-encoding");
-      if (faults.corruptMget && url.pathname.endsWith("/_mget")) {
-        const body = await response.json();
-        for (const doc of body.docs ?? []) {
-          if (doc._source) doc._source.indicators = ["corrupted"];
-        }
-        return new Response(JSON.stringify(body), {
-          status: response.status,
-          headers: outHeaders,
+    }
+    const isSearch = /\/_(search|msearch)(\/template)?$/.test(url.pathname);
+    if (isSearch) {
+      searches++;
+      const delay = faults.delaySearchMs ?? 0;
+      if (delay > 0) {
+        const gone = await new Promise<boolean>((resolve) => {
+          if (request.signal.aborted) return resolve(true);
+          const onAbort = () => {
+            clearTimeout(timer);
+            resolve(true);
+          };
+          const timer = setTimeout(() => {
+            request.signal.removeEventListener("abort", onAbort);
+            resolve(false);
+          }, delay);
+          request.signal.addEventListener("abort", onAbort);
         });
+        if (gone) {
+          abandonedSearches++;
+          return new Response("proxy: client went away", { status: 499 });
+        }
       }
-      return new Response(response.body, {
+      forwardedSearches++;
+    }
+    const headers = new Headers(request.headers);
+    headers.delete("host");
+    const response = await fetch(upstream + url.pathname + url.search, {
+      method: request.method,
+      headers,
+      body: request.body ? await request.arrayBuffer() : undefined,
+    });
+    const outHeaders = new Headers(response.headers);
+    outHeaders.delete("content-length");
+    outHeaders.delete("content-encoding");
+    if (faults.corruptMget && url.pathname.endsWith("/_mget")) {
+      const body = await response.json();
+      for (const doc of body.docs ?? []) {
+        if (doc._source) doc._source.indicators = ["corrupted"];
+      }
+      return new Response(JSON.stringify(body), {
         status: response.status,
         headers: outHeaders,
       });
-    },
+    }
+    return new Response(response.body, {
+      status: response.status,
+      headers: outHeaders,
+    });
+  };
+  let server: Deno.HttpServer | undefined = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    handler,
   );
   const { port } = server.addr as Deno.NetAddr;
   return {
@@ -144,6 +154,19 @@ export function startFaultProxy(upstream: string): FaultProxy {
     get abandonedSearches() {
       return abandonedSearches;
     },
-    close: () => server.shutdown(),
+    async refuse() {
+      await server?.shutdown();
+      server = undefined;
+    },
+    restore() {
+      server ??= Deno.serve(
+        { hostname: "127.0.0.1", port, onListen: () => {} },
+        handler,
+      );
+    },
+    close: async () => {
+      await server?.shutdown();
+      server = undefined;
+    },
   };
 }

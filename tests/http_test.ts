@@ -60,7 +60,7 @@ async function call(
   const res = await fetch(url + path, {
     method: init.method ?? "POST",
     body: init.body,
-    headers: init.headers,
+    headers: { "content-type": "application/json", ...init.headers },
   });
   return { status: res.status, body: await res.json() };
 }

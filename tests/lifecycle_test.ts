@@ -189,6 +189,9 @@ esTest(
           publishIndex(faulty, alias, catalogue(2, 2000), {
             now: clock,
             flushBytes: 20_000,
+            // it cannot release its lock either: the next build takes it
+            // over once this lease has passed
+            lockLeaseMs: 1000,
           }),
         { name: "IndexingError" },
       );
