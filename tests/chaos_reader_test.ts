@@ -481,9 +481,9 @@ function checkMessage(path: string, message: string, where: string) {
     message.length < 400,
     `${where}: a ${message.length}-character message`,
   );
-  // deno-lint-ignore no-control-regex
   assert.doesNotMatch(
     message,
+    // deno-lint-ignore no-control-regex
     /[\x00-\x1f\x7f\ufffd]/,
     `${where}: ${JSON.stringify(message.slice(0, 200))}`,
   );
