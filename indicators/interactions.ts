@@ -32,13 +32,13 @@
  */
 
 import type { Event } from "../events/format.ts";
-import { compareIds } from "../model/document.ts";
-import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { EventColumns } from "../events/columns.ts";
+import { allocate, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 
-/** Events one by one or in batches, synchronously or not. */
+/** Events one by one, in arrays, or as column batches, synchronously or not. */
 export type EventStream =
-  | AsyncIterable<Event | readonly Event[]>
-  | Iterable<Event | readonly Event[]>;
+  | AsyncIterable<Event | readonly Event[] | EventColumns>
+  | Iterable<Event | readonly Event[] | EventColumns>;
 
 /** Mahout's default cap on interactions per user (`maxNumInteractions`). */
 export const DEFAULT_MAX_HISTORY_PER_USER = 500;
@@ -54,8 +54,11 @@ export interface InteractionOptions {
 
 /** Binarized, capped interactions of every event type. */
 export interface Interactions {
-  /** Every user with any event, in first-seen order. */
-  readonly users: IdDictionary;
+  /**
+   * The users: every user with any event. Only their number is kept once
+   * histories are capped (users never appear in a model).
+   */
+  readonly users: { readonly size: number };
   /** Every item with any event, in first-seen order. */
   readonly items: IdDictionary;
   /** Event types in first-seen order. */
@@ -67,35 +70,56 @@ export interface Interactions {
    * when the type never occurred.
    */
   matrix(eventType: string): SparseBinaryMatrix | undefined;
+  /**
+   * Each item's rank in id string order ({@linkcode IdDictionary.sortRanks}),
+   * computed once.
+   */
+  itemRanks(): Int32Array;
 }
 
-class GrowableColumns {
-  users = new Int32Array(1024);
-  items = new Int32Array(1024);
-  times = new Float64Array(1024);
+const CHUNK = 1 << 16;
+
+/** Growable (user, item, time) columns in fixed-size chunks: no doubling copies. */
+class ChunkedColumns {
+  users: Int32Array[] = [];
+  items: Int32Array[] = [];
+  times: Float64Array[] = [];
   length = 0;
+  #u = new Int32Array(0);
+  #i = new Int32Array(0);
+  #t = new Float64Array(0);
+  #at = CHUNK;
 
   push(user: number, item: number, time: number) {
-    if (this.length === this.users.length) {
-      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-        const b = new (a.constructor as { new (n: number): T })(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.users = grow(this.users);
-      this.items = grow(this.items);
-      this.times = grow(this.times);
+    if (this.#at === CHUNK) {
+      this.#u = new Int32Array(CHUNK);
+      this.#i = new Int32Array(CHUNK);
+      this.#t = new Float64Array(CHUNK);
+      this.users.push(this.#u);
+      this.items.push(this.#i);
+      this.times.push(this.#t);
+      this.#at = 0;
     }
-    this.users[this.length] = user;
-    this.items[this.length] = item;
-    this.times[this.length] = time;
+    const at = this.#at++;
+    this.#u[at] = user;
+    this.#i[at] = item;
+    this.#t[at] = time;
     this.length++;
+  }
+
+  get byteLength(): number {
+    return this.users.length * CHUNK * 16;
   }
 }
 
 /**
  * Accumulates events, then {@linkcode InteractionsBuilder.build | build}s
  * the capped binary matrices.
+ *
+ * Memory: 16 bytes per event read (user and item index, timestamp) plus
+ * the two id dictionaries (see {@linkcode IdDictionary}); building adds 4
+ * bytes per event of one type at a time, and the user dictionary is
+ * released first.
  *
  * @example
  * ```ts
@@ -108,9 +132,13 @@ class GrowableColumns {
  * ```
  */
 export class InteractionsBuilder {
-  #users = new IdDictionary();
+  #users: IdDictionary | undefined = new IdDictionary();
   #items = new IdDictionary();
-  #byType = new Map<string, GrowableColumns>();
+  #types: string[] = [];
+  #columns: ChunkedColumns[] = [];
+  #typeIndex = new Map<string, number>();
+  // per EventColumns.eventTypes array seen: batch code -> type index
+  #codeMaps = new WeakMap<readonly string[], Int32Array>();
   #cap: number;
 
   /**
@@ -128,99 +156,223 @@ export class InteractionsBuilder {
     }
   }
 
+  /** Events recorded so far. */
+  get events(): number {
+    let n = 0;
+    for (const c of this.#columns) n += c.length;
+    return n;
+  }
+
+  /** Bytes held so far (columns and dictionaries), for memory accounting. */
+  get byteLength(): number {
+    let n = this.#items.byteLength + (this.#users?.byteLength ?? 0);
+    for (const c of this.#columns) n += c.byteLength;
+    return n;
+  }
+
+  #type(name: string): ChunkedColumns {
+    let t = this.#typeIndex.get(name);
+    if (t === undefined) {
+      t = this.#types.length;
+      this.#types.push(name);
+      this.#columns.push(new ChunkedColumns());
+      this.#typeIndex.set(name, t);
+    }
+    return this.#columns[t];
+  }
+
+  #built(): never {
+    throw new Error("InteractionsBuilder: events added after build()");
+  }
+
   /**
    * Records one event.
    *
    * @param event The event; its timestamp orders the user's history.
    */
   add(event: Event): void {
-    let cols = this.#byType.get(event.event);
-    if (!cols) this.#byType.set(event.event, cols = new GrowableColumns());
-    cols.push(
-      this.#users.intern(event.user),
+    const users = this.#users ?? this.#built();
+    this.#type(event.event).push(
+      users.intern(event.user),
       this.#items.intern(event.item),
       event.timestamp,
     );
   }
 
   /**
-   * Records every event of a (possibly async) stream of events or of
-   * batches of events (as {@linkcode readEventBatches} yields: faster).
+   * Records a batch of events in columns (what `readEventColumns` yields):
+   * ids are interned from their bytes, no string is made.
    *
-   * @param events The events, or arrays of events.
+   * @param batch The events.
+   */
+  addColumns(batch: EventColumns): void {
+    const users = this.#users ?? this.#built();
+    const items = this.#items;
+    let map = this.#codeMaps.get(batch.eventTypes);
+    if (!map || map.length < batch.eventTypes.length) {
+      const grown = new Int32Array(batch.eventTypes.length);
+      batch.eventTypes.forEach((name, code) => {
+        this.#type(name);
+        grown[code] = this.#typeIndex.get(name)!;
+      });
+      this.#codeMaps.set(batch.eventTypes, map = grown);
+    }
+    const columns = this.#columns;
+    const { bytes, userStart, userEnd, itemStart, itemEnd, type, time } = batch;
+    for (let k = 0; k < batch.length; k++) {
+      const u = users.internBytes(bytes, userStart[k], userEnd[k]);
+      const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+      columns[map[type[k]]].push(u, i, time[k]);
+    }
+  }
+
+  /**
+   * Records every event of a (possibly async) stream of events, arrays of
+   * events, or column batches (as `readEventColumns` yields: fastest).
+   *
+   * @param events The events.
    * @returns This builder, once the stream is consumed.
    */
   async addAll(events: EventStream): Promise<InteractionsBuilder> {
     for await (const e of events) {
-      if (Array.isArray(e)) { for (const one of e) this.add(one); }
+      if (e instanceof EventColumns) this.addColumns(e);
+      else if (Array.isArray(e)) { for (const one of e) this.add(one); }
       else this.add(e as Event);
     }
     return this;
   }
 
   /**
-   * Binarizes and caps each event type into a CSR user × item matrix.
+   * Binarizes and caps each event type into a CSR user × item matrix. The
+   * builder's event columns and user dictionary are released as it goes:
+   * build once, after the last event.
    *
+   * @param options `shared`: put the matrices in shared memory (for
+   * workers).
    * @returns The interactions.
    */
-  build(): Interactions {
-    const users = this.#users;
+  build(options: { shared?: boolean } = {}): Interactions {
+    const shared = options.shared ?? false;
+    const numUsers = (this.#users ?? this.#built()).size;
+    this.#users = undefined; // only the count is needed from here on
     const items = this.#items;
+    let ranks: Int32Array | undefined;
+    const itemRanks = () => ranks ??= items.sortRanks();
     const matrices = new Map<string, SparseBinaryMatrix>();
     const eventsRead: Record<string, number> = {};
-    for (const [type, cols] of this.#byType) {
+    const stamp = new Int32Array(items.size).fill(-1);
+    const latest = new Float64Array(items.size);
+    this.#types.forEach((type, t) => {
+      const cols = this.#columns[t];
       eventsRead[type] = cols.length;
-      matrices.set(type, capAndBinarize(cols, users.size, items, this.#cap));
-    }
+      stamp.fill(-1);
+      matrices.set(
+        type,
+        capAndBinarize(
+          cols,
+          numUsers,
+          this.#cap,
+          stamp,
+          latest,
+          itemRanks,
+          shared,
+        ),
+      );
+      this.#columns[t] = new ChunkedColumns(); // release the events
+    });
     return {
-      users,
+      users: { size: numUsers },
       items,
-      eventTypes: [...this.#byType.keys()],
+      eventTypes: [...this.#types],
       eventsRead,
       matrix: (type) => matrices.get(type),
+      itemRanks,
     };
   }
 }
 
+/**
+ * One event type's events → CSR rows: each user's distinct items (latest
+ * timestamp each), the `cap` most recent kept (ties by item id), ascending.
+ * Counting sort by user in place of a per-user map; `stamp`/`latest` are
+ * item-sized scratch arrays shared across types.
+ */
 function capAndBinarize(
-  cols: GrowableColumns,
+  cols: ChunkedColumns,
   numUsers: number,
-  items: IdDictionary,
   cap: number,
+  stamp: Int32Array,
+  latest: Float64Array,
+  itemRanks: () => Int32Array,
+  shared: boolean,
 ): SparseBinaryMatrix {
-  // Counting sort of the events by user.
-  const start = new Uint32Array(numUsers + 1);
-  for (let e = 0; e < cols.length; e++) start[cols.users[e] + 1]++;
-  for (let u = 0; u < numUsers; u++) start[u + 1] += start[u];
-  const order = new Uint32Array(cols.length);
-  const fill = start.slice(0, numUsers);
-  for (let e = 0; e < cols.length; e++) order[fill[cols.users[e]]++] = e;
-
-  const ptr = new Uint32Array(numUsers + 1);
-  const idx = new Int32Array(cols.length); // nnz <= events; trimmed below
+  const n = cols.length;
+  // ptr[u + 1] counts user u's events, then (prefix sums) ends them
+  const ptr = allocate(Uint32Array, numUsers + 1, shared);
+  const chunks = cols.users.length;
+  for (let c = 0; c < chunks; c++) {
+    const users = cols.users[c];
+    const len = Math.min(CHUNK, n - c * CHUNK);
+    for (let k = 0; k < len; k++) ptr[users[k] + 1]++;
+  }
+  for (let u = 0; u < numUsers; u++) ptr[u + 1] += ptr[u];
+  // place event numbers at the end of their user's range, moving ptr[u + 1]
+  // down to the range's start: afterwards user u's events are
+  // order[ptr[u + 1] .. ptr[u + 2]] (the last user's end is n)
+  const order = allocate(Int32Array, n, shared);
+  for (let c = chunks - 1; c >= 0; c--) {
+    const users = cols.users[c];
+    const len = Math.min(CHUNK, n - c * CHUNK);
+    for (let k = len - 1; k >= 0; k--) {
+      order[--ptr[users[k] + 1]] = c * CHUNK + k;
+    }
+  }
+  const items = cols.items, times = cols.times;
   let nnz = 0;
-  const latest = new Map<number, number>();
+  let scratch = new Int32Array(64);
+  let from = ptr[1];
   for (let u = 0; u < numUsers; u++) {
-    latest.clear();
-    for (let k = start[u]; k < start[u + 1]; k++) {
+    const to = u + 2 <= numUsers ? ptr[u + 2] : n;
+    let kept = 0;
+    for (let k = from; k < to; k++) {
       const e = order[k];
-      const item = cols.items[e];
-      const t = cols.times[e];
-      const seen = latest.get(item);
-      if (seen === undefined || t > seen) latest.set(item, t);
+      const item = items[e >>> 16][e & 0xffff];
+      const t = times[e >>> 16][e & 0xffff];
+      if (stamp[item] !== u) {
+        stamp[item] = u;
+        latest[item] = t;
+        if (kept === scratch.length) {
+          const grown = new Int32Array(kept * 2);
+          grown.set(scratch);
+          scratch = grown;
+        }
+        scratch[kept++] = item;
+      } else if (t > latest[item]) {
+        latest[item] = t;
+      }
     }
-    let kept: number[] = [...latest.keys()];
-    if (kept.length > cap) {
-      kept.sort((a, b) =>
-        (latest.get(b)! - latest.get(a)!) ||
-        compareIds(items.idOf(a), items.idOf(b))
+    from = to;
+    let row = scratch.subarray(0, kept);
+    if (kept > cap) {
+      // the most recent first, ties by item id
+      const ranks = itemRanks();
+      const sorted = Array.from(row).sort((a, b) =>
+        (latest[b] - latest[a]) || (ranks[a] - ranks[b])
       );
-      kept = kept.slice(0, cap);
+      row = Int32Array.from(sorted.slice(0, cap));
+      kept = cap;
     }
-    idx.set(kept, nnz);
-    idx.subarray(nnz, nnz + kept.length).sort();
-    nnz += kept.length;
+    if (kept > 1) row.sort();
+    // writing behind the reading: row u's output ends before its events do
+    order.set(row, nnz);
+    nnz += kept;
     ptr[u + 1] = nnz;
   }
-  return new SparseBinaryMatrix(numUsers, items.size, ptr, idx.slice(0, nnz));
+  ptr[0] = 0;
+  let idx = order;
+  if (nnz < n) {
+    idx = allocate(Int32Array, nnz, shared);
+    idx.set(order.subarray(0, nnz));
+  }
+  return new SparseBinaryMatrix(numUsers, stamp.length, ptr, idx);
 }
