@@ -7,19 +7,20 @@
  */
 
 import { ConfigError } from "../errors/mod.ts";
-import { readEventBatches, type SkipReport } from "../events/read.ts";
-import { buildIndicators } from "../indicators/build.ts";
-import type { IndicatorDocument } from "../model/document.ts";
-import type { Model, ModelManifest } from "../model/manifest.ts";
-import { openModel, writeModel } from "../model/ndjson.ts";
-import { loadSettings } from "../config/settings.ts";
+import { readEventColumns, type SkipReport } from "../events/read.ts";
+import type { EventColumns } from "../events/columns.ts";
 import {
-  numberFlag,
-  parseFlags,
-  progressBar,
-  run,
-  withProgress,
-} from "./common.ts";
+  buildIndicatorsLazily,
+  type BuildOptions,
+  defaultMemoryBudget,
+  type LazyIndicatorModel,
+} from "../indicators/build.ts";
+import type { IndicatorDocument } from "../model/document.ts";
+import type { ModelManifest } from "../model/manifest.ts";
+import { openModel, writeModel } from "../model/ndjson.ts";
+import { mergeItemsStreaming, readItems } from "../model/items.ts";
+import { loadSettings } from "../config/settings.ts";
+import { numberFlag, parseFlags, progressBar, run } from "./common.ts";
 import {
   acceptNamed,
   EVENT_FORMAT_FLAGS,
@@ -27,7 +28,6 @@ import {
   eventFormat,
 } from "./_format.ts";
 import { BUILD_FLAGS, BUILD_HELP, buildOptions } from "./_build_options.ts";
-import { mergeItemsFile } from "./_backend.ts";
 
 const HELP = `
 deno task build-index --events FILE [options]
@@ -52,6 +52,16 @@ ${EVENT_FORMAT_HELP}
   --on-error fail|skip   malformed lines: stop with file:line (default), or
                          skip them and report how many
 ${BUILD_HELP}
+Memory and threads:
+  --memory-budget SIZE   memory the build may use, e.g. 2G, 512M, or bytes
+                         (default: half the machine's memory); past it the
+                         build counts co-occurrences in item-partitioned
+                         passes and keeps indicator rows in temporary files:
+                         the model is the same
+  --workers N            threads counting co-occurrences (default: one per
+                         core; 0: the main thread only)
+  --temp-dir DIR         where temporary files go (default: the system's)
+
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
                          to a temporary name, renamed when complete
@@ -79,6 +89,9 @@ const FLAGS = {
   ...EVENT_FORMAT_FLAGS,
   ...BUILD_FLAGS,
   "on-error": { type: "string" },
+  "memory-budget": { type: "string" },
+  workers: { type: "string" },
+  "temp-dir": { type: "string" },
   items: { type: "string" },
   out: { type: "string" },
   "es-url": { type: "string" },
@@ -125,9 +138,20 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       "nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
     );
   }
+  const items = flags.items ?? settings.items?.path;
   if (flags.out !== undefined) {
-    await checkOut(flags.out, [events, flags.indicators, flags.items]);
+    await checkOut(flags.out, [events, flags.indicators, items]);
   }
+  for (const [flag, path] of [["--items", items], ["--events", events]]) {
+    if (path !== undefined) await checkReadable(flag!, path);
+  }
+  const memoryBudget = sizeFlag("memory-budget", flags["memory-budget"]);
+  const workers = numberFlag("workers", flags.workers);
+  if (workers !== undefined && workers < 0) {
+    throw new ConfigError("--workers", `must be >= 0, got ${workers}`);
+  }
+  const tempDir = flags["temp-dir"];
+  if (tempDir !== undefined) await checkWritableDir("--temp-dir", tempDir);
   const alias = flags.alias ?? es.alias ?? "cco-items";
   const publish = {
     keep: numberFlag("keep", flags.keep) ?? es.keep,
@@ -153,7 +177,14 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   const format = flags.indicators === undefined
     ? await eventFormat(flags, settings)
     : undefined;
-  const options = format ? buildOptions(flags, settings, format) : undefined;
+  const options = format
+    ? {
+      ...buildOptions(flags, settings, format),
+      ...(memoryBudget !== undefined ? { memoryBudget } : {}),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(tempDir !== undefined ? { tempDir } : {}),
+    }
+    : undefined;
 
   const { connect, redactUrl } = await import(
     "../elasticsearch/connection.ts"
@@ -162,52 +193,70 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   const client = esUrl
     ? await connect({ url: esUrl, configFile: flags["es-config"] })
     : undefined;
+  let built: LazyIndicatorModel | undefined;
   try {
     let model: {
       manifest: ModelManifest;
-      documents: IndicatorDocument[] | AsyncIterable<IndicatorDocument>;
+      documents: Iterable<IndicatorDocument> | AsyncIterable<IndicatorDocument>;
     };
-    let count: number;
+    let position: (id: string) => number | undefined;
     if (flags.indicators !== undefined) {
-      const opened = await openModel(flags.indicators);
-      model = { manifest: opened.manifest!, documents: opened.documents };
-      count = opened.manifest!.counts.documents;
+      const path = flags.indicators;
+      const opened = await openModel(path);
+      model = {
+        manifest: opened.manifest!,
+        documents: {
+          // each pass reads the export again
+          async *[Symbol.asyncIterator]() {
+            yield* (await openModel(path)).documents;
+          },
+        },
+      };
+      await opened.documents.return(undefined);
       console.error(
-        `publishing ${flags.indicators}: ${count} documents, primary "${model.manifest.primaryEvent}", fields ${
+        `publishing ${path}: ${model.manifest.counts.documents} documents, primary "${model.manifest.primaryEvent}", fields ${
           model.manifest.fields.map((f) => f.name).join(", ")
         }`,
       );
-      if (flags.items !== undefined || settings.items?.path !== undefined) {
-        const all = {
-          manifest: model.manifest,
-          documents: await Array.fromAsync(model.documents),
-        };
-        await mergeItemsFile(all, flags.items, settings);
-        model = all;
-        count = all.documents.length;
+      position = () => undefined;
+      if (items !== undefined) {
+        // which items of the file have a document: one pass over the ids
+        const wanted = await readItems(items, settings.items?.fields ?? {});
+        const present = new Set<string>();
+        for await (const doc of model.documents) {
+          if (wanted.has(doc.id)) present.add(doc.id);
+        }
+        position = (id) => present.has(id) ? 0 : undefined;
       }
     } else {
-      const built = await build(events!, format!, options!, onError, settings);
-      const merged = await mergeItemsFile(built, flags.items, settings);
-      if (merged) {
-        console.error(
-          `merged metadata of ${merged.path}: ${merged.matched} items with events, ${merged.added} without (added with empty indicators)`,
-        );
-      }
+      built = await build(events!, format!, options!, onError);
       model = built;
-      count = built.documents.length;
+      position = built.itemIndex;
     }
+    if (items !== undefined) {
+      const declared = settings.items?.fields ?? {};
+      const merged = mergeItemsStreaming(
+        model,
+        await readItems(items, declared),
+        position,
+        declared,
+      );
+      merged.manifest.source = { ...merged.manifest.source, items };
+      model = merged;
+      console.error(
+        `merging metadata of ${items}: ${merged.matched} items with documents, ${merged.added} without (added with empty indicators)`,
+      );
+    }
+    const count = model.manifest.counts.documents;
     if (flags.out) {
-      if (!Array.isArray(model.documents)) {
-        model = {
-          manifest: model.manifest,
-          documents: await Array.fromAsync(model.documents),
-        };
-      }
       const bar = progressBar("written", count);
-      await writeModel(flags.out, model, { onProgress: bar.update });
+      const written = await writeModel(flags.out, model, {
+        onProgress: bar.update,
+      });
       bar.done();
-      console.error(`wrote ${count} documents to ${flags.out}`);
+      console.error(
+        `wrote ${written.documents} documents to ${flags.out}`,
+      );
     }
     if (client) {
       const { publishIndex } = await import("../elasticsearch/lifecycle.ts");
@@ -228,6 +277,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       );
     }
   } finally {
+    built?.release();
     await client?.close();
   }
 }
@@ -235,27 +285,58 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
 async function build(
   events: string,
   format: Awaited<ReturnType<typeof eventFormat>>,
-  options: ReturnType<typeof buildOptions>,
+  options: BuildOptions,
   onError: "fail" | "skip",
-  _settings: unknown,
-): Promise<Model<IndicatorDocument>> {
-  console.error(`reading ${events}`);
+): Promise<LazyIndicatorModel> {
   const skipped: SkipReport = { count: 0, first: [] };
-  const { manifest, documents, fields, stats } = await buildIndicators(
-    withProgress(
-      readEventBatches(
-        events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
-        { onError, skipped },
-      ),
-      "events",
-    ),
-    { ...options, source: { events, format: format.name } },
+  let eventsRead = 0;
+  const size = (await Deno.stat(events)).size;
+  const reading = progressBar(`reading ${events}`, size, {
+    unit: "bytes",
+    detail: () => `${eventsRead.toLocaleString("en")} events`,
+  });
+  async function* counted(
+    batches: AsyncIterable<EventColumns>,
+  ): AsyncGenerator<EventColumns> {
+    for await (const batch of batches) {
+      eventsRead += batch.length;
+      yield batch;
+    }
+    reading.done();
+  }
+  let field: ReturnType<typeof progressBar> | undefined;
+  let fieldName = "";
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
+  console.error(`memory budget ${(budget / 2 ** 30).toFixed(1)} GiB`);
+  const model = await buildIndicatorsLazily(
+    counted(readEventColumns(
+      events,
+      acceptNamed(format.format, [
+        options.primaryEvent,
+        ...options.secondaryEvents ?? [],
+        options.similarEvent,
+      ]),
+      { onError, skipped, onProgress: (read) => reading.update(read) },
+    )),
+    {
+      ...options,
+      memoryBudget: budget,
+      source: { events, format: format.name },
+      onProgress: (p) => {
+        const label = `${p.field}${
+          p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ""
+        }`;
+        if (label !== fieldName) {
+          field?.done();
+          fieldName = label;
+          field = progressBar(label, p.total);
+        }
+        field!.update(p.done);
+      },
+    },
   );
+  field?.done();
+  const { manifest, fields, stats } = model;
   if (skipped.count > 0) {
     console.error(
       `skipped ${skipped.count} malformed lines, e.g. ${
@@ -271,16 +352,74 @@ async function build(
         ms(stats.millis.indicators)
       }; primary "${manifest.primaryEvent}"`,
   );
-  for (const field of fields) {
-    const f = stats.fields[field];
+  for (const name of fields) {
+    const f = stats.fields[name];
     console.error(
       `  ${
-        field.padEnd(24)
+        name.padEnd(24)
       } ${f.rows} × ${f.columns}: ${f.pairsScored} pairs scored, ` +
-        `${f.indicatorsKept} kept, ${ms(f.millis)}`,
+        `${f.indicatorsKept} kept, ${ms(f.millis)}${
+          f.passes > 1 ? ` in ${f.passes} passes` : ""
+        }`,
     );
   }
-  return { manifest, documents };
+  return model;
+}
+
+/**
+ * Parses a size flag: bytes, or a number with K, M, G or T (powers of
+ * 1024, optionally followed by "iB" or "B").
+ *
+ * @param name Flag name for messages.
+ * @param value Raw value.
+ * @returns Bytes, or undefined when absent.
+ */
+export function sizeFlag(
+  name: string,
+  value: string | undefined,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+  const n = m
+    ? Number(m[1]) * 1024 ** " kmgt".indexOf(m[2].toLowerCase() || " ")
+    : NaN;
+  if (!m || !(n >= 1)) {
+    throw new ConfigError(
+      `--${name}`,
+      `must be a size such as 4G, 512M or a number of bytes, got "${value}"`,
+    );
+  }
+  return Math.floor(n);
+}
+
+async function checkReadable(flag: string, path: string) {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory && flag !== "--indicators") {
+      throw new ConfigError(flag, `${path} is a directory`);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(
+      flag,
+      `cannot read ${path}: ${String((error as Error).message).split("\n")[0]}`,
+    );
+  }
+}
+
+async function checkWritableDir(flag: string, dir: string) {
+  const probe = `${dir}/.cco-write-test-${Deno.pid}-${crypto.randomUUID()}`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (error) {
+    throw new ConfigError(
+      flag,
+      `cannot write in ${dir}: ${
+        String((error as Error).message).split("\n")[0]
+      }`,
+    );
+  }
 }
 
 // --out must not overwrite an input, and its directory must exist
@@ -314,6 +453,7 @@ async function checkOut(out: string, inputs: (string | undefined)[]) {
   if (!info?.isDirectory) {
     throw new ConfigError("--out", `directory ${dir} does not exist`);
   }
+  await checkWritableDir("--out", dir);
   if (target !== undefined && (await Deno.stat(target)).isDirectory) {
     throw new ConfigError("--out", `${out} is a directory`);
   }

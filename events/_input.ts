@@ -89,7 +89,7 @@ export async function* fileChunks(
       }
       return;
     }
-    async function* compressed(): AsyncGenerator<Uint8Array> {
+    const compressed = async function* (): AsyncGenerator<Uint8Array> {
       yield head;
       for (;;) {
         const buf = new Uint8Array(CHUNK_BYTES >> 2);
@@ -98,7 +98,7 @@ export async function* fileChunks(
         read += got;
         yield buf.subarray(0, got);
       }
-    }
+    };
     yield* gunzip(compressed(), progress);
   } catch (error) {
     if (error instanceof InputError) throw error;

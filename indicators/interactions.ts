@@ -352,19 +352,32 @@ function capAndBinarize(
       }
     }
     from = to;
-    let row = scratch.subarray(0, kept);
     if (kept > cap) {
       // the most recent first, ties by item id
       const ranks = itemRanks();
-      const sorted = Array.from(row).sort((a, b) =>
+      const sorted = Array.from(scratch.subarray(0, kept)).sort((a, b) =>
         (latest[b] - latest[a]) || (ranks[a] - ranks[b])
       );
-      row = Int32Array.from(sorted.slice(0, cap));
+      for (let j = 0; j < cap; j++) scratch[j] = sorted[j];
       kept = cap;
     }
-    if (kept > 1) row.sort();
-    // writing behind the reading: row u's output ends before its events do
-    order.set(row, nnz);
+    // ascending into place, writing behind the reading (row u's output
+    // ends before its events do)
+    if (kept <= 32) {
+      for (let j = 0; j < kept; j++) {
+        const x = scratch[j];
+        let at = nnz + j;
+        while (at > nnz && order[at - 1] > x) {
+          order[at] = order[at - 1];
+          at--;
+        }
+        order[at] = x;
+      }
+    } else {
+      const row = scratch.subarray(0, kept);
+      row.sort();
+      order.set(row, nnz);
+    }
     nnz += kept;
     ptr[u + 1] = nnz;
   }

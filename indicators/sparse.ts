@@ -63,6 +63,9 @@ export class IdDictionary {
   #strings = 0;
   #scratch = new Uint8Array(256);
   #ids?: string[];
+  // the last numeric id looked up, and its index (logs often repeat an id)
+  #lastKey = -1;
+  #lastIndex = -1;
 
   /** Number of distinct ids. */
   get size(): number {
@@ -201,6 +204,7 @@ export class IdDictionary {
   }
 
   #internNumber(v: number, add: boolean): number {
+    if (v === this.#lastKey) return this.#lastIndex;
     let h = Math.imul(
       (v >>> 0) ^ Math.imul((v / 4294967296) | 0, 0x9e3779b1),
       0x85ebca6b,
@@ -213,11 +217,15 @@ export class IdDictionary {
     for (;;) {
       const s = slots[at];
       if (s === 0) break;
-      if (keys[s - 1] === v) return s - 1;
+      if (keys[s - 1] === v) {
+        this.#lastKey = v;
+        return this.#lastIndex = s - 1;
+      }
       at = (at + 1) & mask;
     }
     if (!add) return -1;
-    return this.#insert(at, v);
+    this.#lastKey = v;
+    return this.#lastIndex = this.#insert(at, v);
   }
 
   #internString(
