@@ -321,6 +321,8 @@ async function build(
     {
       ...options,
       memoryBudget: budget,
+      // about 34 bytes a line, a third of that compressed
+      expectedEvents: size / (events.endsWith(".gz") ? 10 : 34),
       source: { events, format: format.name },
       onProgress: (p) => {
         const label = `${p.field}${

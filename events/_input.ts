@@ -27,6 +27,16 @@ export class InputError extends Error {
   }
 }
 
+/** An error of a caller's callback, carried through unchanged. */
+export class Passthrough {
+  /**
+   * Wraps the callback's error.
+   *
+   * @param error What the callback threw.
+   */
+  constructor(readonly error: unknown) {}
+}
+
 function oneLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split(
     "\n",
@@ -75,7 +85,13 @@ export async function* fileChunks(
         "gzip-compressed, but the name does not end in .gz: rename it",
       );
     }
-    const progress = () => onProgress?.(read, size);
+    const progress = () => {
+      try {
+        onProgress?.(read, size);
+      } catch (error) {
+        throw new Passthrough(error);
+      }
+    };
     if (!gzip) {
       progress();
       if (n > 0) yield head;
@@ -101,7 +117,9 @@ export async function* fileChunks(
     };
     yield* gunzip(compressed(), progress);
   } catch (error) {
-    if (error instanceof InputError) throw error;
+    if (error instanceof InputError || error instanceof Passthrough) {
+      throw error;
+    }
     throw new InputError(`cannot read: ${oneLine(error)}`);
   } finally {
     try {
@@ -176,7 +194,10 @@ export async function* gunzip(
     }
     await pump;
   } catch (error) {
-    if (error instanceof InputError) throw error;
+    if (error instanceof InputError || error instanceof Passthrough) {
+      throw error;
+    }
+    if (failed instanceof Passthrough) throw failed;
     if (failed !== undefined) {
       throw failed instanceof InputError
         ? failed

@@ -52,7 +52,7 @@
  * @module
  */
 
-import type { EventColumns } from "./columns.ts";
+import { EventColumns } from "./columns.ts";
 import { type Event, type EventFormat, resolveFormat } from "./format.ts";
 import {
   ByteParser,
@@ -60,7 +60,7 @@ import {
   EventParseError,
   type SkipReport,
 } from "./_parser.ts";
-import { CHUNK_BYTES, fileChunks, InputError } from "./_input.ts";
+import { CHUNK_BYTES, fileChunks, InputError, Passthrough } from "./_input.ts";
 
 export { DEFAULT_MAX_LINE_BYTES, EventParseError, type SkipReport };
 
@@ -88,6 +88,12 @@ export interface ReadOptions {
    * (compressed bytes for a `.gz` file) and its size.
    */
   onProgress?: (read: number, total: number) => void;
+  /**
+   * {@linkcode readEventColumns} only: read, decompress and parse in a
+   * worker thread, so that this thread only consumes the batches (a build
+   * interns ids while the next lines are parsed). Default `false`.
+   */
+  parallel?: boolean;
 }
 
 /** Input to the parsers: bytes, text chunks, or one whole text. */
@@ -128,8 +134,90 @@ export function readEventColumns(
   format?: EventFormat | string,
   options: ReadOptions = {},
 ): AsyncGenerator<EventColumns> {
-  const parser = new ByteParser(resolveFormat(format), path, options);
+  const resolved = resolveFormat(format);
+  const parser = new ByteParser(resolved, path, options);
+  if (options.parallel) return parallelColumns(path, resolved, options);
   return columnsOf(fileChunks(path, options.onProgress), parser, path);
+}
+
+interface FromWorker {
+  batch?: Omit<ConstructorParameters<typeof EventColumns>[0], "eventTypes">;
+  eventTypes?: string[];
+  read?: number;
+  total?: number;
+  done?: boolean;
+  skipped?: SkipReportMessage;
+  error?: { file?: string; line?: number; reason?: string; message?: string };
+}
+
+interface SkipReportMessage {
+  count: number;
+  first: { file: string; line: number; reason: string }[];
+}
+
+// readEventColumns in a worker: batches arrive with their buffers
+// transferred; at most a few are in flight (the worker waits for credit)
+async function* parallelColumns(
+  path: string,
+  format: EventFormat,
+  options: ReadOptions,
+): AsyncGenerator<EventColumns> {
+  const worker = new Worker(new URL("./_read_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const queue: FromWorker[] = [];
+  let notify: (() => void) | undefined;
+  worker.onmessage = (event: MessageEvent<FromWorker>) => {
+    queue.push(event.data);
+    notify?.();
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    queue.push({ error: { message: event.message } });
+    notify?.();
+  };
+  worker.postMessage({
+    path,
+    format,
+    options: { onError: options.onError, maxLineBytes: options.maxLineBytes },
+  });
+  worker.postMessage({ credit: 4 });
+  const eventTypes: string[] = [];
+  try {
+    for (;;) {
+      while (queue.length === 0) {
+        await new Promise<void>((resolve) => notify = resolve);
+      }
+      const m = queue.shift()!;
+      if (m.error) {
+        const e = m.error;
+        throw e.reason !== undefined
+          ? new EventParseError(e.file!, e.line!, e.reason)
+          : new EventParseError(path, 0, `cannot read: ${e.message}`);
+      }
+      if (m.read !== undefined) options.onProgress?.(m.read, m.total!);
+      if (m.done) {
+        if (options.skipped && m.skipped) {
+          options.skipped.count += m.skipped.count;
+          for (const e of m.skipped.first) {
+            if (options.skipped.first.length < 5) {
+              options.skipped.first.push(
+                new EventParseError(e.file, e.line, e.reason),
+              );
+            }
+          }
+        }
+        return;
+      }
+      for (let i = eventTypes.length; i < (m.eventTypes?.length ?? 0); i++) {
+        eventTypes.push(m.eventTypes![i]);
+      }
+      yield new EventColumns({ ...m.batch!, eventTypes });
+      worker.postMessage({ credit: 1 });
+    }
+  } finally {
+    worker.terminate();
+  }
 }
 
 /**
@@ -304,10 +392,12 @@ async function* columnsOf(
     for await (const chunk of chunks) {
       const buf = carry ? concat(carry, chunk) : chunk;
       const { columns, rest } = parser.parse(buf, false);
-      carry = rest < buf.length ? buf.subarray(rest) : undefined;
+      // a copy: the batch (and its buffer) may be handed to another thread
+      carry = rest < buf.length ? buf.slice(rest) : undefined;
       if (columns) yield columns;
     }
   } catch (error) {
+    if (error instanceof Passthrough) throw error.error;
     if (error instanceof InputError) {
       throw new EventParseError(
         sourceName,

@@ -567,12 +567,13 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
         for (let f = 0; f < fields.length; f++) {
           const c = cursors[f];
           c.next();
-          const n = c.items.length;
+          const { start, end } = c;
+          const n = end - start;
           const ids = new Array<string>(n);
           const s = new Array<number>(n);
           for (let j = 0; j < n; j++) {
-            ids[j] = items.idOf(c.items[j]);
-            s[j] = c.scores[j];
+            ids[j] = items.idOf(c.items[start + j]);
+            s[j] = c.scores[start + j];
           }
           const field = fields[f];
           doc[field.field] = ids;
@@ -581,7 +582,8 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
           else if (weighting === "llr-idf") {
             const w = new Array<number>(n);
             for (let j = 0; j < n; j++) {
-              w[j] = s[j] * indicatorIdf(field.docCount, field.df[c.items[j]]);
+              w[j] = s[j] *
+                indicatorIdf(field.docCount, field.df[c.items[start + j]]);
             }
             weights[field.field] = w;
           }

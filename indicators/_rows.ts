@@ -18,14 +18,21 @@ export interface RowBlock {
   scores: Float64Array;
 }
 
-/** Walks rows one item at a time. */
+/**
+ * Walks rows one item at a time: after `next()`, the row is
+ * `items[start .. end]` and `scores[start .. end]` (no copy, no view).
+ */
 export interface RowCursor {
   /** Moves to the next item's row. */
   next(): void;
-  /** The current row's items (a view). */
+  /** Items of the current block. */
   items: Int32Array;
-  /** The current row's scores (a view). */
+  /** Scores of the current block. */
   scores: Float64Array;
+  /** Start of the current row. */
+  start: number;
+  /** End of the current row. */
+  end: number;
   /** Releases the file handle (when reading a spilled store). */
   close(): void;
 }
@@ -162,6 +169,8 @@ export class RowStore {
     const cursor: RowCursor = {
       items: empty.items,
       scores: empty.scores,
+      start: 0,
+      end: 0,
       close() {
         try {
           file?.close();
@@ -176,9 +185,10 @@ export class RowStore {
           r = 0;
           if (!block) throw new RangeError("RowStore: read past the last row");
         }
-        const from = block.ptr[r], to = block.ptr[r + 1];
-        cursor.items = block.items.subarray(from, to);
-        cursor.scores = block.scores.subarray(from, to);
+        cursor.items = block.items;
+        cursor.scores = block.scores;
+        cursor.start = block.ptr[r];
+        cursor.end = block.ptr[r + 1];
         r++;
       },
     };

@@ -50,6 +50,11 @@ export interface InteractionOptions {
    * event type. Default {@linkcode DEFAULT_MAX_HISTORY_PER_USER} (500).
    */
   maxHistoryPerUser?: number;
+  /**
+   * How many events to expect (a hint, e.g. from the file size): the user
+   * and item dictionaries are sized for it instead of growing.
+   */
+  expectedEvents?: number;
 }
 
 /** Binarized, capped interactions of every event type. */
@@ -132,8 +137,8 @@ class ChunkedColumns {
  * ```
  */
 export class InteractionsBuilder {
-  #users: IdDictionary | undefined = new IdDictionary();
-  #items = new IdDictionary();
+  #users: IdDictionary | undefined;
+  #items: IdDictionary;
   #types: string[] = [];
   #columns: ChunkedColumns[] = [];
   #typeIndex = new Map<string, number>();
@@ -148,6 +153,10 @@ export class InteractionsBuilder {
    * @throws {RangeError} When the cap is not a positive integer.
    */
   constructor(options: InteractionOptions = {}) {
+    // logs of the RetailRocket kind: about 1 user per 2 events, 1 item per 10
+    const expected = Math.max(0, options.expectedEvents ?? 0);
+    this.#users = new IdDictionary(expected / 2);
+    this.#items = new IdDictionary(expected / 10);
     this.#cap = options.maxHistoryPerUser ?? DEFAULT_MAX_HISTORY_PER_USER;
     if (!Number.isInteger(this.#cap) || this.#cap < 1) {
       throw new RangeError(

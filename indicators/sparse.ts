@@ -53,10 +53,10 @@ const decoder = new TextDecoder();
 export class IdDictionary {
   #size = 0;
   // by index: the numeric id (>= 0), or -(string number + 1)
-  #keys = new Float64Array(1024);
+  #keys: Float64Array;
   // hash table of index + 1 (0: empty), linear probing
-  #slots = new Int32Array(2048);
-  #mask = 2047;
+  #slots: Int32Array;
+  #mask: number;
   // non-numeric ids: UTF-8 bytes, string k at offsets[k] .. offsets[k + 1]
   #arena = new Uint8Array(0);
   #offsets = new Float64Array(1);
@@ -66,6 +66,20 @@ export class IdDictionary {
   // the last numeric id looked up, and its index (logs often repeat an id)
   #lastKey = -1;
   #lastIndex = -1;
+
+  /**
+   * Creates an empty dictionary.
+   *
+   * @param expected How many ids to expect (a hint: the table is sized for
+   * it, avoiding regrowth; more ids still fit).
+   */
+  constructor(expected = 0) {
+    let slots = 2048;
+    while (slots < 2 * expected && slots < 2 ** 30) slots *= 2;
+    this.#slots = new Int32Array(slots);
+    this.#mask = slots - 1;
+    this.#keys = new Float64Array(Math.max(1024, Math.min(expected, 2 ** 27)));
+  }
 
   /** Number of distinct ids. */
   get size(): number {
