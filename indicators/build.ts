@@ -131,20 +131,11 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
   /** Where the events came from, recorded in the manifest. */
   source?: ModelManifest["source"];
   /**
-   * Bytes the build may use (default {@linkcode defaultMemoryBudget}: half
-   * the machine's memory). When a field's co-occurrence state would not
-   * fit, its rows are computed in item-partitioned passes, and indicator
-   * rows past their share go to temporary files; the result is the same.
-   */
-  memoryBudget?: number;
-  /**
-   * Worker threads scoring co-occurrences (default: one per core, for
-   * builds large enough to pay for them; 0: this thread only). The result
-   * is the same.
+   * Worker threads scoring co-occurrences. Default: one per core, for
+   * builds large enough to pay for them; a number: that many, whatever the
+   * size (0: this thread only). The result is the same.
    */
   workers?: number;
-  /** Directory for temporary files (default: the system's). */
-  tempDir?: string;
   /** Called as each field's rows are computed. */
   onProgress?: (progress: BuildProgress) => void;
 }
@@ -447,7 +438,10 @@ export async function buildIndicatorsLazily(
 ): Promise<LazyIndicatorModel> {
   checkBuildOptions(options);
   const t0 = performance.now();
-  const builder = new InteractionsBuilder(options);
+  const builder = new InteractionsBuilder({
+    ...options,
+    memoryBudget: memoryBudgetOf(options),
+  });
   await builder.addAll(events);
   const interactions = builder.build({ shared: workersWanted(options) > 0 });
   const t1 = performance.now();
@@ -533,7 +527,11 @@ function computeFields(
       work += job.rows.rowLength(u) * job.columns.rowLength(u);
     }
   }
-  const workers = allowWorkers && work >= WORKER_MIN_COOCCURRENCES
+  const workers = !allowWorkers
+    ? 0
+    : options.workers !== undefined
+    ? workersWanted(options)
+    : work >= WORKER_MIN_COOCCURRENCES
     ? workersWanted(options)
     : 0;
   const compute = {

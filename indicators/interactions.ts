@@ -34,6 +34,8 @@
 import type { Event } from "../events/format.ts";
 import { EventColumns } from "../events/columns.ts";
 import { allocate, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { EventSpill } from "./_event_spill.ts";
+import { BASELINE_BYTES } from "./_compute.ts";
 
 /** Events one by one, in arrays, or as column batches, synchronously or not. */
 export type EventStream =
@@ -55,6 +57,20 @@ export interface InteractionOptions {
    * and item dictionaries are sized for it instead of growing.
    */
   expectedEvents?: number;
+  /**
+   * Bytes the build may use. Here, no limit by default; `buildIndicators`
+   * defaults to half the machine's memory (`defaultMemoryBudget`). Once the
+   * events read would take more than about half of it, they go to
+   * temporary files partitioned by user, and each partition is binarized
+   * and capped on its own: the full user dictionary and event columns are
+   * never in memory. When a field's co-occurrence state would not fit,
+   * `buildIndicators` counts it in item-partitioned passes, and indicator
+   * rows past their share go to temporary files. The model is the same
+   * whatever the budget.
+   */
+  memoryBudget?: number;
+  /** Directory for temporary files (default: the system's). */
+  tempDir?: string;
 }
 
 /** Binarized, capped interactions of every event type. */
@@ -145,6 +161,13 @@ export class InteractionsBuilder {
   // per EventColumns.eventTypes array seen: batch code -> type index
   #codeMaps = new WeakMap<readonly string[], Int32Array>();
   #cap: number;
+  #spillAt: number;
+  #expected: number;
+  #tempDir?: string;
+  #spill?: EventSpill;
+  #spillDir?: string;
+  #spilled: number[] = []; // events per type sent to the spill
+  #added = 0;
 
   /**
    * Creates an empty builder.
@@ -155,8 +178,14 @@ export class InteractionsBuilder {
   constructor(options: InteractionOptions = {}) {
     // logs of the RetailRocket kind: about 1 user per 2 events, 1 item per 10
     const expected = Math.max(0, options.expectedEvents ?? 0);
-    this.#users = new IdDictionary(expected / 2);
-    this.#items = new IdDictionary(expected / 10);
+    const budget = options.memoryBudget ?? Infinity;
+    this.#spillAt = Math.max(0, (budget - BASELINE_BYTES) * 0.5);
+    this.#expected = expected;
+    this.#tempDir = options.tempDir;
+    // presize only what the budget can hold (about 40 bytes an event)
+    const presize = expected * 40 < this.#spillAt ? expected : 0;
+    this.#users = new IdDictionary(presize / 2);
+    this.#items = new IdDictionary(presize / 10);
     this.#cap = options.maxHistoryPerUser ?? DEFAULT_MAX_HISTORY_PER_USER;
     if (!Number.isInteger(this.#cap) || this.#cap < 1) {
       throw new RangeError(
@@ -169,12 +198,19 @@ export class InteractionsBuilder {
   get events(): number {
     let n = 0;
     for (const c of this.#columns) n += c.length;
+    for (const c of this.#spilled) n += c;
     return n;
+  }
+
+  /** Whether events went to temporary files (the memory budget asked). */
+  get spilled(): boolean {
+    return this.#spill !== undefined;
   }
 
   /** Bytes held so far (columns and dictionaries), for memory accounting. */
   get byteLength(): number {
-    let n = this.#items.byteLength + (this.#users?.byteLength ?? 0);
+    let n = this.#items.byteLength + (this.#users?.byteLength ?? 0) +
+      (this.#spill?.byteLength ?? 0);
     for (const c of this.#columns) n += c.byteLength;
     return n;
   }
@@ -185,9 +221,51 @@ export class InteractionsBuilder {
       t = this.#types.length;
       this.#types.push(name);
       this.#columns.push(new ChunkedColumns());
+      this.#spilled.push(0);
       this.#typeIndex.set(name, t);
     }
     return this.#columns[t];
+  }
+
+  // past the budget's share: every event so far to disk, by user partition
+  #startSpill() {
+    const users = this.#users!;
+    const dir = this.#spillDir = Deno.makeTempDirSync({
+      prefix: "cco-events-",
+      ...(this.#tempDir ? { dir: this.#tempDir } : {}),
+    });
+    const held = this.events;
+    // partitions of about a quarter of the share each, for the log
+    // expected (at least 4 times what came so far), of 64 events or more
+    const perEvent = this.byteLength / Math.max(1, held);
+    const events = Math.max(held * 4, this.#expected);
+    const partitions = Math.max(
+      1,
+      Math.min(
+        256,
+        Math.ceil(events / 64),
+        Math.ceil((events * perEvent) / Math.max(1, this.#spillAt / 4)),
+      ),
+    );
+    const spill = this.#spill = new EventSpill(
+      partitions,
+      dir,
+      Math.max(1 << 20, this.#spillAt / 8),
+    );
+    // ids kept as bytes are at most as long as they came (65535 at most)
+    const bytes = new Uint8Array(3 * 65536);
+    this.#columns.forEach((cols, t) => {
+      for (let c = 0; c < cols.users.length; c++) {
+        const len = Math.min(CHUNK, cols.length - c * CHUNK);
+        const u = cols.users[c], i = cols.items[c], time = cols.times[c];
+        for (let k = 0; k < len; k++) {
+          spill.add(t, bytes, 0, users.bytesOf(u[k], bytes), i[k], time[k]);
+        }
+      }
+      this.#spilled[t] += cols.length;
+      this.#columns[t] = new ChunkedColumns();
+    });
+    this.#users = undefined;
   }
 
   #built(): never {
@@ -200,12 +278,33 @@ export class InteractionsBuilder {
    * @param event The event; its timestamp orders the user's history.
    */
   add(event: Event): void {
+    if (this.#spill) {
+      this.#type(event.event);
+      const t = this.#typeIndex.get(event.event)!;
+      const bytes = encoder.encode(event.user);
+      this.#spill.add(
+        t,
+        bytes,
+        0,
+        bytes.length,
+        this.#items.intern(event.item),
+        event.timestamp,
+      );
+      this.#spilled[t]++;
+      return;
+    }
     const users = this.#users ?? this.#built();
-    this.#type(event.event).push(
+    const cols = this.#type(event.event);
+    cols.push(
       users.intern(event.user),
       this.#items.intern(event.item),
       event.timestamp,
     );
+    if ((this.#added++ & 0x3ff) === 0) this.#check();
+  }
+
+  #check() {
+    if (!this.#spill && this.byteLength > this.#spillAt) this.#startSpill();
   }
 
   /**
@@ -215,7 +314,7 @@ export class InteractionsBuilder {
    * @param batch The events.
    */
   addColumns(batch: EventColumns): void {
-    const users = this.#users ?? this.#built();
+    const users = this.#spill ? undefined : this.#users ?? this.#built();
     const items = this.#items;
     let map = this.#codeMaps.get(batch.eventTypes);
     if (!map || map.length < batch.eventTypes.length) {
@@ -228,11 +327,22 @@ export class InteractionsBuilder {
     }
     const columns = this.#columns;
     const { bytes, userStart, userEnd, itemStart, itemEnd, type, time } = batch;
+    const spill = this.#spill;
+    if (spill) {
+      for (let k = 0; k < batch.length; k++) {
+        const t = map[type[k]];
+        const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+        spill.add(t, bytes, userStart[k], userEnd[k], i, time[k]);
+        this.#spilled[t]++;
+      }
+      return;
+    }
     for (let k = 0; k < batch.length; k++) {
-      const u = users.internBytes(bytes, userStart[k], userEnd[k]);
+      const u = users!.internBytes(bytes, userStart[k], userEnd[k]);
       const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
       columns[map[type[k]]].push(u, i, time[k]);
     }
+    this.#check();
   }
 
   /**
@@ -262,6 +372,7 @@ export class InteractionsBuilder {
    */
   build(options: { shared?: boolean } = {}): Interactions {
     const shared = options.shared ?? false;
+    if (this.#spill) return this.#buildSpilled(shared);
     const numUsers = (this.#users ?? this.#built()).size;
     this.#users = undefined; // only the count is needed from here on
     const items = this.#items;
@@ -298,7 +409,115 @@ export class InteractionsBuilder {
       itemRanks,
     };
   }
+
+  // partition by partition: local users, capped rows to files per type,
+  // then one exact-size CSR per type
+  #buildSpilled(shared: boolean): Interactions {
+    const spill = this.#spill!;
+    const dir = this.#spillDir!;
+    this.#spill = undefined;
+    spill.finish();
+    const items = this.#items;
+    let ranks: Int32Array | undefined;
+    const itemRanks = () => ranks ??= items.sortRanks();
+    const types = this.#types;
+    const stamp = new Int32Array(items.size);
+    const latest = new Float64Array(items.size);
+    const lengths = types.map((_, t) =>
+      Deno.openSync(`${dir}/lengths-${t}.bin`, { write: true, create: true })
+    );
+    const idxs = types.map((_, t) =>
+      Deno.openSync(`${dir}/idx-${t}.bin`, { write: true, create: true })
+    );
+    const nnz = types.map(() => 0);
+    let numUsers = 0;
+    try {
+      for (let p = 0; p < spill.partitions; p++) {
+        const local = new IdDictionary();
+        const cols = types.map(() => new ChunkedColumns());
+        spill.forEach(p, (t, bytes, start, end, item, time) => {
+          cols[t].push(local.internBytes(bytes, start, end), item, time);
+        });
+        spill.remove(p);
+        types.forEach((_, t) => {
+          stamp.fill(-1);
+          const m = capAndBinarize(
+            cols[t],
+            local.size,
+            this.#cap,
+            stamp,
+            latest,
+            itemRanks,
+            false,
+          );
+          cols[t] = new ChunkedColumns();
+          const rowLengths = new Uint32Array(local.size);
+          for (let u = 0; u < local.size; u++) {
+            rowLengths[u] = m.ptr[u + 1] - m.ptr[u];
+          }
+          writeAll(lengths[t], new Uint8Array(rowLengths.buffer));
+          writeAll(
+            idxs[t],
+            new Uint8Array(m.idx.buffer, m.idx.byteOffset, m.idx.byteLength),
+          );
+          nnz[t] += m.nnz;
+        });
+        numUsers += local.size;
+      }
+    } finally {
+      for (const f of [...lengths, ...idxs]) f.close();
+    }
+    const matrices = new Map<string, SparseBinaryMatrix>();
+    const eventsRead: Record<string, number> = {};
+    types.forEach((type, t) => {
+      eventsRead[type] = this.#spilled[t];
+      const ptr = allocate(Uint32Array, numUsers + 1, shared);
+      const rowLengths = Deno.readFileSync(`${dir}/lengths-${t}.bin`);
+      const view = new Uint32Array(
+        rowLengths.buffer,
+        rowLengths.byteOffset,
+        numUsers,
+      );
+      for (let u = 0; u < numUsers; u++) ptr[u + 1] = ptr[u] + view[u];
+      const idx = allocate(Int32Array, nnz[t], shared);
+      readAll(`${dir}/idx-${t}.bin`, new Uint8Array(idx.buffer));
+      matrices.set(
+        type,
+        new SparseBinaryMatrix(numUsers, items.size, ptr, idx),
+      );
+    });
+    Deno.removeSync(dir, { recursive: true });
+    return {
+      users: { size: numUsers },
+      items,
+      eventTypes: [...types],
+      eventsRead,
+      matrix: (type) => matrices.get(type),
+      itemRanks,
+    };
+  }
 }
+
+function writeAll(file: Deno.FsFile, bytes: Uint8Array) {
+  let at = 0;
+  while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
+}
+
+function readAll(path: string, into: Uint8Array) {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    let at = 0;
+    while (at < into.length) {
+      const got = file.readSync(into.subarray(at));
+      if (got === null) throw new Error(`${path}: truncated spill file`);
+      at += got;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+const encoder = new TextEncoder();
 
 /**
  * One event type's events → CSR rows: each user's distinct items (latest

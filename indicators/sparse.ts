@@ -164,6 +164,45 @@ export class IdDictionary {
     );
   }
 
+  /**
+   * Writes the UTF-8 bytes of the id of index `i` into `out` (which must be
+   * large enough: ids are at most as long as they were when interned).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { IdDictionary } from "./sparse.ts";
+   *
+   * const d = new IdDictionary();
+   * d.intern("123");
+   * d.intern("é");
+   * const out = new Uint8Array(16);
+   * assert.deepEqual(out.subarray(0, d.bytesOf(0, out)), new TextEncoder().encode("123"));
+   * assert.deepEqual(out.subarray(0, d.bytesOf(1, out)), new TextEncoder().encode("é"));
+   * ```
+   *
+   * @param i A dense index.
+   * @param out Where to write.
+   * @returns The number of bytes written.
+   */
+  bytesOf(i: number, out: Uint8Array): number {
+    const key = this.#keys[i];
+    if (key >= 0) {
+      let digits = 1;
+      for (let p = 10; key >= p; p *= 10) digits++;
+      let v = key;
+      for (let d = digits - 1; d >= 0; d--) {
+        out[d] = 48 + (v % 10);
+        v = Math.floor(v / 10);
+      }
+      return digits;
+    }
+    const k = -key - 1;
+    const from = this.#offsets[k], to = this.#offsets[k + 1];
+    out.set(this.#arena.subarray(from, to));
+    return to - from;
+  }
+
   /** All ids in index order (made once, then kept). */
   get ids(): readonly string[] {
     if (!this.#ids || this.#ids.length !== this.#size) {
