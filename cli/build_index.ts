@@ -20,7 +20,13 @@ import type { ModelManifest } from "../model/manifest.ts";
 import { openModel, writeModel } from "../model/ndjson.ts";
 import { mergeItemsStreaming, readItems } from "../model/items.ts";
 import { loadSettings } from "../config/settings.ts";
-import { numberFlag, parseFlags, progressBar, run } from "./common.ts";
+import {
+  numberFlag,
+  parseFlags,
+  progressBar,
+  run,
+  sizeFlag,
+} from "./common.ts";
 import {
   acceptNamed,
   EVENT_FORMAT_FLAGS,
@@ -316,7 +322,14 @@ async function build(
         ...options.secondaryEvents ?? [],
         options.similarEvent,
       ]),
-      { onError, skipped, onProgress: (read) => reading.update(read) },
+      {
+        onError,
+        skipped,
+        onProgress: (read) => reading.update(read),
+        // parse in another thread while this one interns ids
+        parallel: options.workers !== 0 &&
+          (navigator.hardwareConcurrency ?? 1) > 1,
+      },
     )),
     {
       ...options,
@@ -366,32 +379,6 @@ async function build(
     );
   }
   return model;
-}
-
-/**
- * Parses a size flag: bytes, or a number with K, M, G or T (powers of
- * 1024, optionally followed by "iB" or "B").
- *
- * @param name Flag name for messages.
- * @param value Raw value.
- * @returns Bytes, or undefined when absent.
- */
-export function sizeFlag(
-  name: string,
-  value: string | undefined,
-): number | undefined {
-  if (value === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
-  const n = m
-    ? Number(m[1]) * 1024 ** " kmgt".indexOf(m[2].toLowerCase() || " ")
-    : NaN;
-  if (!m || !(n >= 1)) {
-    throw new ConfigError(
-      `--${name}`,
-      `must be a size such as 4G, 512M or a number of bytes, got "${value}"`,
-    );
-  }
-  return Math.floor(n);
 }
 
 async function checkReadable(flag: string, path: string) {

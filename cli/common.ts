@@ -65,6 +65,43 @@ export function numberFlag(
 }
 
 /**
+ * Parses a size flag: bytes, or a number with K, M, G or T (powers of
+ * 1024, optionally followed by "iB" or "B").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sizeFlag } from "./common.ts";
+ *
+ * assert.equal(sizeFlag("memory-budget", "2G"), 2 * 2 ** 30);
+ * assert.equal(sizeFlag("memory-budget", "512MiB"), 512 * 2 ** 20);
+ * assert.equal(sizeFlag("memory-budget", "1000"), 1000);
+ * assert.throws(() => sizeFlag("memory-budget", "lots"), /--memory-budget must be a size/);
+ * ```
+ *
+ * @param name Flag name for messages.
+ * @param value Raw value.
+ * @returns Bytes, or undefined when absent.
+ */
+export function sizeFlag(
+  name: string,
+  value: string | undefined,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+  const n = m
+    ? Number(m[1]) * 1024 ** " kmgt".indexOf(m[2].toLowerCase() || " ")
+    : NaN;
+  if (!m || !(n >= 1)) {
+    throw new ConfigError(
+      `--${name}`,
+      `must be a size such as 4G, 512M or a number of bytes, got "${value}"`,
+    );
+  }
+  return Math.floor(n);
+}
+
+/**
  * Parses a `--weights` flag.
  *
  * @param value The flag's value, if given.
