@@ -250,7 +250,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       merged.manifest.source = { ...merged.manifest.source, items };
       model = merged;
       console.error(
-        `merging metadata of ${items}: ${merged.matched} items with documents, ${merged.added} without (added with empty indicators)`,
+        `merged metadata of ${items}: ${merged.matched} items with events, ${merged.added} without (added with empty indicators)`,
       );
     }
     const count = model.manifest.counts.documents;
@@ -299,7 +299,7 @@ async function build(
   const size = (await Deno.stat(events)).size;
   const reading = progressBar(`reading ${events}`, size, {
     unit: "bytes",
-    detail: () => `${eventsRead.toLocaleString("en")} events`,
+    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
   });
   async function* counted(
     batches: AsyncIterable<EventColumns>,
@@ -436,8 +436,15 @@ async function checkOut(out: string, inputs: (string | undefined)[]) {
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(dir);
-  } catch {
-    info = undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(
+        "--out",
+        `cannot use directory ${dir}: ${
+          String((error as Error).message).split("\n")[0]
+        }`,
+      );
+    }
   }
   if (!info?.isDirectory) {
     throw new ConfigError("--out", `directory ${dir} does not exist`);
