@@ -340,7 +340,7 @@ async function build(
       onProgress: (p) => {
         const label = `${p.field}${
           p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ""
-        }`;
+        }: row interactions`;
         if (label !== fieldName) {
           field?.done();
           fieldName = label;

@@ -75,9 +75,12 @@ export interface FieldResult {
 export interface FieldProgress {
   /** The field. */
   field: string;
-  /** Row items done. */
+  /**
+   * Work done: interactions of the row items scored so far, plus one per
+   * item (a row costs about as much as it has users).
+   */
   done: number;
-  /** Row items in all. */
+  /** Work in all, in the same unit. */
   total: number;
   /** The current pass (1-based) and how many there are. */
   pass: number;
@@ -341,7 +344,7 @@ interface Pass {
   input: FieldInput;
   rowsT: SparseBinaryMatrix;
   a0: number;
-  progress: (done: number) => void;
+  progress: (to: number) => void;
 }
 
 function* passesOf(
@@ -354,9 +357,13 @@ function* passesOf(
 ): Generator<Pass> {
   const otherCounts = job.columns.columnCounts();
   const counts = shared ? toShared(otherCounts) : otherCounts;
+  const total = job.rows.nnz + job.rows.cols;
+  let before = 0;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const a0 = bounds[p], a1 = bounds[p + 1];
     const rowsT = job.rows.transposeColumns(a0, a1, shared);
+    const start = before;
+    before += rowsT.nnz + (a1 - a0);
     yield {
       rowsT,
       a0,
@@ -374,11 +381,12 @@ function* passesOf(
         k: job.k,
         minRootLlr: job.minRootLlr,
       },
-      progress: (done: number) =>
+      // `to`: the end of the rows done, an item index
+      progress: (to: number) =>
         onProgress?.({
           field: job.field,
-          done,
-          total: job.rows.cols,
+          done: start + rowsT.ptr[to - a0] + (to - a0),
+          total,
           pass: p + 1,
           passes: bounds.length - 1,
         }),
