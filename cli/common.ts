@@ -202,7 +202,8 @@ const ETA_AFTER_SHARE = 0.02;
  * import { etaText } from "./common.ts";
  *
  * assert.equal(etaText(1, 1000, 50), ""); // too early
- * assert.equal(etaText(500, 1000, 5000), ", ETA 5 s");
+ * assert.equal(etaText(500, 1000, 5000), ", ETA 5.0 s");
+ * assert.equal(etaText(100, 1000, 5000), ", ETA 45 s");
  * ```
  *
  * @param done Work done.

@@ -419,7 +419,7 @@ export async function buildIndicators(
  * const model = await buildIndicatorsLazily([
  *   { user: "u1", item: "a", event: "buy", timestamp: 0 },
  *   { user: "u1", item: "b", event: "buy", timestamp: 1 },
- * ], { primaryEvent: "buy", minRootLlr: 0 });
+ * ], { primaryEvent: "buy", minRootLlr: 0, weights: "none" });
  * assert.equal(model.documents.length, 2);
  * const [a] = model.documents;
  * assert.deepEqual(a.indicators, ["b"]);
