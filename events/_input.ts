@@ -10,7 +10,6 @@
  * @module
  */
 
-import { createGunzip } from "node:zlib";
 
 /** Size of the chunks handed to the parser. */
 export const CHUNK_BYTES = 1 << 20;
@@ -153,6 +152,8 @@ export async function* gunzip(
   source: AsyncIterable<Uint8Array>,
   onChunk?: () => void,
 ): AsyncGenerator<Uint8Array> {
+  // loaded on first use: plain logs never pay for Node's zlib
+  const { createGunzip } = await import("node:zlib");
   const z = createGunzip({ chunkSize: 256 << 10 });
   let failed: unknown;
   const pump = (async () => {
