@@ -1,10 +1,22 @@
 /**
- * `deno task bench`: speed and memory of the indicator build, against a
- * vectorized Python reference (numpy + pandas + scipy.sparse) of the same
- * math, and optionally indexing throughput into Elasticsearch.
+ * `deno task bench`: speed and memory of the indicator build, as a user
+ * sees it and phase by phase, against a vectorized Python reference
+ * (numpy + pandas + scipy.sparse) of the same math, and optionally indexing
+ * throughput into Elasticsearch.
  *
- * Each measurement runs in its own subprocess so its peak RSS (VmHWM) is its
- * own. Prints a table and writes JSON (`--json FILE`, default
+ * For each dataset it measures, each in its own process:
+ * - **the whole `build-index --out` process**, exactly as `deno task
+ *   build-index` runs it: wall time from spawn to exit, peak RSS (VmHWM of
+ *   the process, worker threads included), events/s;
+ * - **the in-process phases** (read, indicators) of the same build, and its
+ *   peak RSS;
+ * - **the Python reference as a whole process** (interpreter start, reading
+ *   and writing included), wall and peak RSS;
+ * and checks that the export, the in-process build and the reference give
+ * the same indicators. The speed-up is the one a user sees: the reference
+ * process's wall time over the build-index process's.
+ *
+ * Prints a table and writes JSON (`--json FILE`, default
  * `bench/results/bench-<time>.json`, not committed).
  *
  * @module
@@ -16,9 +28,10 @@ import {
   resolveEsUrl,
 } from "../elasticsearch/connection.ts";
 import { indexDocuments } from "../elasticsearch/indexing.ts";
-import { readEventBatches } from "../events/read.ts";
-import { buildIndicators } from "../indicators/build.ts";
-import { parseFlags, run } from "../cli/common.ts";
+import { readEventColumns } from "../events/read.ts";
+import { buildIndicatorsLazily } from "../indicators/build.ts";
+import { openModel } from "../model/ndjson.ts";
+import { parseFlags, run, sizeFlag } from "../cli/common.ts";
 import { CcoError } from "../errors/mod.ts";
 import { ensureSynthLog } from "../generate/retailrocket.ts";
 
@@ -29,17 +42,27 @@ Measures the full indicator build (all fields: purchase, cross-occurrence per
 secondary event, similar items) on: the bundled demo log; the real Taobao
 slice and MovieLens-100k when ../shared/datasets is present; generated
 RetailRocket-shaped logs at --synth-scales (1 = 2.76M events, written once to
-out/); and --events FILE. For each it reports wall time per phase, events/s,
-pairs/s and peak RSS, runs the Python reference of the same math (numpy,
-pandas, scipy.sparse, installed from PyPI into bench/.venv on first use),
-checks both give the same indicators, and prints the speed ratio.
+out/); and --events FILE. For each: the whole build-index --out process
+(wall, peak RSS, events/s), the in-process phases, and the Python reference
+of the same math as a whole process (numpy, pandas, scipy.sparse, installed
+from PyPI into bench/.venv on first use), with a check that all give the
+same indicators.
 
-  --events FILE        an extra events file to measure
-  --format NAME        its format preset (default retailrocket)
-  --synth-scales LIST  generated log sizes (default 0.25,0.5,1; "" for none)
-  --skip-reference     do not run the Python reference
-  --index              also measure indexing into Elasticsearch (needs ES_URL)
-  --json FILE          where to write the JSON results
+  --events FILE           an extra events file to measure
+  --format NAME           its format preset (default retailrocket)
+  --synth-scales LIST     generated log sizes (default 0.25,0.5,1; e.g.
+                          1,10,40; "" for none)
+  --only-synth            skip the demo, Taobao and MovieLens logs
+  --reference-max-events N
+                          run the Python reference only on logs of at most
+                          N events (default 6000000: its memory grows about
+                          0.8 GB a million events)
+  --skip-reference        never run the Python reference
+  --skip-phases           skip the in-process measurement
+  --memory-budget SIZE    passed to build-index (default: its own)
+  --workers N             passed to build-index (default: its own)
+  --index                 also measure indexing into Elasticsearch (ES_URL)
+  --json FILE             where to write the JSON results
 `;
 
 interface Dataset {
@@ -49,35 +72,47 @@ interface Dataset {
   primary: string;
 }
 
+interface Process {
+  wallMs: number;
+  peakRssMiB: number;
+}
+
 interface Result {
   dataset: string;
   events: number;
-  users: number;
-  items: number;
-  fields: number;
-  coOccurrences: number;
-  pairsScored: number;
-  indicators: number;
-  readMs: number;
-  indicatorsMs: number;
-  totalMs: number;
-  eventsPerSecond: number;
-  pairsPerSecond: number;
-  peakRssMiB: number;
+  users?: number;
+  items?: number;
+  coOccurrences?: number;
+  pairsScored?: number;
+  indicators?: number;
+  /** The whole `build-index --out` process. */
+  process: Process & { eventsPerSecond: number };
+  /** The in-process build, phase by phase. */
+  phases?: {
+    readMs: number;
+    indicatorsMs: number;
+    totalMs: number;
+    eventsPerSecond: number;
+    pairsPerSecond: number;
+    peakRssMiB: number;
+    passes: number[];
+  };
   indexMs?: number;
   docsPerSecond?: number;
-  reference?: {
-    totalMs: number;
-    peakRssMiB: number;
+  reference?: Process & {
     phasesMs: Record<string, number>;
     speedup: number;
     sameIndicators: boolean;
     differences: number;
   };
+  /** The export and the in-process build agree. */
+  exportSame?: boolean;
 }
 
 const root = new URL("..", import.meta.url).pathname;
 const PY_DEPS = ["numpy==2.4.6", "pandas==3.1.1", "scipy==1.17.1"];
+/** What `deno task build-index` sets (see deno.json). */
+const TASK_ENV = { MALLOC_MMAP_THRESHOLD_: "131072" };
 
 function peakRssMiB(): number {
   try {
@@ -90,68 +125,150 @@ function peakRssMiB(): number {
   return Deno.memoryUsage().rss / 2 ** 20;
 }
 
-/** Child mode: build, write our indicators as TSV, optionally index. */
+/** Indicators as sorted lines `field<TAB>item<TAB>id,id,...`, streamed to a file. */
+async function writeTsv(
+  path: string,
+  fields: string[],
+  documents: () =>
+    | AsyncIterable<Record<string, unknown>>
+    | Promise<AsyncIterable<Record<string, unknown>>>,
+): Promise<void> {
+  const file = await Deno.open(path, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const encoder = new TextEncoder();
+  try {
+    let buffer = "";
+    for (const field of fields) {
+      for await (const doc of await documents()) {
+        const ids = doc[field] as string[] | undefined;
+        if (ids && ids.length > 0) {
+          buffer += `${field}\t${doc.id}\t${ids.join(",")}\n`;
+        }
+        if (buffer.length > 1 << 20) {
+          await file.write(encoder.encode(buffer));
+          buffer = "";
+        }
+      }
+    }
+    await file.write(encoder.encode(buffer));
+  } finally {
+    file.close();
+  }
+}
+
+/** Child mode: the in-process build, its indicators as TSV, optionally index. */
 async function measure(
   d: Dataset,
   index: boolean,
-  tsv: string,
-): Promise<Result> {
+  tsv: string | undefined,
+  budget: number | undefined,
+  workers: number | undefined,
+): Promise<NonNullable<Result["phases"]> & Partial<Result>> {
   const t0 = performance.now();
-  const model = await buildIndicators(
-    readEventBatches(d.path, d.format),
-    { primaryEvent: d.primary },
+  const model = await buildIndicatorsLazily(
+    readEventColumns(d.path, d.format),
+    {
+      primaryEvent: d.primary,
+      ...(budget !== undefined ? { memoryBudget: budget } : {}),
+      ...(workers !== undefined ? { workers } : {}),
+    },
   );
   const totalMs = performance.now() - t0;
-  const { documents, fields, stats } = model;
+  const { fields, stats } = model;
   const rss = peakRssMiB();
-  const lines: string[] = [];
-  for (const field of fields) {
-    for (const doc of documents) {
-      const ids = (doc as unknown as Record<string, string[]>)[field];
-      if (ids.length > 0) lines.push(`${field}\t${doc.id}\t${ids.join(",")}`);
+  try {
+    if (tsv) {
+      await writeTsv(tsv, fields, async function* () {
+        yield* model.documents as Iterable<never>;
+      });
     }
-  }
-  await Deno.writeTextFile(tsv, lines.join("\n") + "\n");
-  const events = Object.values(stats.eventsRead).reduce((a, b) => a + b, 0);
-  const co = Object.values(stats.fields).reduce(
-    (a, f) => a + f.coOccurrences,
-    0,
-  );
-  const result: Result = {
-    dataset: d.name,
-    events,
-    users: stats.users,
-    items: stats.items,
-    fields: fields.length,
-    coOccurrences: co,
-    pairsScored: stats.pairsScored,
-    indicators: stats.indicatorsKept,
-    readMs: Math.round(stats.millis.read),
-    indicatorsMs: Math.round(stats.millis.indicators),
-    totalMs: Math.round(totalMs),
-    eventsPerSecond: Math.round(events / (totalMs / 1000)),
-    pairsPerSecond: Math.round(
-      stats.pairsScored / (Math.max(1, stats.millis.indicators) / 1000),
-    ),
-    peakRssMiB: Math.round(rss),
-  };
-  if (index) {
-    const client = await connect();
-    try {
-      const name = `bench-${d.name.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;
-      const r = await indexDocuments(client, name, model, { replace: true });
-      result.indexMs = Math.round(r.millis);
-      result.docsPerSecond = Math.round(r.documents / (r.millis / 1000));
-      await client.indices.delete({ index: name });
-    } finally {
-      await client.close();
+    const events = Object.values(stats.eventsRead).reduce((a, b) => a + b, 0);
+    const result = {
+      dataset: d.name,
+      events,
+      users: stats.users,
+      items: stats.items,
+      coOccurrences: Object.values(stats.fields).reduce(
+        (a, f) => a + f.coOccurrences,
+        0,
+      ),
+      pairsScored: stats.pairsScored,
+      indicators: stats.indicatorsKept,
+      readMs: Math.round(stats.millis.read),
+      indicatorsMs: Math.round(stats.millis.indicators),
+      totalMs: Math.round(totalMs),
+      eventsPerSecond: Math.round(events / (totalMs / 1000)),
+      pairsPerSecond: Math.round(
+        stats.pairsScored / (Math.max(1, stats.millis.indicators) / 1000),
+      ),
+      peakRssMiB: Math.round(rss),
+      passes: Object.values(stats.fields).map((f) => f.passes),
+    };
+    if (index) {
+      const client = await connect();
+      try {
+        const name = `bench-${
+          d.name.toLowerCase().replace(/[^a-z0-9]+/g, "-")
+        }`;
+        const r = await indexDocuments(client, name, model, {
+          replace: true,
+        });
+        Object.assign(result, {
+          indexMs: Math.round(r.millis),
+          docsPerSecond: Math.round(r.documents / (r.millis / 1000)),
+        });
+        await client.indices.delete({ index: name });
+      } finally {
+        await client.close();
+      }
     }
+    return result;
+  } finally {
+    model.release();
   }
-  return result;
 }
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
+}
+
+/**
+ * Runs a command as a whole process: wall time from spawn to exit, and its
+ * peak RSS by `/usr/bin/time -f %M` (or VmHWM polled from /proc otherwise).
+ */
+async function timed(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Process & { stdout: string; stderr: string }> {
+  const haveTime = await exists("/usr/bin/time");
+  const t0 = performance.now();
+  const out = await new Deno.Command(haveTime ? "/usr/bin/time" : cmd, {
+    args: haveTime ? ["-f", "%M", cmd, ...args] : args,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const wallMs = performance.now() - t0;
+  const stderr = new TextDecoder().decode(out.stderr).trim();
+  if (!out.success) {
+    throw new CcoError(
+      `${cmd.split("/").pop()} ${args.slice(0, 3).join(" ")} ... failed: ${
+        stderr.split("\n").filter((l) => !/^\d+$/.test(l)).pop()
+      }`,
+    );
+  }
+  return {
+    wallMs: Math.round(wallMs),
+    peakRssMiB: haveTime
+      ? Math.round(Number(stderr.split("\n").pop()) / 1024)
+      : NaN,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr,
+  };
 }
 
 async function pythonVenv(): Promise<string> {
@@ -182,13 +299,8 @@ async function reference(
   python: string,
   d: Dataset,
   tsv: string,
-): Promise<
-  { totalMs: number; peakRssMiB: number; phasesMs: Record<string, number> }
-> {
-  const t0 = performance.now();
-  // /usr/bin/time -f %M reports the child's peak RSS in KiB
-  const haveTime = await exists("/usr/bin/time");
-  const args = [
+): Promise<Process & { phasesMs: Record<string, number> }> {
+  const { stdout, ...process } = await timed(python, [
     `${root}bench/reference_cco.py`,
     d.path,
     tsv,
@@ -196,26 +308,11 @@ async function reference(
     d.format,
     "--primary",
     d.primary,
-  ];
-  const out = await new Deno.Command(haveTime ? "/usr/bin/time" : python, {
-    args: haveTime ? ["-f", "%M", python, ...args] : args,
-  }).output();
-  const totalMs = performance.now() - t0;
-  const stderr = new TextDecoder().decode(out.stderr).trim();
-  if (!out.success) {
-    throw new CcoError(
-      `Python reference failed on ${d.name}: ${stderr.split("\n").pop()}`,
-    );
-  }
-  const phases = JSON.parse(new TextDecoder().decode(out.stdout)) as Record<
-    string,
-    number
-  >;
+  ]);
+  const phases = JSON.parse(stdout) as Record<string, number>;
   return {
-    totalMs: Math.round(totalMs),
-    peakRssMiB: haveTime
-      ? Math.round(Number(stderr.split("\n").pop()) / 1024)
-      : NaN,
+    wallMs: process.wallMs,
+    peakRssMiB: process.peakRssMiB,
     phasesMs: Object.fromEntries(
       Object.entries(phases).map(([k, v]) => [k, Math.round(v * 1000)]),
     ),
@@ -234,23 +331,22 @@ async function differences(ours: string, theirs: string): Promise<number> {
 
 function table(results: Result[]): string {
   const n = (x: number | undefined) =>
-    x === undefined ? "-" : x.toLocaleString("en");
+    x === undefined || Number.isNaN(x) ? "-" : x.toLocaleString("en");
+  const s = (ms: number | undefined) =>
+    ms === undefined ? "-" : (ms / 1000).toFixed(2);
   const cols: [string, (r: Result) => string][] = [
     ["dataset", (r) => r.dataset],
     ["events", (r) => n(r.events)],
-    ["users", (r) => n(r.users)],
-    ["items", (r) => n(r.items)],
-    ["co-occurrences", (r) => n(r.coOccurrences)],
-    ["pairs", (r) => n(r.pairsScored)],
-    ["kept", (r) => n(r.indicators)],
-    ["read ms", (r) => n(r.readMs)],
-    ["llr ms", (r) => n(r.indicatorsMs)],
-    ["total ms", (r) => n(r.totalMs)],
-    ["events/s", (r) => n(r.eventsPerSecond)],
-    ["pairs/s", (r) => n(r.pairsPerSecond)],
-    ["RSS MiB", (r) => n(r.peakRssMiB)],
-    ["scipy ms", (r) => n(r.reference?.totalMs)],
-    ["scipy MiB", (r) => n(r.reference?.peakRssMiB)],
+    ["process s", (r) => s(r.process.wallMs)],
+    ["process MiB", (r) => n(r.process.peakRssMiB)],
+    ["events/s", (r) => n(r.process.eventsPerSecond)],
+    ["read s", (r) => s(r.phases?.readMs)],
+    ["llr s", (r) => s(r.phases?.indicatorsMs)],
+    ["build s", (r) => s(r.phases?.totalMs)],
+    ["build MiB", (r) => n(r.phases?.peakRssMiB)],
+    ["pairs/s", (r) => n(r.phases?.pairsPerSecond)],
+    ["python s", (r) => s(r.reference?.wallMs)],
+    ["python MiB", (r) => n(r.reference?.peakRssMiB)],
     [
       "speedup",
       (r) => r.reference ? `${r.reference.speedup.toFixed(1)}x` : "-",
@@ -259,10 +355,14 @@ function table(results: Result[]): string {
       "same",
       (r) =>
         r.reference
-          ? (r.reference.sameIndicators
+          ? (r.reference.sameIndicators && r.exportSame !== false
             ? "yes"
             : `NO (${r.reference.differences})`)
-          : "-",
+          : r.exportSame === undefined
+          ? "-"
+          : r.exportSame
+          ? "yes"
+          : "NO",
     ],
     ["index docs/s", (r) => n(r.docsPerSecond)],
   ];
@@ -293,21 +393,38 @@ await run(async () => {
     json: { type: "string" },
     index: { type: "boolean", default: false },
     "skip-reference": { type: "boolean", default: false },
+    "skip-phases": { type: "boolean", default: false },
+    "only-synth": { type: "boolean", default: false },
+    "reference-max-events": { type: "string", default: "6000000" },
     "synth-scales": { type: "string", default: "0.25,0.5,1" },
+    "memory-budget": { type: "string" },
+    workers: { type: "string" },
     one: { type: "string" },
     tsv: { type: "string" },
   }, HELP);
+  const budget = sizeFlag("memory-budget", flags["memory-budget"]);
+  const workers = flags.workers === undefined
+    ? undefined
+    : Number(flags.workers);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 0)) {
+    throw new CcoError(`--workers: must be an integer >= 0`);
+  }
   if (flags.one) {
-    // child mode: measure one dataset, print JSON
+    // child mode: measure one dataset in process, print JSON
     const d = JSON.parse(flags.one) as Dataset;
-    console.log(JSON.stringify(await measure(d, flags.index!, flags.tsv!)));
+    console.log(
+      JSON.stringify(
+        await measure(d, flags.index!, flags.tsv, budget, workers),
+      ),
+    );
     return;
   }
   if (flags.index && !resolveEsUrl()) {
     throw new CcoError("--index needs ES_URL");
   }
+  const maxReference = Number(flags["reference-max-events"]);
   const shared = `${root}../shared/datasets/`;
-  const candidates: Dataset[] = [
+  const candidates: Dataset[] = flags["only-synth"] ? [] : [
     {
       name: "demo fixture",
       path: `${root}fixtures/demo_events.csv`,
@@ -355,37 +472,121 @@ await run(async () => {
   const python = flags["skip-reference"] ? undefined : await pythonVenv();
   const tmp = await Deno.makeTempDir({ prefix: "cco-bench-" });
   const results: Result[] = [];
+  const passOn = [
+    ...(flags["memory-budget"]
+      ? ["--memory-budget", flags["memory-budget"]]
+      : []),
+    ...(flags.workers !== undefined ? ["--workers", flags.workers] : []),
+  ];
   try {
     for (const d of datasets) {
       console.error(`measuring ${d.name} ...`);
+      const exported = `${tmp}/model.ndjson`;
+      const exportTsv = `${tmp}/export.tsv`;
       const ours = `${tmp}/ours.tsv`, theirs = `${tmp}/theirs.tsv`;
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          new URL(import.meta.url).pathname,
-          "--one",
-          JSON.stringify(d),
-          "--tsv",
-          ours,
-          ...(flags.index ? ["--index"] : []),
-        ],
-        stderr: "inherit",
-      }).output();
-      if (!out.success) throw new CcoError(`benchmark of ${d.name} failed`);
-      const result = JSON.parse(new TextDecoder().decode(out.stdout)) as Result;
-      if (python) {
-        console.error(`  Python reference on ${d.name} ...`);
-        const ref = await reference(python, d, theirs);
-        const diff = await differences(ours, theirs);
+      // 1. the whole process, as `deno task build-index` runs it
+      console.error(`  build-index --out (whole process) ...`);
+      const proc = await timed(Deno.execPath(), [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-net",
+        "--allow-sys",
+        `${root}cli/build_index.ts`,
+        "--events",
+        d.path,
+        "--format",
+        d.format,
+        "--primary",
+        d.primary,
+        "--out",
+        exported,
+        ...passOn,
+      ], TASK_ENV);
+      const opened = await openModel(exported);
+      const events = Object.values(opened.manifest!.counts.events ?? {})
+        .reduce((a, b) => a + b, 0);
+      await opened.documents.return(undefined);
+      const result: Result = {
+        dataset: d.name,
+        events,
+        process: {
+          wallMs: proc.wallMs,
+          peakRssMiB: proc.peakRssMiB,
+          eventsPerSecond: Math.round(events / (proc.wallMs / 1000)),
+        },
+      };
+      const withReference = python !== undefined && events <= maxReference;
+      // 2. the phases, in process
+      if (!flags["skip-phases"] || flags.index) {
+        console.error(`  in-process phases ...`);
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL(import.meta.url).pathname,
+            "--one",
+            JSON.stringify(d),
+            ...(withReference ? ["--tsv", ours] : []),
+            ...(flags.index ? ["--index"] : []),
+            ...passOn,
+          ],
+          env: TASK_ENV,
+          stderr: "inherit",
+        }).output();
+        if (!out.success) throw new CcoError(`benchmark of ${d.name} failed`);
+        const { readMs, indicatorsMs, totalMs, eventsPerSecond, ...rest } = JSON
+          .parse(new TextDecoder().decode(out.stdout));
+        result.phases = {
+          readMs,
+          indicatorsMs,
+          totalMs,
+          eventsPerSecond,
+          pairsPerSecond: rest.pairsPerSecond,
+          peakRssMiB: rest.peakRssMiB,
+          passes: rest.passes,
+        };
+        for (
+          const key of [
+            "users",
+            "items",
+            "coOccurrences",
+            "pairsScored",
+            "indicators",
+            "indexMs",
+            "docsPerSecond",
+          ] as const
+        ) {
+          if (rest[key] !== undefined) result[key] = rest[key];
+        }
+      }
+      // 3. the reference, as a whole process
+      if (withReference) {
+        console.error(`  Python reference (whole process) ...`);
+        const ref = await reference(python!, d, theirs);
+        await writeTsv(
+          exportTsv,
+          opened.manifest!.fields.map((f) => f.name),
+          async () =>
+            (await openModel(exported)).documents as AsyncIterable<
+              Record<string, unknown>
+            >,
+        );
+        const diff = await differences(exportTsv, theirs);
         result.reference = {
           ...ref,
-          speedup: ref.totalMs / Math.max(1, result.totalMs),
+          speedup: ref.wallMs / Math.max(1, result.process.wallMs),
           sameIndicators: diff === 0,
           differences: diff,
         };
+        if (result.phases) {
+          result.exportSame = await differences(exportTsv, ours) === 0;
+        }
       }
+      await Deno.remove(exported).catch(() => {});
       results.push(result);
+      console.error(table([result]).split("\n").slice(2).join("\n"));
     }
   } finally {
     await Deno.remove(tmp, { recursive: true });
@@ -402,6 +603,9 @@ await run(async () => {
     date: new Date().toISOString(),
     deno: Deno.version.deno,
     cpus: navigator.hardwareConcurrency,
+    loadAverage: Deno.loadavg(),
+    memoryBudget: flags["memory-budget"],
+    workers: flags.workers,
     python: python ? PY_DEPS : undefined,
     elasticsearch: flags.index ? redactUrl(resolveEsUrl()!) : undefined,
   };
@@ -410,9 +614,13 @@ await run(async () => {
     JSON.stringify({ meta, results }, null, 2) + "\n",
   );
   console.error(`wrote ${file}`);
-  if (results.some((r) => r.reference && !r.reference.sameIndicators)) {
+  if (
+    results.some((r) =>
+      (r.reference && !r.reference.sameIndicators) || r.exportSame === false
+    )
+  ) {
     throw new CcoError(
-      "the Python reference disagrees with cco-es (see 'same')",
+      "the Python reference, the export and the in-process build disagree (see 'same')",
     );
   }
 });

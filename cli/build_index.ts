@@ -7,11 +7,18 @@
  */
 
 import { ConfigError } from "../errors/mod.ts";
-import { readEventBatches, type SkipReport } from "../events/read.ts";
-import { buildIndicators, type BuildOptions } from "../indicators/build.ts";
+import { readEventColumns, type SkipReport } from "../events/read.ts";
+import type { EventColumns } from "../events/columns.ts";
+import {
+  buildIndicatorsLazily,
+  type BuildOptions,
+  defaultMemoryBudget,
+  type LazyIndicatorModel,
+} from "../indicators/build.ts";
 import type { IndicatorDocument } from "../model/document.ts";
-import type { Model, ModelManifest } from "../model/manifest.ts";
+import type { ModelManifest } from "../model/manifest.ts";
 import { openModel, writeModel } from "../model/ndjson.ts";
+import { mergeItemsStreaming, readItems } from "../model/items.ts";
 import { loadSettings, type Settings } from "../config/settings.ts";
 import type { SparkBuildOptions, SparkRunOptions } from "../spark/runner.ts";
 import {
@@ -19,7 +26,7 @@ import {
   parseFlags,
   progressBar,
   run,
-  withProgress,
+  sizeFlag,
 } from "./common.ts";
 import {
   acceptNamed,
@@ -71,6 +78,16 @@ Engine:
                          cluster writes (and this machine reads to publish)
   --spark-conf K=V       a Spark setting (repeatable; over spark.conf)
 
+Memory and threads:
+  --memory-budget SIZE   memory the build may use, e.g. 2G, 512M, or bytes
+                         (default: half the machine's memory); past it the
+                         build counts co-occurrences in item-partitioned
+                         passes and keeps indicator rows in temporary files:
+                         the model is the same
+  --workers N            threads counting co-occurrences (default: one per
+                         core; 0: the main thread only)
+  --temp-dir DIR         where temporary files go (default: the system's)
+
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
                          to a temporary name, renamed when complete. With
@@ -111,6 +128,9 @@ const FLAGS = {
   ...EVENT_FORMAT_FLAGS,
   ...BUILD_FLAGS,
   "on-error": { type: "string" },
+  "memory-budget": { type: "string" },
+  workers: { type: "string" },
+  "temp-dir": { type: "string" },
   items: { type: "string" },
   out: { type: "string" },
   engine: { type: "string" },
@@ -181,11 +201,24 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       "needs --engine spark",
     );
   }
+  const items = flags.items ?? settings.items?.path;
   const sparkDir = engine === "spark" && flags.out !== undefined &&
     !/\.ndjson(\.gz)?$/.test(flags.out);
   if (flags.out !== undefined && !sparkDir) {
-    await checkOut(flags.out, [events, flags.indicators, flags.items]);
+    await checkOut(flags.out, [events, flags.indicators, items]);
   }
+  for (const [flag, path] of [["--items", items], ["--events", events]]) {
+    // Spark also reads a directory of logs, or Parquet
+    const dirOk = flag === "--events" && engine === "spark";
+    if (path !== undefined) await checkReadable(flag!, path, dirOk);
+  }
+  const memoryBudget = sizeFlag("memory-budget", flags["memory-budget"]);
+  const workers = numberFlag("workers", flags.workers);
+  if (workers !== undefined && workers < 0) {
+    throw new ConfigError("--workers", `must be >= 0, got ${workers}`);
+  }
+  const tempDir = flags["temp-dir"];
+  if (tempDir !== undefined) await checkWritableDir("--temp-dir", tempDir);
   const alias = flags.alias ?? es.alias ?? "cco-items";
   const publish = {
     keep: numberFlag("keep", flags.keep) ?? es.keep,
@@ -213,7 +246,14 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   const format = flags.indicators === undefined
     ? await eventFormat(flags, settings)
     : undefined;
-  const options = format ? buildOptions(flags, settings, format) : undefined;
+  const options = format
+    ? {
+      ...buildOptions(flags, settings, format),
+      ...(memoryBudget !== undefined ? { memoryBudget } : {}),
+      ...(workers !== undefined ? { workers } : {}),
+      ...(tempDir !== undefined ? { tempDir } : {}),
+    }
+    : undefined;
   const spark = engine === "spark"
     ? await sparkPlan(flags, settings, {
       events: events!,
@@ -234,57 +274,75 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
   // what --json prints when done
   const summary: Record<string, unknown> = {};
   let sparkBuilt: SparkBuilt | undefined;
+  let built: LazyIndicatorModel | undefined;
   try {
     let model: {
       manifest: ModelManifest;
-      documents: IndicatorDocument[] | AsyncIterable<IndicatorDocument>;
+      documents: Iterable<IndicatorDocument> | AsyncIterable<IndicatorDocument>;
     };
-    let count: number;
+    let position: (id: string) => number | undefined;
     if (flags.indicators !== undefined) {
-      const opened = await openModel(flags.indicators);
-      model = { manifest: opened.manifest!, documents: opened.documents };
-      count = opened.manifest!.counts.documents;
+      const path = flags.indicators;
+      const opened = await openModel(path);
+      model = {
+        manifest: opened.manifest!,
+        documents: {
+          // each pass reads the export again
+          async *[Symbol.asyncIterator]() {
+            yield* (await openModel(path)).documents;
+          },
+        },
+      };
+      await opened.documents.return(undefined);
       console.error(
-        `publishing ${flags.indicators}: ${count} documents, primary "${model.manifest.primaryEvent}", fields ${
+        `publishing ${path}: ${model.manifest.counts.documents} documents, primary "${model.manifest.primaryEvent}", fields ${
           model.manifest.fields.map((f) => f.name).join(", ")
         }`,
       );
-      if (flags.items !== undefined || settings.items?.path !== undefined) {
-        const all = {
-          manifest: model.manifest,
-          documents: await Array.fromAsync(model.documents),
-        };
-        await mergeItemsFile(all, flags.items, settings);
-        model = all;
-        count = all.documents.length;
+      position = () => undefined;
+      if (items !== undefined) {
+        // which items of the file have a document: one pass over the ids
+        const wanted = await readItems(items, settings.items?.fields ?? {});
+        const present = new Set<string>();
+        for await (const doc of model.documents) {
+          if (wanted.has(doc.id)) present.add(doc.id);
+        }
+        position = (id) => present.has(id) ? 0 : undefined;
       }
     } else if (spark) {
       sparkBuilt = await buildOnSpark(spark, flags.items, settings);
       model = sparkBuilt.model;
-      count = sparkBuilt.count;
+      position = () => undefined;
       if (sparkBuilt.out) summary.out = sparkBuilt.out;
     } else {
-      const built = await build(events!, format!, options!, onError, settings);
-      const merged = await mergeItemsFile(built, flags.items, settings);
-      if (merged) {
-        console.error(
-          `merged metadata of ${merged.path}: ${merged.matched} items with events, ${merged.added} without (added with empty indicators)`,
-        );
-      }
+      built = await build(events!, format!, options!, onError);
       model = built;
-      count = built.documents.length;
+      position = built.itemIndex;
     }
+    if (items !== undefined && !spark) {
+      const declared = settings.items?.fields ?? {};
+      const merged = mergeItemsStreaming(
+        model,
+        await readItems(items, declared),
+        position,
+        declared,
+      );
+      merged.manifest.source = { ...merged.manifest.source, items };
+      model = merged;
+      console.error(
+        `merged metadata of ${items}: ${merged.matched} items with events, ${merged.added} without (added with empty indicators)`,
+      );
+    }
+    const count = model.manifest.counts.documents;
     if (flags.out && !spark) {
-      if (!Array.isArray(model.documents)) {
-        model = {
-          manifest: model.manifest,
-          documents: await Array.fromAsync(model.documents),
-        };
-      }
       const bar = progressBar("written", count);
-      await writeModel(flags.out, model, { onProgress: bar.update });
+      const written = await writeModel(flags.out, model, {
+        onProgress: bar.update,
+      });
       bar.done();
-      console.error(`wrote ${count} documents to ${flags.out}`);
+      console.error(
+        `wrote ${written.documents} documents to ${flags.out}`,
+      );
       summary.out = flags.out;
     }
     if (client) {
@@ -336,6 +394,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       }));
     }
   } finally {
+    built?.release();
     await client?.close();
     await sparkBuilt?.cleanup();
   }
@@ -344,23 +403,67 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
 async function build(
   events: string,
   format: Awaited<ReturnType<typeof eventFormat>>,
-  options: ReturnType<typeof buildOptions>,
+  options: BuildOptions,
   onError: "fail" | "skip",
-  _settings: unknown,
-): Promise<Model<IndicatorDocument>> {
-  console.error(`reading ${events}`);
+): Promise<LazyIndicatorModel> {
   const skipped: SkipReport = { count: 0, first: [] };
-  const { manifest, documents, fields, stats } = await buildIndicators(
-    withProgress(
-      readEventBatches(
-        events,
-        acceptNamed(format.format, namedEvents(options)),
-        { onError, skipped },
-      ),
-      "events",
-    ),
-    { ...options, source: { events, format: format.name } },
+  let eventsRead = 0;
+  const size = (await Deno.stat(events)).size;
+  const reading = progressBar(`reading ${events}`, size, {
+    unit: "bytes",
+    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
+  });
+  async function* counted(
+    batches: AsyncIterable<EventColumns>,
+  ): AsyncGenerator<EventColumns> {
+    for await (const batch of batches) {
+      eventsRead += batch.length;
+      yield batch;
+    }
+    reading.done();
+  }
+  let field: ReturnType<typeof progressBar> | undefined;
+  let fieldName = "";
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
+  console.error(`memory budget ${(budget / 2 ** 30).toFixed(1)} GiB`);
+  const model = await buildIndicatorsLazily(
+    counted(readEventColumns(
+      events,
+      acceptNamed(format.format, [
+        options.primaryEvent,
+        ...options.secondaryEvents ?? [],
+        options.similarEvent,
+      ]),
+      {
+        onError,
+        skipped,
+        onProgress: (read) => reading.update(read),
+        // parse in another thread while this one interns ids
+        parallel: options.workers !== 0 &&
+          (navigator.hardwareConcurrency ?? 1) > 1,
+      },
+    )),
+    {
+      ...options,
+      memoryBudget: budget,
+      // about 34 bytes a line, a third of that compressed
+      expectedEvents: size / (events.endsWith(".gz") ? 10 : 34),
+      source: { events, format: format.name },
+      onProgress: (p) => {
+        const label = `${p.field}${
+          p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ""
+        }: row interactions`;
+        if (label !== fieldName) {
+          field?.done();
+          fieldName = label;
+          field = progressBar(label, p.total);
+        }
+        field!.update(p.done);
+      },
+    },
   );
+  field?.done();
+  const { manifest, fields, stats } = model;
   if (skipped.count > 0) {
     console.error(
       `skipped ${skipped.count} malformed lines, e.g. ${
@@ -376,16 +479,48 @@ async function build(
         ms(stats.millis.indicators)
       }; primary "${manifest.primaryEvent}"`,
   );
-  for (const field of fields) {
-    const f = stats.fields[field];
+  for (const name of fields) {
+    const f = stats.fields[name];
     console.error(
       `  ${
-        field.padEnd(24)
+        name.padEnd(24)
       } ${f.rows} × ${f.columns}: ${f.pairsScored} pairs scored, ` +
-        `${f.indicatorsKept} kept, ${ms(f.millis)}`,
+        `${f.indicatorsKept} kept, ${ms(f.millis)}${
+          f.passes > 1 ? ` in ${f.passes} passes` : ""
+        }`,
     );
   }
-  return { manifest, documents };
+  return model;
+}
+
+async function checkReadable(flag: string, path: string, dirOk = false) {
+  try {
+    const info = await Deno.stat(path);
+    if (info.isDirectory && !dirOk) {
+      throw new ConfigError(flag, `${path} is a directory`);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(
+      flag,
+      `cannot read ${path}: ${String((error as Error).message).split("\n")[0]}`,
+    );
+  }
+}
+
+async function checkWritableDir(flag: string, dir: string) {
+  const probe = `${dir}/.cco-write-test-${Deno.pid}-${crypto.randomUUID()}`;
+  try {
+    (await Deno.open(probe, { write: true, createNew: true })).close();
+    await Deno.remove(probe);
+  } catch (error) {
+    throw new ConfigError(
+      flag,
+      `cannot write in ${dir}: ${
+        String((error as Error).message).split("\n")[0]
+      }`,
+    );
+  }
 }
 
 /** A Spark build, checked before anything runs. */
@@ -698,12 +833,20 @@ async function checkOut(out: string, inputs: (string | undefined)[]) {
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(dir);
-  } catch {
-    info = undefined;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(
+        "--out",
+        `cannot use directory ${dir}: ${
+          String((error as Error).message).split("\n")[0]
+        }`,
+      );
+    }
   }
   if (!info?.isDirectory) {
     throw new ConfigError("--out", `directory ${dir} does not exist`);
   }
+  await checkWritableDir("--out", dir);
   if (target !== undefined && (await Deno.stat(target)).isDirectory) {
     throw new ConfigError("--out", `${out} is a directory`);
   }

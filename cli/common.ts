@@ -65,6 +65,43 @@ export function numberFlag(
 }
 
 /**
+ * Parses a size flag: bytes, or a number with K, M, G or T (powers of
+ * 1024, optionally followed by "iB" or "B").
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sizeFlag } from "./common.ts";
+ *
+ * assert.equal(sizeFlag("memory-budget", "2G"), 2 * 2 ** 30);
+ * assert.equal(sizeFlag("memory-budget", "512MiB"), 512 * 2 ** 20);
+ * assert.equal(sizeFlag("memory-budget", "1000"), 1000);
+ * assert.throws(() => sizeFlag("memory-budget", "lots"), /--memory-budget must be a size/);
+ * ```
+ *
+ * @param name Flag name for messages.
+ * @param value Raw value.
+ * @returns Bytes, or undefined when absent.
+ */
+export function sizeFlag(
+  name: string,
+  value: string | undefined,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+  const n = m
+    ? Number(m[1]) * 1024 ** " kmgt".indexOf(m[2].toLowerCase() || " ")
+    : NaN;
+  if (!m || !(n >= 1)) {
+    throw new ConfigError(
+      `--${name}`,
+      `must be a size such as 4G, 512M or a number of bytes, got "${value}"`,
+    );
+  }
+  return Math.floor(n);
+}
+
+/**
  * Parses a `--weights` flag.
  *
  * @param value The flag's value, if given.
@@ -100,8 +137,8 @@ export async function run(main: () => Promise<void>): Promise<void> {
 }
 
 /**
- * Wraps an async iterable and reports how many items passed (an array item
- * counts its elements) and the rate on stderr: an updating line on a
+ * Wraps an async iterable and reports how many items passed (an array or
+ * a batch with a `length` counts its elements) and the rate on stderr: an updating line on a
  * terminal, a line every 5 s otherwise.
  *
  * @param source Items to pass through.
@@ -128,7 +165,8 @@ export async function* withProgress<T>(
     Deno.stderr.writeSync(new TextEncoder().encode(text));
   for await (const item of source) {
     const before = n;
-    n += Array.isArray(item) ? item.length : 1;
+    const length = (item as { length?: unknown })?.length;
+    n += typeof length === "number" ? length : 1;
     if ((before ^ n) >> 14) {
       const now = performance.now();
       if (now - last >= every) {
@@ -141,37 +179,83 @@ export async function* withProgress<T>(
   write(tty ? `\r${line()}\n` : `${line()}\n`);
 }
 
+/** How a progress display shows its counts. */
+export interface ProgressOptions {
+  /** `"bytes"` shows MiB and MiB/s; default plain counts. */
+  unit?: "count" | "bytes";
+  /** Extra text after the counts, asked at each render (e.g. events read). */
+  detail?: () => string;
+}
+
+/** No ETA before this much time has passed or this share is done. */
+const ETA_AFTER_MS = 2000;
+const ETA_AFTER_SHARE = 0.02;
+
+/**
+ * The ETA text of a progress display: empty until enough time has passed
+ * and enough work is done for the rate to mean something (a first frame
+ * never shows a wild ETA), then seconds left at the rate so far.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { etaText } from "./common.ts";
+ *
+ * assert.equal(etaText(1, 1000, 50), ""); // too early
+ * assert.equal(etaText(500, 1000, 5000), ", ETA 5.0 s");
+ * assert.equal(etaText(100, 1000, 5000), ", ETA 45 s");
+ * ```
+ *
+ * @param done Work done.
+ * @param total Work in all.
+ * @param millis Time spent so far.
+ * @returns `", ETA N s"` or `""`.
+ */
+export function etaText(done: number, total: number, millis: number): string {
+  if (
+    millis < ETA_AFTER_MS || total <= 0 || done <= 0 ||
+    done / total < ETA_AFTER_SHARE || done >= total
+  ) return "";
+  const eta = (total - done) / (done / millis) / 1000;
+  return `, ETA ${eta < 10 ? eta.toFixed(1) : Math.round(eta)} s`;
+}
+
 /**
  * A progress display for work of known size: on a terminal an updating bar
  * with rate and ETA, otherwise a line every 5 s.
  *
  * @param label What is counted.
  * @param total How many there will be.
+ * @param options Units and extra detail.
  * @returns `update(done)` and `done()`.
  */
 export function progressBar(
   label: string,
   total: number,
+  options: ProgressOptions = {},
 ): { update: (done: number) => void; done: () => void } {
   const tty = Deno.stderr.isTerminal();
   const t0 = performance.now();
-  let last = 0;
+  let last = t0;
   let current = 0;
+  const bytes = options.unit === "bytes";
+  const amount = (n: number) =>
+    bytes
+      ? `${(n / 2 ** 20).toFixed(n < 10 * 2 ** 20 ? 1 : 0)} MiB`
+      : Math.round(n).toLocaleString("en");
   const write = (text: string) =>
     Deno.stderr.writeSync(new TextEncoder().encode(text));
   const render = () => {
-    const s = (performance.now() - t0) / 1000;
-    const rate = s > 0 ? current / s : 0;
-    const eta = rate > 0 ? (total - current) / rate : 0;
-    const share = total > 0 ? current / total : 1;
+    const millis = performance.now() - t0;
+    const rate = millis > 0 ? current / (millis / 1000) : 0;
+    const share = total > 0 ? Math.min(1, current / total) : 1;
     const bar = tty
       ? `[${"#".repeat(Math.round(share * 30)).padEnd(30)}] `
       : "";
-    return `${bar}${label} ${current.toLocaleString("en")}/${
-      total.toLocaleString("en")
-    } (${(share * 100).toFixed(0)}%, ${
-      Math.round(rate).toLocaleString("en")
-    }/s, ETA ${eta.toFixed(0)} s)`;
+    const detail = options.detail ? `, ${options.detail()}` : "";
+    return `${bar}${label} ${amount(current)}/${amount(total)} (${
+      (share * 100).toFixed(0)
+    }%, ${amount(rate)}/s${detail}${etaText(current, total, millis)})`;
   };
   return {
     update(done: number) {
@@ -179,10 +263,10 @@ export function progressBar(
       const now = performance.now();
       if (now - last < (tty ? 200 : 5000)) return;
       last = now;
-      write(tty ? `\r${render()}` : `${render()}\n`);
+      write(tty ? `\r\x1b[K${render()}` : `${render()}\n`);
     },
     done() {
-      write(tty ? `\r${render()}\n` : `${render()}\n`);
+      write(tty ? `\r\x1b[K${render()}\n` : `${render()}\n`);
     },
   };
 }

@@ -18,5 +18,6 @@
  * @module
  */
 
+export * from "./columns.ts";
 export * from "./format.ts";
 export * from "./read.ts";

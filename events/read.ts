@@ -7,18 +7,35 @@
  * events `view`, `addtocart`, `transaction`); `format.ts` describes others
  * and names presets for known logs.
  *
+ * The reader parses bytes, not strings: {@linkcode readEventColumns} yields
+ * {@linkcode EventColumns} batches whose ids are offsets into the
+ * decompressed bytes, which is what a build interns (several million events
+ * a second on one core). {@linkcode readEvents} and
+ * {@linkcode readEventBatches} give event objects on top of it.
+ *
+ * What the reader accepts, exactly:
+ * - **Compression**: gzip when the file starts with the gzip magic bytes;
+ *   the name must then end in `.gz`, and a `.gz` name must hold gzip (a
+ *   mismatch is an error, not garbage). Concatenated gzip members are read
+ *   as one stream; corrupt or truncated data is an error naming the line
+ *   reached.
+ * - **Text**: UTF-8; a leading byte-order mark is skipped; UTF-16 is
+ *   refused; ids must be valid UTF-8.
+ * - **Lines** end with `\n`, `\r\n` or a lone `\r`; the last line needs no
+ *   line break. An empty line at the end is ignored, one in the middle is
+ *   an error. A line longer than `maxLineBytes` (default 1 MiB) is an error
+ *   (or skipped): the reader never holds more than that of one line.
+ * - **Fields** are split at the delimiter. RFC 4180 quotes are accepted
+ *   within a line (`"a,b"`, `""` for a quote); a quoted field cannot span
+ *   lines. User, item and event must not be empty.
+ * - **Timestamps** in unix ms or s are plain decimal numbers:
+ *   `-?[0-9]+(\.[0-9]+)?`. `1e3`, `0x10`, ` 12`, `12abc`, `+5`,
+ *   `Infinity` and the empty string are errors; `-0` is 0. Date-time text
+ *   is described in `format.ts`.
+ *
  * Nothing is silently dropped: a malformed line raises an
- * {@linkcode EventParseError} naming the file, the line and the cause. Only
- * an empty last line (a trailing newline) is skipped; `\r\n` line endings are
- * accepted, a carriage return anywhere else is an error (old Mac files would
- * otherwise read as one line). Quoted fields are not supported: a user,
- * item, event or timestamp field holding `"` is an error (none of the
- * supported logs quote). Timestamps are decimal numbers only (not
- * `0x10`, `1e3` or ` 12`); text must be UTF-8 (a UTF-8 BOM is dropped);
- * a line over {@linkcode MAX_LINE_LENGTH} characters is an error, found
- * without reading it whole. A file is gzip-decompressed when its content is
- * gzip, whatever its name, all members of it; bzip2, xz, zstd, zip, 7z and
- * UTF-16 files are refused with what they are.
+ * {@linkcode EventParseError} `file:line: cause`; with `onError: "skip"`
+ * malformed data lines are counted instead.
  *
  * @example Read RetailRocket events from text
  * ```ts
@@ -35,42 +52,17 @@
  * @module
  */
 
-import { CcoError } from "../errors/mod.ts";
-import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { EventColumns } from "./columns.ts";
+import { type Event, type EventFormat, resolveFormat } from "./format.ts";
 import {
-  type Event,
-  type EventFormat,
-  resolveFormat,
-  type TimestampUnit,
-} from "./format.ts";
+  ByteParser,
+  DEFAULT_MAX_LINE_BYTES,
+  EventParseError,
+  type SkipReport,
+} from "./_parser.ts";
+import { CHUNK_BYTES, fileChunks, InputError, Passthrough } from "./_input.ts";
 
-/** A malformed events file: `file:line: reason`. */
-export class EventParseError extends CcoError {
-  /** The HTTP status: 400 (the input is at fault). */
-  override readonly status: number = 400;
-  /** File (or source) name. */
-  readonly file: string;
-  /** 1-based line number. */
-  readonly line: number;
-  /** What is wrong. */
-  readonly reason: string;
-
-  /**
-   * Creates the error.
-   *
-   * @param file File name.
-   * @param line 1-based line.
-   * @param reason The cause.
-   */
-  constructor(file: string, line: number, reason: string) {
-    super(`${file}:${line}: ${reason}`);
-    this.name = "EventParseError";
-    this.file = file;
-    this.line = line;
-    this.reason = reason;
-  }
-}
+export { DEFAULT_MAX_LINE_BYTES, EventParseError, type SkipReport };
 
 /** What to do with a malformed line. */
 export type OnError = "fail" | "skip";
@@ -86,31 +78,191 @@ export interface ReadOptions {
   onError?: OnError;
   /** Filled in with the skipped lines when `onError` is `"skip"`. */
   skipped?: SkipReport;
-}
-
-/** Lines left out under `onError: "skip"`. */
-export interface SkipReport {
-  /** How many lines were skipped. */
-  count: number;
-  /** The first few errors (at most 5), for the report. */
-  first: EventParseError[];
+  /**
+   * Longest line accepted, in bytes (default
+   * {@linkcode DEFAULT_MAX_LINE_BYTES}, 1 MiB).
+   */
+  maxLineBytes?: number;
+  /**
+   * Called as the file is read with the bytes of the file read so far
+   * (compressed bytes for a `.gz` file) and its size.
+   */
+  onProgress?: (read: number, total: number) => void;
+  /**
+   * {@linkcode readEventColumns} only: read, decompress and parse in a
+   * worker thread, so that this thread only consumes the batches (a build
+   * interns ids while the next lines are parsed). Default `false`.
+   */
+  parallel?: boolean;
 }
 
 /** Input to the parsers: bytes, text chunks, or one whole text. */
 export type EventSource =
   | ReadableStream<Uint8Array>
+  | Uint8Array
   | Iterable<string>
   | AsyncIterable<string>
   | string;
 
 /**
- * Streams the events of a file, plain or gzip-compressed (by `.gz` suffix).
+ * Streams the events of a file as column batches (the fast path: no
+ * string per event). Gzip is read from the file's first bytes (and must
+ * agree with a `.gz` name).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readEventColumns } from "./read.ts";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "timestamp,visitorid,event,itemid,transactionid\n1,u,view,i,\n");
+ * let n = 0;
+ * for await (const batch of readEventColumns(path)) n += batch.length;
+ * assert.equal(n, 1);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path File path.
+ * @param format Format or preset name (default RetailRocket).
+ * @param options Error handling, line limit, progress.
+ * @returns Batches of events, in file order.
+ * @throws {EventParseError} On the first malformed line (by default), or
+ * when the file cannot be opened, read or decompressed.
+ */
+export function readEventColumns(
+  path: string,
+  format?: EventFormat | string,
+  options: ReadOptions = {},
+): AsyncGenerator<EventColumns> {
+  const resolved = resolveFormat(format);
+  const parser = new ByteParser(resolved, path, options);
+  if (options.parallel) return parallelColumns(path, resolved, options);
+  return columnsOf(fileChunks(path, options.onProgress), parser, path);
+}
+
+interface FromWorker {
+  batch?: Omit<ConstructorParameters<typeof EventColumns>[0], "eventTypes">;
+  eventTypes?: string[];
+  read?: number;
+  total?: number;
+  done?: boolean;
+  skipped?: SkipReportMessage;
+  error?: { file?: string; line?: number; reason?: string; message?: string };
+}
+
+interface SkipReportMessage {
+  count: number;
+  first: { file: string; line: number; reason: string }[];
+}
+
+// readEventColumns in a worker: batches arrive with their buffers
+// transferred; at most a few are in flight (the worker waits for credit)
+async function* parallelColumns(
+  path: string,
+  format: EventFormat,
+  options: ReadOptions,
+): AsyncGenerator<EventColumns> {
+  const worker = new Worker(new URL("./_read_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const queue: FromWorker[] = [];
+  let notify: (() => void) | undefined;
+  worker.onmessage = (event: MessageEvent<FromWorker>) => {
+    queue.push(event.data);
+    notify?.();
+  };
+  worker.onerror = (event: ErrorEvent) => {
+    event.preventDefault();
+    queue.push({ error: { message: event.message } });
+    notify?.();
+  };
+  worker.postMessage({
+    path,
+    format,
+    options: { onError: options.onError, maxLineBytes: options.maxLineBytes },
+  });
+  worker.postMessage({ credit: 4 });
+  const eventTypes: string[] = [];
+  try {
+    for (;;) {
+      while (queue.length === 0) {
+        await new Promise<void>((resolve) => notify = resolve);
+      }
+      const m = queue.shift()!;
+      if (m.error) {
+        const e = m.error;
+        throw e.reason !== undefined
+          ? new EventParseError(e.file!, e.line!, e.reason)
+          : new EventParseError(path, 0, `cannot read: ${e.message}`);
+      }
+      if (m.read !== undefined) options.onProgress?.(m.read, m.total!);
+      if (m.done) {
+        if (options.skipped && m.skipped) {
+          options.skipped.count += m.skipped.count;
+          for (const e of m.skipped.first) {
+            if (options.skipped.first.length < 5) {
+              options.skipped.first.push(
+                new EventParseError(e.file, e.line, e.reason),
+              );
+            }
+          }
+        }
+        return;
+      }
+      for (let i = eventTypes.length; i < (m.eventTypes?.length ?? 0); i++) {
+        eventTypes.push(m.eventTypes![i]);
+      }
+      yield new EventColumns({ ...m.batch!, eventTypes });
+      worker.postMessage({ credit: 1 });
+    }
+  } finally {
+    worker.terminate();
+  }
+}
+
+/**
+ * Parses events from bytes, text chunks or a whole text, as column
+ * batches.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseEventColumns } from "./read.ts";
+ *
+ * const batches = await Array.fromAsync(parseEventColumns(["1,2,3,pv,", "10\n"], "taobao"));
+ * assert.deepEqual(batches[0].toEvents(), [{ user: "1", item: "2", event: "view", timestamp: 10000 }]);
+ * ```
+ *
+ * @param source Bytes, text chunks (not necessarily whole lines), or text.
+ * @param format Format or preset name (default RetailRocket).
+ * @param sourceName Name used in error messages (default `"<input>"`).
+ * @param options Error handling and line limit.
+ * @returns Batches of events, in order.
+ * @throws {EventParseError} On the first malformed line (by default).
+ */
+export function parseEventColumns(
+  source: EventSource,
+  format?: EventFormat | string,
+  sourceName = "<input>",
+  options: ReadOptions = {},
+): AsyncGenerator<EventColumns> {
+  const parser = new ByteParser(resolveFormat(format), sourceName, options);
+  return columnsOf(byteChunks(source), parser, sourceName);
+}
+
+/**
+ * Streams the events of a file, plain or gzip-compressed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readEvents } from "./read.ts";
  *
- * for await (const e of readEvents("events.csv.gz")) console.log(e.user);
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "timestamp,visitorid,event,itemid,transactionid\n1,u,view,i,\n");
+ * const events = await Array.fromAsync(readEvents(path));
+ * assert.deepEqual(events, [{ user: "u", item: "i", event: "view", timestamp: 1 }]);
+ * await Deno.remove(path);
  * ```
  *
  * @param path File path.
@@ -124,22 +276,26 @@ export async function* readEvents(
   format?: EventFormat | string,
   options: ReadOptions = {},
 ): AsyncGenerator<Event> {
-  for await (const batch of readEventBatches(path, format, options)) {
-    yield* batch;
+  for await (const batch of readEventColumns(path, format, options)) {
+    yield* batch.toEvents();
   }
 }
 
 /**
- * Like {@linkcode readEvents}, but yields the events in batches (one per
- * chunk read): much less per-event overhead, the fast path for large logs.
- * {@linkcode buildIndicators} accepts batches directly.
+ * Like {@linkcode readEvents}, but yields the events in arrays, one per
+ * chunk read. (A build is faster still on {@linkcode readEventColumns}.)
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { readEventBatches } from "./read.ts";
  *
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "timestamp,visitorid,event,itemid,transactionid\n1,u,view,i,\n");
  * let n = 0;
- * for await (const batch of readEventBatches("events.csv")) n += batch.length;
+ * for await (const batch of readEventBatches(path)) n += batch.length;
+ * assert.equal(n, 1);
+ * await Deno.remove(path);
  * ```
  *
  * @param path File path.
@@ -153,87 +309,10 @@ export async function* readEventBatches(
   format?: EventFormat | string,
   options: ReadOptions = {},
 ): AsyncGenerator<Event[]> {
-  const resolved = resolveFormat(format);
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (error) {
-    throw new EventParseError(
-      path,
-      0,
-      `cannot open: ${(error as Error).message.split("\n")[0]}`,
-    );
+  for await (const batch of readEventColumns(path, format, options)) {
+    yield batch.toEvents();
   }
-  // the content says what the file is, not its name: gzip is read
-  // whatever the name (and with several members, as `cat a.gz b.gz`
-  // makes); other compressions and UTF-16 are refused by name
-  let kind: string | undefined;
-  try {
-    const head = new Uint8Array(6);
-    const n = await file.read(head) ?? 0;
-    await file.seek(0, Deno.SeekMode.Start);
-    kind = sniff(head.subarray(0, n));
-  } catch (error) {
-    file.close();
-    throw new EventParseError(
-      path,
-      0,
-      `cannot read: ${(error as Error).message.split("\n")[0]}`,
-    );
-  }
-  if (kind !== undefined && kind !== "gzip") {
-    file.close();
-    throw new EventParseError(
-      path,
-      1,
-      kind === "UTF-16"
-        ? "is UTF-16 text: convert it to UTF-8"
-        : `is ${kind}-compressed: decompress it first (gzip is read as it is)`,
-    );
-  }
-  const stream = kind === "gzip" ? gunzip(file.readable) : file.readable;
-  yield* parseEventBatches(stream, resolved, path, options);
 }
-
-// what the first bytes of a file say it is
-function sniff(head: Uint8Array): string | undefined {
-  const starts = (...bytes: number[]) => bytes.every((b, i) => head[i] === b);
-  if (starts(0x1f, 0x8b)) return "gzip";
-  if (starts(0x42, 0x5a, 0x68)) return "bzip2";
-  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return "xz";
-  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return "zstd";
-  if (starts(0x50, 0x4b, 0x03, 0x04)) return "zip";
-  if (starts(0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c)) return "7z";
-  if (starts(0xff, 0xfe) || starts(0xfe, 0xff)) return "UTF-16";
-  return undefined;
-}
-
-// gzip, every member of it (the web DecompressionStream stops after the
-// first with "failed to write whole buffer"); a consumer that stops early
-// (a malformed line) ends the decompression too
-function gunzip(
-  stream: ReadableStream<Uint8Array>,
-): ReadableStream<Uint8Array> {
-  const source = Readable.fromWeb(
-    stream as Parameters<typeof Readable.fromWeb>[0],
-  );
-  const inflate = source.pipe(createGunzip());
-  source.on("error", (error) => inflate.destroy(error));
-  async function* bytes() {
-    try {
-      for await (const chunk of inflate) {
-        yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      }
-    } finally {
-      inflate.destroy();
-      source.destroy();
-    }
-  }
-  return ReadableStream.from(bytes());
-}
-
-/** Longest line read, in characters: longer ones are not events. */
-export const MAX_LINE_LENGTH = 1 << 20;
 
 /**
  * Parses events from a byte stream, text chunks, or a whole text.
@@ -264,14 +343,14 @@ export async function* parseEvents(
   options: ReadOptions = {},
 ): AsyncGenerator<Event> {
   for await (
-    const batch of parseEventBatches(source, format, sourceName, options)
+    const batch of parseEventColumns(source, format, sourceName, options)
   ) {
-    yield* batch;
+    yield* batch.toEvents();
   }
 }
 
 /**
- * Parses events in batches, one per chunk of input.
+ * Parses events in arrays, one per chunk of input.
  *
  * @example
  * ```ts
@@ -296,354 +375,104 @@ export async function* parseEventBatches(
   sourceName = "<input>",
   options: ReadOptions = {},
 ): AsyncGenerator<Event[]> {
-  const f = resolveFormat(format);
-  const parser = new LineParser(f, sourceName, options);
-  // the current line's pieces, joined once it ends: concatenating each
-  // chunk to a long partial line and searching it again was quadratic
-  let pending: string[] = [];
-  let pendingLength = 0;
-  let discarding = false; // the rest of an over-long line, already counted
-  let first = true;
+  for await (
+    const batch of parseEventColumns(source, format, sourceName, options)
+  ) {
+    yield batch.toEvents();
+  }
+}
+
+async function* columnsOf(
+  chunks: AsyncIterable<Uint8Array>,
+  parser: ByteParser,
+  sourceName: string,
+): AsyncGenerator<EventColumns> {
+  let carry: Uint8Array | undefined;
   try {
-    for await (let chunk of chunks(source)) {
-      if (first && chunk !== "") {
-        first = false;
-        if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1); // BOM
-      }
-      const batch: Event[] = [];
-      let start = 0;
-      let nl = chunk.indexOf("\n");
-      while (nl !== -1) {
-        if (discarding) discarding = false;
-        else {
-          let line = chunk.slice(start, nl);
-          if (pending.length > 0) {
-            line = pending.join("") + line;
-            pending = [];
-            pendingLength = 0;
-          }
-          if (line.length > MAX_LINE_LENGTH + 1) parser.tooLong();
-          else {
-            const event = parser.parse(
-              line.endsWith("\r") ? line.slice(0, -1) : line,
-            );
-            if (event) batch.push(event);
-          }
-        }
-        start = nl + 1;
-        nl = chunk.indexOf("\n", start);
-      }
-      if (!discarding && start < chunk.length) {
-        const tail = chunk.slice(start);
-        pending.push(tail);
-        pendingLength += tail.length;
-        if (pendingLength > MAX_LINE_LENGTH + 1) {
-          parser.tooLong();
-          pending = [];
-          pendingLength = 0;
-          discarding = true;
-        }
-      }
-      if (batch.length > 0) yield batch;
+    for await (const chunk of chunks) {
+      const buf = carry ? concat(carry, chunk) : chunk;
+      const { columns, rest } = parser.parse(buf, false);
+      // a copy: the batch (and its buffer) may be handed to another thread
+      carry = rest < buf.length ? buf.slice(rest) : undefined;
+      if (columns) yield columns;
     }
   } catch (error) {
-    if (error instanceof EventParseError) throw error;
-    if (error instanceof NotUtf8) {
-      const newlines = error.before.split("\n").length - 1;
+    if (error instanceof Passthrough) throw error.error;
+    if (error instanceof InputError) {
       throw new EventParseError(
         sourceName,
-        parser.line + 1 + newlines,
-        "is not UTF-8 text (an invalid byte on this line)",
+        error.wholeFile ? 0 : parser.line + 1,
+        error.reason,
       );
     }
+    if (error instanceof EventParseError) throw error;
     throw new EventParseError(
       sourceName,
       parser.line + 1,
-      `cannot read: ${(error as Error).message.split("\n")[0]}`,
+      `cannot read: ${
+        String((error as Error)?.message ?? error).split("\n")[0]
+      }`,
     );
   }
-  // The last line has no newline; an empty last line is the trailing newline.
-  const rest = discarding ? "" : pending.join("");
-  if (rest !== "") {
-    const event = parser.parse(rest.endsWith("\r") ? rest.slice(0, -1) : rest);
-    if (event) yield [event];
-  }
+  const { columns } = parser.parse(carry ?? new Uint8Array(0), true);
+  if (columns) yield columns;
   parser.finish();
 }
 
-class NotUtf8 extends Error {
-  constructor(readonly before: string) {
-    super("not UTF-8");
-  }
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
-async function* chunks(source: EventSource): AsyncGenerator<string> {
+async function* byteChunks(source: EventSource): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder();
   if (typeof source === "string") {
+    yield encoder.encode(source);
+    return;
+  }
+  if (source instanceof Uint8Array) {
     yield source;
-  } else if (source instanceof ReadableStream) {
-    // invalid UTF-8 is an error: replacement characters would merge
-    // distinct ids silently
-    const decoder = new TextDecoder("utf-8", { fatal: true });
-    const decode = (bytes?: Uint8Array) => {
-      try {
-        return bytes
-          ? decoder.decode(bytes, { stream: true })
-          : decoder.decode();
-      } catch {
-        // where: the text before the first invalid byte
-        const text = new TextDecoder().decode(bytes ?? new Uint8Array());
-        throw new NotUtf8(text.slice(0, Math.max(0, text.indexOf("\ufffd"))));
-      }
-    };
-    for await (const bytes of source) yield decode(bytes);
-    const rest = decode();
-    if (rest) yield rest;
-  } else {
-    yield* source;
+    return;
   }
+  if (source instanceof ReadableStream) {
+    // gather small stream chunks into parser-sized ones
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const bytes of source) {
+      parts.push(bytes);
+      size += bytes.length;
+      if (size >= CHUNK_BYTES) {
+        yield parts.length === 1 ? parts[0] : concatAll(parts, size);
+        parts.length = 0;
+        size = 0;
+      }
+    }
+    if (size > 0) yield concatAll(parts, size);
+    return;
+  }
+  // text chunks: a surrogate pair split across chunks is joined first
+  let pending = "";
+  for await (const chunk of source as AsyncIterable<string>) {
+    let text = pending + chunk;
+    pending = "";
+    const last = text.charCodeAt(text.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) {
+      pending = text.slice(-1);
+      text = text.slice(0, -1);
+    }
+    if (text) yield encoder.encode(text);
+  }
+  if (pending) yield encoder.encode(pending);
 }
 
-class LineParser {
-  #f: EventFormat;
-  #file: string;
-  #delimiter: string;
-  line = 0;
-  #columns = -1;
-  #userCol = -1;
-  #itemCol = -1;
-  #eventCol = -1;
-  #timeCol = -1;
-  #unit: TimestampUnit;
-  #aliases: Map<string, string>;
-  #accepted?: Set<string>;
-  #pendingBlank = 0;
-  #skip?: SkipReport;
-
-  constructor(f: EventFormat, file: string, options: ReadOptions = {}) {
-    this.#f = f;
-    this.#file = file;
-    if (options.onError === "skip") {
-      this.#skip = options.skipped ?? { count: 0, first: [] };
-    } else if (options.onError !== undefined && options.onError !== "fail") {
-      throw new TypeError(
-        `onError must be "fail" or "skip", got "${options.onError}"`,
-      );
-    }
-    this.#delimiter = f.delimiter ?? ",";
-    this.#unit = f.timestampUnit ?? "ms";
-    this.#aliases = new Map(Object.entries(f.eventAliases ?? {}));
-    if (f.events) this.#accepted = new Set(f.events);
-    if (f.header === false) this.#resolveIndexes();
+function concatAll(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
-
-  #error(reason: string, line = this.line): never {
-    throw new EventParseError(this.#file, line, reason);
-  }
-
-  parse(line: string): Event | undefined {
-    const header = this.line === 0 && this.#f.header !== false;
-    if (!this.#skip || header) return this.#parse(line);
-    try {
-      return this.#parse(line);
-    } catch (error) {
-      if (!(error instanceof EventParseError)) throw error;
-      this.#skipped(error);
-      return undefined;
-    }
-  }
-
-  // a line over MAX_LINE_LENGTH: an error, or a skipped line
-  tooLong() {
-    this.parse(`\u0000too long`);
-  }
-
-  #skipped(error: EventParseError) {
-    this.#skip!.count++;
-    if (this.#skip!.first.length < 5) this.#skip!.first.push(error);
-  }
-
-  #resolveIndexes(names?: string[]) {
-    const f = this.#f;
-    const find = (key: "user" | "item" | "event" | "timestamp") => {
-      const col = f[key];
-      if (col === undefined) return -1;
-      if (typeof col === "number") return col;
-      const i = names ? names.indexOf(col) : -1;
-      return i;
-    };
-    if (names) {
-      const wanted = (["user", "item", "event", "timestamp"] as const)
-        .map((k) => f[k])
-        .filter((c): c is string => typeof c === "string");
-      const missing = wanted.filter((c) => !names.includes(c));
-      if (missing.length > 0) {
-        this.#error(
-          `missing header: expected column${missing.length > 1 ? "s" : ""} ${
-            missing.map((m) => `"${m}"`).join(", ")
-          }, found ${shown(names.join(this.#delimiter))}`,
-        );
-      }
-      this.#columns = names.length;
-    } else if (f.columns !== undefined) {
-      this.#columns = f.columns;
-    }
-    this.#userCol = find("user");
-    this.#itemCol = find("item");
-    this.#eventCol = find("event");
-    this.#timeCol = find("timestamp");
-    const maxCol = Math.max(
-      this.#userCol,
-      this.#itemCol,
-      this.#eventCol,
-      this.#timeCol,
-    );
-    if (this.#columns !== -1 && maxCol >= this.#columns) {
-      this.#error(
-        `column index ${maxCol} is out of range for ${this.#columns} columns`,
-      );
-    }
-    if (this.#columns === -1) this.#columns = -(maxCol + 1); // minimum count
-  }
-
-  #parse(line: string): Event | undefined {
-    this.line++;
-    if (line === "") {
-      this.#pendingBlank = this.#pendingBlank || this.line;
-      return undefined;
-    }
-    if (this.#pendingBlank) {
-      const blank = this.#pendingBlank;
-      this.#pendingBlank = 0;
-      const reason = "blank line in the middle of the file";
-      if (!this.#skip) this.#error(reason, blank);
-      // each blank line of a run is a line skipped
-      for (let b = blank; b < this.line; b++) {
-        this.#skipped(new EventParseError(this.#file, b, reason));
-      }
-    }
-    if (line === "\u0000too long") {
-      this.#error(
-        `line longer than ${MAX_LINE_LENGTH} characters (is this an events file?)`,
-      );
-    }
-    if (line.includes("\r")) {
-      this.#error(
-        "carriage return inside a line (a file with old Mac line endings?)",
-      );
-    }
-    if (this.line === 1 && this.#f.header !== false) {
-      this.#resolveIndexes(line.split(this.#delimiter).map((s) => s.trim()));
-      return undefined;
-    }
-    const fields = line.split(this.#delimiter);
-    const n = fields.length;
-    if (this.#columns >= 0 ? n !== this.#columns : n < -this.#columns) {
-      const expected = this.#columns >= 0
-        ? `${this.#columns}`
-        : `at least ${-this.#columns}`;
-      this.#error(`expected ${expected} columns, got ${n}`);
-    }
-    for (
-      const col of [this.#userCol, this.#itemCol, this.#eventCol, this.#timeCol]
-    ) {
-      if (col >= 0 && fields[col].includes('"')) {
-        this.#error(
-          `quoted field ${shown(fields[col])}: quoted fields are not supported`,
-        );
-      }
-    }
-    const user = fields[this.#userCol];
-    if (user === "") this.#error("empty user id");
-    const item = fields[this.#itemCol];
-    if (item === "") this.#error("empty item id");
-    let event: string;
-    if (this.#eventCol >= 0) {
-      const raw = fields[this.#eventCol];
-      event = this.#aliases.get(raw) ?? raw;
-    } else {
-      event = this.#f.fixedEvent!;
-    }
-    if (this.#accepted && !this.#accepted.has(event)) {
-      this.#error(
-        `unknown event ${shown(event)}; accepted: ${
-          [...new Set([...this.#accepted, ...this.#aliases.keys()])].join(", ")
-        }`,
-      );
-    }
-    if (event === "") this.#error("empty event name");
-    return {
-      user,
-      item,
-      event,
-      // no timestamp column: file order is time
-      timestamp: this.#timeCol < 0
-        ? this.line
-        : this.#timestamp(fields[this.#timeCol]),
-    };
-  }
-
-  #timestamp(raw: string): number {
-    let ms: number;
-    if (this.#unit === "datetime") {
-      ms = parseDateTime(raw);
-    } else {
-      // decimal digits only: Number() also reads "0x10", "1e3", " 12"
-      const n = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-      ms = this.#unit === "s" ? n * 1000 : n;
-    }
-    if (!Number.isFinite(ms)) {
-      this.#error(
-        `timestamp ${shown(raw)} is not ${
-          this.#unit === "datetime"
-            ? "a date-time"
-            : `a number (unix ${this.#unit})`
-        }`,
-      );
-    }
-    return ms;
-  }
-
-  finish() {
-    if (this.line === 0 || (this.line === 1 && this.#pendingBlank)) {
-      this.#error("empty file: no events", 1);
-    }
-    if (this.line === 1 && this.#f.header !== false) {
-      // header only: valid, zero events
-    }
-  }
-}
-
-// input quoted for a message: control and unprintable characters escaped,
-// at most 100 characters
-// deno-lint-ignore no-control-regex
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\ufffd"\\]/g;
-function shown(text: string): string {
-  const escaped = text.slice(0, 200).replace(
-    UNPRINTABLE,
-    (c) =>
-      c === '"' || c === "\\"
-        ? `\\${c}`
-        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-  return `"${
-    escaped.length > 100 || text.length > 200
-      ? `${escaped.slice(0, 100)}...`
-      : escaped
-  }"`;
-}
-
-/**
- * Parses `YYYY-MM-DD HH`, `YYYY-MM-DD HH:MM[:SS]` or ISO 8601 text as UTC
- * (unless it has an offset). Returns NaN when unparseable.
- */
-function parseDateTime(raw: string): number {
-  const m =
-    /^(\d{4}-\d{2}-\d{2})[ T](\d{2})(?::(\d{2})(?::(\d{2}(?:\.\d+)?))?)?(Z|[+-]\d{2}:?\d{2})?$/
-      .exec(raw.trim());
-  if (m) {
-    const [, date, hh, mm = "00", ss = "00", zone = "Z"] = m;
-    return Date.parse(`${date}T${hh}:${mm}:${ss}${zone}`);
-  }
-  if (/^\d{4}-\d{2}-\d{2}$/.test(raw.trim())) return Date.parse(raw.trim());
-  return NaN;
+  return out;
 }

@@ -3,6 +3,7 @@ import {
   EventParseError,
   parseEvents,
   readEventBatches,
+  readEventColumns,
   readEvents,
 } from "./read.ts";
 import {
@@ -136,11 +137,11 @@ Deno.test("malformed input: file, line and cause", async () => {
     ],
     [
       RR_HEADER + "1,2,view,3,\nabc,2,view,3,\n",
-      'in.csv:3: timestamp "abc" is not a number (unix ms)',
+      'in.csv:3: timestamp "abc" is not a plain decimal number (unix ms)',
     ],
     [
       RR_HEADER + ",2,view,3,\n",
-      'in.csv:2: timestamp "" is not a number (unix ms)',
+      'in.csv:2: timestamp "" is not a plain decimal number (unix ms)',
     ],
     [
       RR_HEADER + "1,2,click,3,\n",
@@ -340,7 +341,7 @@ Deno.test("onError skip: malformed data lines are counted, not fatal", async () 
   // each blank line counts (a run of them was counted once)
   assert.equal(skipped.count, 5);
   assert.deepEqual(skipped.first.map((e) => e.message), [
-    'in.csv:3: timestamp "x" is not a number (unix ms)',
+    'in.csv:3: timestamp "x" is not a plain decimal number (unix ms)',
     'in.csv:4: unknown event "click"; accepted: view, addtocart, transaction',
     "in.csv:5: blank line in the middle of the file",
     "in.csv:6: blank line in the middle of the file",
@@ -369,6 +370,321 @@ Deno.test("onError skip: malformed data lines are counted, not fatal", async () 
 Deno.test("batches carry the same events as the event stream", async () => {
   const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
   const batches = await Array.fromAsync(readEventBatches(path));
-  assert.ok(batches.length > 1);
+  assert.ok(batches.length >= 1);
   assert.deepEqual(batches.flat(), await Array.fromAsync(readEvents(path)));
+});
+
+// --- the byte-level reader: compression, line breaks, limits, numbers ---
+
+const gzip = (text: string | Uint8Array) =>
+  new Response(
+    new Blob([text as BlobPart]).stream().pipeThrough(
+      new CompressionStream("gzip"),
+    ),
+  ).arrayBuffer().then((b) => new Uint8Array(b));
+
+async function withDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const RR_ROWS =
+  "1000,u1,view,i1,\n2000,u2,transaction,i2,t\n3000,u1,addtocart,i3,\n";
+
+Deno.test("gzip: concatenated members read as one stream", async () => {
+  await withDir(async (dir) => {
+    const a = await gzip(RR_HEADER + "1000,u1,view,i1,\n");
+    const b = await gzip("2000,u2,transaction,i2,t\n3000,u1,addtocart,i3,\n");
+    const both = new Uint8Array(a.length + b.length);
+    both.set(a);
+    both.set(b, a.length);
+    await Deno.writeFile(`${dir}/e.csv.gz`, both);
+    assert.deepEqual(
+      await Array.fromAsync(readEvents(`${dir}/e.csv.gz`)),
+      await all(RR_HEADER + RR_ROWS),
+    );
+  });
+});
+
+Deno.test("gzip: the content must agree with the name; corrupt or truncated data is an error", async () => {
+  await withDir(async (dir) => {
+    const gz = await gzip(RR_HEADER + RR_ROWS);
+    await Deno.writeTextFile(`${dir}/plain.csv.gz`, RR_HEADER + RR_ROWS);
+    await Deno.writeFile(`${dir}/packed.csv`, gz);
+    await Deno.writeFile(`${dir}/cut.csv.gz`, gz.slice(0, gz.length - 6));
+    const bad = gz.slice();
+    bad[20] ^= 0xff;
+    await Deno.writeFile(`${dir}/bad.csv.gz`, bad);
+    await Deno.writeFile(`${dir}/empty.csv.gz`, new Uint8Array(0));
+    const cases: [string, RegExp][] = [
+      [
+        "plain.csv.gz",
+        /plain\.csv\.gz:1: not gzip-compressed, but the name ends in \.gz/,
+      ],
+      [
+        "packed.csv",
+        /packed\.csv:1: gzip-compressed, but the name does not end in \.gz/,
+      ],
+      ["cut.csv.gz", /cut\.csv\.gz:\d+: truncated gzip data/],
+      ["bad.csv.gz", /bad\.csv\.gz:\d+: corrupt gzip data/],
+      [
+        "empty.csv.gz",
+        /empty\.csv\.gz:1: empty file, but the name ends in \.gz/,
+      ],
+    ];
+    for (const [name, message] of cases) {
+      await assert.rejects(
+        () => Array.fromAsync(readEvents(`${dir}/${name}`)),
+        (e: EventParseError) => {
+          assert.ok(e instanceof EventParseError, String(e));
+          assert.match(e.message, message);
+          assert.ok(!e.message.includes("\n"));
+          return true;
+        },
+      );
+    }
+  });
+});
+
+Deno.test("line breaks: \\n, \\r\\n, a lone \\r, none at the end; a BOM is skipped", async () => {
+  const want = await all(RR_HEADER + RR_ROWS);
+  const lines = (RR_HEADER + RR_ROWS).trimEnd().split("\n");
+  for (
+    const text of [
+      lines.join("\r\n") + "\r\n",
+      lines.join("\r"),
+      lines.join("\r") + "\r",
+      lines.join("\n"),
+      lines[0] + "\r\n" + lines[1] + "\r" + lines[2] + "\n" + lines[3],
+      "\uFEFF" + lines.join("\n"),
+    ]
+  ) {
+    assert.deepEqual(await all(text), want, JSON.stringify(text));
+    // split anywhere, even between \r and \n
+    const bytes = new TextEncoder().encode(text);
+    for (const size of [1, 2, 3, 7]) {
+      const chunks: string[] = [];
+      const decoder = new TextDecoder();
+      for (let i = 0; i < bytes.length; i += size) {
+        chunks.push(
+          decoder.decode(bytes.subarray(i, i + size), { stream: true }),
+        );
+      }
+      assert.deepEqual(
+        await all(chunks),
+        want,
+        `${JSON.stringify(text)} / ${size}`,
+      );
+    }
+  }
+  // a blank line from \r\r\n is a blank line in the middle
+  assert.equal(
+    (await parseError(RR_HEADER + "1,u,view,i,\r\r\n2,u,view,i,\n")).message,
+    "in.csv:3: blank line in the middle of the file",
+  );
+  assert.equal(
+    (await parseError(
+      new Uint8Array([0xff, 0xfe, 0x74, 0]) as unknown as string,
+    ))
+      .message,
+    "in.csv:1: UTF-16 text is not supported: convert the file to UTF-8",
+  );
+});
+
+Deno.test("a line longer than the limit fails without reading the rest, or is skipped", async () => {
+  let pulled = 0;
+  const longLine = async function* () {
+    yield RR_HEADER + "1,u1,view,i1,\n2,";
+    for (let i = 0; i < 1600; i++) {
+      pulled++;
+      yield "x".repeat(1 << 16); // 100 MiB in all, never a line break
+    }
+    yield ",view,i2,\n3,u3,view,i3,\n";
+  };
+  await assert.rejects(
+    () => Array.fromAsync(parseEvents(longLine(), undefined, "in.csv")),
+    { message: "in.csv:3: line longer than 1048576 bytes" },
+  );
+  assert.ok(pulled < 40, `read ${pulled} chunks of the long line`);
+  pulled = 0;
+  const skipped = { count: 0, first: [] as EventParseError[] };
+  const events = await Array.fromAsync(
+    parseEvents(longLine(), undefined, "in.csv", {
+      onError: "skip",
+      skipped,
+      maxLineBytes: 4096,
+    }),
+  );
+  assert.deepEqual(events.map((e) => e.user), ["u1", "u3"]);
+  assert.equal(skipped.count, 1);
+  assert.equal(
+    skipped.first[0].message,
+    "in.csv:3: line longer than 4096 bytes",
+  );
+  await assert.rejects(
+    () =>
+      Array.fromAsync(
+        parseEvents(RR_HEADER + "1,u,view,i,\n", undefined, "x", {
+          maxLineBytes: 0,
+        }),
+      ),
+    TypeError,
+  );
+});
+
+Deno.test("unix timestamps are plain decimal numbers", async () => {
+  const ok: [string, number][] = [
+    ["0", 0],
+    ["-0", 0],
+    ["0012", 12],
+    ["-5", -5],
+    ["12.5", 12.5],
+    ["-12.25", -12.25],
+    ["1433221332117", 1433221332117],
+    ["12345678901234567", 12345678901234568],
+  ];
+  for (const [raw, ms] of ok) {
+    const [e] = await all(RR_HEADER + `${raw},u,view,i,\n`);
+    assert.ok(Object.is(e.timestamp, ms), `${raw} -> ${e.timestamp}`);
+  }
+  const [s] = await all("1,2,3,pv,1.5\n", "taobao");
+  assert.equal(s.timestamp, 1500);
+  for (
+    const raw of [
+      "1e3",
+      "0x10",
+      " 12",
+      "12 ",
+      "12abc",
+      "Infinity",
+      "+5",
+      "12.",
+      ".5",
+      "-",
+      "1_000",
+      "NaN",
+      "",
+    ]
+  ) {
+    const quoted = raw.includes(" ") ? `"${raw}"` : raw;
+    assert.equal(
+      (await parseError(RR_HEADER + `${quoted},u,view,i,\n`)).message,
+      `in.csv:2: timestamp "${raw}" is not a plain decimal number (unix ms)`,
+    );
+  }
+  assert.match(
+    (await parseError(RR_HEADER + "9".repeat(400) + ",u,view,i,\n")).message,
+    /is out of range/,
+  );
+});
+
+Deno.test("quotes (RFC 4180, within a line), empty fields and bad UTF-8", async () => {
+  assert.deepEqual(
+    await all(
+      '"timestamp","visitorid","event","itemid","transactionid"\n' +
+        '"1433221332117","257597","view","355908",""\n' +
+        '2,"u,1",view,i,\n' +
+        '3,"u""2",view,"i 3",\n',
+    ),
+    [
+      {
+        user: "257597",
+        item: "355908",
+        event: "view",
+        timestamp: 1433221332117,
+      },
+      { user: "u,1", item: "i", event: "view", timestamp: 2 },
+      { user: 'u"2', item: "i 3", event: "view", timestamp: 3 },
+    ],
+  );
+  const cases: [string, string][] = [
+    [
+      '1,"u,view,i,\n',
+      "in.csv:2: unterminated quoted field (quoted line breaks are not supported)",
+    ],
+    [
+      '1,"u"x,view,i,\n',
+      "in.csv:2: a quoted field must be followed by the delimiter or the line end",
+    ],
+    ["1,u,,i,\n", "in.csv:2: empty event name"],
+    ["1,,view,i,\n", "in.csv:2: empty user id"],
+    ['1,"",view,i,\n', "in.csv:2: empty user id"],
+  ];
+  for (const [line, message] of cases) {
+    assert.equal((await parseError(RR_HEADER + line)).message, message);
+  }
+  const bad = new Uint8Array([
+    ...new TextEncoder().encode(RR_HEADER + "1,u"),
+    0xc3,
+    0x28,
+    ...new TextEncoder().encode(",view,i,\n"),
+  ]);
+  await assert.rejects(
+    () => Array.fromAsync(parseEvents(bad, undefined, "in.csv")),
+    { message: "in.csv:2: user id is not valid UTF-8" },
+  );
+  // valid UTF-8 ids pass through
+  const [e] = await all(RR_HEADER + "1,ユーザー,view,品物,\n");
+  assert.deepEqual([e.user, e.item], ["ユーザー", "品物"]);
+});
+
+Deno.test("column batches and a worker thread give the same events and errors", async () => {
+  await withDir(async (dir) => {
+    const path = new URL("../fixtures/demo_events.csv", import.meta.url)
+      .pathname;
+    const events = await Array.fromAsync(readEvents(path));
+    const inThread = await Array.fromAsync(readEventColumns(path));
+    const parallel = await Array.fromAsync(
+      readEventColumns(path, undefined, { parallel: true }),
+    );
+    assert.deepEqual(inThread.flatMap((b) => b.toEvents()), events);
+    assert.deepEqual(parallel.flatMap((b) => b.toEvents()), events);
+    await Deno.writeTextFile(
+      `${dir}/bad.csv`,
+      RR_HEADER + "1,u1,view,i1,\nx,u2,view,i2,\n3,u3,view,i3,\n",
+    );
+    for (const parallel of [false, true]) {
+      await assert.rejects(
+        () =>
+          Array.fromAsync(
+            readEventColumns(`${dir}/bad.csv`, undefined, { parallel }),
+          ),
+        {
+          message:
+            `${dir}/bad.csv:3: timestamp "x" is not a plain decimal number (unix ms)`,
+        },
+      );
+      const skipped = { count: 0, first: [] as EventParseError[] };
+      const batches = await Array.fromAsync(
+        readEventColumns(`${dir}/bad.csv`, undefined, {
+          parallel,
+          onError: "skip",
+          skipped,
+        }),
+      );
+      assert.deepEqual(
+        batches.flatMap((b) => b.toEvents()).map((e) => e.user),
+        ["u1", "u3"],
+      );
+      assert.equal(skipped.count, 1);
+      assert.equal(skipped.first[0].line, 3);
+      let last = 0;
+      const size = (await Deno.stat(`${dir}/bad.csv`)).size;
+      await Array.fromAsync(
+        readEventColumns(`${dir}/bad.csv`, undefined, {
+          parallel,
+          onError: "skip",
+          onProgress: (read, total) => {
+            assert.equal(total, size);
+            last = read;
+          },
+        }),
+      );
+      assert.equal(last, size);
+    }
+  });
 });

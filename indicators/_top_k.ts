@@ -131,15 +131,28 @@ export class TopK {
    */
   drain(): { keys: Int32Array; scores: Float64Array } {
     const n = this.#size;
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) =>
-      this.#isWorse(a, b) ? 1 : this.#isWorse(b, a) ? -1 : 0
-    );
     const keys = new Int32Array(n);
     const scores = new Float64Array(n);
-    order.forEach((src, dst) => {
-      keys[dst] = this.#keys[src];
-      scores[dst] = this.#scores[src];
-    });
+    // pop the worst (the root) n times, filling from the back
+    for (let out = n - 1; out >= 0; out--) {
+      keys[out] = this.#keys[0];
+      scores[out] = this.#scores[0];
+      const last = --this.#size;
+      if (last === 0) break;
+      this.#scores[0] = this.#scores[last];
+      this.#keys[0] = this.#keys[last];
+      this.#ties[0] = this.#ties[last];
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < last && this.#isWorse(l, m)) m = l;
+        if (r < last && this.#isWorse(r, m)) m = r;
+        if (m === i) break;
+        this.#swap(i, m);
+        i = m;
+      }
+    }
     this.#size = 0;
     return { keys, scores };
   }

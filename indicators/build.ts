@@ -64,20 +64,22 @@ import {
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { checkMinEventsPerUser, withMinEventsPerUser } from "./min_events.ts";
 import {
-  applyRankings,
   checkRankings,
   RankingsAccumulator,
   type RankingSpec,
 } from "./rankings.ts";
-import { TopK } from "./_top_k.ts";
 import { ConfigError } from "../errors/mod.ts";
+import { scoreRows, Scratch } from "./_cooccurrence.ts";
 import {
-  DEFAULT_WEIGHTING,
-  indicatorIdf,
-  isWeighting,
-  MIN_WEIGHTED_ROOT_LLR,
-  WEIGHTINGS,
-} from "./weights.ts";
+  computeField,
+  computeFieldSync,
+  type FieldJob,
+  type FieldProgress,
+  type FieldResult,
+  LazyDocuments,
+  WorkerPool,
+} from "./_compute.ts";
+import { DEFAULT_WEIGHTING, isWeighting, WEIGHTINGS } from "./weights.ts";
 import type { Weighting } from "../model/manifest.ts";
 
 /** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
@@ -144,6 +146,47 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * hot; see `rankings.ts`), for backfill and ties (`rankBy`).
    */
   rankings?: readonly RankingSpec[];
+  /**
+   * Worker threads scoring co-occurrences. Default: one per core, for
+   * builds large enough to pay for them; a number: that many, whatever the
+   * size (0: this thread only). The result is the same.
+   */
+  workers?: number;
+  /** Called as each field's rows are computed. */
+  onProgress?: (progress: BuildProgress) => void;
+}
+
+/** Progress of a build: one indicator field's rows. */
+export type BuildProgress = FieldProgress;
+
+/** Builds smaller than this (co-occurrence counts) stay on one thread. */
+const WORKER_MIN_COOCCURRENCES = 2_000_000;
+
+/**
+ * The default memory budget: half the machine's memory, or 4 GiB when it
+ * cannot be read (no `--allow-sys`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultMemoryBudget } from "./build.ts";
+ *
+ * assert.ok(defaultMemoryBudget() >= 2 ** 28);
+ * ```
+ *
+ * @returns Bytes.
+ */
+export function defaultMemoryBudget(): number {
+  try {
+    const granted = Deno.permissions.querySync({
+      name: "sys",
+      kind: "systemMemoryInfo",
+    }).state === "granted";
+    if (granted) return Math.floor(Deno.systemMemoryInfo().total / 2);
+  } catch {
+    // not available
+  }
+  return 4 * 2 ** 30;
 }
 
 /**
@@ -198,81 +241,36 @@ export function crossOccurrence(
   if (primary.rows !== other.rows || primary.cols !== other.cols) {
     throw new RangeError("crossOccurrence: matrices must share dictionaries");
   }
-  const sameType = primary === other;
-  const numUsers = primary.rows;
   const numItems = primary.cols;
   const tieRanks = options.tieRanks ?? Int32Array.from(
     { length: numItems },
     (_, i) => i,
   );
-  const itemUsers = primary.transpose();
-  const otherCounts = other.columnCounts();
-  const llr = new LlrTable(numUsers);
-  const counts = new Int32Array(numItems);
-  const touched = new Int32Array(numItems);
-  const top = new TopK(k);
-  const ptr = new Uint32Array(numItems + 1);
-  let outItems = new Int32Array(1024);
-  let outScores = new Float64Array(1024);
-  let pairsScored = 0;
+  const rowsT = primary.transpose();
+  const rows = scoreRows(
+    {
+      rowsPtr: rowsT.ptr,
+      rowsIdx: rowsT.idx,
+      a0: 0,
+      otherPtr: other.ptr,
+      otherIdx: other.idx,
+      otherCounts: other.columnCounts(),
+      tieRanks,
+      xlogx: new LlrTable(primary.rows).table,
+      numUsers: primary.rows,
+      sameType: primary === other,
+      k,
+      minRootLlr,
+    },
+    0,
+    numItems,
+    new Scratch(numItems, k),
+  );
   let coOccurrences = 0;
-  for (let u = 0; u < numUsers; u++) {
+  for (let u = 0; u < primary.rows; u++) {
     coOccurrences += primary.rowLength(u) * other.rowLength(u);
   }
-
-  for (let a = 0; a < numItems; a++) {
-    const usersOfA = itemUsers.row(a);
-    const rowA = usersOfA.length;
-    let nTouched = 0;
-    for (let i = 0; i < rowA; i++) {
-      const u = usersOfA[i];
-      for (let q = other.ptr[u], end = other.ptr[u + 1]; q < end; q++) {
-        const b = other.idx[q];
-        if (sameType && b === a) continue;
-        if (counts[b]++ === 0) touched[nTouched++] = b;
-      }
-    }
-    pairsScored += nTouched;
-    for (let t = 0; t < nTouched; t++) {
-      const b = touched[t];
-      const k11 = counts[b];
-      counts[b] = 0;
-      const colB = otherCounts[b];
-      const score = llr.rootLlr(
-        k11,
-        rowA - k11,
-        colB - k11,
-        numUsers - rowA - colB + k11,
-      );
-      if (score >= minRootLlr) top.offer(score, b, tieRanks[b]);
-    }
-    const start = ptr[a];
-    if (top.size === 0) {
-      ptr[a + 1] = start;
-      continue;
-    }
-    const { keys, scores } = top.drain();
-    if (start + keys.length > outItems.length) {
-      const size = Math.max(outItems.length * 2, start + keys.length);
-      const grownItems = new Int32Array(size);
-      grownItems.set(outItems);
-      outItems = grownItems;
-      const grownScores = new Float64Array(size);
-      grownScores.set(outScores);
-      outScores = grownScores;
-    }
-    outItems.set(keys, start);
-    outScores.set(scores, start);
-    ptr[a + 1] = start + keys.length;
-  }
-  const nnz = ptr[numItems];
-  return {
-    ptr,
-    items: outItems.slice(0, nnz),
-    scores: outScores.slice(0, nnz),
-    pairsScored,
-    coOccurrences,
-  };
+  return { ...rows, coOccurrences };
 }
 
 function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
@@ -308,6 +306,8 @@ export interface FieldStats {
   indicatorsKept: number;
   /** Milliseconds computing this field. */
   millis: number;
+  /** Passes over the row items (more than 1 when the memory budget asks). */
+  passes: number;
 }
 
 /** Figures about one build, for logs and benchmarks. */
@@ -345,10 +345,39 @@ export interface IndicatorModel {
 }
 
 /**
+ * Result of {@linkcode buildIndicatorsLazily}: a model whose documents are
+ * made one at a time when iterated, from typed indicator rows (in memory,
+ * or in temporary files when the memory budget asked for it).
+ */
+export interface LazyIndicatorModel {
+  /** What the model is: primary event, fields and their settings, counts. */
+  manifest: ModelManifest;
+  /**
+   * One document per item, in item order, made as they are iterated; may be
+   * iterated more than once (until {@linkcode LazyIndicatorModel.release}).
+   * Its `length` is the number of documents.
+   */
+  documents: Iterable<IndicatorDocument> & { readonly length: number };
+  /** Names of the indicator fields, primary first. */
+  fields: string[];
+  /** Build figures. */
+  stats: BuildStats;
+  /**
+   * The index of an item id among the documents (`undefined` when the build
+   * has no such item): the documents come in this order.
+   */
+  itemIndex(id: string): number | undefined;
+  /** Removes temporary files; the documents cannot be iterated after. */
+  release(): void;
+}
+
+/**
  * Reads events and computes every indicator field for every item seen in
  * any event: `indicators` (primary × primary), `indicators_<S>` for each
  * secondary type S (primary × S), and `similar_<S>` (S × S) for the most
- * common secondary type; and the model's manifest.
+ * common secondary type; and the model's manifest. The documents are one
+ * array (see {@linkcode buildIndicatorsLazily} for a build whose documents
+ * stream).
  *
  * @example
  * ```ts
@@ -365,10 +394,10 @@ export interface IndicatorModel {
  * assert.deepEqual(manifest.counts.events, { transaction: 1, view: 1 });
  * ```
  *
- * @param events Events or batches of events, e.g. from
- * {@linkcode readEventBatches} (fastest) or {@linkcode readEvents}.
+ * @param events Events, arrays of events or column batches, e.g. from
+ * `readEventColumns` (fastest) or {@linkcode readEvents}.
  * @param options The primary event (required), secondary types, history
- * cap, thresholds and top-k.
+ * cap, thresholds and top-k, memory budget.
  * @returns Manifest, documents, field names and statistics.
  * @throws {ConfigError} When no event was read, a named event type has
  * none, or an option is invalid.
@@ -377,25 +406,264 @@ export async function buildIndicators(
   events: EventStream,
   options: BuildOptions,
 ): Promise<IndicatorModel> {
+  const model = await buildIndicatorsLazily(events, options);
+  try {
+    return {
+      manifest: model.manifest,
+      documents: Array.from(model.documents),
+      fields: model.fields,
+      stats: model.stats,
+    };
+  } finally {
+    model.release();
+  }
+}
+
+/**
+ * Like {@linkcode buildIndicators}, but the documents are made when
+ * iterated, one at a time, from the typed indicator rows: what an export
+ * or the bulk indexer pulls without holding every document at once.
+ * Co-occurrences are counted in workers when that pays, and in
+ * item-partitioned passes when the memory budget asks; every path gives
+ * the same model. Call `release()` when done (it removes temporary files).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildIndicatorsLazily } from "./build.ts";
+ *
+ * const model = await buildIndicatorsLazily([
+ *   { user: "u1", item: "a", event: "buy", timestamp: 0 },
+ *   { user: "u1", item: "b", event: "buy", timestamp: 1 },
+ * ], { primaryEvent: "buy", minRootLlr: 0, weights: "none" });
+ * assert.equal(model.documents.length, 2);
+ * const [a] = model.documents;
+ * assert.deepEqual(a.indicators, ["b"]);
+ * model.release();
+ * ```
+ *
+ * @param events Events, arrays of events or column batches.
+ * @param options Build options.
+ * @returns The model, its documents lazy.
+ * @throws {ConfigError} When no event was read, a named event type has
+ * none, or an option is invalid.
+ */
+export async function buildIndicatorsLazily(
+  events: EventStream,
+  options: BuildOptions,
+): Promise<LazyIndicatorModel> {
   checkBuildOptions(options);
   const t0 = performance.now();
-  const builder = new InteractionsBuilder(options);
+  const builder = new InteractionsBuilder({
+    ...options,
+    memoryBudget: memoryBudgetOf(options),
+  });
+  // rankings count every event as the builder records it (objects or
+  // column batches, spilled or not), by the builder's item indexes
   const rankings = options.rankings?.length
-    ? new RankingsAccumulator(options.rankings, options.primaryEvent)
+    ? new RankingsAccumulator(
+      options.rankings,
+      options.primaryEvent,
+      builder.items,
+    )
     : undefined;
-  await builder.addAll(rankings ? rankings.tap(events) : events);
+  if (rankings) builder.observe(rankings);
+  await builder.addAll(events);
+  // users under the minimum leave after capping, whichever path built the
+  // matrices (compacted in place: no second copy)
   const interactions = withMinEventsPerUser(
-    builder.build(),
+    builder.build({ shared: workersWanted(options) > 0 }),
     options.minEventsPerUser,
+    { inPlace: true },
   );
   const t1 = performance.now();
-  const { documents, fields, stats: fieldStats, primary } = indicatorDocuments(
+  const computed = await computeFields(
     interactions,
     options,
+    true,
+    rankings?.byteLength ?? 0,
   );
   const t2 = performance.now();
-  const all = Object.values(fieldStats);
+  return assemble(interactions, options, computed, t2 - t1, t1 - t0, rankings);
+}
+
+function workersWanted(options: BuildOptions): number {
+  const n = options.workers ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ConfigError("workers", `must be an integer >= 0, got ${n}`);
+  }
+  return Math.min(n, 16);
+}
+
+function memoryBudgetOf(options: BuildOptions): number {
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
+  if (!(budget > 0)) {
+    throw new ConfigError("memoryBudget", `must be > 0 bytes, got ${budget}`);
+  }
+  return budget;
+}
+
+function interactionBytes(interactions: Interactions): number {
+  let n = interactions.items.byteLength + 8 * interactions.items.size;
+  for (const t of interactions.eventTypes) {
+    n += interactions.matrix(t)!.byteLength;
+  }
+  return n;
+}
+
+interface Computed {
+  specs: FieldSpec[];
+  results: FieldResult[];
+  primary: SparseBinaryMatrix;
+  tempDir?: string;
+}
+
+// overloads: the sync path (no workers) for indicatorDocuments
+// (heldBytes: what else stays held, e.g. the rankings' counts)
+function computeFields(
+  interactions: Interactions,
+  options: BuildOptions,
+  allowWorkers: true,
+  heldBytes?: number,
+): Promise<Computed>;
+function computeFields(
+  interactions: Interactions,
+  options: BuildOptions,
+  allowWorkers: false,
+  heldBytes?: number,
+): Computed;
+function computeFields(
+  interactions: Interactions,
+  options: BuildOptions,
+  allowWorkers: boolean,
+  heldBytes = 0,
+): Computed | Promise<Computed> {
+  const specs = indicatorFields(interactions.eventsRead, options);
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  const computed: Computed = {
+    specs,
+    results: [],
+    primary: interactions.matrix(specs[0].rows)!,
+  };
+  const jobs: FieldJob[] = specs.map((spec) => {
+    const rows = interactions.matrix(spec.rows)!;
+    const resolved = resolveIndicatorOptions({
+      ...options,
+      ...options.fields?.[spec.field],
+    });
+    return {
+      field: spec.field,
+      rows,
+      columns: spec.rows === spec.columns
+        ? rows
+        : interactions.matrix(spec.columns)!,
+      sameType: spec.rows === spec.columns,
+      k: resolved.maxIndicatorsPerItem,
+      minRootLlr: resolved.minRootLlr,
+    };
+  });
+  let work = 0;
+  for (const job of jobs) {
+    for (let u = 0; u < job.rows.rows; u++) {
+      work += job.rows.rowLength(u) * job.columns.rowLength(u);
+    }
+  }
+  const workers = !allowWorkers
+    ? 0
+    : options.workers !== undefined
+    ? workersWanted(options)
+    : work >= WORKER_MIN_COOCCURRENCES
+    ? workersWanted(options)
+    : 0;
+  const compute = {
+    memoryBudget: memoryBudgetOf(options),
+    fixedBytes: interactionBytes(interactions) +
+      8 * (interactions.users.size + 1) + heldBytes,
+    workers,
+    weighting,
+    tempDir: () =>
+      computed.tempDir ??= Deno.makeTempDirSync({
+        prefix: "cco-build-",
+        ...(options.tempDir ? { dir: options.tempDir } : {}),
+      }),
+    onProgress: options.onProgress,
+  };
+  const outputBytes = () =>
+    computed.results.reduce((n, r) => n + r.store.byteLength, 0);
+  const pool = workers > 0 ? WorkerPool.start(workers) : undefined;
+  if (!pool) {
+    const llr = new LlrTable(interactions.users.size);
+    const tieRanks = interactions.itemRanks();
+    for (const job of jobs) {
+      computed.results.push(
+        computeFieldSync(job, llr, tieRanks, compute, outputBytes()),
+      );
+    }
+    return allowWorkers ? Promise.resolve(computed) : computed;
+  }
+  return (async () => {
+    try {
+      const llr = new LlrTable(interactions.users.size, { shared: true });
+      const ranks = interactions.itemRanks();
+      const tieRanks = new Int32Array(new SharedArrayBuffer(ranks.byteLength));
+      tieRanks.set(ranks);
+      for (const job of jobs) {
+        computed.results.push(
+          await computeField(
+            {
+              ...job,
+              rows: job.rows.toShared(),
+              columns: job.columns.toShared(),
+            },
+            llr,
+            tieRanks,
+            compute,
+            outputBytes(),
+            pool,
+          ),
+        );
+      }
+      return computed;
+    } finally {
+      pool.terminate();
+    }
+  })();
+}
+
+function assemble(
+  interactions: Interactions,
+  options: BuildOptions,
+  computed: Computed,
+  indicatorsMillis: number,
+  readMillis: number,
+  rankings?: RankingsAccumulator,
+): LazyIndicatorModel {
+  const { specs, results, primary } = computed;
+  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  const fields = specs.map((s) => s.field);
+  const stats: Record<string, FieldStats> = {};
+  specs.forEach((spec, i) => {
+    const r = results[i];
+    stats[spec.field] = {
+      rows: spec.rows,
+      columns: spec.columns,
+      pairsScored: r.pairsScored,
+      coOccurrences: r.coOccurrences,
+      indicatorsKept: r.kept,
+      millis: r.millis,
+      passes: r.passes,
+    };
+  });
+  const all = Object.values(stats);
+  const items = interactions.items;
+  // a ranking named popularity replaces the build's own
+  const rankingValues = rankings?.valuesByIndex(interactions);
+  const documents = new LazyDocuments(
+    items,
+    results,
+    weighting,
+    [["popularity", primary.columnCounts()], ...rankingValues ?? []],
+  );
   const manifest: ModelManifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -403,7 +671,7 @@ export async function buildIndicators(
     created: new Date().toISOString(),
     primaryEvent: options.primaryEvent,
     fields: fields.map((field): FieldManifest => {
-      const f = fieldStats[field];
+      const f = stats[field];
       const resolved = resolveIndicatorOptions({
         ...options,
         ...options.fields?.[field],
@@ -426,19 +694,19 @@ export async function buildIndicators(
     counts: {
       events: { ...interactions.eventsRead },
       users: interactions.users.size,
-      items: interactions.items.size,
+      items: items.size,
       documents: documents.length,
     },
     ...(options.source ? { source: options.source } : {}),
     metadata: { popularity: "number" },
   };
   if (rankings) {
-    applyRankings(
-      { manifest, documents },
-      rankings.values(interactions),
-      rankings.manifest(),
-    );
+    for (const name of rankingValues!.keys()) {
+      manifest.metadata[name] = "number";
+    }
+    manifest.rankings = rankings.manifest();
   }
+  const tempDir = computed.tempDir;
   return {
     manifest,
     documents,
@@ -446,13 +714,24 @@ export async function buildIndicators(
     stats: {
       eventsRead: { ...interactions.eventsRead },
       users: interactions.users.size,
-      items: interactions.items.size,
+      items: items.size,
       primaryUsers: countNonEmptyRows(primary),
       primaryInteractions: primary.nnz,
       pairsScored: all.reduce((n, f) => n + f.pairsScored, 0),
       indicatorsKept: all.reduce((n, f) => n + f.indicatorsKept, 0),
-      fields: fieldStats,
-      millis: { read: t1 - t0, indicators: t2 - t1 },
+      fields: stats,
+      millis: { read: readMillis, indicators: indicatorsMillis },
+    },
+    itemIndex: (id) => items.indexOf(id),
+    release() {
+      documents.release();
+      if (tempDir) {
+        try {
+          Deno.removeSync(tempDir, { recursive: true });
+        } catch {
+          // already gone
+        }
+      }
     },
   };
 }
@@ -619,7 +898,9 @@ export function indicatorFields(
 }
 
 /**
- * Computes the indicator documents from already-built interactions.
+ * Computes the indicator documents from already-built interactions (in
+ * this thread; see {@linkcode buildIndicatorsLazily} for workers and lazy
+ * documents).
  *
  * @example
  * ```ts
@@ -647,90 +928,18 @@ export function indicatorDocuments(
   stats: Record<string, FieldStats>;
   primary: SparseBinaryMatrix;
 } {
-  const specs = indicatorFields(interactions.eventsRead, options);
-  const items = interactions.items;
-  const tieRanks = items.sortRanks();
-  const documents: IndicatorDocument[] = new Array(items.size);
-  const scoresOf: Record<string, number[]>[] = new Array(items.size);
-  const weightsOf: Record<string, number[]>[] = new Array(items.size);
-  const weighting = options.weights ?? DEFAULT_WEIGHTING;
-  for (let a = 0; a < items.size; a++) {
-    documents[a] = {
-      id: items.idOf(a),
-      indicators: [],
-    } as unknown as IndicatorDocument;
-    scoresOf[a] = {};
-    weightsOf[a] = {};
-  }
-  const stats: Record<string, FieldStats> = {};
-  for (const spec of specs) {
-    const t0 = performance.now();
-    const rows = interactions.matrix(spec.rows)!;
-    const columns = spec.rows === spec.columns
-      ? rows
-      : interactions.matrix(spec.columns)!;
-    const m = crossOccurrence(rows, columns, {
-      ...options,
-      ...options.fields?.[spec.field],
-      tieRanks,
-    });
-    // weighted: indicators need a positive weight; idf from the kept ones
-    // (the same result as indicatorWeights, on item indexes: much faster)
-    const keep = (q: number) =>
-      weighting === "none" || m.scores[q] > MIN_WEIGHTED_ROOT_LLR;
-    const df = new Int32Array(weighting === "llr-idf" ? items.size : 0);
-    let docCount = 0, kept = 0;
-    if (weighting === "llr-idf") {
-      for (let a = 0; a < items.size; a++) {
-        let any = false;
-        for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
-          if (keep(q)) df[m.items[q]]++, any = true;
-        }
-        if (any) docCount++;
-      }
-    }
-    for (let a = 0; a < items.size; a++) {
-      const ids: string[] = [];
-      const scores: number[] = [];
-      const w: number[] = [];
-      for (let q = m.ptr[a]; q < m.ptr[a + 1]; q++) {
-        if (!keep(q)) continue;
-        kept++;
-        ids.push(items.idOf(m.items[q]));
-        scores.push(m.scores[q]);
-        if (weighting === "llr") w.push(m.scores[q]);
-        else if (weighting === "llr-idf") {
-          w.push(m.scores[q] * indicatorIdf(docCount, df[m.items[q]]));
-        }
-      }
-      const doc = documents[a] as unknown as Record<string, string[]>;
-      doc[spec.field] = ids;
-      scoresOf[a][spec.field] = scores;
-      if (weighting !== "none") weightsOf[a][spec.field] = w;
-    }
-    stats[spec.field] = {
-      rows: spec.rows,
-      columns: spec.columns,
-      pairsScored: m.pairsScored,
-      coOccurrences: m.coOccurrences,
-      indicatorsKept: kept,
-      millis: performance.now() - t0,
+  const computed = computeFields(interactions, options, false);
+  const model = assemble(interactions, options, computed, 0, 0);
+  try {
+    return {
+      documents: Array.from(model.documents),
+      fields: model.fields,
+      stats: model.stats.fields,
+      primary: computed.primary,
     };
+  } finally {
+    model.release();
   }
-  // scores and metadata last, so an exported document reads id, fields, ...
-  const primary = interactions.matrix(specs[0].rows)!;
-  const popularity = primary.columnCounts();
-  for (let a = 0; a < items.size; a++) {
-    documents[a].scores = scoresOf[a];
-    if (weighting !== "none") documents[a].weights = weightsOf[a];
-    documents[a].metadata = { popularity: popularity[a] };
-  }
-  return {
-    documents,
-    fields: specs.map((s) => s.field),
-    stats,
-    primary,
-  };
 }
 
 function countNonEmptyRows(m: SparseBinaryMatrix): number {

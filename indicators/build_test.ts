@@ -342,6 +342,7 @@ Deno.test("hand-worked cross-occurrence with views and purchases", async () => {
     coOccurrences: 4, // u1: 1 bought × 2 viewed, u2: 1 × 1, u3: 1 × 1
     indicatorsKept: 1,
     millis: stats.fields.indicators_view.millis,
+    passes: 1,
   });
   assert.equal(stats.fields.similar_view.pairsScored, 2); // X-Y, Y-X
 });

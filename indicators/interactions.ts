@@ -32,13 +32,15 @@
  */
 
 import type { Event } from "../events/format.ts";
-import { compareIds } from "../model/document.ts";
-import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { EventColumns } from "../events/columns.ts";
+import { allocate, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { EventSpill } from "./_event_spill.ts";
+import { BASELINE_BYTES } from "./_compute.ts";
 
-/** Events one by one or in batches, synchronously or not. */
+/** Events one by one, in arrays, or as column batches, synchronously or not. */
 export type EventStream =
-  | AsyncIterable<Event | readonly Event[]>
-  | Iterable<Event | readonly Event[]>;
+  | AsyncIterable<Event | readonly Event[] | EventColumns>
+  | Iterable<Event | readonly Event[] | EventColumns>;
 
 /** Mahout's default cap on interactions per user (`maxNumInteractions`). */
 export const DEFAULT_MAX_HISTORY_PER_USER = 500;
@@ -50,12 +52,56 @@ export interface InteractionOptions {
    * event type. Default {@linkcode DEFAULT_MAX_HISTORY_PER_USER} (500).
    */
   maxHistoryPerUser?: number;
+  /**
+   * How many events to expect (a hint, e.g. from the file size): the user
+   * and item dictionaries are sized for it instead of growing.
+   */
+  expectedEvents?: number;
+  /**
+   * Bytes the build may use. Here, no limit by default; `buildIndicators`
+   * defaults to half the machine's memory (`defaultMemoryBudget`). Once the
+   * events read would take more than about half of it, they go to
+   * temporary files partitioned by user, and each partition is binarized
+   * and capped on its own: the full user dictionary and event columns are
+   * never in memory. When a field's co-occurrence state would not fit,
+   * `buildIndicators` counts it in item-partitioned passes, and indicator
+   * rows past their share go to temporary files. The model is the same
+   * whatever the budget.
+   */
+  memoryBudget?: number;
+  /** Directory for temporary files (default: the system's). */
+  tempDir?: string;
+}
+
+/**
+ * Sees each event an {@linkcode InteractionsBuilder} records, by its item's
+ * index in the builder's item dictionary ({@linkcode InteractionsBuilder.items}),
+ * whatever form the events came in (objects or column batches) and whether
+ * or not they go on to temporary files: what a build counts beside the
+ * interactions (e.g. its rankings) without a second dictionary.
+ */
+export interface EventObserver {
+  /**
+   * Asked once per event type, when the builder first sees it.
+   *
+   * @param eventType The type's name.
+   * @returns What to call for each event of that type (item index,
+   * timestamp), or `undefined` when its events do not matter.
+   */
+  counter(
+    eventType: string,
+  ): ((item: number, time: number) => void) | undefined;
+  /** Bytes the observer holds, counted in the builder's memory budget. */
+  readonly byteLength?: number;
 }
 
 /** Binarized, capped interactions of every event type. */
 export interface Interactions {
-  /** Every user with any event, in first-seen order. */
-  readonly users: IdDictionary;
+  /**
+   * The users: every user with any event. Only their number is kept once
+   * histories are capped (users never appear in a model).
+   */
+  readonly users: { readonly size: number };
   /** Every item with any event, in first-seen order. */
   readonly items: IdDictionary;
   /** Event types in first-seen order. */
@@ -67,35 +113,56 @@ export interface Interactions {
    * when the type never occurred.
    */
   matrix(eventType: string): SparseBinaryMatrix | undefined;
+  /**
+   * Each item's rank in id string order ({@linkcode IdDictionary.sortRanks}),
+   * computed once.
+   */
+  itemRanks(): Int32Array;
 }
 
-class GrowableColumns {
-  users = new Int32Array(1024);
-  items = new Int32Array(1024);
-  times = new Float64Array(1024);
+const CHUNK = 1 << 16;
+
+/** Growable (user, item, time) columns in fixed-size chunks: no doubling copies. */
+class ChunkedColumns {
+  users: Int32Array[] = [];
+  items: Int32Array[] = [];
+  times: Float64Array[] = [];
   length = 0;
+  #u = new Int32Array(0);
+  #i = new Int32Array(0);
+  #t = new Float64Array(0);
+  #at = CHUNK;
 
   push(user: number, item: number, time: number) {
-    if (this.length === this.users.length) {
-      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-        const b = new (a.constructor as { new (n: number): T })(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.users = grow(this.users);
-      this.items = grow(this.items);
-      this.times = grow(this.times);
+    if (this.#at === CHUNK) {
+      this.#u = new Int32Array(CHUNK);
+      this.#i = new Int32Array(CHUNK);
+      this.#t = new Float64Array(CHUNK);
+      this.users.push(this.#u);
+      this.items.push(this.#i);
+      this.times.push(this.#t);
+      this.#at = 0;
     }
-    this.users[this.length] = user;
-    this.items[this.length] = item;
-    this.times[this.length] = time;
+    const at = this.#at++;
+    this.#u[at] = user;
+    this.#i[at] = item;
+    this.#t[at] = time;
     this.length++;
+  }
+
+  get byteLength(): number {
+    return this.users.length * CHUNK * 16;
   }
 }
 
 /**
  * Accumulates events, then {@linkcode InteractionsBuilder.build | build}s
  * the capped binary matrices.
+ *
+ * Memory: 16 bytes per event read (user and item index, timestamp) plus
+ * the two id dictionaries (see {@linkcode IdDictionary}); building adds 4
+ * bytes per event of one type at a time, and the user dictionary is
+ * released first.
  *
  * @example
  * ```ts
@@ -108,10 +175,24 @@ class GrowableColumns {
  * ```
  */
 export class InteractionsBuilder {
-  #users = new IdDictionary();
-  #items = new IdDictionary();
-  #byType = new Map<string, GrowableColumns>();
+  #users: IdDictionary | undefined;
+  #items: IdDictionary;
+  #types: string[] = [];
+  #columns: ChunkedColumns[] = [];
+  #typeIndex = new Map<string, number>();
+  #observer?: EventObserver;
+  // per type index: the observer's counter, if any
+  #counters: (((item: number, time: number) => void) | undefined)[] = [];
+  // per EventColumns.eventTypes array seen: batch code -> type index
+  #codeMaps = new WeakMap<readonly string[], Int32Array>();
   #cap: number;
+  #spillAt: number;
+  #expected: number;
+  #tempDir?: string;
+  #spill?: EventSpill;
+  #spillDir?: string;
+  #spilled: number[] = []; // events per type sent to the spill
+  #added = 0;
 
   /**
    * Creates an empty builder.
@@ -120,6 +201,16 @@ export class InteractionsBuilder {
    * @throws {RangeError} When the cap is not a positive integer.
    */
   constructor(options: InteractionOptions = {}) {
+    // logs of the RetailRocket kind: about 1 user per 2 events, 1 item per 10
+    const expected = Math.max(0, options.expectedEvents ?? 0);
+    const budget = options.memoryBudget ?? Infinity;
+    this.#spillAt = Math.max(0, (budget - BASELINE_BYTES) * 0.5);
+    this.#expected = expected;
+    this.#tempDir = options.tempDir;
+    // presize only what the budget can hold (about 40 bytes an event)
+    const presize = expected * 40 < this.#spillAt ? expected : 0;
+    this.#users = new IdDictionary(presize / 2);
+    this.#items = new IdDictionary(presize / 10);
     this.#cap = options.maxHistoryPerUser ?? DEFAULT_MAX_HISTORY_PER_USER;
     if (!Number.isInteger(this.#cap) || this.#cap < 1) {
       throw new RangeError(
@@ -128,99 +219,458 @@ export class InteractionsBuilder {
     }
   }
 
+  /** Events recorded so far. */
+  get events(): number {
+    let n = 0;
+    for (const c of this.#columns) n += c.length;
+    for (const c of this.#spilled) n += c;
+    return n;
+  }
+
+  /** The item dictionary: every item seen so far, in first-seen order. */
+  get items(): IdDictionary {
+    return this.#items;
+  }
+
+  /**
+   * Shows every event recorded from now on to `observer` (one at most).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { InteractionsBuilder } from "./interactions.ts";
+   * import { EventColumns } from "../events/columns.ts";
+   *
+   * const b = new InteractionsBuilder();
+   * const seen: [number, number][] = [];
+   * b.observe({
+   *   counter: (type) => type === "buy" ? (item, time) => seen.push([item, time]) : undefined,
+   * });
+   * b.add({ user: "u1", item: "a", event: "view", timestamp: 1 });
+   * b.addColumns(EventColumns.fromEvents([{ user: "u2", item: "b", event: "buy", timestamp: 2 }]));
+   * assert.deepEqual(seen, [[b.items.indexOf("b")!, 2]]);
+   * ```
+   *
+   * @param observer Receives each event's item index and timestamp.
+   */
+  observe(observer: EventObserver): void {
+    this.#observer = observer;
+    this.#counters = this.#types.map((t) => observer.counter(t));
+  }
+
+  /** Whether events went to temporary files (the memory budget asked). */
+  get spilled(): boolean {
+    return this.#spill !== undefined;
+  }
+
+  /** Bytes held so far (columns and dictionaries), for memory accounting. */
+  get byteLength(): number {
+    let n = this.#items.byteLength + (this.#users?.byteLength ?? 0) +
+      (this.#spill?.byteLength ?? 0) + (this.#observer?.byteLength ?? 0);
+    for (const c of this.#columns) n += c.byteLength;
+    return n;
+  }
+
+  #type(name: string): ChunkedColumns {
+    let t = this.#typeIndex.get(name);
+    if (t === undefined) {
+      t = this.#types.length;
+      this.#types.push(name);
+      this.#columns.push(new ChunkedColumns());
+      this.#spilled.push(0);
+      this.#counters.push(this.#observer?.counter(name));
+      this.#typeIndex.set(name, t);
+    }
+    return this.#columns[t];
+  }
+
+  // past the budget's share: every event so far to disk, by user partition
+  #startSpill() {
+    const users = this.#users!;
+    const dir = this.#spillDir = Deno.makeTempDirSync({
+      prefix: "cco-events-",
+      ...(this.#tempDir ? { dir: this.#tempDir } : {}),
+    });
+    const held = this.events;
+    // partitions of about a quarter of the share each, for the log
+    // expected (at least 4 times what came so far), of 64 events or more
+    const perEvent = this.byteLength / Math.max(1, held);
+    const events = Math.max(held * 4, this.#expected);
+    const partitions = Math.max(
+      1,
+      Math.min(
+        256,
+        Math.ceil(events / 64),
+        Math.ceil((events * perEvent) / Math.max(1, this.#spillAt / 4)),
+      ),
+    );
+    const spill = this.#spill = new EventSpill(
+      partitions,
+      dir,
+      Math.max(1 << 20, this.#spillAt / 8),
+    );
+    // ids kept as bytes are at most as long as they came (65535 at most)
+    const bytes = new Uint8Array(3 * 65536);
+    this.#columns.forEach((cols, t) => {
+      for (let c = 0; c < cols.users.length; c++) {
+        const len = Math.min(CHUNK, cols.length - c * CHUNK);
+        const u = cols.users[c], i = cols.items[c], time = cols.times[c];
+        for (let k = 0; k < len; k++) {
+          spill.add(t, bytes, 0, users.bytesOf(u[k], bytes), i[k], time[k]);
+        }
+      }
+      this.#spilled[t] += cols.length;
+      this.#columns[t] = new ChunkedColumns();
+    });
+    this.#users = undefined;
+  }
+
+  #built(): never {
+    throw new Error("InteractionsBuilder: events added after build()");
+  }
+
   /**
    * Records one event.
    *
    * @param event The event; its timestamp orders the user's history.
    */
   add(event: Event): void {
-    let cols = this.#byType.get(event.event);
-    if (!cols) this.#byType.set(event.event, cols = new GrowableColumns());
-    cols.push(
-      this.#users.intern(event.user),
-      this.#items.intern(event.item),
-      event.timestamp,
-    );
+    if (this.#spill) {
+      this.#type(event.event);
+      const t = this.#typeIndex.get(event.event)!;
+      const bytes = encoder.encode(event.user);
+      const item = this.#items.intern(event.item);
+      this.#spill.add(t, bytes, 0, bytes.length, item, event.timestamp);
+      this.#spilled[t]++;
+      this.#counters[t]?.(item, event.timestamp);
+      return;
+    }
+    const users = this.#users ?? this.#built();
+    const cols = this.#type(event.event);
+    const user = users.intern(event.user);
+    const item = this.#items.intern(event.item);
+    cols.push(user, item, event.timestamp);
+    this.#counters[this.#typeIndex.get(event.event)!]?.(item, event.timestamp);
+    if ((this.#added++ & 0x3ff) === 0) this.#check();
+  }
+
+  #check() {
+    if (!this.#spill && this.byteLength > this.#spillAt) this.#startSpill();
   }
 
   /**
-   * Records every event of a (possibly async) stream of events or of
-   * batches of events (as {@linkcode readEventBatches} yields: faster).
+   * Records a batch of events in columns (what `readEventColumns` yields):
+   * ids are interned from their bytes, no string is made.
    *
-   * @param events The events, or arrays of events.
+   * @param batch The events.
+   */
+  addColumns(batch: EventColumns): void {
+    const users = this.#spill ? undefined : this.#users ?? this.#built();
+    const items = this.#items;
+    let map = this.#codeMaps.get(batch.eventTypes);
+    if (!map || map.length < batch.eventTypes.length) {
+      const grown = new Int32Array(batch.eventTypes.length);
+      batch.eventTypes.forEach((name, code) => {
+        this.#type(name);
+        grown[code] = this.#typeIndex.get(name)!;
+      });
+      this.#codeMaps.set(batch.eventTypes, map = grown);
+    }
+    const columns = this.#columns;
+    const { bytes, userStart, userEnd, itemStart, itemEnd, type, time } = batch;
+    const spill = this.#spill;
+    const counters = this.#counters;
+    if (spill) {
+      for (let k = 0; k < batch.length; k++) {
+        const t = map[type[k]];
+        const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+        spill.add(t, bytes, userStart[k], userEnd[k], i, time[k]);
+        this.#spilled[t]++;
+        const count = counters[t];
+        if (count !== undefined) count(i, time[k]);
+      }
+      return;
+    }
+    for (let k = 0; k < batch.length; k++) {
+      const u = users!.internBytes(bytes, userStart[k], userEnd[k]);
+      const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+      const t = map[type[k]];
+      columns[t].push(u, i, time[k]);
+      const count = counters[t];
+      if (count !== undefined) count(i, time[k]);
+    }
+    this.#check();
+  }
+
+  /**
+   * Records every event of a (possibly async) stream of events, arrays of
+   * events, or column batches (as `readEventColumns` yields: fastest).
+   *
+   * @param events The events.
    * @returns This builder, once the stream is consumed.
    */
   async addAll(events: EventStream): Promise<InteractionsBuilder> {
     for await (const e of events) {
-      if (Array.isArray(e)) { for (const one of e) this.add(one); }
+      if (e instanceof EventColumns) this.addColumns(e);
+      else if (Array.isArray(e)) { for (const one of e) this.add(one); }
       else this.add(e as Event);
     }
     return this;
   }
 
   /**
-   * Binarizes and caps each event type into a CSR user × item matrix.
+   * Binarizes and caps each event type into a CSR user × item matrix. The
+   * builder's event columns and user dictionary are released as it goes:
+   * build once, after the last event.
    *
+   * @param options `shared`: put the matrices in shared memory (for
+   * workers).
    * @returns The interactions.
    */
-  build(): Interactions {
-    const users = this.#users;
+  build(options: { shared?: boolean } = {}): Interactions {
+    const shared = options.shared ?? false;
+    if (this.#spill) return this.#buildSpilled(shared);
+    const numUsers = (this.#users ?? this.#built()).size;
+    this.#users = undefined; // only the count is needed from here on
     const items = this.#items;
+    let ranks: Int32Array | undefined;
+    const itemRanks = () => ranks ??= items.sortRanks();
     const matrices = new Map<string, SparseBinaryMatrix>();
     const eventsRead: Record<string, number> = {};
-    for (const [type, cols] of this.#byType) {
+    const stamp = new Int32Array(items.size).fill(-1);
+    const latest = new Float64Array(items.size);
+    this.#types.forEach((type, t) => {
+      const cols = this.#columns[t];
       eventsRead[type] = cols.length;
-      matrices.set(type, capAndBinarize(cols, users.size, items, this.#cap));
-    }
+      stamp.fill(-1);
+      matrices.set(
+        type,
+        capAndBinarize(
+          cols,
+          numUsers,
+          this.#cap,
+          stamp,
+          latest,
+          itemRanks,
+          shared,
+        ),
+      );
+      this.#columns[t] = new ChunkedColumns(); // release the events
+    });
     return {
-      users,
+      users: { size: numUsers },
       items,
-      eventTypes: [...this.#byType.keys()],
+      eventTypes: [...this.#types],
       eventsRead,
       matrix: (type) => matrices.get(type),
+      itemRanks,
+    };
+  }
+
+  // partition by partition: local users, capped rows to files per type,
+  // then one exact-size CSR per type
+  #buildSpilled(shared: boolean): Interactions {
+    const spill = this.#spill!;
+    const dir = this.#spillDir!;
+    this.#spill = undefined;
+    spill.finish();
+    const items = this.#items;
+    let ranks: Int32Array | undefined;
+    const itemRanks = () => ranks ??= items.sortRanks();
+    const types = this.#types;
+    const stamp = new Int32Array(items.size);
+    const latest = new Float64Array(items.size);
+    const lengths = types.map((_, t) =>
+      Deno.openSync(`${dir}/lengths-${t}.bin`, { write: true, create: true })
+    );
+    const idxs = types.map((_, t) =>
+      Deno.openSync(`${dir}/idx-${t}.bin`, { write: true, create: true })
+    );
+    const nnz = types.map(() => 0);
+    let numUsers = 0;
+    try {
+      for (let p = 0; p < spill.partitions; p++) {
+        const local = new IdDictionary();
+        const cols = types.map(() => new ChunkedColumns());
+        spill.forEach(p, (t, bytes, start, end, item, time) => {
+          cols[t].push(local.internBytes(bytes, start, end), item, time);
+        });
+        spill.remove(p);
+        types.forEach((_, t) => {
+          stamp.fill(-1);
+          const m = capAndBinarize(
+            cols[t],
+            local.size,
+            this.#cap,
+            stamp,
+            latest,
+            itemRanks,
+            false,
+          );
+          cols[t] = new ChunkedColumns();
+          const rowLengths = new Uint32Array(local.size);
+          for (let u = 0; u < local.size; u++) {
+            rowLengths[u] = m.ptr[u + 1] - m.ptr[u];
+          }
+          writeAll(lengths[t], new Uint8Array(rowLengths.buffer));
+          writeAll(
+            idxs[t],
+            new Uint8Array(m.idx.buffer, m.idx.byteOffset, m.idx.byteLength),
+          );
+          nnz[t] += m.nnz;
+        });
+        numUsers += local.size;
+      }
+    } finally {
+      for (const f of [...lengths, ...idxs]) f.close();
+    }
+    const matrices = new Map<string, SparseBinaryMatrix>();
+    const eventsRead: Record<string, number> = {};
+    types.forEach((type, t) => {
+      eventsRead[type] = this.#spilled[t];
+      const ptr = allocate(Uint32Array, numUsers + 1, shared);
+      const rowLengths = Deno.readFileSync(`${dir}/lengths-${t}.bin`);
+      const view = new Uint32Array(
+        rowLengths.buffer,
+        rowLengths.byteOffset,
+        numUsers,
+      );
+      for (let u = 0; u < numUsers; u++) ptr[u + 1] = ptr[u] + view[u];
+      const idx = allocate(Int32Array, nnz[t], shared);
+      readAll(`${dir}/idx-${t}.bin`, new Uint8Array(idx.buffer));
+      matrices.set(
+        type,
+        new SparseBinaryMatrix(numUsers, items.size, ptr, idx),
+      );
+    });
+    Deno.removeSync(dir, { recursive: true });
+    return {
+      users: { size: numUsers },
+      items,
+      eventTypes: [...types],
+      eventsRead,
+      matrix: (type) => matrices.get(type),
+      itemRanks,
     };
   }
 }
 
-function capAndBinarize(
-  cols: GrowableColumns,
-  numUsers: number,
-  items: IdDictionary,
-  cap: number,
-): SparseBinaryMatrix {
-  // Counting sort of the events by user.
-  const start = new Uint32Array(numUsers + 1);
-  for (let e = 0; e < cols.length; e++) start[cols.users[e] + 1]++;
-  for (let u = 0; u < numUsers; u++) start[u + 1] += start[u];
-  const order = new Uint32Array(cols.length);
-  const fill = start.slice(0, numUsers);
-  for (let e = 0; e < cols.length; e++) order[fill[cols.users[e]]++] = e;
+function writeAll(file: Deno.FsFile, bytes: Uint8Array) {
+  let at = 0;
+  while (at < bytes.length) at += file.writeSync(bytes.subarray(at));
+}
 
-  const ptr = new Uint32Array(numUsers + 1);
-  const idx = new Int32Array(cols.length); // nnz <= events; trimmed below
+function readAll(path: string, into: Uint8Array) {
+  const file = Deno.openSync(path, { read: true });
+  try {
+    let at = 0;
+    while (at < into.length) {
+      const got = file.readSync(into.subarray(at));
+      if (got === null) throw new Error(`${path}: truncated spill file`);
+      at += got;
+    }
+  } finally {
+    file.close();
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One event type's events → CSR rows: each user's distinct items (latest
+ * timestamp each), the `cap` most recent kept (ties by item id), ascending.
+ * Counting sort by user in place of a per-user map; `stamp`/`latest` are
+ * item-sized scratch arrays shared across types.
+ */
+function capAndBinarize(
+  cols: ChunkedColumns,
+  numUsers: number,
+  cap: number,
+  stamp: Int32Array,
+  latest: Float64Array,
+  itemRanks: () => Int32Array,
+  shared: boolean,
+): SparseBinaryMatrix {
+  const n = cols.length;
+  // ptr[u + 1] counts user u's events, then (prefix sums) ends them
+  const ptr = allocate(Uint32Array, numUsers + 1, shared);
+  const chunks = cols.users.length;
+  for (let c = 0; c < chunks; c++) {
+    const users = cols.users[c];
+    const len = Math.min(CHUNK, n - c * CHUNK);
+    for (let k = 0; k < len; k++) ptr[users[k] + 1]++;
+  }
+  for (let u = 0; u < numUsers; u++) ptr[u + 1] += ptr[u];
+  // place event numbers at the end of their user's range, moving ptr[u + 1]
+  // down to the range's start: afterwards user u's events are
+  // order[ptr[u + 1] .. ptr[u + 2]] (the last user's end is n)
+  const order = allocate(Int32Array, n, shared);
+  for (let c = chunks - 1; c >= 0; c--) {
+    const users = cols.users[c];
+    const len = Math.min(CHUNK, n - c * CHUNK);
+    for (let k = len - 1; k >= 0; k--) {
+      order[--ptr[users[k] + 1]] = c * CHUNK + k;
+    }
+  }
+  const items = cols.items, times = cols.times;
   let nnz = 0;
-  const latest = new Map<number, number>();
+  let scratch = new Int32Array(64);
+  let from = ptr[1];
   for (let u = 0; u < numUsers; u++) {
-    latest.clear();
-    for (let k = start[u]; k < start[u + 1]; k++) {
+    const to = u + 2 <= numUsers ? ptr[u + 2] : n;
+    let kept = 0;
+    for (let k = from; k < to; k++) {
       const e = order[k];
-      const item = cols.items[e];
-      const t = cols.times[e];
-      const seen = latest.get(item);
-      if (seen === undefined || t > seen) latest.set(item, t);
+      const item = items[e >>> 16][e & 0xffff];
+      const t = times[e >>> 16][e & 0xffff];
+      if (stamp[item] !== u) {
+        stamp[item] = u;
+        latest[item] = t;
+        if (kept === scratch.length) {
+          const grown = new Int32Array(kept * 2);
+          grown.set(scratch);
+          scratch = grown;
+        }
+        scratch[kept++] = item;
+      } else if (t > latest[item]) {
+        latest[item] = t;
+      }
     }
-    let kept: number[] = [...latest.keys()];
-    if (kept.length > cap) {
-      kept.sort((a, b) =>
-        (latest.get(b)! - latest.get(a)!) ||
-        compareIds(items.idOf(a), items.idOf(b))
+    from = to;
+    if (kept > cap) {
+      // the most recent first, ties by item id
+      const ranks = itemRanks();
+      const sorted = Array.from(scratch.subarray(0, kept)).sort((a, b) =>
+        (latest[b] - latest[a]) || (ranks[a] - ranks[b])
       );
-      kept = kept.slice(0, cap);
+      for (let j = 0; j < cap; j++) scratch[j] = sorted[j];
+      kept = cap;
     }
-    idx.set(kept, nnz);
-    idx.subarray(nnz, nnz + kept.length).sort();
-    nnz += kept.length;
+    // ascending into place, writing behind the reading (row u's output
+    // ends before its events do)
+    if (kept <= 32) {
+      for (let j = 0; j < kept; j++) {
+        const x = scratch[j];
+        let at = nnz + j;
+        while (at > nnz && order[at - 1] > x) {
+          order[at] = order[at - 1];
+          at--;
+        }
+        order[at] = x;
+      }
+    } else {
+      const row = scratch.subarray(0, kept);
+      row.sort();
+      order.set(row, nnz);
+    }
+    nnz += kept;
     ptr[u + 1] = nnz;
   }
-  return new SparseBinaryMatrix(numUsers, items.size, ptr, idx.slice(0, nnz));
+  ptr[0] = 0;
+  let idx = order;
+  if (nnz < n) {
+    idx = allocate(Int32Array, nnz, shared);
+    idx.set(order.subarray(0, nnz));
+  }
+  return new SparseBinaryMatrix(numUsers, stamp.length, ptr, idx);
 }

@@ -148,17 +148,37 @@ export class LlrTable {
   #xlogx: Float64Array;
 
   /**
-   * Precomputes `x·ln x` for every count from 0 to `n`.
+   * Precomputes `x·ln x` for every count from 0 to `n` (or wraps a table
+   * made before, e.g. shared with workers: see {@linkcode LlrTable.table}).
    *
    * @param n The number of users: every cell and margin is at most `n`.
+   * @param options `shared`: keep the table in a `SharedArrayBuffer`;
+   * `table`: use this precomputed table (of `n + 1` values) instead.
    */
-  constructor(n: number) {
+  constructor(
+    n: number,
+    options: { shared?: boolean; table?: Float64Array } = {},
+  ) {
     if (!Number.isInteger(n) || n < 0) {
       throw new RangeError(`n must be a non-negative integer, got ${n}`);
     }
     this.n = n;
-    this.#xlogx = new Float64Array(n + 1);
+    if (options.table) {
+      if (options.table.length !== n + 1) {
+        throw new RangeError(`table must hold ${n + 1} values`);
+      }
+      this.#xlogx = options.table;
+      return;
+    }
+    this.#xlogx = options.shared
+      ? new Float64Array(new SharedArrayBuffer((n + 1) * 8))
+      : new Float64Array(n + 1);
     for (let x = 1; x <= n; x++) this.#xlogx[x] = xLogX(x);
+  }
+
+  /** The precomputed `x·ln x` values, index 0 to `n`. */
+  get table(): Float64Array {
+    return this.#xlogx;
   }
 
   /**

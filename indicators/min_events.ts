@@ -30,7 +30,7 @@
 
 import { ConfigError } from "../errors/mod.ts";
 import type { Interactions } from "./interactions.ts";
-import { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
+import { allocate, SparseBinaryMatrix } from "./sparse.ts";
 
 /**
  * Checks a `minEventsPerUser` setting.
@@ -58,8 +58,8 @@ export function checkMinEventsPerUser(min: number | undefined): void {
 
 /**
  * The interactions of the users with at least `min` distinct interactions
- * (all event types together); the others are dropped, from the user
- * dictionary too. The item dictionary is unchanged, so every item keeps
+ * (all event types together); the others are dropped, and no longer
+ * count as users. The item dictionary is unchanged, so every item keeps
  * its document.
  *
  * @example
@@ -78,12 +78,16 @@ export function checkMinEventsPerUser(min: number | undefined): void {
  * @param interactions Built interactions.
  * @param min The minimum (undefined or 1: every user is kept, the same
  * object is returned).
+ * @param options `inPlace`: compact the matrices in their own arrays
+ * (no second copy of the interactions; `interactions` must not be used
+ * after). The arrays keep their kind (shared memory or not).
  * @returns The interactions of the users kept.
  * @throws {ConfigError} For an invalid minimum.
  */
 export function withMinEventsPerUser(
   interactions: Interactions,
   min: number | undefined,
+  options: { inPlace?: boolean } = {},
 ): Interactions {
   checkMinEventsPerUser(min);
   if (min === undefined || min <= 1) return interactions;
@@ -92,35 +96,57 @@ export function withMinEventsPerUser(
   const matrices = interactions.eventTypes.map((t) =>
     [t, interactions.matrix(t)!] as const
   );
-  for (const [, m] of matrices) {
-    for (let u = 0; u < n; u++) counts[u] += m.rowLength(u);
+  for (const [, { ptr }] of matrices) {
+    for (let u = 0; u < n; u++) counts[u] += ptr[u + 1] - ptr[u];
   }
-  const users = new IdDictionary();
-  const kept: number[] = [];
-  for (let u = 0; u < n; u++) {
-    if (counts[u] >= min) {
-      kept.push(u);
-      users.intern(interactions.users.idOf(u));
-    }
-  }
-  if (kept.length === n) return interactions;
+  let users = 0;
+  for (let u = 0; u < n; u++) if (counts[u] >= min) users++;
+  if (users === n) return interactions;
   const filtered = new Map<string, SparseBinaryMatrix>();
   for (const [type, m] of matrices) {
-    const ptr = new Uint32Array(kept.length + 1);
+    const shared = m.idx.buffer instanceof SharedArrayBuffer;
     let nnz = 0;
-    kept.forEach((u, r) => {
-      nnz += m.rowLength(u);
-      ptr[r + 1] = nnz;
-    });
-    const idx = new Int32Array(nnz);
-    kept.forEach((u, r) => idx.set(m.row(u), ptr[r]));
-    filtered.set(type, new SparseBinaryMatrix(kept.length, m.cols, ptr, idx));
+    if (!options.inPlace) {
+      for (let u = 0; u < n; u++) {
+        if (counts[u] >= min) nnz += m.ptr[u + 1] - m.ptr[u];
+      }
+    }
+    const ptr = options.inPlace
+      ? m.ptr
+      : allocate(Uint32Array, users + 1, shared);
+    const idx = options.inPlace ? m.idx : allocate(Int32Array, nnz, shared);
+    // rows move down (row r <= u, offset nnz <= ptr[u]): in place, each
+    // write lands where it was already read
+    nnz = 0;
+    let r = 0;
+    let from = m.ptr[0];
+    for (let u = 0; u < n; u++) {
+      const to = m.ptr[u + 1];
+      if (counts[u] >= min) {
+        if (options.inPlace) idx.copyWithin(nnz, from, to);
+        else idx.set(m.idx.subarray(from, to), nnz);
+        nnz += to - from;
+        ptr[++r] = nnz;
+      }
+      from = to;
+    }
+    ptr[0] = 0;
+    filtered.set(
+      type,
+      new SparseBinaryMatrix(
+        users,
+        m.cols,
+        ptr.subarray(0, users + 1),
+        idx.subarray(0, nnz),
+      ),
+    );
   }
   return {
-    users,
+    users: { size: users },
     items: interactions.items,
     eventTypes: interactions.eventTypes,
     eventsRead: interactions.eventsRead,
     matrix: (type) => filtered.get(type),
+    itemRanks: () => interactions.itemRanks(),
   };
 }

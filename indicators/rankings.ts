@@ -48,7 +48,13 @@ import { ConfigError } from "../errors/mod.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import type { ModelManifest, RankingManifest } from "../model/manifest.ts";
 import { dateMillis } from "../model/items.ts";
-import type { EventStream, Interactions } from "./interactions.ts";
+import { EventColumns } from "../events/columns.ts";
+import type {
+  EventObserver,
+  EventStream,
+  Interactions,
+} from "./interactions.ts";
+import { IdDictionary } from "./sparse.ts";
 
 export type { RankingManifest };
 
@@ -279,6 +285,7 @@ class WindowCounts {
   // the item's counts in the window's periods, oldest first
   window(item: number, out: Float64Array) {
     out.fill(0);
+    if ((item + 1) * PERIODS > this.counts.length) return; // never counted
     if (this.end !== undefined) {
       out.set(this.counts.subarray(item * PERIODS, item * PERIODS + PERIODS));
       return;
@@ -300,42 +307,61 @@ class WindowCounts {
 /**
  * Accumulates the rankings of a build while its events stream past
  * ({@linkcode RankingsAccumulator.tap}), then gives each item's values.
+ * A build counts them as its `InteractionsBuilder` records the events
+ * instead (the accumulator is its {@linkcode EventObserver}, over the
+ * builder's item dictionary): one dictionary, objects and column batches
+ * alike.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { RankingsAccumulator } from "./rankings.ts";
+ * import { EventColumns } from "../events/columns.ts";
  *
  * const r = new RankingsAccumulator([{ name: "popularity", type: "popular" }], "buy");
  * const seen = [];
- * for await (const e of r.tap([[{ user: "u", item: "a", event: "buy", timestamp: 0 }]])) seen.push(e);
- * assert.equal(seen.length, 1); // the events pass through unchanged
+ * const batch = EventColumns.fromEvents([{ user: "u", item: "b", event: "buy", timestamp: 1 }]);
+ * for await (const e of r.tap([[{ user: "u", item: "a", event: "buy", timestamp: 0 }], batch])) seen.push(e);
+ * assert.equal(seen.length, 2); // the events pass through unchanged
  * assert.equal(r.values().get("popularity")!.get("a"), 1);
+ * assert.equal(r.values().get("popularity")!.get("b"), 1);
  * ```
  */
-export class RankingsAccumulator {
+export class RankingsAccumulator implements EventObserver {
   readonly #specs: Resolved[];
-  readonly #items = new Map<string, number>();
-  readonly #ids: string[] = [];
+  readonly #items: IdDictionary;
+  readonly #ownItems: boolean;
   // all-time event counts (popular without duration), by ranking
   readonly #totals: (Float64Array | undefined)[];
   readonly #windows: (WindowCounts | undefined)[];
-  readonly #types: Set<string>;
+  // per event type: what counts one of its events (undefined: nothing)
+  readonly #counters = new Map<
+    string,
+    ((item: number, time: number) => void) | undefined
+  >();
+  // per EventColumns.eventTypes array seen: batch code -> counter
+  readonly #codeMaps = new WeakMap<
+    readonly string[],
+    (((item: number, time: number) => void) | undefined)[]
+  >();
 
   /**
    * Prepares the rankings.
    *
    * @param specs The rankings.
    * @param primaryEvent The event type a ranking counts by default.
+   * @param items The dictionary whose indexes name the items counted
+   * (default: its own); a build passes its builder's.
    * @throws {ConfigError} For an invalid ranking.
    */
-  constructor(specs: readonly RankingSpec[], primaryEvent: string) {
+  constructor(
+    specs: readonly RankingSpec[],
+    primaryEvent: string,
+    items?: IdDictionary,
+  ) {
     this.#specs = resolve(specs, primaryEvent);
-    this.#types = new Set(
-      this.#specs.filter((s) => s.count === "events").flatMap((s) => [
-        ...s.events,
-      ]),
-    );
+    this.#items = items ?? new IdDictionary();
+    this.#ownItems = items === undefined;
     this.#totals = this.#specs.map((s) =>
       s.count === "events" && s.duration === undefined
         ? new Float64Array(64)
@@ -348,50 +374,148 @@ export class RankingsAccumulator {
     );
   }
 
+  /** The item dictionary the counts are indexed by. */
+  get items(): IdDictionary {
+    return this.#items;
+  }
+
+  /** Bytes held by the counts (and the dictionary, when its own). */
+  get byteLength(): number {
+    let n = this.#ownItems ? this.#items.byteLength : 0;
+    for (const t of this.#totals) n += t?.byteLength ?? 0;
+    for (const w of this.#windows) {
+      n += w ? w.counts.byteLength + w.stamps.byteLength : 0;
+    }
+    return n;
+  }
+
+  /**
+   * What counts an event of a type, by item index of
+   * {@linkcode RankingsAccumulator.items} (the {@linkcode EventObserver}
+   * side: an `InteractionsBuilder` over the same dictionary calls it).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RankingsAccumulator } from "./rankings.ts";
+   * import { InteractionsBuilder } from "./interactions.ts";
+   *
+   * const b = new InteractionsBuilder();
+   * const r = new RankingsAccumulator([{ name: "sold", type: "popular" }], "buy", b.items);
+   * b.observe(r);
+   * b.add({ user: "u1", item: "a", event: "view", timestamp: 0 });
+   * b.add({ user: "u1", item: "b", event: "buy", timestamp: 1 });
+   * assert.equal(r.counter("view"), undefined);
+   * assert.deepEqual(r.valuesByIndex().get("sold"), new Float64Array([0, 1]));
+   * ```
+   *
+   * @param eventType The event type.
+   * @returns The counter, or `undefined` when no ranking counts the type.
+   */
+  counter(
+    eventType: string,
+  ): ((item: number, time: number) => void) | undefined {
+    if (this.#counters.has(eventType)) return this.#counters.get(eventType);
+    const rankings: number[] = [];
+    this.#specs.forEach((s, r) => {
+      if (s.count === "events" && s.events.has(eventType)) rankings.push(r);
+    });
+    const count = rankings.length === 0
+      ? undefined
+      : (item: number, time: number) => {
+        for (const r of rankings) this.#count(r, item, time);
+      };
+    this.#counters.set(eventType, count);
+    return count;
+  }
+
+  #count(r: number, item: number, time: number) {
+    const total = this.#totals[r];
+    if (total) {
+      if (item >= total.length) {
+        const grown = new Float64Array(Math.max(total.length * 2, item + 1));
+        grown.set(total);
+        this.#totals[r] = grown;
+      }
+      this.#totals[r]![item]++;
+    } else {
+      const w = this.#windows[r]!;
+      w.grow(item + 1);
+      w.add(item, time);
+    }
+  }
+
   /**
    * Counts one event.
    *
    * @param event The event.
    */
   add(event: Event): void {
-    if (!this.#types.has(event.event)) return;
-    let item = this.#items.get(event.item);
-    if (item === undefined) {
-      item = this.#ids.length;
-      this.#items.set(event.item, item);
-      this.#ids.push(event.item);
+    const count = this.counter(event.event);
+    if (count) count(this.#items.intern(event.item), event.timestamp);
+  }
+
+  /**
+   * Counts a batch of events in columns (item ids interned from their
+   * bytes).
+   *
+   * @param batch The events.
+   */
+  addColumns(batch: EventColumns): void {
+    let map = this.#codeMaps.get(batch.eventTypes);
+    if (!map || map.length < batch.eventTypes.length) {
+      map = batch.eventTypes.map((t) => this.counter(t));
+      this.#codeMaps.set(batch.eventTypes, map);
     }
-    for (let r = 0; r < this.#specs.length; r++) {
-      const spec = this.#specs[r];
-      if (spec.count !== "events" || !spec.events.has(event.event)) continue;
-      const total = this.#totals[r];
-      if (total) {
-        if (item >= total.length) {
-          const grown = new Float64Array(Math.max(total.length * 2, item + 1));
-          grown.set(total);
-          this.#totals[r] = grown;
-        }
-        this.#totals[r]![item]++;
-      } else {
-        const w = this.#windows[r]!;
-        w.grow(item + 1);
-        w.add(item, event.timestamp);
+    const { bytes, itemStart, itemEnd, type, time } = batch;
+    const items = this.#items;
+    for (let k = 0; k < batch.length; k++) {
+      const count = map[type[k]];
+      if (count !== undefined) {
+        count(items.internBytes(bytes, itemStart[k], itemEnd[k]), time[k]);
       }
     }
   }
 
   /**
-   * Passes a stream of events (or batches) through, counting each.
+   * Passes a stream of events (arrays of events, column batches) through,
+   * counting each.
    *
    * @param events The build's events.
    * @returns The same events.
    */
-  async *tap(events: EventStream): AsyncGenerator<Event | readonly Event[]> {
+  async *tap(
+    events: EventStream,
+  ): AsyncGenerator<Event | readonly Event[] | EventColumns> {
     for await (const e of events) {
-      if (Array.isArray(e)) { for (const one of e) this.add(one); }
+      if (e instanceof EventColumns) this.addColumns(e);
+      else if (Array.isArray(e)) { for (const one of e) this.add(one); }
       else this.add(e as Event);
       yield e;
     }
+  }
+
+  // one events ranking's values, for items 0 .. n
+  #valuesOf(r: number, n: number): Float64Array {
+    const spec = this.#specs[r];
+    const out = new Float64Array(n);
+    const total = this.#totals[r];
+    if (total) {
+      out.set(total.subarray(0, Math.min(n, total.length)));
+      return out;
+    }
+    const w = this.#windows[r]!;
+    const parts = new Float64Array(PERIODS);
+    for (let item = 0; item < n; item++) {
+      w.window(item, parts);
+      const [a, b, c, d, e, f] = parts;
+      out[item] = spec.type === "popular"
+        ? a + b + c + d + e + f
+        : spec.type === "trending"
+        ? (d + e + f) - (a + b + c)
+        : ((e + f) - (c + d)) - ((c + d) - (a + b));
+    }
+    return out;
   }
 
   /**
@@ -403,30 +527,54 @@ export class RankingsAccumulator {
    */
   values(interactions?: Interactions): Map<string, Map<string, number>> {
     const out = new Map<string, Map<string, number>>();
-    const parts = new Float64Array(PERIODS);
+    const items = this.#items;
     this.#specs.forEach((spec, r) => {
       const values = new Map<string, number>();
       out.set(spec.name, values);
       if (spec.count === "users") {
-        if (interactions) usersPerItem(interactions, spec.events, values);
+        if (!interactions) return;
+        const counts = usersPerItem(interactions, spec.events);
+        for (let a = 0; a < counts.length; a++) {
+          if (counts[a] > 0) values.set(interactions.items.idOf(a), counts[a]);
+        }
         return;
       }
-      const total = this.#totals[r];
-      const w = this.#windows[r];
-      for (let item = 0; item < this.#ids.length; item++) {
-        let v: number;
-        if (total) v = total[item] ?? 0;
-        else {
-          w!.window(item, parts);
-          const [a, b, c, d, e, f] = parts;
-          v = spec.type === "popular"
-            ? a + b + c + d + e + f
-            : spec.type === "trending"
-            ? (d + e + f) - (a + b + c)
-            : ((e + f) - (c + d)) - ((c + d) - (a + b));
-        }
-        values.set(this.#ids[item], v);
+      const v = this.#valuesOf(r, items.size);
+      for (let item = 0; item < v.length; item++) {
+        values.set(items.idOf(item), v[item]);
       }
+    });
+    return out;
+  }
+
+  /**
+   * Each ranking's value by item index of
+   * {@linkcode RankingsAccumulator.items} (0 for an item not counted), in
+   * the order of the rankings: what a build's documents take, without a
+   * string per item.
+   *
+   * @param interactions The build's interactions, for `count: "users"`
+   * (without them, those values are 0); their item dictionary must be this
+   * accumulator's.
+   * @returns Values by ranking name, each `items.size` long.
+   * @throws {RangeError} When the interactions have another dictionary.
+   */
+  valuesByIndex(interactions?: Interactions): Map<string, Float64Array> {
+    if (interactions && interactions.items !== this.#items) {
+      throw new RangeError(
+        "RankingsAccumulator: the interactions have another item dictionary",
+      );
+    }
+    const n = this.#items.size;
+    const out = new Map<string, Float64Array>();
+    this.#specs.forEach((spec, r) => {
+      if (spec.count !== "users") {
+        out.set(spec.name, this.#valuesOf(r, n));
+        return;
+      }
+      const values = new Float64Array(n);
+      if (interactions) values.set(usersPerItem(interactions, spec.events));
+      out.set(spec.name, values);
     });
     return out;
   }
@@ -455,24 +603,25 @@ export class RankingsAccumulator {
 function usersPerItem(
   interactions: Interactions,
   types: Set<string>,
-  out: Map<string, number>,
-) {
+): Int32Array {
   const matrices = [...types].map((t) => interactions.matrix(t)).filter((
     m,
   ) => m !== undefined);
   const items = interactions.items.size;
+  if (matrices.length === 1 && matrices[0].cols === items) {
+    return matrices[0].columnCounts();
+  }
   const counts = new Int32Array(items);
   const mark = new Int32Array(items).fill(-1);
   for (let u = 0; u < interactions.users.size; u++) {
-    for (const m of matrices) {
-      for (const item of m.row(u)) {
+    for (const { ptr, idx } of matrices) {
+      for (let k = ptr[u], end = ptr[u + 1]; k < end; k++) {
+        const item = idx[k];
         if (mark[item] !== u) mark[item] = u, counts[item]++;
       }
     }
   }
-  for (let a = 0; a < items; a++) {
-    if (counts[a] > 0) out.set(interactions.items.idOf(a), counts[a]);
-  }
+  return counts;
 }
 
 /**

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { RankingsAccumulator, type RankingSpec } from "./rankings.ts";
-import { buildIndicators } from "./build.ts";
+import {
+  buildIndicators,
+  buildIndicatorsLazily,
+  type BuildOptions,
+  type LazyIndicatorModel,
+} from "./build.ts";
+import { EventColumns } from "../events/columns.ts";
+import type { ModelManifest } from "../model/manifest.ts";
+import type { IndicatorDocument } from "../model/document.ts";
 import type { Event } from "../events/format.ts";
 import { mulberry32 } from "../random/mod.ts";
 
@@ -98,97 +106,133 @@ Deno.test("rankings equal counts taken straight from the events", async () => {
       },
       { name: "trend_free", type: "trending", duration: "2 days" },
     ];
-    const r = new RankingsAccumulator(specs, "buy");
-    // batches and single events alike
-    for await (const _ of r.tap([events.slice(0, 100), ...events.slice(100)])) {
-      // pass through
-    }
-    const got = r.values();
-    const last = (types: string[]) =>
-      Math.max(
-        ...events.filter((e) => types.includes(e.event)).map((e) =>
-          e.timestamp
-        ),
-      );
-    const freeEnd = (types: string[], duration: number) =>
-      (Math.floor(last(types) / (duration / 6)) + 1) * (duration / 6);
-    const want: [string, Map<string, number>][] = [
-      ["pop_all", oracle(events, "popular", ["buy"], -Infinity, Infinity)],
+    const checkValues = (r: RankingsAccumulator) => {
+      const got = r.values();
+      const last = (types: string[]) =>
+        Math.max(
+          ...events.filter((e) => types.includes(e.event)).map((e) =>
+            e.timestamp
+          ),
+        );
+      const freeEnd = (types: string[], duration: number) =>
+        (Math.floor(last(types) / (duration / 6)) + 1) * (duration / 6);
+      const want: [string, Map<string, number>][] = [
+        ["pop_all", oracle(events, "popular", ["buy"], -Infinity, Infinity)],
+        [
+          "pop_views",
+          oracle(
+            events,
+            "popular",
+            ["view", "cart"],
+            2 * 24 * HOUR,
+            5 * 24 * HOUR,
+          ),
+        ],
+        [
+          "trend",
+          oracle(events, "trending", ["buy"], 6 * 24 * HOUR, 8 * 24 * HOUR),
+        ],
+        ["hot", oracle(events, "hot", ["view"], 164 * HOUR, 200 * HOUR)],
+        [
+          "hot_free",
+          oracle(
+            events,
+            "hot",
+            ["view"],
+            freeEnd(["view"], 72 * HOUR) - 72 * HOUR,
+            freeEnd(["view"], 72 * HOUR),
+          ),
+        ],
+        [
+          "trend_free",
+          oracle(
+            events,
+            "trending",
+            ["buy"],
+            freeEnd(["buy"], 48 * HOUR) - 48 * HOUR,
+            freeEnd(["buy"], 48 * HOUR),
+          ),
+        ],
+      ];
+      // an item without a value counts 0
+      const nonZero = (m: Map<string, number>) =>
+        new Map([...m].filter(([, v]) => v !== 0));
+      for (const [name, expected] of want) {
+        assert.deepEqual(
+          nonZero(got.get(name)!),
+          nonZero(expected),
+          `seed ${seed} ${name}`,
+        );
+        // the test has teeth: not everything is 0
+        assert.ok([...expected.values()].some((v) => v !== 0), name);
+      }
+      assert.deepEqual(r.manifest()[4], {
+        name: "hot_free",
+        type: "hot",
+        eventNames: ["view"],
+        count: "events",
+        durationMs: 72 * HOUR,
+        endMs: freeEnd(["view"], 72 * HOUR),
+      });
+    };
+    // arrays and single events alike, or column batches (one reused
+    // eventTypes array, as a read gives)
+    const eventTypes: string[] = [];
+    const inputs = [
+      [events.slice(0, 100), ...events.slice(100)],
       [
-        "pop_views",
-        oracle(
-          events,
-          "popular",
-          ["view", "cart"],
-          2 * 24 * HOUR,
-          5 * 24 * HOUR,
-        ),
-      ],
-      [
-        "trend",
-        oracle(events, "trending", ["buy"], 6 * 24 * HOUR, 8 * 24 * HOUR),
-      ],
-      ["hot", oracle(events, "hot", ["view"], 164 * HOUR, 200 * HOUR)],
-      [
-        "hot_free",
-        oracle(
-          events,
-          "hot",
-          ["view"],
-          freeEnd(["view"], 72 * HOUR) - 72 * HOUR,
-          freeEnd(["view"], 72 * HOUR),
-        ),
-      ],
-      [
-        "trend_free",
-        oracle(
-          events,
-          "trending",
-          ["buy"],
-          freeEnd(["buy"], 48 * HOUR) - 48 * HOUR,
-          freeEnd(["buy"], 48 * HOUR),
-        ),
+        EventColumns.fromEvents(events.slice(0, 1000), eventTypes),
+        EventColumns.fromEvents(events.slice(1000), eventTypes),
       ],
     ];
-    // an item without a value counts 0
-    const nonZero = (m: Map<string, number>) =>
-      new Map([...m].filter(([, v]) => v !== 0));
-    for (const [name, expected] of want) {
-      assert.deepEqual(
-        nonZero(got.get(name)!),
-        nonZero(expected),
-        `seed ${seed} ${name}`,
-      );
-      // the test has teeth: not everything is 0
-      assert.ok([...expected.values()].some((v) => v !== 0), name);
+    for (const input of inputs) {
+      const r = new RankingsAccumulator(specs, "buy");
+      for await (const _ of r.tap(input)) {
+        // pass through
+      }
+      checkValues(r);
     }
-    assert.deepEqual(r.manifest()[4], {
-      name: "hot_free",
-      type: "hot",
-      eventNames: ["view"],
-      count: "events",
-      durationMs: 72 * HOUR,
-      endMs: freeEnd(["view"], 72 * HOUR),
-    });
   }
 });
 
 Deno.test("a build writes its rankings into the documents and the manifest", async () => {
   const events = log(7);
-  const model = await buildIndicators(events, {
-    primaryEvent: "buy",
-    minRootLlr: 0,
-    rankings: [
-      { name: "popularity", type: "popular", count: "events" },
-      {
-        name: "buyers",
-        type: "popular",
-        count: "users",
-        eventNames: ["buy", "cart"],
-      },
-      { name: "trending", type: "trending", duration: "4 days" },
-    ],
-  });
+  // objects; column batches with events spilled to disk and workers;
+  // the lazy build
+  for (const variant of ["objects", "columns", "lazy"] as const) {
+    const input = variant === "objects" ? events : [
+      EventColumns.fromEvents(events.slice(0, 700)),
+      EventColumns.fromEvents(events.slice(700)),
+    ];
+    const options: BuildOptions = {
+      primaryEvent: "buy",
+      minRootLlr: 0,
+      rankings: [
+        { name: "popularity", type: "popular", count: "events" },
+        {
+          name: "buyers",
+          type: "popular",
+          count: "users",
+          eventNames: ["buy", "cart"],
+        },
+        { name: "trending", type: "trending", duration: "4 days" },
+      ],
+      ...(variant === "objects" ? {} : { memoryBudget: 1, workers: 2 }),
+    };
+    const model = variant === "lazy"
+      ? await buildIndicatorsLazily(input, options)
+      : await buildIndicators(input, options);
+    const documents = [...model.documents];
+    if (variant === "lazy") (model as LazyIndicatorModel).release();
+    checkRankings(events, { manifest: model.manifest, documents }, variant);
+  }
+});
+
+function checkRankings(
+  events: Event[],
+  model: { manifest: ModelManifest; documents: IndicatorDocument[] },
+  variant: string,
+) {
   const byId = new Map(model.documents.map((d) => [d.id, d]));
   // popularity counted as events replaces the build's distinct buyers
   const buys = new Map<string, number>();
@@ -200,10 +244,21 @@ Deno.test("a build writes its rankings into the documents and the manifest", asy
       users.get(e.item)!.add(e.user);
     }
   }
+  // the window ends with the 16-hour period of the last buy
+  const period = 16 * HOUR;
+  const end = (Math.floor(
+    Math.max(
+      ...events.filter((e) => e.event === "buy").map((e) => e.timestamp),
+    ) /
+      period,
+  ) + 1) * period;
+  const trending = oracle(events, "trending", ["buy"], end - 6 * period, end);
+  assert.ok([...trending.values()].some((v) => v !== 0));
   for (const [id, doc] of byId) {
-    assert.equal(doc.metadata!.popularity, buys.get(id) ?? 0, id);
-    assert.equal(doc.metadata!.buyers, users.get(id)?.size ?? 0, id);
-    assert.equal(typeof doc.metadata!.trending, "number");
+    const at = `${variant} ${id}`;
+    assert.equal(doc.metadata!.popularity, buys.get(id) ?? 0, at);
+    assert.equal(doc.metadata!.buyers, users.get(id)?.size ?? 0, at);
+    assert.equal(doc.metadata!.trending, trending.get(id) ?? 0, at);
   }
   assert.deepEqual(model.manifest.metadata, {
     popularity: "number",
@@ -218,7 +273,7 @@ Deno.test("a build writes its rankings into the documents and the manifest", asy
       ["trending", "trending", "events"],
     ],
   );
-});
+}
 
 Deno.test("minEventsPerUser: the same model as building without those users", async () => {
   const events = log(11).filter((_, i) => i % 5 === 0); // sparser: light users

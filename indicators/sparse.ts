@@ -20,9 +20,22 @@
 
 import { compareIds } from "../model/document.ts";
 
+/** Largest number of digits of an id kept as a number. */
+const MAX_NUMERIC_DIGITS = 15;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
  * Bidirectional map between string ids and dense indexes `0..size-1`, in
- * first-seen order (so the order is deterministic for a given input).
+ * first-seen order (so the order is deterministic for a given input), in
+ * typed arrays: no JavaScript string or `Map` entry per id.
+ *
+ * Canonical decimal ids (`"0"`, `"42"`, not `"042"`, at most 15 digits)
+ * are kept as numbers (8 bytes); other ids as their UTF-8 bytes in one
+ * arena (their length plus 12 bytes). The open-addressing hash table adds
+ * 4 to 8 bytes per id. Ids can be interned from strings or straight from
+ * the bytes a reader parsed ({@linkcode IdDictionary.internBytes}); both
+ * give the same index for the same id.
  *
  * @example
  * ```ts
@@ -31,23 +44,52 @@ import { compareIds } from "../model/document.ts";
  *
  * const users = new IdDictionary();
  * assert.equal(users.intern("u42"), 0);
- * assert.equal(users.intern("u7"), 1);
- * assert.equal(users.intern("u42"), 0);
- * assert.equal(users.idOf(1), "u7");
+ * assert.equal(users.intern("7"), 1);
+ * assert.equal(users.internBytes(new TextEncoder().encode("u42"), 0, 3), 0);
+ * assert.equal(users.idOf(1), "7");
  * assert.equal(users.indexOf("nobody"), undefined);
  * ```
  */
 export class IdDictionary {
-  #ids: string[] = [];
-  #index = new Map<string, number>();
-  // Canonical decimal ids ("0", "42", not "042") below 10^9 are looked up
-  // by their numeric value: hashing a small integer is much cheaper than
-  // hashing a fresh string, and most logs use numeric ids.
-  #numeric = new Map<number, number>();
+  #size = 0;
+  // by index: the numeric id (>= 0), or -(string number + 1)
+  #keys: Float64Array;
+  // hash table of index + 1 (0: empty), linear probing
+  #slots: Int32Array;
+  #mask: number;
+  // non-numeric ids: UTF-8 bytes, string k at offsets[k] .. offsets[k + 1]
+  #arena = new Uint8Array(0);
+  #offsets = new Float64Array(1);
+  #strings = 0;
+  #scratch = new Uint8Array(256);
+  #ids?: string[];
+  // the last numeric id looked up, and its index (logs often repeat an id)
+  #lastKey = -1;
+  #lastIndex = -1;
+
+  /**
+   * Creates an empty dictionary.
+   *
+   * @param expected How many ids to expect (a hint: the table is sized for
+   * it, avoiding regrowth; more ids still fit).
+   */
+  constructor(expected = 0) {
+    let slots = 2048;
+    while (slots < 2 * expected && slots < 2 ** 30) slots *= 2;
+    this.#slots = new Int32Array(slots);
+    this.#mask = slots - 1;
+    this.#keys = new Float64Array(Math.max(1024, Math.min(expected, 2 ** 27)));
+  }
 
   /** Number of distinct ids. */
   get size(): number {
-    return this.#ids.length;
+    return this.#size;
+  }
+
+  /** Bytes held (typed arrays), for memory accounting. */
+  get byteLength(): number {
+    return this.#keys.byteLength + this.#slots.byteLength +
+      this.#arena.byteLength + this.#offsets.byteLength;
   }
 
   /**
@@ -58,14 +100,35 @@ export class IdDictionary {
    */
   intern(id: string): number {
     const n = canonicalNumber(id);
-    let i = n < 0 ? this.#index.get(id) : this.#numeric.get(n);
-    if (i === undefined) {
-      i = this.#ids.length;
-      this.#ids.push(id);
-      if (n < 0) this.#index.set(id, i);
-      else this.#numeric.set(n, i);
+    if (n >= 0) return this.#internNumber(n, true);
+    const bytes = this.#encode(id);
+    return this.#internString(bytes, 0, bytes.length, true);
+  }
+
+  /**
+   * Index of the id whose UTF-8 bytes are `bytes[start..end]`, adding it
+   * when new.
+   *
+   * @param bytes A buffer.
+   * @param start First byte of the id.
+   * @param end One past its last byte.
+   * @returns Its dense index.
+   */
+  internBytes(bytes: Uint8Array, start: number, end: number): number {
+    const len = end - start;
+    if (len > 0 && len <= MAX_NUMERIC_DIGITS) {
+      let v = 0;
+      let i = start;
+      for (; i < end; i++) {
+        const d = bytes[i] - 48;
+        if (d < 0 || d > 9) break;
+        v = v * 10 + d;
+      }
+      if (i === end && (len === 1 || bytes[start] !== 48)) {
+        return this.#internNumber(v, true);
+      }
     }
-    return i;
+    return this.#internString(bytes, start, end, true);
   }
 
   /**
@@ -76,7 +139,13 @@ export class IdDictionary {
    */
   indexOf(id: string): number | undefined {
     const n = canonicalNumber(id);
-    return n < 0 ? this.#index.get(id) : this.#numeric.get(n);
+    let i: number;
+    if (n >= 0) i = this.#internNumber(n, false);
+    else {
+      const bytes = this.#encode(id);
+      i = this.#internString(bytes, 0, bytes.length, false);
+    }
+    return i < 0 ? undefined : i;
   }
 
   /**
@@ -86,11 +155,61 @@ export class IdDictionary {
    * @returns The id.
    */
   idOf(i: number): string {
-    return this.#ids[i];
+    if (this.#ids && i < this.#ids.length) return this.#ids[i];
+    const key = this.#keys[i];
+    if (key >= 0) return String(key);
+    const k = -key - 1;
+    return decoder.decode(
+      this.#arena.subarray(this.#offsets[k], this.#offsets[k + 1]),
+    );
   }
 
-  /** All ids in index order. */
+  /**
+   * Writes the UTF-8 bytes of the id of index `i` into `out` (which must be
+   * large enough: ids are at most as long as they were when interned).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { IdDictionary } from "./sparse.ts";
+   *
+   * const d = new IdDictionary();
+   * d.intern("123");
+   * d.intern("é");
+   * const out = new Uint8Array(16);
+   * assert.deepEqual(out.subarray(0, d.bytesOf(0, out)), new TextEncoder().encode("123"));
+   * assert.deepEqual(out.subarray(0, d.bytesOf(1, out)), new TextEncoder().encode("é"));
+   * ```
+   *
+   * @param i A dense index.
+   * @param out Where to write.
+   * @returns The number of bytes written.
+   */
+  bytesOf(i: number, out: Uint8Array): number {
+    const key = this.#keys[i];
+    if (key >= 0) {
+      let digits = 1;
+      for (let p = 10; key >= p; p *= 10) digits++;
+      let v = key;
+      for (let d = digits - 1; d >= 0; d--) {
+        out[d] = 48 + (v % 10);
+        v = Math.floor(v / 10);
+      }
+      return digits;
+    }
+    const k = -key - 1;
+    const from = this.#offsets[k], to = this.#offsets[k + 1];
+    out.set(this.#arena.subarray(from, to));
+    return to - from;
+  }
+
+  /** All ids in index order (made once, then kept). */
   get ids(): readonly string[] {
+    if (!this.#ids || this.#ids.length !== this.#size) {
+      const ids = new Array<string>(this.#size);
+      for (let i = 0; i < this.#size; i++) ids[i] = this.idOf(i);
+      this.#ids = ids;
+    }
     return this.#ids;
   }
 
@@ -101,19 +220,181 @@ export class IdDictionary {
    * @returns `rank[i]` for each index `i`.
    */
   sortRanks(): Int32Array {
-    const order = Array.from(this.#ids.keys()).sort((x, y) =>
-      compareIds(this.#ids[x], this.#ids[y])
+    const n = this.#size;
+    const rank = new Int32Array(n);
+    if (this.#strings === 0) {
+      // numeric ids only: a decimal string's place in string order is that
+      // of its digits scaled to 14 places, then its length (exact below 2^53)
+      const keys = new Float64Array(n);
+      let fits = true;
+      for (let i = 0; i < n && fits; i++) {
+        const v = this.#keys[i];
+        let digits = 1;
+        for (let p = 10; v >= p; p *= 10) digits++;
+        if (digits > 14) fits = false;
+        keys[i] = (v * 10 ** (14 - digits)) * 16 + digits;
+      }
+      if (fits) {
+        const sorted = keys.slice().sort();
+        for (let i = 0; i < n; i++) rank[i] = lowerBound(sorted, keys[i]);
+        return rank;
+      }
+    }
+    const ids = this.ids;
+    const order = Array.from(ids.keys()).sort((x, y) =>
+      compareIds(ids[x], ids[y])
     );
-    const rank = new Int32Array(order.length);
     order.forEach((index, r) => rank[index] = r);
     return rank;
   }
+
+  #encode(id: string): Uint8Array {
+    if (id.length * 3 > this.#scratch.length) {
+      this.#scratch = new Uint8Array(id.length * 3);
+    }
+    const { written } = encoder.encodeInto(id, this.#scratch);
+    return this.#scratch.subarray(0, written);
+  }
+
+  #internNumber(v: number, add: boolean): number {
+    if (v === this.#lastKey) return this.#lastIndex;
+    let h = Math.imul(
+      (v >>> 0) ^ Math.imul((v / 4294967296) | 0, 0x9e3779b1),
+      0x85ebca6b,
+    );
+    h ^= h >>> 15;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 13;
+    const slots = this.#slots, keys = this.#keys, mask = this.#mask;
+    let at = h & mask;
+    for (;;) {
+      const s = slots[at];
+      if (s === 0) break;
+      if (keys[s - 1] === v) {
+        this.#lastKey = v;
+        return this.#lastIndex = s - 1;
+      }
+      at = (at + 1) & mask;
+    }
+    if (!add) return -1;
+    this.#lastKey = v;
+    return this.#lastIndex = this.#insert(at, v);
+  }
+
+  #internString(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    add: boolean,
+  ): number {
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
+    h ^= h >>> 16;
+    const slots = this.#slots, keys = this.#keys, mask = this.#mask;
+    const arena = this.#arena, offsets = this.#offsets;
+    const len = end - start;
+    let at = h & mask;
+    outer: for (;;) {
+      const s = slots[at];
+      if (s === 0) break;
+      const key = keys[s - 1];
+      if (key < 0) {
+        const k = -key - 1;
+        const from = offsets[k];
+        if (offsets[k + 1] - from === len) {
+          for (let i = 0; i < len; i++) {
+            if (arena[from + i] !== bytes[start + i]) {
+              at = (at + 1) & mask;
+              continue outer;
+            }
+          }
+          return s - 1;
+        }
+      }
+      at = (at + 1) & mask;
+    }
+    if (!add) return -1;
+    // store the bytes
+    const k = this.#strings++;
+    if (this.#offsets.length < k + 2) {
+      const grown = new Float64Array(Math.max(16, this.#offsets.length * 2));
+      grown.set(this.#offsets);
+      this.#offsets = grown;
+    }
+    const from = this.#offsets[k];
+    if (this.#arena.length < from + len) {
+      const grown = new Uint8Array(
+        Math.max(1024, this.#arena.length * 2, from + len),
+      );
+      grown.set(this.#arena);
+      this.#arena = grown;
+    }
+    this.#arena.set(bytes.subarray(start, end), from);
+    this.#offsets[k + 1] = from + len;
+    return this.#insert(at, -(k + 1));
+  }
+
+  #insert(at: number, key: number): number {
+    const i = this.#size++;
+    if (i === this.#keys.length) {
+      const grown = new Float64Array(this.#keys.length * 2);
+      grown.set(this.#keys);
+      this.#keys = grown;
+    }
+    this.#keys[i] = key;
+    this.#slots[at] = i + 1;
+    if (this.#size * 2 > this.#slots.length) this.#rehash();
+    return i;
+  }
+
+  #rehash() {
+    const slots = new Int32Array(this.#slots.length * 2);
+    const mask = slots.length - 1;
+    for (let i = 0; i < this.#size; i++) {
+      const key = this.#keys[i];
+      let h: number;
+      if (key >= 0) {
+        h = Math.imul(
+          (key >>> 0) ^ Math.imul((key / 4294967296) | 0, 0x9e3779b1),
+          0x85ebca6b,
+        );
+        h ^= h >>> 15;
+        h = Math.imul(h, 0xc2b2ae35);
+        h ^= h >>> 13;
+      } else {
+        const k = -key - 1;
+        h = 0x811c9dc5;
+        for (let b = this.#offsets[k]; b < this.#offsets[k + 1]; b++) {
+          h = Math.imul(h ^ this.#arena[b], 0x01000193);
+        }
+        h ^= h >>> 16;
+      }
+      let at = h & mask;
+      while (slots[at] !== 0) at = (at + 1) & mask;
+      slots[at] = i + 1;
+    }
+    this.#slots = slots;
+    this.#mask = mask;
+  }
 }
 
-/** The value of a canonical decimal id below 10^9, else -1. */
+function lowerBound(sorted: Float64Array, x: number): number {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The value of a canonical decimal id of at most 15 digits, else -1. */
 function canonicalNumber(id: string): number {
   const len = id.length;
-  if (len === 0 || len > 9 || (len > 1 && id.charCodeAt(0) === 48)) return -1;
+  if (
+    len === 0 || len > MAX_NUMERIC_DIGITS ||
+    (len > 1 && id.charCodeAt(0) === 48)
+  ) return -1;
   let n = 0;
   for (let i = 0; i < len; i++) {
     const d = id.charCodeAt(i) - 48;
@@ -227,16 +508,116 @@ export class SparseBinaryMatrix {
    * @returns A `cols × rows` matrix.
    */
   transpose(): SparseBinaryMatrix {
-    const counts = this.columnCounts();
-    const ptr = new Uint32Array(this.cols + 1);
-    for (let c = 0; c < this.cols; c++) ptr[c + 1] = ptr[c] + counts[c];
-    const fill = ptr.slice(0, this.cols);
-    const idx = new Int32Array(this.idx.length);
+    return this.transposeColumns(0, this.cols);
+  }
+
+  /**
+   * Columns `from .. to` of the matrix as rows (the transpose of a column
+   * slice): row `c - from` lists the rows holding column `c`, ascending.
+   * With `shared`, the arrays live in `SharedArrayBuffer`s (for workers).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SparseBinaryMatrix } from "./sparse.ts";
+   *
+   * const m = SparseBinaryMatrix.fromRows([[0, 2], [1, 2]], 3);
+   * const t = m.transposeColumns(1, 3);
+   * assert.deepEqual([Array.from(t.row(0)), Array.from(t.row(1))], [[1], [0, 1]]);
+   * ```
+   *
+   * @param from First column.
+   * @param to One past the last column.
+   * @param shared Allocate in shared memory.
+   * @returns A `(to - from) × rows` matrix.
+   */
+  transposeColumns(
+    from: number,
+    to: number,
+    shared = false,
+  ): SparseBinaryMatrix {
+    const width = to - from;
+    const ptr = allocate(Uint32Array, width + 1, shared);
+    const idx0 = this.idx;
+    for (let i = 0; i < idx0.length; i++) {
+      const c = idx0[i] - from;
+      if (c >= 0 && c < width) ptr[c + 1]++;
+    }
+    for (let c = 0; c < width; c++) ptr[c + 1] += ptr[c];
+    const fill = ptr.slice(0, width);
+    const idx = allocate(Int32Array, ptr[width], shared);
     for (let r = 0; r < this.rows; r++) {
-      for (let k = this.ptr[r]; k < this.ptr[r + 1]; k++) {
-        idx[fill[this.idx[k]]++] = r;
+      for (let k = this.ptr[r], end = this.ptr[r + 1]; k < end; k++) {
+        const c = idx0[k] - from;
+        if (c >= 0 && c < width) idx[fill[c]++] = r;
       }
     }
-    return new SparseBinaryMatrix(this.cols, this.rows, ptr, idx);
+    return new SparseBinaryMatrix(width, this.rows, ptr, idx);
   }
+
+  /**
+   * The same matrix in shared memory (a copy; itself when already shared).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SparseBinaryMatrix } from "./sparse.ts";
+   *
+   * const m = SparseBinaryMatrix.fromRows([[1]], 2).toShared();
+   * assert.ok(m.idx.buffer instanceof SharedArrayBuffer);
+   * ```
+   *
+   * @returns A matrix whose arrays live in `SharedArrayBuffer`s.
+   */
+  toShared(): SparseBinaryMatrix {
+    if (
+      this.ptr.buffer instanceof SharedArrayBuffer &&
+      this.idx.buffer instanceof SharedArrayBuffer
+    ) return this;
+    const ptr = allocate(Uint32Array, this.ptr.length, true);
+    ptr.set(this.ptr);
+    const idx = allocate(Int32Array, this.idx.length, true);
+    idx.set(this.idx);
+    return new SparseBinaryMatrix(this.rows, this.cols, ptr, idx);
+  }
+
+  /** Bytes held by the arrays. */
+  get byteLength(): number {
+    return this.ptr.byteLength + this.idx.byteLength;
+  }
+}
+
+/**
+ * A typed array of `length` elements, in a `SharedArrayBuffer` when
+ * `shared` (so workers see it without a copy).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { allocate } from "./sparse.ts";
+ *
+ * const a = allocate(Int32Array, 4, true);
+ * assert.equal(a.length, 4);
+ * assert.ok(a.buffer instanceof SharedArrayBuffer);
+ * ```
+ *
+ * @param type The typed array class.
+ * @param length Number of elements.
+ * @param shared Whether to use shared memory.
+ * @returns The zero-filled array.
+ */
+export function allocate<
+  T extends Int32Array | Uint32Array | Float64Array | Uint8Array,
+>(
+  type: {
+    new (length: number): T;
+    new (buffer: ArrayBufferLike): T;
+    readonly BYTES_PER_ELEMENT: number;
+  },
+  length: number,
+  shared: boolean,
+): T {
+  return shared
+    ? new type(new SharedArrayBuffer(length * type.BYTES_PER_ELEMENT))
+    : new type(length);
 }

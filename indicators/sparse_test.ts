@@ -74,3 +74,63 @@ Deno.test("SparseBinaryMatrix: rows, counts and transpose", () => {
     RangeError,
   );
 });
+
+Deno.test("IdDictionary: bytes and strings intern alike; ranks equal a string sort; bytesOf round-trips", () => {
+  let seed = 7;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const encoder = new TextEncoder();
+  for (const mixed of [false, true]) {
+    const d = new IdDictionary(mixed ? 0 : 5000);
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const n = Math.floor(rnd() * 10 ** (1 + Math.floor(rnd() * 14)));
+      const r = rnd();
+      ids.push(
+        !mixed || r < 0.6
+          ? String(n)
+          : r < 0.8
+          ? `0${n}`
+          : r < 0.9
+          ? `é${n}`
+          : `x${n}`,
+      );
+    }
+    ids.push("0", "999999999999999", "1000000000000000");
+    const bytes = ids.map((id) => encoder.encode(id));
+    ids.forEach((id, i) => {
+      const a = i % 2
+        ? d.intern(id)
+        : d.internBytes(bytes[i], 0, bytes[i].length);
+      assert.equal(a, d.indexOf(id));
+      assert.equal(d.idOf(a), id);
+    });
+    const distinct = [...new Set(ids)];
+    assert.equal(d.size, distinct.length);
+    const sorted = [...distinct].sort(compareIds);
+    const ranks = d.sortRanks();
+    for (const id of distinct) {
+      assert.equal(ranks[d.indexOf(id)!], sorted.indexOf(id), id);
+    }
+    const out = new Uint8Array(64);
+    for (const id of distinct.slice(0, 200)) {
+      const n = d.bytesOf(d.indexOf(id)!, out);
+      assert.equal(new TextDecoder().decode(out.subarray(0, n)), id);
+    }
+  }
+});
+
+Deno.test("SparseBinaryMatrix: column slices transposed, and in shared memory", () => {
+  const m = SparseBinaryMatrix.fromRows([[0, 3], [1, 2, 3], [], [0, 2]], 5);
+  const whole = m.transpose();
+  for (const [from, to] of [[0, 5], [0, 2], [2, 4], [4, 5], [3, 3]]) {
+    const t = m.transposeColumns(from, to, from === 2);
+    assert.equal(t.rows, to - from);
+    for (let c = from; c < to; c++) {
+      assert.deepEqual(Array.from(t.row(c - from)), Array.from(whole.row(c)));
+    }
+    assert.equal(t.idx.buffer instanceof SharedArrayBuffer, from === 2);
+  }
+  const shared = m.toShared();
+  assert.deepEqual(Array.from(shared.idx), Array.from(m.idx));
+  assert.equal(shared.toShared(), shared);
+});

@@ -34,14 +34,14 @@
  * @module
  */
 
-import { ndjsonValues } from "./_ndjson_lines.ts";
+import { fileLines } from "./_lines.ts";
 import { CcoError } from "../errors/mod.ts";
 import type {
   IndicatorDocument,
   ItemMetadata,
   MetadataValue,
 } from "./document.ts";
-import type { MetadataType, Model } from "./manifest.ts";
+import type { MetadataType, Model, ModelManifest } from "./manifest.ts";
 
 /** Raised for a malformed items file: `file:line: cause`. */
 export class ItemsError extends CcoError {
@@ -194,11 +194,13 @@ export function parseItems(
   types: Readonly<Record<string, MetadataType>> = {},
 ): Promise<Map<string, ItemMetadata>> {
   try {
-    return Promise.resolve(
-      /\.(nd)?jsonl?(\.gz)?$|\.ndjson(\.gz)?$/.test(source)
-        ? parseNdjson(text, source, types)
-        : parseCsv(text, source, types),
-    );
+    const parser = new ItemsParser(source, types);
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
+      if (line.trim() !== "") parser.line(i + 1, line);
+    }
+    return Promise.resolve(parser.finish());
   } catch (error) {
     return Promise.reject(error);
   }
@@ -212,59 +214,66 @@ function checkField(field: string, where: string) {
   }
 }
 
-function parseCsv(
-  text: string,
-  source: string,
-  types: Readonly<Record<string, MetadataType>>,
-): Map<string, ItemMetadata> {
-  const lines = text.split("\n").map((l) =>
-    l.endsWith("\r") ? l.slice(0, -1) : l
-  );
-  if (lines.at(-1) === "") lines.pop();
-  if (lines.length === 0) throw new ItemsError(`${source}:1: empty items file`);
-  const header = lines[0].split(",").map((h) => h.trim());
-  const idCol = header.findIndex((h) => h === "id" || h === "itemid");
-  if (idCol < 0) {
-    throw new ItemsError(
-      `${source}:1: missing header: expected an "id" (or "itemid") column, found "${
-        lines[0]
-      }"`,
-    );
+const isNdjson = (source: string) =>
+  /\.(nd)?jsonl?(\.gz)?$|\.ndjson(\.gz)?$/.test(source);
+
+/** Items file lines in, metadata by id out: one line at a time. */
+class ItemsParser {
+  #source: string;
+  #types: Readonly<Record<string, MetadataType>>;
+  #ndjson: boolean;
+  #header?: string[];
+  #idCol = -1;
+  #items = new Map<string, ItemMetadata>();
+
+  constructor(source: string, types: Readonly<Record<string, MetadataType>>) {
+    this.#source = source;
+    this.#types = types;
+    this.#ndjson = isNdjson(source);
   }
-  header.forEach((h, i) => i !== idCol && checkField(h, `${source}:1`));
-  const items = new Map<string, ItemMetadata>();
-  for (let n = 1; n < lines.length; n++) {
-    const where = `${source}:${n + 1}`;
-    const cells = lines[n].split(",");
+
+  line(n: number, text: string) {
+    const where = `${this.#source}:${n}`;
+    if (this.#ndjson) return this.#json(where, text);
+    if (!this.#header) {
+      const header = text.split(",").map((h) => h.trim());
+      this.#idCol = header.findIndex((h) => h === "id" || h === "itemid");
+      if (this.#idCol < 0) {
+        throw new ItemsError(
+          `${where}: missing header: expected an "id" (or "itemid") column, found "${text}"`,
+        );
+      }
+      header.forEach((h, i) => i !== this.#idCol && checkField(h, where));
+      this.#header = header;
+      return;
+    }
+    const header = this.#header;
+    const cells = text.split(",");
     if (cells.length !== header.length) {
       throw new ItemsError(
         `${where}: expected ${header.length} columns, got ${cells.length}`,
       );
     }
-    const id = cells[idCol];
+    const id = cells[this.#idCol];
     if (!id) throw new ItemsError(`${where}: empty item id`);
-    if (items.has(id)) {
+    if (this.#items.has(id)) {
       throw new ItemsError(`${where}: duplicate item id "${id}"`);
     }
     const meta: ItemMetadata = {};
     header.forEach((field, i) => {
-      if (i === idCol || cells[i] === "") return; // empty cell: no value
-      meta[field] = coerce(field, cells[i], where, true, types);
+      if (i === this.#idCol || cells[i] === "") return; // empty cell: no value
+      meta[field] = coerce(field, cells[i], where, true, this.#types);
     });
-    items.set(id, meta);
+    this.#items.set(id, meta);
   }
-  return items;
-}
 
-function parseNdjson(
-  text: string,
-  source: string,
-  types: Readonly<Record<string, MetadataType>>,
-): Map<string, ItemMetadata> {
-  const items = new Map<string, ItemMetadata>();
-  for (
-    const [where, value] of ndjsonValues(text, source, (m) => new ItemsError(m))
-  ) {
+  #json(where: string, text: string) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new ItemsError(`${where}: ${(e as Error).message}`);
+    }
     const obj = value as Record<string, unknown>;
     if (typeof obj !== "object" || obj === null || Array.isArray(obj)) {
       throw new ItemsError(`${where}: expected a JSON object`);
@@ -274,22 +283,29 @@ function parseNdjson(
       throw new ItemsError(`${where}: expected a string "id"`);
     }
     const key = String(id);
-    if (items.has(key)) {
+    if (this.#items.has(key)) {
       throw new ItemsError(`${where}: duplicate item id "${key}"`);
     }
     const meta: ItemMetadata = {};
     for (const [field, v] of Object.entries(obj)) {
       if (field === "id" || field === "itemid" || v === null) continue;
       checkField(field, where);
-      meta[field] = coerce(field, v, where, false, types);
+      meta[field] = coerce(field, v, where, false, this.#types);
     }
-    items.set(key, meta);
+    this.#items.set(key, meta);
   }
-  return items;
+
+  finish(): Map<string, ItemMetadata> {
+    if (!this.#ndjson && !this.#header) {
+      throw new ItemsError(`${this.#source}:1: empty items file`);
+    }
+    return this.#items;
+  }
 }
 
 /**
- * Reads an items file (CSV or NDJSON, `.gz` allowed).
+ * Reads an items file (CSV or NDJSON, `.gz` allowed), streaming it line by
+ * line: only the metadata is kept, never the file's text.
  *
  * @example
  * ```ts
@@ -311,24 +327,16 @@ export async function readItems(
   path: string,
   types: Readonly<Record<string, MetadataType>> = {},
 ): Promise<Map<string, ItemMetadata>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (error) {
-    throw new ItemsError(
-      `${path}:0: cannot open: ${(error as Error).message.split("\n")[0]}`,
-    );
-  }
-  if (path.endsWith(".gz")) {
-    bytes = new Uint8Array(
-      await new Response(
-        new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-          new DecompressionStream("gzip"),
-        ),
-      ).arrayBuffer(),
-    );
-  }
-  return parseItems(new TextDecoder().decode(bytes), path, types);
+  const parser = new ItemsParser(path, types);
+  const lines = fileLines(
+    path,
+    (m) =>
+      new ItemsError(
+        m.replace(/^cannot read ([^:]*): /, "$1:0: cannot open: "),
+      ),
+  );
+  for await (const [n, text] of lines) parser.line(n, text);
+  return parser.finish();
 }
 
 /**
@@ -394,6 +402,102 @@ export function mergeItems(
   });
   manifest.counts.documents = documents.length;
   return { matched, added };
+}
+
+/** Documents to merge metadata into: an array, or any (async) iterable. */
+export type DocumentSource =
+  | Iterable<IndicatorDocument>
+  | AsyncIterable<IndicatorDocument>;
+
+/**
+ * Merges metadata into documents as they stream (the streaming form of
+ * {@linkcode mergeItems}, same result): the manifest is settled first
+ * (metadata types, document count), then each document gets its item's
+ * metadata as it passes, and items without a document follow at the end
+ * with empty indicator fields. The documents may be iterated again (each
+ * pass iterates the source again).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mergeItemsStreaming } from "./items.ts";
+ * import { manifestFor } from "./manifest.ts";
+ *
+ * const documents = [{ id: "A", indicators: ["B"], scores: {} }];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * const items = new Map([["A", { category: "x" }], ["Z", { category: "y" }]]);
+ * const merged = mergeItemsStreaming(model, items, (id) => id === "A" ? 0 : undefined);
+ * assert.deepEqual([merged.matched, merged.added], [1, 1]);
+ * assert.equal(merged.manifest.counts.documents, 2);
+ * const out = await Array.fromAsync(merged.documents);
+ * assert.deepEqual(out.map((d) => d.metadata), [{ category: "x" }, { category: "y" }]);
+ * ```
+ *
+ * @param model Manifest and documents (not modified).
+ * @param items Metadata by item id.
+ * @param position The place of an item id among the documents, or
+ * `undefined` when no document has it.
+ * @param declared Declared field types beyond {@linkcode BUILTIN_METADATA}.
+ * @returns The new manifest, the documents with metadata, and how many
+ * documents got metadata and how many were added.
+ * @throws {ItemsError} When a field's values mix types.
+ */
+export function mergeItemsStreaming(
+  model: { manifest: ModelManifest; documents: DocumentSource },
+  items: ReadonlyMap<string, ItemMetadata>,
+  position: (id: string) => number | undefined,
+  declared: Readonly<Record<string, MetadataType>> = {},
+): {
+  manifest: ModelManifest;
+  documents: AsyncIterable<IndicatorDocument>;
+  matched: number;
+  added: number;
+} {
+  const placed: { at: number; meta: ItemMetadata }[] = [];
+  const extra: [string, ItemMetadata][] = [];
+  for (const [id, meta] of items) {
+    const at = position(id);
+    if (at === undefined) extra.push([id, meta]);
+    else placed.push({ at, meta });
+  }
+  placed.sort((x, y) => x.at - y.at);
+  const metadata = {
+    ...model.manifest.metadata,
+    ...metadataTypes(
+      [...placed.map((p) => p.meta), ...extra.map((e) => e[1])].map((m) => ({
+        metadata: m,
+      })),
+      { ...model.manifest.metadata, ...declared },
+    ),
+  };
+  const manifest: ModelManifest = {
+    ...model.manifest,
+    metadata,
+    counts: {
+      ...model.manifest.counts,
+      documents: model.manifest.counts.documents + extra.length,
+    },
+  };
+  const fields = model.manifest.fields.map((f) => f.name);
+  const source = model.documents;
+  const documents = {
+    async *[Symbol.asyncIterator](): AsyncGenerator<IndicatorDocument> {
+      for await (const doc of source) {
+        const meta = items.get(doc.id);
+        yield meta ? { ...doc, metadata: { ...doc.metadata, ...meta } } : doc;
+      }
+      for (const [id, meta] of extra) {
+        const doc = { id, indicators: [] } as unknown as IndicatorDocument;
+        for (const f of fields) {
+          (doc as unknown as Record<string, string[]>)[f] = [];
+        }
+        doc.scores = {};
+        doc.metadata = { ...meta };
+        yield doc;
+      }
+    },
+  };
+  return { manifest, documents, matched: placed.length, added: extra.length };
 }
 
 /**

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
-import { mergeItems, metadataTypes, parseItems, readItems } from "./items.ts";
+import {
+  mergeItems,
+  mergeItemsStreaming,
+  metadataTypes,
+  parseItems,
+  readItems,
+} from "./items.ts";
 import type { IndicatorDocument, ItemMetadata } from "./document.ts";
 import { manifestFor } from "./manifest.ts";
+import { buildIndicatorsLazily } from "../indicators/build.ts";
+import { readEventColumns } from "../events/read.ts";
 
 Deno.test("items CSV: known fields typed, others keywords, empty cells skipped", async () => {
   const items = await parseItems(
@@ -240,5 +248,45 @@ Deno.test("a date without an offset is UTC, whatever the machine's time zone", a
         C: { updated: "2015-06-01T00:00:00.000Z" },
       },
     }, tz);
+  }
+});
+
+Deno.test("mergeItemsStreaming gives what mergeItems gives, documents in the same order", async () => {
+  const root = new URL("../fixtures/", import.meta.url).pathname;
+  const items = await readItems(`${root}demo_items.csv`);
+  // some items without events, some events without items
+  items.delete([...items.keys()][3]);
+  items.set("zz-new", { category: "c9", available: false });
+  items.set("aa-new", { brand: "acme" });
+  const lazy = await buildIndicatorsLazily(
+    readEventColumns(`${root}demo_events.csv`),
+    { primaryEvent: "transaction" },
+  );
+  try {
+    const eager = {
+      manifest: structuredClone(lazy.manifest),
+      documents: Array.from(lazy.documents),
+    };
+    const counts = mergeItems(eager, items, { brand: "keyword" });
+    const streamed = mergeItemsStreaming(lazy, items, lazy.itemIndex, {
+      brand: "keyword",
+    });
+    assert.deepEqual(
+      { matched: streamed.matched, added: streamed.added },
+      counts,
+    );
+    assert.equal(
+      JSON.stringify(streamed.manifest),
+      JSON.stringify(eager.manifest),
+    );
+    const docs = await Array.fromAsync(streamed.documents);
+    assert.equal(JSON.stringify(docs), JSON.stringify(eager.documents));
+    // iterable again
+    assert.equal(
+      (await Array.fromAsync(streamed.documents)).length,
+      docs.length,
+    );
+  } finally {
+    lazy.release();
   }
 });

@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
 import type { Event } from "../events/format.ts";
-import { MAX_LINE_LENGTH } from "../events/read.ts";
+import { DEFAULT_MAX_LINE_BYTES as MAX_LINE_LENGTH } from "../events/read.ts";
 import { mulberry32 } from "../random/mod.ts";
 import type { ReadJob, ReadOutcome } from "./_chaos_reader_worker.ts";
 import { report } from "./_chaos_report.ts";

@@ -355,7 +355,7 @@ esTest(
       [
         { history, filters: [{ field: "available", gte: true }] },
         400,
-        "request.filters[0].gte must be a number or a date string",
+        "request.filters[0].gte must be a number or a string, got true",
       ],
       // a range on a keyword field: text order, the same on both
       [
