@@ -378,19 +378,18 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 function ids(value: unknown, where: string): string[] {
   if (!Array.isArray(value)) fail(where, "must be an array of item ids");
+  const list = value as unknown[];
   const out: string[] = [];
   const seen = new Set<string>();
-  for (const [i, item] of (value as unknown[]).entries()) {
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
     if (typeof item !== "string" || item === "") {
       fail(
         `${where}[${i}]`,
         `must be a non-empty string, got ${JSON.stringify(item)}`,
       );
     }
-    if (!seen.has(item)) {
-      seen.add(item);
-      out.push(item);
-    }
+    if (seen.size !== seen.add(item).size) out.push(item);
   }
   if (out.length > MAX_HISTORY) {
     fail(
