@@ -63,7 +63,8 @@ import {
 } from "../model/manifest.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { TopK } from "./_top_k.ts";
-import { ConfigError } from "../errors/mod.ts";
+import { ConfigError, messageOf } from "../errors/mod.ts";
+import { rootLlrThreshold } from "./significance.ts";
 import {
   DEFAULT_WEIGHTING,
   indicatorIdf,
@@ -72,6 +73,7 @@ import {
   WEIGHTINGS,
 } from "./weights.ts";
 import type { Weighting } from "../model/manifest.ts";
+import { checkRidge, learnWeights } from "./learned.ts";
 
 /** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
 export const DEFAULT_MAX_INDICATORS_PER_ITEM = 50;
@@ -91,6 +93,13 @@ export interface IndicatorOptions {
    * keeps every co-occurring pair.
    */
   minRootLlr?: number;
+  /**
+   * The threshold as a significance level of the LLR test (χ²(1)): keep
+   * pairs whose p-value is at most this (e.g. 0.01: root LLR >= 2.58; see
+   * `significance.ts`). Exclusive with `minRootLlr` at the same level; a
+   * field's own setting wins over the top-level one.
+   */
+  significance?: number;
 }
 
 /** Options for {@linkcode buildIndicators}. */
@@ -125,6 +134,11 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * Universal Recommender does. See `weights.ts`.
    */
   weights?: Weighting;
+  /**
+   * Ridge penalty of learned weights (`weights: "learned"`; default
+   * `DEFAULT_RIDGE`, see `learned.ts`).
+   */
+  ridge?: number;
   /** Where the events came from, recorded in the manifest. */
   source?: ModelManifest["source"];
 }
@@ -261,7 +275,23 @@ export function crossOccurrence(
 function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
   const maxIndicatorsPerItem = options.maxIndicatorsPerItem ??
     DEFAULT_MAX_INDICATORS_PER_ITEM;
-  const minRootLlr = options.minRootLlr ?? DEFAULT_MIN_ROOT_LLR;
+  if (options.minRootLlr !== undefined && options.significance !== undefined) {
+    throw new ConfigError(
+      `${prefix}significance`,
+      "and minRootLlr are exclusive (one threshold)",
+    );
+  }
+  let minRootLlr = options.minRootLlr ?? DEFAULT_MIN_ROOT_LLR;
+  if (options.significance !== undefined) {
+    try {
+      minRootLlr = rootLlrThreshold(options.significance);
+    } catch (error) {
+      throw new ConfigError(
+        `${prefix}significance`,
+        messageOf(error).replace(/^significance /, ""),
+      );
+    }
+  }
   if (!Number.isInteger(maxIndicatorsPerItem) || maxIndicatorsPerItem < 0) {
     throw new ConfigError(
       `${prefix}maxIndicatorsPerItem`,
@@ -275,6 +305,40 @@ function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
     );
   }
   return { maxIndicatorsPerItem, minRootLlr };
+}
+
+/**
+ * The options of one field: its own settings over the top-level ones, a
+ * field's threshold (root LLR or significance) replacing the top-level one.
+ */
+function fieldOptions(options: BuildOptions, field: string): BuildOptions {
+  const own = options.fields?.[field] ?? {};
+  const threshold =
+    own.minRootLlr !== undefined || own.significance !== undefined
+      ? { minRootLlr: own.minRootLlr, significance: own.significance }
+      : { minRootLlr: options.minRootLlr, significance: options.significance };
+  return { ...options, ...own, ...threshold };
+}
+
+/**
+ * The root-LLR threshold options give: `minRootLlr`, else the cutoff of
+ * `significance`, else the default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveThreshold } from "./build.ts";
+ *
+ * assert.equal(resolveThreshold({ minRootLlr: 3 }), 3);
+ * assert.equal(resolveThreshold({ significance: 0.01 }).toFixed(2), "2.58");
+ * ```
+ *
+ * @param options Indicator options.
+ * @returns The threshold on signed root LLR.
+ * @throws {ConfigError} For invalid or conflicting options.
+ */
+export function resolveThreshold(options: IndicatorOptions): number {
+  return resolveIndicatorOptions(options).minRootLlr;
 }
 
 /** Figures about one indicator field. */
@@ -370,7 +434,6 @@ export async function buildIndicators(
     interactions,
     options,
   );
-  const t2 = performance.now();
   const all = Object.values(fieldStats);
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
   const manifest: ModelManifest = {
@@ -381,16 +444,18 @@ export async function buildIndicators(
     primaryEvent: options.primaryEvent,
     fields: fields.map((field): FieldManifest => {
       const f = fieldStats[field];
-      const resolved = resolveIndicatorOptions({
-        ...options,
-        ...options.fields?.[field],
-      });
+      const merged = fieldOptions(options, field);
+      const resolved = resolveIndicatorOptions(merged);
       return {
         name: field,
         rows: f.rows,
         columns: f.columns,
-        weights: weighting,
+        // learned: the counted base, refitted below on history fields
+        weights: weighting === "learned" ? "llr-idf" : weighting,
         minRootLlr: resolved.minRootLlr,
+        ...(merged.significance !== undefined
+          ? { significance: merged.significance }
+          : {}),
         maxIndicatorsPerItem: resolved.maxIndicatorsPerItem,
         indicators: f.indicatorsKept,
       };
@@ -406,9 +471,19 @@ export async function buildIndicators(
     ...(options.source ? { source: options.source } : {}),
     metadata: { popularity: "number" },
   };
+  // learned weights: refit the history fields on the interactions
+  const model = weighting === "learned"
+    ? learnWeights({ manifest, documents }, interactions, {
+      ridge: options.ridge,
+    })
+    : { manifest, documents };
+  for (const f of model.manifest.fields) {
+    fieldStats[f.name].indicatorsKept = f.indicators;
+  }
+  const t2 = performance.now();
   return {
-    manifest,
-    documents,
+    manifest: model.manifest,
+    documents: model.documents,
     fields,
     stats: {
       eventsRead: { ...interactions.eventsRead },
@@ -464,8 +539,8 @@ export function checkBuildOptions(options: BuildOptions): void {
     }
   }
   resolveIndicatorOptions(options);
-  for (const [field, o] of Object.entries(options.fields ?? {})) {
-    resolveIndicatorOptions({ ...options, ...o }, `fields.${field}.`);
+  for (const field of Object.keys(options.fields ?? {})) {
+    resolveIndicatorOptions(fieldOptions(options, field), `fields.${field}.`);
   }
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
   if (!isWeighting(weighting)) {
@@ -474,6 +549,7 @@ export function checkBuildOptions(options: BuildOptions): void {
       `must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
     );
   }
+  if (options.ridge !== undefined) checkRidge(options.ridge);
   new InteractionsBuilder(options); // checks the history cap
 }
 
@@ -618,7 +694,10 @@ export function indicatorDocuments(
   const documents: IndicatorDocument[] = new Array(items.size);
   const scoresOf: Record<string, number[]>[] = new Array(items.size);
   const weightsOf: Record<string, number[]>[] = new Array(items.size);
-  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  // learned weights start from the counted default (kept on similar_ fields)
+  const weighting = (options.weights ?? DEFAULT_WEIGHTING) === "learned"
+    ? "llr-idf"
+    : options.weights ?? DEFAULT_WEIGHTING;
   for (let a = 0; a < items.size; a++) {
     documents[a] = {
       id: items.idOf(a),
@@ -635,8 +714,7 @@ export function indicatorDocuments(
       ? rows
       : interactions.matrix(spec.columns)!;
     const m = crossOccurrence(rows, columns, {
-      ...options,
-      ...options.fields?.[spec.field],
+      ...fieldOptions(options, spec.field),
       tieRanks,
     });
     // weighted: indicators need a positive weight; idf from the kept ones

@@ -32,3 +32,5 @@ export * from "./interactions.ts";
 export * from "./llr.ts";
 export * from "./sparse.ts";
 export * from "./weights.ts";
+export * from "./learned.ts";
+export * from "./significance.ts";

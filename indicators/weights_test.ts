@@ -121,7 +121,7 @@ Deno.test("buildIndicators weights every field by root LLR × idf by default", a
     {
       name: "ConfigError",
       path: "weights",
-      message: 'weights must be one of llr-idf, llr, none, got "bm25"',
+      message: 'weights must be one of llr-idf, llr, none, learned, got "bm25"',
     },
   );
 });
