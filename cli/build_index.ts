@@ -8,7 +8,14 @@
 
 import { ConfigError } from "../errors/mod.ts";
 import { readEventBatches, type SkipReport } from "../events/read.ts";
-import { buildIndicators } from "../indicators/build.ts";
+import { buildIndicators, type BuildOptions } from "../indicators/build.ts";
+import type { EventStream } from "../indicators/interactions.ts";
+import {
+  buildTuned,
+  describeSetting,
+  type TunedBuildOptions,
+} from "../evaluate/tune.ts";
+import type { Settings } from "../config/settings.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import type { Model, ModelManifest } from "../model/manifest.ts";
 import { openModel, writeModel } from "../model/ndjson.ts";
@@ -52,6 +59,16 @@ ${EVENT_FORMAT_HELP}
   --on-error fail|skip   malformed lines: stop with file:line (default), or
                          skip them and report how many
 ${BUILD_HELP}
+Tuning (settings: tune):
+  --tune                 carve a validation split out of the log, search the
+                         settings above (and the history length and field
+                         boosts served), record the best and its validation
+                         figures in the model's manifest, and build with it
+  --tune-protocol P      last-k (default: each user's last primary item held
+                         out), stratified (per-user 75/25) or time (last 10%)
+  --tune-budget X        stop starting new settings after X times the first
+                         build (default 4)
+
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
                          to a temporary name, renamed when complete
@@ -79,6 +96,9 @@ const FLAGS = {
   ...EVENT_FORMAT_FLAGS,
   ...BUILD_FLAGS,
   "on-error": { type: "string" },
+  tune: { type: "boolean", default: false },
+  "tune-protocol": { type: "string" },
+  "tune-budget": { type: "string" },
   items: { type: "string" },
   out: { type: "string" },
   "es-url": { type: "string" },
@@ -154,6 +174,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
     ? await eventFormat(flags, settings)
     : undefined;
   const options = format ? buildOptions(flags, settings, format) : undefined;
+  const tuning = tuneOptions(flags, settings);
 
   const { connect, redactUrl } = await import(
     "../elasticsearch/connection.ts"
@@ -187,7 +208,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
         count = all.documents.length;
       }
     } else {
-      const built = await build(events!, format!, options!, onError, settings);
+      const built = await build(events!, format!, options!, onError, tuning);
       const merged = await mergeItemsFile(built, flags.items, settings);
       if (merged) {
         console.error(
@@ -237,25 +258,32 @@ async function build(
   format: Awaited<ReturnType<typeof eventFormat>>,
   options: ReturnType<typeof buildOptions>,
   onError: "fail" | "skip",
-  _settings: unknown,
+  tuning: TunedBuildOptions | undefined,
 ): Promise<Model<IndicatorDocument>> {
   console.error(`reading ${events}`);
   const skipped: SkipReport = { count: 0, first: [] };
-  const { manifest, documents, fields, stats } = await buildIndicators(
-    withProgress(
-      readEventBatches(
-        events,
-        acceptNamed(format.format, [
-          options.primaryEvent,
-          ...options.secondaryEvents ?? [],
-          options.similarEvent,
-        ]),
-        { onError, skipped },
-      ),
-      "events",
-    ),
-    { ...options, source: { events, format: format.name } },
-  );
+  // --tune: the whole log in memory, a validation split, the search
+  const { manifest, documents, fields, stats } =
+    await (tuning
+      ? (stream: EventStream, o: BuildOptions) => buildTuned(stream, o, tuning)
+      : buildIndicators)(
+        withProgress(
+          readEventBatches(
+            events,
+            acceptNamed(format.format, [
+              options.primaryEvent,
+              ...options.secondaryEvents ?? [],
+              options.similarEvent,
+            ]),
+            { onError, skipped },
+          ),
+          "events",
+        ),
+        { ...options, source: { events, format: format.name } },
+      );
+  if (manifest.tuning) {
+    console.error(`tuned: ${JSON.stringify(manifest.tuning)}`);
+  }
   if (skipped.count > 0) {
     console.error(
       `skipped ${skipped.count} malformed lines, e.g. ${
@@ -281,6 +309,51 @@ async function build(
     );
   }
   return { manifest, documents };
+}
+
+// --tune and its options over the settings' tune, checked before reading
+function tuneOptions(
+  flags: {
+    tune?: boolean;
+    "tune-protocol"?: string;
+    "tune-budget"?: string;
+    indicators?: string;
+  },
+  settings: Settings,
+): TunedBuildOptions | undefined {
+  const protocol = flags["tune-protocol"] ?? settings.tune?.protocol;
+  if (
+    protocol !== undefined &&
+    !["last-k", "stratified", "time"].includes(protocol)
+  ) {
+    throw new ConfigError(
+      "--tune-protocol",
+      `must be last-k, stratified or time, got "${protocol}"`,
+    );
+  }
+  const budget = numberFlag("tune-budget", flags["tune-budget"], false) ??
+    settings.tune?.budget;
+  if (budget !== undefined && !(budget > 0)) {
+    throw new ConfigError("--tune-budget", "must be a positive number");
+  }
+  if (!flags.tune) {
+    if (flags["tune-protocol"] ?? flags["tune-budget"]) {
+      throw new ConfigError("--tune-protocol", "and --tune-budget need --tune");
+    }
+    return undefined;
+  }
+  if (flags.indicators !== undefined) {
+    throw new ConfigError("--tune", "needs --events (it builds the model)");
+  }
+  return {
+    protocol: protocol as TunedBuildOptions["protocol"],
+    budget,
+    maxUsers: settings.tune?.maxUsers,
+    onProgress: (s, done) =>
+      console.error(
+        `  tuning ${done}: ${describeSetting(s)}: nDCG@10 ${s.ndcg.toFixed(4)}`,
+      ),
+  };
 }
 
 // --out must not overwrite an input, and its directory must exist

@@ -86,10 +86,20 @@ export interface Settings {
   maxIndicatorsPerItem?: number;
   /** Threshold on signed root LLR. */
   minRootLlr?: number;
+  /** Threshold as a significance level of the LLR test. */
+  significance?: number;
   /** History cap per user and event type when building. */
   maxHistoryPerUser?: number;
   /** Indicator strength. */
   weights?: Weighting;
+  /** Ridge penalty of learned weights. */
+  ridge?: number;
+  /** `build-index --tune`: validation protocol, budget, users. */
+  tune?: {
+    protocol?: "last-k" | "stratified" | "time";
+    budget?: number;
+    maxUsers?: number;
+  };
   /** Item metadata. */
   items?: { path?: string; fields?: Record<string, MetadataType> };
   /** Publishing and serving from Elasticsearch. */
@@ -308,6 +318,7 @@ export function buildOptionsOf(settings: Settings): BuildOptions {
       o.maxIndicatorsPerItem = s.maxIndicatorsPerItem;
     }
     if (s.minRootLlr !== undefined) o.minRootLlr = s.minRootLlr;
+    if (s.significance !== undefined) o.significance = s.significance;
     if (Object.keys(o).length) fields[field] = o;
   };
   if (settings.indicators) {
@@ -327,6 +338,10 @@ export function buildOptionsOf(settings: Settings): BuildOptions {
     out.maxIndicatorsPerItem = settings.maxIndicatorsPerItem;
   }
   if (settings.minRootLlr !== undefined) out.minRootLlr = settings.minRootLlr;
+  if (settings.significance !== undefined) {
+    out.significance = settings.significance;
+  }
+  if (settings.ridge !== undefined) out.ridge = settings.ridge;
   if (settings.maxHistoryPerUser !== undefined) {
     out.maxHistoryPerUser = settings.maxHistoryPerUser;
   }

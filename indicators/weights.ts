@@ -48,7 +48,7 @@ import { indicatorFieldsOf } from "../model/fields.ts";
  * MovieLens-100k (nDCG@10 0.384 vs 0.308 at the same settings), as good on
  * the generated RetailRocket-shaped log (see the README's evaluation).
  */
-export const DEFAULT_WEIGHTING: Weighting = "llr-idf";
+export const DEFAULT_WEIGHTING: Weighting = "learned";
 
 /**
  * The weightings counted from root LLR scores alone (what

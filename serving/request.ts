@@ -256,7 +256,7 @@ export interface ResolvedServing {
 }
 
 /** Default of {@linkcode ServingOptions.maxQueryEvents}. */
-export const DEFAULT_MAX_QUERY_EVENTS = 100;
+export const DEFAULT_MAX_QUERY_EVENTS = MAX_HISTORY;
 
 /**
  * Checks serving options, so that a bad setting fails when a recommender is
