@@ -34,7 +34,6 @@ import { loadSettings } from "../config/settings.ts";
 import {
   numberFlag,
   parseFlags,
-  progressBar,
   run,
   weightingFlag,
   withProgress,
