@@ -12,8 +12,10 @@ import {
   checkBuildOptions,
   DEFAULT_MAX_INDICATORS_PER_ITEM,
   DEFAULT_MIN_ROOT_LLR,
+  DEFAULT_SIGNIFICANCE,
   type IndicatorOptions,
 } from "../indicators/build.ts";
+import { DEFAULT_RIDGE } from "../indicators/learned.ts";
 import { DEFAULT_MAX_HISTORY_PER_USER } from "../indicators/interactions.ts";
 import { buildOptionsOf, type Settings } from "../config/settings.ts";
 import { numberFlag, weightingFlag } from "./common.ts";
@@ -26,6 +28,9 @@ export const BUILD_FLAGS = {
   similar: { type: "string" },
   "max-indicators": { type: "string" },
   "min-llr": { type: "string" },
+  significance: { type: "string" },
+  ridge: { type: "string" },
+  "field-significance": { type: "string", multiple: true },
   "history-cap": { type: "string" },
   "field-min-llr": { type: "string", multiple: true },
   "field-max-indicators": { type: "string", multiple: true },
@@ -44,17 +49,25 @@ settings file:
   --secondary A,B        secondary event types (default: all others; "" none)
   --similar NAME|none    similar-items type (default: the most common secondary)
   --max-indicators N     indicators kept per item (default ${DEFAULT_MAX_INDICATORS_PER_ITEM})
-  --min-llr X            minimum signed root LLR (default ${DEFAULT_MIN_ROOT_LLR};
-                         = raw LLR ${DEFAULT_MIN_ROOT_LLR ** 2})
+  --significance A       keep pairs whose LLR test has a p-value <= A (default
+                         ${DEFAULT_SIGNIFICANCE}: root LLR >= ${
+  DEFAULT_MIN_ROOT_LLR.toFixed(2)
+}, raw LLR ${(DEFAULT_MIN_ROOT_LLR ** 2).toFixed(2)})
+  --min-llr X            the threshold as a signed root LLR instead (the
+                         original tutorial's was 5, raw LLR 25)
   --history-cap N        most recent items kept per user and event type
                          (default ${DEFAULT_MAX_HISTORY_PER_USER}, Mahout's maxNumInteractions)
   --field-min-llr F=X    threshold for field F only (repeatable)
+  --field-significance F=A
+                         significance level for field F only (repeatable)
   --field-max-indicators F=N
                          top-k for field F only (repeatable)
-  --weights W            indicator strength: llr-idf (default: root LLR × idf,
-                         sparse_vector fields scored by weight), llr (root
-                         LLR), none (keyword fields scored by BM25, as the
-                         Universal Recommender does)
+  --weights W            indicator strength, sparse_vector fields scored by
+                         weight: learned (default: a ridge regression of each
+                         item on its LLR indicators), llr-idf (root LLR ×
+                         idf), llr (root LLR); or none (keyword fields scored
+                         by BM25, as the Universal Recommender does)
+  --ridge X              ridge penalty of learned weights (default ${DEFAULT_RIDGE})
   --min-events-per-user N
                          leave out users with fewer distinct interactions
                          (the UR's minEventsPerUser; rankings: settings file)
@@ -67,6 +80,9 @@ export interface BuildFlags {
   similar?: string;
   "max-indicators"?: string;
   "min-llr"?: string;
+  significance?: string;
+  ridge?: string;
+  "field-significance"?: string[];
   "history-cap"?: string;
   "field-min-llr"?: string[];
   "field-max-indicators"?: string[];
@@ -105,7 +121,19 @@ export function buildOptions(
   const max = numberFlag("max-indicators", flags["max-indicators"]);
   if (max !== undefined) options.maxIndicatorsPerItem = max;
   const min = numberFlag("min-llr", flags["min-llr"], false);
+  const alpha = numberFlag("significance", flags.significance, false);
+  if (min !== undefined && alpha !== undefined) {
+    throw new ConfigError("--min-llr", "and --significance are exclusive");
+  }
+  // a flag's threshold replaces the settings' (either form)
+  if (min !== undefined || alpha !== undefined) {
+    delete options.minRootLlr;
+    delete options.significance;
+  }
   if (min !== undefined) options.minRootLlr = min;
+  if (alpha !== undefined) options.significance = alpha;
+  const ridge = numberFlag("ridge", flags.ridge, false);
+  if (ridge !== undefined) options.ridge = ridge;
   const cap = numberFlag("history-cap", flags["history-cap"]);
   if (cap !== undefined) options.maxHistoryPerUser = cap;
   const minEvents = numberFlag(
@@ -131,7 +159,13 @@ export function buildOptions(
   };
   for (const v of flags["field-min-llr"] ?? []) {
     const [field, n] = parse("field-min-llr", v, false);
-    fields[field] = { ...fields[field], minRootLlr: n };
+    const { significance: _, ...rest } = fields[field] ?? {};
+    fields[field] = { ...rest, minRootLlr: n };
+  }
+  for (const v of flags["field-significance"] ?? []) {
+    const [field, n] = parse("field-significance", v, false);
+    const { minRootLlr: _, ...rest } = fields[field] ?? {};
+    fields[field] = { ...rest, significance: n };
   }
   for (const v of flags["field-max-indicators"] ?? []) {
     const [field, n] = parse("field-max-indicators", v, true);

@@ -7,7 +7,12 @@
  */
 
 import { ConfigError } from "../errors/mod.ts";
-import { readEventColumns, type SkipReport } from "../events/read.ts";
+import {
+  readEventBatches,
+  readEventColumns,
+  type SkipReport,
+} from "../events/read.ts";
+import type { EventFormat } from "../events/format.ts";
 import type { EventColumns } from "../events/columns.ts";
 import {
   buildIndicatorsLazily,
@@ -15,6 +20,11 @@ import {
   defaultMemoryBudget,
   type LazyIndicatorModel,
 } from "../indicators/build.ts";
+import {
+  buildTuned,
+  describeSetting,
+  type TunedBuildOptions,
+} from "../evaluate/tune.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import type { ModelManifest } from "../model/manifest.ts";
 import { openModel, writeModel } from "../model/ndjson.ts";
@@ -88,6 +98,16 @@ Memory and threads:
                          core; 0: the main thread only)
   --temp-dir DIR         where temporary files go (default: the system's)
 
+Tuning (settings: tune):
+  --tune                 carve a validation split out of the log, search the
+                         settings above (and the history length and field
+                         boosts served), record the best and its validation
+                         figures in the model's manifest, and build with it
+  --tune-protocol P      last-k (default: each user's last primary item held
+                         out), stratified (per-user 75/25) or time (last 10%)
+  --tune-budget X        stop starting new settings after X times the first
+                         build (default 4)
+
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
                          to a temporary name, renamed when complete. With
@@ -131,6 +151,9 @@ const FLAGS = {
   "memory-budget": { type: "string" },
   workers: { type: "string" },
   "temp-dir": { type: "string" },
+  tune: { type: "boolean", default: false },
+  "tune-protocol": { type: "string" },
+  "tune-budget": { type: "string" },
   items: { type: "string" },
   out: { type: "string" },
   engine: { type: "string" },
@@ -254,6 +277,13 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       ...(tempDir !== undefined ? { tempDir } : {}),
     }
     : undefined;
+  const tuning = tuneOptions(flags, settings);
+  if (tuning && engine === "spark") {
+    throw new ConfigError(
+      "--tune",
+      "is not implemented by the Spark build: tune with --engine deno",
+    );
+  }
   const spark = engine === "spark"
     ? await sparkPlan(flags, settings, {
       events: events!,
@@ -315,7 +345,7 @@ export async function buildIndexCommand(args: string[]): Promise<void> {
       position = () => undefined;
       if (sparkBuilt.out) summary.out = sparkBuilt.out;
     } else {
-      built = await build(events!, format!, options!, onError);
+      built = await build(events!, format!, options!, onError, tuning);
       model = built;
       position = built.itemIndex;
     }
@@ -405,65 +435,30 @@ async function build(
   format: Awaited<ReturnType<typeof eventFormat>>,
   options: BuildOptions,
   onError: "fail" | "skip",
+  tuning: TunedBuildOptions | undefined,
 ): Promise<LazyIndicatorModel> {
   const skipped: SkipReport = { count: 0, first: [] };
-  let eventsRead = 0;
-  const size = (await Deno.stat(events)).size;
-  const reading = progressBar(`reading ${events}`, size, {
-    unit: "bytes",
-    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
-  });
-  async function* counted(
-    batches: AsyncIterable<EventColumns>,
-  ): AsyncGenerator<EventColumns> {
-    for await (const batch of batches) {
-      eventsRead += batch.length;
-      yield batch;
-    }
-    reading.done();
-  }
-  let field: ReturnType<typeof progressBar> | undefined;
-  let fieldName = "";
-  const budget = options.memoryBudget ?? defaultMemoryBudget();
-  console.error(`memory budget ${(budget / 2 ** 30).toFixed(1)} GiB`);
-  const model = await buildIndicatorsLazily(
-    counted(readEventColumns(
+  const accepted = acceptNamed(format.format, [
+    options.primaryEvent,
+    ...options.secondaryEvents ?? [],
+    options.similarEvent,
+  ]);
+  const source = { events, format: format.name };
+  const model = tuning
+    ? await tunedBuild(
       events,
-      acceptNamed(format.format, [
-        options.primaryEvent,
-        ...options.secondaryEvents ?? [],
-        options.similarEvent,
-      ]),
-      {
-        onError,
-        skipped,
-        onProgress: (read) => reading.update(read),
-        // parse in another thread while this one interns ids
-        parallel: options.workers !== 0 &&
-          (navigator.hardwareConcurrency ?? 1) > 1,
-      },
-    )),
-    {
-      ...options,
-      memoryBudget: budget,
-      // about 34 bytes a line, a third of that compressed
-      expectedEvents: size / (events.endsWith(".gz") ? 10 : 34),
-      source: { events, format: format.name },
-      onProgress: (p) => {
-        const label = `${p.field}${
-          p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ""
-        }: row interactions`;
-        if (label !== fieldName) {
-          field?.done();
-          fieldName = label;
-          field = progressBar(label, p.total);
-        }
-        field!.update(p.done);
-      },
-    },
-  );
-  field?.done();
+      accepted,
+      options,
+      onError,
+      skipped,
+      source,
+      tuning,
+    )
+    : await streamingBuild(events, accepted, options, onError, skipped, source);
   const { manifest, fields, stats } = model;
+  if (manifest.tuning) {
+    console.error(`tuned: ${JSON.stringify(manifest.tuning)}`);
+  }
   if (skipped.count > 0) {
     console.error(
       `skipped ${skipped.count} malformed lines, e.g. ${
@@ -491,6 +486,86 @@ async function build(
     );
   }
   return model;
+}
+
+// the streaming build: column batches, parsed in another thread
+async function streamingBuild(
+  events: string,
+  format: EventFormat,
+  options: BuildOptions,
+  onError: "fail" | "skip",
+  skipped: SkipReport,
+  source: { events: string; format?: string },
+): Promise<LazyIndicatorModel> {
+  let eventsRead = 0;
+  const size = (await Deno.stat(events)).size;
+  const reading = progressBar(`reading ${events}`, size, {
+    unit: "bytes",
+    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
+  });
+  async function* counted(
+    batches: AsyncIterable<EventColumns>,
+  ): AsyncGenerator<EventColumns> {
+    for await (const batch of batches) {
+      eventsRead += batch.length;
+      yield batch;
+    }
+    reading.done();
+  }
+  let field: ReturnType<typeof progressBar> | undefined;
+  let fieldName = "";
+  const budget = options.memoryBudget ?? defaultMemoryBudget();
+  console.error(`memory budget ${(budget / 2 ** 30).toFixed(1)} GiB`);
+  const model = await buildIndicatorsLazily(
+    counted(readEventColumns(events, format, {
+      onError,
+      skipped,
+      onProgress: (read) => reading.update(read),
+      // parse in another thread while this one interns ids
+      parallel: options.workers !== 0 &&
+        (navigator.hardwareConcurrency ?? 1) > 1,
+    })),
+    {
+      ...options,
+      memoryBudget: budget,
+      // about 34 bytes a line, a third of that compressed
+      expectedEvents: size / (events.endsWith(".gz") ? 10 : 34),
+      source,
+      onProgress: (p) => {
+        const label = `${p.field}${
+          p.passes > 1 ? ` (pass ${p.pass}/${p.passes})` : ""
+        }: row interactions`;
+        if (label !== fieldName) {
+          field?.done();
+          fieldName = label;
+          field = progressBar(label, p.total);
+        }
+        field!.update(p.done);
+      },
+    },
+  );
+  field?.done();
+  return model;
+}
+
+// --tune: the whole log in memory, a validation split, the search
+async function tunedBuild(
+  events: string,
+  format: EventFormat,
+  options: BuildOptions,
+  onError: "fail" | "skip",
+  skipped: SkipReport,
+  source: { events: string; format?: string },
+  tuning: TunedBuildOptions,
+): Promise<LazyIndicatorModel> {
+  console.error(`reading ${events} (tuning holds the log in memory)`);
+  const model = await buildTuned(
+    readEventBatches(events, format, { onError, skipped }),
+    { ...options, source },
+    tuning,
+  );
+  const index = new Map(model.documents.map((d, i) => [d.id, i]));
+  return { ...model, itemIndex: (id) => index.get(id), release() {} };
 }
 
 async function checkReadable(flag: string, path: string, dirOk = false) {
@@ -806,6 +881,51 @@ async function checkModelDir(dir: string, events: string) {
       );
     }
   }
+}
+
+// --tune and its options over the settings' tune, checked before reading
+function tuneOptions(
+  flags: {
+    tune?: boolean;
+    "tune-protocol"?: string;
+    "tune-budget"?: string;
+    indicators?: string;
+  },
+  settings: Settings,
+): TunedBuildOptions | undefined {
+  const protocol = flags["tune-protocol"] ?? settings.tune?.protocol;
+  if (
+    protocol !== undefined &&
+    !["last-k", "stratified", "time"].includes(protocol)
+  ) {
+    throw new ConfigError(
+      "--tune-protocol",
+      `must be last-k, stratified or time, got "${protocol}"`,
+    );
+  }
+  const budget = numberFlag("tune-budget", flags["tune-budget"], false) ??
+    settings.tune?.budget;
+  if (budget !== undefined && !(budget > 0)) {
+    throw new ConfigError("--tune-budget", "must be a positive number");
+  }
+  if (!flags.tune) {
+    if (flags["tune-protocol"] ?? flags["tune-budget"]) {
+      throw new ConfigError("--tune-protocol", "and --tune-budget need --tune");
+    }
+    return undefined;
+  }
+  if (flags.indicators !== undefined) {
+    throw new ConfigError("--tune", "needs --events (it builds the model)");
+  }
+  return {
+    protocol: protocol as TunedBuildOptions["protocol"],
+    budget,
+    maxUsers: settings.tune?.maxUsers,
+    onProgress: (s, done) =>
+      console.error(
+        `  tuning ${done}: ${describeSetting(s)}: nDCG@10 ${s.ndcg.toFixed(4)}`,
+      ),
+  };
 }
 
 // --out must not overwrite an input, and its directory must exist

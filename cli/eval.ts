@@ -22,6 +22,8 @@ import { readEventBatches } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import type { Model } from "../model/manifest.ts";
 import {
+  checkServingOptions,
+  DEFAULT_MAX_QUERY_EVENTS,
   MAX_HISTORY,
   type Recommender,
   type RecommendRequest,
@@ -32,7 +34,6 @@ import { loadSettings } from "../config/settings.ts";
 import {
   numberFlag,
   parseFlags,
-  progressBar,
   run,
   weightingFlag,
   withProgress,
@@ -44,7 +45,24 @@ import {
   primaryEvent,
 } from "./_format.ts";
 import { writeReport } from "../evaluate/report.ts";
-import { type Scored, sweep, trainedItems } from "../evaluate/sweep.ts";
+import { trainedItems } from "../evaluate/sweep.ts";
+import {
+  carveValidation,
+  DEFAULT_TUNE_BUDGET,
+  describeSetting,
+  tune,
+  type TuneResult,
+  type ValidationOptions,
+} from "../evaluate/tune.ts";
+import {
+  type BuildOptions,
+  checkBuildOptions,
+  DEFAULT_MAX_INDICATORS_PER_ITEM,
+  DEFAULT_SIGNIFICANCE,
+} from "../indicators/build.ts";
+import { DEFAULT_RIDGE } from "../indicators/learned.ts";
+import { rootLlrThreshold } from "../indicators/significance.ts";
+import { DEFAULT_WEIGHTING } from "../indicators/weights.ts";
 
 const HELP = `
 deno task eval [--events FILE] [options]
@@ -54,6 +72,8 @@ on the held-out part, through the same recommend() API that serves:
   popularity      the most popular items the user has not had
   tutorial seed   the original tutorial's approach: LLR on the primary event
                   alone, top 50 per item, root LLR >= 5, unweighted (BM25)
+  0.2 defaults    cco-es 0.2's defaults: root LLR >= 5, top 50, root LLR ×
+                  idf weights, the newest 100 history items per type
   purchase-only   LLR on the primary event alone, with this run's settings
   CCO             every indicator field, the whole history
   CCO - <type>    CCO without one secondary event type (ablation)
@@ -71,13 +91,19 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --seed N             stratified: seed (42)
   --single-event       treat every event as the primary event (one type)
   --primary NAME       primary event (default: the format's)
-  --min-llr X          LLR threshold for the models (default 5)
-  --max-indicators N   indicators per item (default 50)
-  --max-query-events N history items used per event type (default 100)
-  --weights W          indicator strength of the run's LLR models: llr-idf
-                       (the default) or llr (weighted sparse_vector fields),
-                       none (keyword fields, BM25); see README "Indicator
-                       strength"
+  --min-llr X          threshold on signed root LLR for the models
+  --significance A     the threshold as a significance level of the LLR test
+                       (default ${DEFAULT_SIGNIFICANCE}: root LLR >= ${
+  rootLlrThreshold(DEFAULT_SIGNIFICANCE).toFixed(2)
+})
+  --max-indicators N   indicators per item (default ${DEFAULT_MAX_INDICATORS_PER_ITEM})
+  --max-query-events N history items used per event type (default ${DEFAULT_MAX_QUERY_EVENTS}:
+                       the whole history a request can carry)
+  --weights W          indicator strength of the run's LLR models: ${DEFAULT_WEIGHTING}
+                       (the default), llr-idf or llr (weighted sparse_vector
+                       fields), none (keyword fields, BM25); see README
+                       "Indicator strength"
+  --ridge X            ridge penalty of learned weights (default ${DEFAULT_RIDGE})
   --backend B          embedded (default) or es: every model is indexed into
                        a temporary Elasticsearch index (deleted afterwards)
                        and queried there; the sweep stays embedded (same
@@ -85,28 +111,35 @@ chart. Writes report.md, report.json and recall.svg to --out-dir.
   --es-url URL         Elasticsearch URL (default: $ES_URL)
   --es-config FILE     JSON connection settings (default $CCO_ES_CONFIG)
   --out-dir DIR        where the report goes (default out/eval)
-  --sweep              tune threshold, indicators per item, weighting, history
-                       length and secondary-field weight on a validation split
-                       carved out of the training data (never the test split),
-                       then add the best setting as a "(tuned)" model
+  --tune, --sweep      tune history length, secondary-field weight, weighting,
+                       ridge, indicators per item and threshold on a validation
+                       split carved out of the training data with the same
+                       protocol (never the test split), as build-index --tune
+                       does, then add the best setting as a "(tuned)" model
+  --tune-budget X      time budget of --tune, in plain builds (default ${DEFAULT_TUNE_BUDGET});
+                       "none" searches every axis
   --title TEXT         report title
   --published sar      add Microsoft Recommenders' published MovieLens-100k
                        figures (SAR, BPR; stratified 75/25, seed 42) beside ours
 ${EVENT_FORMAT_HELP}  -h, --help           this text
 `;
 
-/** One line: our best nDCG@10 against SAR's published figure. */
+/** One line: our best nDCG@10 against SAR's and BPR's published figures. */
 function versusSar(results: Record<string, Evaluation>): string {
-  const SAR_NDCG = 0.3848;
   const [name, best] = Object.entries(results)
     .sort(([, a], [, b]) => b.atK[10].mean.ndcg - a.atK[10].mean.ndcg)[0];
   const { mean, interval } = best.atK[10];
-  const diff = mean.ndcg - SAR_NDCG;
+  const versus = (label: string, published: number) => {
+    const diff = mean.ndcg - published;
+    return `${diff >= 0 ? "above" : "below"} ${label}'s published ${
+      published.toFixed(4).replace(/0$/, "")
+    } by ${Math.abs(diff).toFixed(4)}`;
+  };
   return `Best nDCG@10 here: ${name}, ${mean.ndcg.toFixed(4)} [${
     interval.ndcg[0].toFixed(4)
-  }, ${interval.ndcg[1].toFixed(4)}], ${
-    diff >= 0 ? "above" : "below"
-  } SAR's published 0.3848 by ${Math.abs(diff).toFixed(4)}.`;
+  }, ${interval.ndcg[1].toFixed(4)}], ${versus("SAR", 0.3848)}, ${
+    versus("BPR", 0.442)
+  }.`;
 }
 
 /**
@@ -128,6 +161,8 @@ export async function evalCommand(args: string[]): Promise<void> {
       "single-event": { type: "boolean", default: false },
       primary: { type: "string" },
       "min-llr": { type: "string" },
+      significance: { type: "string" },
+      ridge: { type: "string" },
       "max-indicators": { type: "string" },
       "max-query-events": { type: "string" },
       weights: { type: "string" },
@@ -138,6 +173,8 @@ export async function evalCommand(args: string[]): Promise<void> {
       title: { type: "string" },
       published: { type: "string" },
       sweep: { type: "boolean", default: false },
+      tune: { type: "boolean", default: false },
+      "tune-budget": { type: "string" },
       ...EVENT_FORMAT_FLAGS,
     },
     HELP,
@@ -146,6 +183,37 @@ export async function evalCommand(args: string[]): Promise<void> {
   const settings = await loadSettings(flags.config);
   // check every flag before the long work
   const weights = weightingFlag(flags.weights);
+  const minRootLlr = numberFlag("min-llr", flags["min-llr"], false);
+  const significance = numberFlag("significance", flags.significance, false);
+  if (minRootLlr !== undefined && significance !== undefined) {
+    throw new ConfigError("--min-llr", "and --significance are exclusive");
+  }
+  const ridge = numberFlag("ridge", flags.ridge, false);
+  const maxIndicatorsPerItem = numberFlag(
+    "max-indicators",
+    flags["max-indicators"],
+  );
+  // this run's build: the flags over the library's defaults
+  const runBuild: Omit<BuildOptions, "primaryEvent"> = {
+    ...(minRootLlr !== undefined ? { minRootLlr } : {}),
+    ...(significance !== undefined ? { significance } : {}),
+    ...(maxIndicatorsPerItem !== undefined ? { maxIndicatorsPerItem } : {}),
+    ...(weights !== undefined ? { weights } : {}),
+    ...(ridge !== undefined ? { ridge } : {}),
+  };
+  checkBuildOptions({ primaryEvent: "x", ...runBuild });
+  const maxQueryEvents = numberFlag(
+    "max-query-events",
+    flags["max-query-events"],
+  );
+  checkServingOptions({ maxQueryEvents });
+  const tuning = flags.tune || flags.sweep;
+  const tuneBudget = flags["tune-budget"] === "none"
+    ? Infinity
+    : numberFlag("tune-budget", flags["tune-budget"], false);
+  if (tuneBudget !== undefined && !(tuneBudget > 0)) {
+    throw new ConfigError("--tune-budget", "must be a positive number or none");
+  }
   const backend = flags.backend;
   if (backend !== "embedded" && backend !== "es") {
     throw new ConfigError(
@@ -241,18 +309,11 @@ export async function evalCommand(args: string[]): Promise<void> {
     const t0 = performance.now();
     const built = await buildIndicators(split.train, {
       primaryEvent: primary,
-      minRootLlr: numberFlag("min-llr", flags["min-llr"], false),
-      maxIndicatorsPerItem: numberFlag(
-        "max-indicators",
-        flags["max-indicators"],
-      ),
-      weights,
+      ...runBuild,
     });
     const buildMs = performance.now() - t0;
     const { documents, fields, stats } = built;
-    const recommender = await serve("cco", built, {
-      maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
-    });
+    const recommender = await serve("cco", built, { maxQueryEvents });
     // requests accept at most MAX_HISTORY items per type: keep the newest
     const history = histories(split.train, MAX_HISTORY);
     const catalogue = documents.length;
@@ -281,8 +342,16 @@ export async function evalCommand(args: string[]): Promise<void> {
       maxIndicatorsPerItem: 50,
       weights: "none",
     });
-    const seedRecommender = await serve("seed", seed, {
-      maxQueryEvents: numberFlag("max-query-events", flags["max-query-events"]),
+    const seedRecommender = await serve("seed", seed, { maxQueryEvents });
+    // cco-es 0.2's defaults, for comparison with this run's
+    const previous = await buildIndicators(split.train, {
+      primaryEvent: primary,
+      minRootLlr: 5,
+      maxIndicatorsPerItem: 50,
+      weights: "llr-idf",
+    });
+    const previousRecommender = await serve("previous", previous, {
+      maxQueryEvents: 100,
     });
     const models: [
       string,
@@ -294,6 +363,12 @@ export async function evalCommand(args: string[]): Promise<void> {
         history: { [primary]: seenOf(u) },
         ...rules(u),
       }), seedRecommender],
+      ["0.2 defaults", (u) => ({
+        history: secondaries.length
+          ? history.get(u) ?? {}
+          : { [primary]: seenOf(u) },
+        ...rules(u),
+      }), previousRecommender],
       ["purchase-only LLR", (u) => ({
         history: { [primary]: seenOf(u) },
         ...rules(u),
@@ -323,47 +398,54 @@ export async function evalCommand(args: string[]): Promise<void> {
           `(${((performance.now() - t) / 1000).toFixed(1)} s)`,
       );
     }
-    let tuning: Scored[] | undefined;
-    if (flags.sweep) {
-      const validation = flags.protocol === "time"
-        ? timeSplit(split.train, { fraction: 0.9, primaryEvent: primary })
-        : flags.protocol === "last-k"
-        ? lastKSplit(split.train, {
-          k: numberFlag("k", flags.k),
-          primaryEvent: primary,
-        })
-        : stratifiedSplit(split.train, {
-          ratio: numberFlag("ratio", flags.ratio, false),
-          seed: (numberFlag("seed", flags.seed) ?? 42) + 1,
-        });
+    let tuned: TuneResult | undefined;
+    if (tuning) {
+      const validation = carveValidation(split.train, {
+        protocol: flags.protocol as ValidationOptions["protocol"],
+        primaryEvent: primary,
+        k: numberFlag("k", flags.k),
+        ratio: numberFlag("ratio", flags.ratio, false),
+        seed: (numberFlag("seed", flags.seed) ?? 42) + 1,
+      });
       if (validation.test.size === 0) {
         throw new ConfigError(
           "",
-          "--sweep: the validation split has no test users",
+          "--tune: the validation split has no test users",
         );
       }
-      let bar: ReturnType<typeof progressBar> | undefined;
-      tuning = await sweep(validation, primary, (done, total) => {
-        (bar ??= progressBar("settings", total)).update(done);
-      }, flags.protocol === "stratified");
-      bar?.done();
-      const best = tuning[0];
       console.error(
-        `best on validation (${validation.test.size} users): ${
-          JSON.stringify(best)
+        `tuning on a validation split of the training data: ${validation.test.size} users`,
+      );
+      tuned = await tune(validation, {
+        build: { primaryEvent: primary, ...runBuild },
+        start: { maxQueryEvents: maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS },
+        budget: tuneBudget,
+        excludeTrained: flags.protocol === "stratified",
+        onProgress: (s, done) =>
+          console.error(
+            `  ${done}. ${describeSetting(s)}: nDCG@10 ${s.ndcg.toFixed(4)}`,
+          ),
+      });
+      const best = tuned.best;
+      console.error(
+        `best on validation (${tuned.users} users, ${tuned.tried.length} settings in ${
+          (tuned.millis / 1000).toFixed(0)
+        } s${tuned.complete ? "" : ", budget reached"}): ${
+          describeSetting(best)
         }`,
       );
-      const tuned = await buildIndicators(split.train, {
+      const tunedModel = await buildIndicators(split.train, {
         primaryEvent: primary,
         minRootLlr: best.minRootLlr,
         maxIndicatorsPerItem: best.maxIndicatorsPerItem,
         weights: best.weights,
+        ridge: best.ridge,
       });
-      const tunedRecommender = await serve("tuned", tuned, {
+      const tunedRecommender = await serve("tuned", tunedModel, {
         maxQueryEvents: best.maxQueryEvents,
       });
       const fieldBoosts = Object.fromEntries(
-        tuned.fields.filter((f) => f.startsWith("indicators_"))
+        tunedModel.fields.filter((f) => f.startsWith("indicators_"))
           .map((f) => [f, best.secondaryBoost]),
       );
       const tunedName = secondaries.length
@@ -373,7 +455,7 @@ export async function evalCommand(args: string[]): Promise<void> {
         tunedRecommender,
         split,
         (u) => ({ history: history.get(u) ?? {}, fieldBoosts, ...rules(u) }),
-        { catalogue: tuned.documents.length },
+        { catalogue: tunedModel.documents.length },
       );
       console.error(
         `${tunedName}: nDCG@10 ${
@@ -399,7 +481,16 @@ export async function evalCommand(args: string[]): Promise<void> {
       fields,
       buildMs,
       results,
-      tuning: tuning?.slice(0, 10),
+      tuning: tuned
+        ? {
+          users: tuned.users,
+          settings: tuned.tried.length,
+          seconds: tuned.millis / 1000,
+          complete: tuned.complete,
+          start: tuned.start,
+          best: tuned.tried.slice(0, 10),
+        }
+        : undefined,
       published: flags.published === "sar"
         ? [
           "Microsoft Recommenders' published MovieLens-100k results on the same protocol",

@@ -6,8 +6,13 @@
  * @module
  */
 
-import { ConfigError, messageOf } from "../errors/mod.ts";
+import { ConfigError, messageOf, RequestError } from "../errors/mod.ts";
 import type { RecommendRequest } from "../serving/request.ts";
+import {
+  type BatchResult,
+  readBatch,
+  recommendBatch,
+} from "../serving/batch.ts";
 import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP } from "./_format.ts";
@@ -18,11 +23,16 @@ const HELP = `
 deno task recommend --history ITEM[,ITEM...] [options]
 deno task recommend --request '{"history":{"transaction":["1"],"view":["2"]},
   "filters":[{"field":"available","value":true}],"num":5,"explain":true}'
+deno task recommend --batch users.ndjson [--out results.ndjson]
 
 Prints the items recommended for a history of the model's primary event
 (most recent item first), or for a full request (per-event-type history,
 item/items, filters, boosts, exclude, excludeSeen, dateRange, from, num,
-backfill, explain: see README).
+backfill, explain: see README). With --batch, answers one request per
+line of an NDJSON file ({"user": "u1", "history": {...}, ...request keys})
+in one process and writes one JSON line per request, in input order:
+{"user": "u1", "items": [...], "scores": [...]}, or {"user", "error"} for a
+request refused as malformed (the batch goes on; the exit status is 1).
 
 Backend, the first that applies:
   --indicators FILE|DIR   embedded, over an exported model (build-index --out)
@@ -35,6 +45,10 @@ Options (flags override the settings file):
   --config FILE           settings file (default $CCO_CONFIG)
   --history LIST          comma-separated item ids of the primary event
   --request JSON          a whole request object instead of --history
+  --batch FILE            NDJSON requests, one per line with a "user" (.gz ok)
+  --out FILE              --batch: write the results here (default stdout)
+  --concurrency N         --batch: requests in flight (default 1 embedded,
+                          16 Elasticsearch)
   --num N                 number of results (default 10)
   --json                  print JSON instead of a table
   --es-config FILE        JSON connection settings (url, apiKey, username,
@@ -48,6 +62,9 @@ const FLAGS = {
   config: { type: "string" },
   history: { type: "string" },
   request: { type: "string" },
+  batch: { type: "string" },
+  out: { type: "string" },
+  concurrency: { type: "string" },
   num: { type: "string" },
   json: { type: "boolean", default: false },
   "es-url": { type: "string" },
@@ -69,11 +86,31 @@ const FLAGS = {
 export async function recommendCommand(args: string[]): Promise<void> {
   const flags = parseFlags(FLAGS, HELP, args);
   const settings = await loadSettings(flags.config);
-  let request: RecommendRequest;
-  if (flags.request) {
-    if (flags.history) {
-      throw new ConfigError("--history", "and --request are exclusive");
+  let request: RecommendRequest | undefined;
+  const exclusive = [
+    ["--request", flags.request],
+    ["--history", flags.history],
+    ["--batch", flags.batch],
+  ].filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (exclusive.length > 1) {
+    throw new ConfigError(exclusive[0]!, `and ${exclusive[1]} are exclusive`);
+  }
+  if (flags.batch === undefined) {
+    for (const flag of ["out", "concurrency"] as const) {
+      if (flags[flag] !== undefined) {
+        throw new ConfigError(`--${flag}`, "needs --batch");
+      }
     }
+  }
+  const concurrency = numberFlag("concurrency", flags.concurrency);
+  if (concurrency !== undefined && concurrency < 1) {
+    throw new ConfigError("--concurrency", "must be at least 1");
+  }
+  if (flags.batch !== undefined) {
+    await Deno.stat(flags.batch).catch((e) => {
+      throw new ConfigError("--batch", `${flags.batch}: ${messageOf(e)}`);
+    });
+  } else if (flags.request) {
     try {
       request = JSON.parse(flags.request);
     } catch (error) {
@@ -86,7 +123,7 @@ export async function recommendCommand(args: string[]): Promise<void> {
   } else {
     throw new ConfigError(
       "--history",
-      "ITEM[,ITEM...] or --request JSON is required (see --help)",
+      "ITEM[,ITEM...], --request JSON or --batch FILE is required (see --help)",
     );
   }
   const serving = servingOptionsOf(settings, {
@@ -95,7 +132,22 @@ export async function recommendCommand(args: string[]): Promise<void> {
   });
   const backend = await openBackend(flags, settings, serving);
   try {
-    const recs = await backend.recommender.recommend(request);
+    if (flags.batch !== undefined) {
+      const failed = await writeBatch(
+        recommendBatch(backend.recommender, readBatch(flags.batch), {
+          concurrency: concurrency ?? (backend.client ? 16 : 1),
+        }),
+        flags.out,
+      );
+      if (failed > 0) {
+        throw new RequestError(
+          "",
+          `${failed} request(s) of ${flags.batch} were refused (see their "error")`,
+        );
+      }
+      return;
+    }
+    const recs = await backend.recommender.recommend(request!);
     if (flags.json) {
       console.log(JSON.stringify(recs));
       return;
@@ -123,6 +175,54 @@ export async function recommendCommand(args: string[]): Promise<void> {
   } finally {
     await backend.close();
   }
+}
+
+/**
+ * Writes batch results as JSON lines to `out` (default stdout), in
+ * buffered chunks, to a temporary name renamed when complete.
+ *
+ * @param results The results.
+ * @param out The file, or undefined for stdout.
+ * @returns How many results were errors.
+ */
+async function writeBatch(
+  results: AsyncIterable<BatchResult>,
+  out: string | undefined,
+): Promise<number> {
+  const temp = out === undefined ? undefined : `${out}.tmp-${Deno.pid}`;
+  const file = temp === undefined ? undefined : await Deno.open(temp, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const sink = file ?? Deno.stdout;
+  const encoder = new TextEncoder();
+  let failed = 0;
+  let buffer = "";
+  const flush = async () => {
+    const bytes = encoder.encode(buffer);
+    for (let at = 0; at < bytes.length;) {
+      at += await sink.write(bytes.subarray(at));
+    }
+    buffer = "";
+  };
+  try {
+    for await (const r of results) {
+      if (r.error !== undefined) failed++;
+      buffer += JSON.stringify(r) + "\n";
+      if (buffer.length >= 1 << 20) await flush();
+    }
+    await flush();
+  } catch (error) {
+    file?.close();
+    if (temp) await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+  if (file && temp && out) {
+    file.close();
+    await Deno.rename(temp, out);
+  }
+  return failed;
 }
 
 if (import.meta.main) await run(() => recommendCommand(Deno.args));

@@ -87,6 +87,8 @@ export interface Settings {
   maxIndicatorsPerItem?: number;
   /** Threshold on signed root LLR. */
   minRootLlr?: number;
+  /** Threshold as a significance level of the LLR test. */
+  significance?: number;
   /** History cap per user and event type when building. */
   maxHistoryPerUser?: number;
   /** Indicator strength. */
@@ -95,6 +97,14 @@ export interface Settings {
   minEventsPerUser?: number;
   /** Rankings written into the items' metadata (popular, trending, hot). */
   rankings?: RankingSpec[];
+  /** Ridge penalty of learned weights. */
+  ridge?: number;
+  /** `build-index --tune`: validation protocol, budget, users. */
+  tune?: {
+    protocol?: "last-k" | "stratified" | "time";
+    budget?: number;
+    maxUsers?: number;
+  };
   /** Item metadata. */
   items?: {
     path?: string;
@@ -347,6 +357,7 @@ export function buildOptionsOf(settings: Settings): BuildOptions {
       o.maxIndicatorsPerItem = s.maxIndicatorsPerItem;
     }
     if (s.minRootLlr !== undefined) o.minRootLlr = s.minRootLlr;
+    if (s.significance !== undefined) o.significance = s.significance;
     if (Object.keys(o).length) fields[field] = o;
   };
   if (settings.indicators) {
@@ -366,6 +377,10 @@ export function buildOptionsOf(settings: Settings): BuildOptions {
     out.maxIndicatorsPerItem = settings.maxIndicatorsPerItem;
   }
   if (settings.minRootLlr !== undefined) out.minRootLlr = settings.minRootLlr;
+  if (settings.significance !== undefined) {
+    out.significance = settings.significance;
+  }
+  if (settings.ridge !== undefined) out.ridge = settings.ridge;
   if (settings.maxHistoryPerUser !== undefined) {
     out.maxHistoryPerUser = settings.maxHistoryPerUser;
   }

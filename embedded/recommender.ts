@@ -58,12 +58,28 @@ import {
 import { compareIds } from "../model/document.ts";
 import { featureValue } from "../indicators/weights.ts";
 
-/** Postings and BM25 statistics of one indicator field. */
+/** BM25 statistics of one indicator field. */
 interface FieldIndex {
+  /** Field number: where its postings are in each {@linkcode Term}. */
+  no: number;
+  docCount: number;
+  sumDocFreq: number;
+}
+
+/**
+ * Everything about one id: the document it names (-1: none), and the
+ * documents listing it in each field (by field number), with their stored
+ * weights on weighted fields. One lookup per history item or exclusion.
+ */
+interface Term {
+  doc: number;
+  docs: (Int32Array | undefined)[];
+  weights: (Float32Array | undefined)[];
+}
+
+/** A field while indexing: postings as growable arrays. */
+interface FieldBuilder {
   postings: Map<string, number[]>;
-  /** Whether the field is weighted (unknown until a document has values). */
-  weighted?: boolean;
-  /** Weighted fields: the stored weight of each posting. */
   weights?: Map<string, number[]>;
   docCount: number;
   sumDocFreq: number;
@@ -92,7 +108,13 @@ export class EmbeddedRecommender implements Recommender {
   #byId = new Map<string, number>();
   #metadata: (ItemMetadata | undefined)[] = [];
   #fields = new Map<string, FieldIndex>();
+  #terms = new Map<string, Term>();
   #manifest: ModelManifest;
+  // scratch of one request (requests run one at a time: #recommend is
+  // synchronous): score sums, touched documents, exclusions
+  #sums: Float64Array;
+  #touched: Int32Array;
+  #mark: Uint8Array;
   #serving: ResolvedServing;
   // documents in rankBy order (desc, missing last), then id, by rankBy list:
   // the backfill order
@@ -119,6 +141,7 @@ export class EmbeddedRecommender implements Recommender {
     );
     const byId = new Map<string, IndexableDocument>();
     for (const doc of model.documents) byId.set(doc.id, doc);
+    const building = new Map<string, FieldBuilder>();
     for (const [id, doc] of byId) {
       const d = this.#ids.length;
       this.#ids.push(id);
@@ -134,10 +157,10 @@ export class EmbeddedRecommender implements Recommender {
             })`,
           );
         }
-        let index = this.#fields.get(field);
+        let index = building.get(field);
         if (!index) {
           index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
-          this.#fields.set(field, index);
+          building.set(field, index);
         }
         const weights = doc.weights?.[field];
         if (isWeighted && values.length > 0) {
@@ -177,6 +200,30 @@ export class EmbeddedRecommender implements Recommender {
         }
       }
     }
+    const term = (id: string): Term => {
+      let t = this.#terms.get(id);
+      if (!t) this.#terms.set(id, t = { doc: -1, docs: [], weights: [] });
+      return t;
+    };
+    this.#ids.forEach((id, d) => term(id).doc = d);
+    for (const [field, b] of building) {
+      const no = this.#fields.size;
+      this.#fields.set(field, {
+        no,
+        docCount: b.docCount,
+        sumDocFreq: b.sumDocFreq,
+      });
+      for (const [id, list] of b.postings) {
+        const t = term(id);
+        t.docs[no] = Int32Array.from(list);
+        const w = b.weights?.get(id);
+        if (w) t.weights[no] = Float32Array.from(w);
+      }
+    }
+    const n = this.#ids.length;
+    this.#sums = new Float64Array(n);
+    this.#touched = new Int32Array(n);
+    this.#mark = new Uint8Array(n);
   }
 
   /** Number of documents indexed. */
@@ -285,95 +332,230 @@ export class EmbeddedRecommender implements Recommender {
       r = addItemIndicators(r, this.#manifest, found);
     }
     const types = this.#manifest.metadata;
-    const exclude = new Set(r.exclude);
-    const passes = (d: number) =>
-      !exclude.has(this.#ids[d]) &&
-      r.filters.every((f) =>
-        matchesFilter(this.#metadata[d], f, types[f.field]) !== !!f.not
-      );
-    // the boosts an item earns: their float sum, as Lucene sums them
-    const boostOf = (d: number) => {
-      let sum = 0, boosted = false;
-      for (const b of r.boosts) {
-        if (
-          b.values.some((v) =>
-            hasValue(this.#metadata[d], b.field, v, types[b.field])
-          )
-        ) {
-          sum += Math.fround(b.boost);
-          boosted = true;
+    const sums = this.#sums, touched = this.#touched, mark = this.#mark;
+    let nTouched = 0;
+    // mark: 1 scored, 2 excluded, 3 both; reset before returning
+    const matched = r.explain ? new Map<number, number[]>() : undefined;
+    for (let c = 0; c < r.clauses.length; c++) {
+      const clause = r.clauses[c];
+      const index = this.#fields.get(clause.field);
+      const term = this.#terms.get(clause.item);
+      const list = index && term?.docs[index.no];
+      if (!index || !list) continue;
+      // Lucene's linear feature query: boost × stored weight, in float
+      const weights = term!.weights[index.no];
+      const boost = Math.fround(clause.boost);
+      const s = weights ? 0 : keywordTermScore({
+        docFreq: list.length,
+        docCount: index.docCount,
+        sumDocFreq: index.sumDocFreq,
+        boost: clause.boost,
+      });
+      if (matched) {
+        for (let p = 0; p < list.length; p++) {
+          const m = matched.get(list[p]);
+          if (m) m.push(c);
+          else matched.set(list[p], [c]);
         }
       }
-      return boosted ? Math.fround(sum) : undefined;
-    };
-    const scored: { d: number; score: number }[] = [];
-    const matched = new Map<number, number[]>();
-    if (r.clauses.length > 0) {
-      const scores = new Map<number, number>();
-      r.clauses.forEach((clause, c) => {
-        const index = this.#fields.get(clause.field);
-        const list = index?.postings.get(clause.item);
-        if (!index || !list) return;
-        // Lucene's linear feature query: boost × stored weight, in float
-        const weights = index.weights?.get(clause.item);
-        const boost = Math.fround(clause.boost);
-        const s = weights ? 0 : keywordTermScore({
-          docFreq: list.length,
-          docCount: index.docCount,
-          sumDocFreq: index.sumDocFreq,
-          boost: clause.boost,
-        });
-        for (let p = 0; p < list.length; p++) {
-          const d = list[p];
-          const add = weights ? Math.fround(boost * weights[p]) : s;
-          scores.set(d, (scores.get(d) ?? 0) + add);
-          if (r.explain) {
-            const m = matched.get(d);
-            if (m) m.push(c);
-            else matched.set(d, [c]);
+      nTouched = weights
+        ? accumulateWeights(list, weights, boost, sums, mark, touched, nTouched)
+        : accumulateScore(list, s, sums, mark, touched, nTouched);
+    }
+    const excluded: number[] = [];
+    for (const id of r.exclude) {
+      const d = this.#terms.get(id)?.doc ?? -1;
+      if (d >= 0 && (mark[d] & 2) === 0) {
+        mark[d] |= 2;
+        excluded.push(d);
+      }
+    }
+    try {
+      const passes = (d: number) =>
+        (mark[d] & 2) === 0 &&
+        (r.filters.length === 0 ||
+          r.filters.every((f) =>
+            matchesFilter(this.#metadata[d], f, types[f.field]) !== !!f.not
+          ));
+      // the boosts an item earns: their float sum, as Lucene sums them
+      const boostOf = (d: number) => {
+        let sum = 0, boosted = false;
+        for (const b of r.boosts) {
+          if (
+            b.values.some((v) =>
+              hasValue(this.#metadata[d], b.field, v, types[b.field])
+            )
+          ) {
+            sum += Math.fround(b.boost);
+            boosted = true;
           }
         }
+        return boosted ? Math.fround(sum) : undefined;
+      };
+      // the best `window` matches, by score, then rankBy, then id: a
+      // bounded heap
+      const top = new TopDocs(Math.max(1, r.window), this.#tieBreak(r.rankBy));
+      if (r.clauses.length > 0) {
+        for (let t = 0; t < nTouched; t++) {
+          const d = touched[t];
+          if (!passes(d)) continue;
+          // Lucene: the history bool's sum as a float, plus the boosts' sum
+          const score = Math.fround(sums[d]);
+          const boost = r.boosts.length ? boostOf(d) : undefined;
+          top.offer(
+            d,
+            boost === undefined ? score : Math.fround(score + boost),
+          );
+        }
+      } else if (r.boosts.length > 0) {
+        // no history: the boosts rank the items they match
+        for (let d = 0; d < this.#ids.length; d++) {
+          const boost = boostOf(d);
+          if (boost !== undefined && passes(d)) top.offer(d, boost);
+        }
+      }
+      const drained = top.drain();
+      const ranked = drained.map(({ doc, score }): Recommendation => {
+        const rec: Recommendation = { id: this.#ids[doc], score };
+        if (matched) {
+          rec.because = (matched.get(doc) ?? []).map((c) => ({
+            field: r.clauses[c].field,
+            item: r.clauses[c].item,
+          }));
+        }
+        return rec;
       });
-      for (const [d, sum] of scores) {
-        if (!passes(d)) continue;
-        // Lucene: the history bool's sum as a float, plus the boosts' float sum
-        const score = Math.fround(sum);
-        const boost = boostOf(d);
-        scored.push({
-          d,
-          score: boost === undefined ? score : Math.fround(score + boost),
-        });
+      const want = r.from + r.num;
+      const list = applyDither(ranked, r).slice(0, want);
+      // fewer matches than wanted: the heap held every match
+      if (r.backfill && list.length < want) {
+        const taken = new Set(drained.map((x) => x.doc));
+        for (const d of this.#rankOrder(r.rankBy)) {
+          if (list.length >= want) break;
+          if (taken.has(d) || !passes(d)) continue;
+          list.push({ id: this.#ids[d], score: 0, backfill: true });
+        }
       }
-    } else if (r.boosts.length > 0) {
-      // no history: the boosts rank the items they match
-      for (let d = 0; d < this.#ids.length; d++) {
-        const boost = boostOf(d);
-        if (boost !== undefined && passes(d)) scored.push({ d, score: boost });
-      }
+      return list.slice(r.from);
+    } finally {
+      for (let t = 0; t < nTouched; t++) mark[touched[t]] = 0;
+      for (const d of excluded) mark[d] = 0;
     }
-    const tie = this.#tieBreak(r.rankBy);
-    scored.sort((x, y) => (y.score - x.score) || tie(x.d, y.d));
-    const ranked = scored.map(({ d, score }): Recommendation => {
-      const rec: Recommendation = { id: this.#ids[d], score };
-      if (r.explain) {
-        rec.because = (matched.get(d) ?? []).map((c) => ({
-          field: r.clauses[c].field,
-          item: r.clauses[c].item,
-        }));
+  }
+}
+
+// Adds boost × weight (in float, Lucene's linear feature query) to each
+// posting's document; sums in double in clause order, as Lucene's
+// disjunction sums. Marks first-touched documents. Returns the new count.
+function accumulateWeights(
+  docs: Int32Array,
+  weights: Float32Array,
+  boost: number,
+  sums: Float64Array,
+  mark: Uint8Array,
+  touched: Int32Array,
+  nTouched: number,
+): number {
+  for (let p = 0; p < docs.length; p++) {
+    const d = docs[p];
+    const add = Math.fround(boost * weights[p]);
+    if ((mark[d] & 1) === 0) {
+      mark[d] |= 1;
+      sums[d] = add;
+      touched[nTouched++] = d;
+    } else sums[d] += add;
+  }
+  return nTouched;
+}
+
+// The same for a keyword field: one BM25 score for every posting.
+function accumulateScore(
+  docs: Int32Array,
+  score: number,
+  sums: Float64Array,
+  mark: Uint8Array,
+  touched: Int32Array,
+  nTouched: number,
+): number {
+  for (let p = 0; p < docs.length; p++) {
+    const d = docs[p];
+    if ((mark[d] & 1) === 0) {
+      mark[d] |= 1;
+      sums[d] = score;
+      touched[nTouched++] = d;
+    } else sums[d] += score;
+  }
+  return nTouched;
+}
+
+/**
+ * The best `size` documents offered, by score (descending) then the tie
+ * order: a min-heap whose root is the worst kept.
+ */
+class TopDocs {
+  #docs: Int32Array;
+  #scores: Float64Array;
+  #size = 0;
+  #tie: (x: number, y: number) => number;
+  constructor(capacity: number, tie: (x: number, y: number) => number) {
+    this.#docs = new Int32Array(capacity);
+    this.#scores = new Float64Array(capacity);
+    this.#tie = tie;
+  }
+  // whether (sa, da) ranks below (sb, db)
+  #below(sa: number, da: number, sb: number, db: number): boolean {
+    return sa < sb || (sa === sb && this.#tie(da, db) > 0);
+  }
+  offer(doc: number, score: number): void {
+    const docs = this.#docs, scores = this.#scores;
+    if (this.#size < docs.length) {
+      let i = this.#size++;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!this.#below(score, doc, scores[parent], docs[parent])) break;
+        docs[i] = docs[parent];
+        scores[i] = scores[parent];
+        i = parent;
       }
-      return rec;
-    });
-    const want = r.from + r.num;
-    const list = applyDither(ranked.slice(0, r.window), r).slice(0, want);
-    if (r.backfill && list.length < want) {
-      const taken = new Set(ranked.map((x) => x.id));
-      for (const d of this.#rankOrder(r.rankBy)) {
-        if (list.length >= want) break;
-        if (taken.has(this.#ids[d]) || !passes(d)) continue;
-        list.push({ id: this.#ids[d], score: 0, backfill: true });
-      }
+      docs[i] = doc;
+      scores[i] = score;
+      return;
     }
-    return list.slice(r.from);
+    if (!this.#below(scores[0], docs[0], score, doc)) return;
+    this.#siftDown(doc, score, this.#size);
+  }
+  #siftDown(doc: number, score: number, size: number): void {
+    const docs = this.#docs, scores = this.#scores;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= size) break;
+      if (
+        child + 1 < size &&
+        this.#below(
+          scores[child + 1],
+          docs[child + 1],
+          scores[child],
+          docs[child],
+        )
+      ) child++;
+      if (!this.#below(scores[child], docs[child], score, doc)) break;
+      docs[i] = docs[child];
+      scores[i] = scores[child];
+      i = child;
+    }
+    docs[i] = doc;
+    scores[i] = score;
+  }
+  /** The kept documents, best first; empties the heap. */
+  drain(): { doc: number; score: number }[] {
+    const out = new Array<{ doc: number; score: number }>(this.#size);
+    while (this.#size > 0) {
+      const n = --this.#size;
+      out[n] = { doc: this.#docs[0], score: this.#scores[0] };
+      if (n > 0) this.#siftDown(this.#docs[n], this.#scores[n], n);
+    }
+    return out;
   }
 }
 

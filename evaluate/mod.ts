@@ -20,3 +20,4 @@ export * from "./evaluate.ts";
 export * from "./metrics.ts";
 export * from "./sweep.ts";
 export * from "./report.ts";
+export * from "./tune.ts";

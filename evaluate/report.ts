@@ -27,16 +27,41 @@ export interface ReportInput {
   results: Record<string, Evaluation>;
   /** Published figures to print beside ours (Markdown). */
   published?: string;
-  /** Best settings of a tuning sweep, on the validation split. */
+  /** The tuning search, on the validation split. */
   tuning?: {
-    minRootLlr: number;
-    maxIndicatorsPerItem: number;
-    weights: string;
-    maxQueryEvents: number;
-    secondaryBoost: number;
-    ndcg: number;
-    recall: number;
-  }[];
+    /** Validation users. */
+    users: number;
+    /** Settings scored. */
+    settings: number;
+    /** Seconds spent. */
+    seconds: number;
+    /** False when the budget ran out first. */
+    complete: boolean;
+    /** The starting setting (this run's build) and its figures. */
+    start: TunedSetting;
+    /** The best settings, best first. */
+    best: TunedSetting[];
+  };
+}
+
+/** One setting of the tuning search with its validation figures. */
+export interface TunedSetting {
+  /** Threshold on signed root LLR. */
+  minRootLlr: number;
+  /** Indicators per item. */
+  maxIndicatorsPerItem: number;
+  /** Weighting. */
+  weights: string;
+  /** Ridge penalty (learned weights). */
+  ridge?: number;
+  /** History items per type. */
+  maxQueryEvents: number;
+  /** Secondary field boost. */
+  secondaryBoost: number;
+  /** nDCG@10 on validation. */
+  ndcg: number;
+  /** Recall@10 on validation. */
+  recall: number;
 }
 
 const COLORS = [
@@ -254,20 +279,7 @@ export async function writeReport(
     ),
     "",
     ...(input.published ? [input.published, ""] : []),
-    ...(input.tuning
-      ? [
-        "Tuning sweep, best settings on the validation split (carved out of the training data; the test split was not used):",
-        "",
-        "| min root LLR | indicators/item | weights | history/type | secondary boost | nDCG@10 | recall@10 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        ...input.tuning.map((t) =>
-          `| ${t.minRootLlr} | ${t.maxIndicatorsPerItem} | ${t.weights} | ${t.maxQueryEvents} | ${t.secondaryBoost} | ${
-            fmt(t.ndcg)
-          } | ${fmt(t.recall)} |`
-        ),
-        "",
-      ]
-      : []),
+    ...(input.tuning ? tuningSection(input.tuning) : []),
     "![recall@k](recall.svg)",
     "",
     "## Interpretation",
@@ -280,4 +292,28 @@ export async function writeReport(
   await Deno.writeTextFile(files[1], JSON.stringify(input, null, 2) + "\n");
   await Deno.writeTextFile(files[2], recallChart(input.results));
   return files;
+}
+
+function tuningSection(t: NonNullable<ReportInput["tuning"]>): string[] {
+  const row = (s: TunedSetting, label = "") =>
+    `| ${label}${+s.minRootLlr.toFixed(
+      4,
+    )} | ${s.maxIndicatorsPerItem} | ${s.weights} | ${
+      s.weights === "learned" ? s.ridge ?? "" : ""
+    } | ${s.maxQueryEvents} | ${s.secondaryBoost} | ${fmt(s.ndcg)} | ${
+      fmt(s.recall)
+    } |`;
+  return [
+    `Tuning (\`--tune\`): ${t.settings} settings scored on a validation split carved out of the training data (${
+      t.users.toLocaleString("en")
+    } users; the test split was not used) in ${t.seconds.toFixed(0)} s${
+      t.complete ? "" : ", stopped by the time budget"
+    }. The start (this run's settings) and the best:`,
+    "",
+    "| min root LLR | indicators/item | weights | ridge | history/type | secondary boost | nDCG@10 | recall@10 |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    row(t.start, "start: "),
+    ...t.best.map((s) => row(s)),
+    "",
+  ];
 }

@@ -15,7 +15,9 @@
  *   temporary file past its share of the budget.
  *
  * Documents are made from the stores when iterated, one item at a time:
- * memory holds typed rows, never one object per item.
+ * memory holds typed rows, never one object per item. Learned weights
+ * (`_learned_rows.ts`) replace a field's rows by rows that carry their
+ * weights.
  *
  * @module
  */
@@ -160,6 +162,22 @@ export function passesFor(
   const max = Math.max(1, Math.min(options.maxPasses ?? 64, items));
   if (free <= 0) return max;
   return Math.max(1, Math.min(max, Math.ceil(transposed / free)));
+}
+
+/**
+ * The bytes one field's rows may hold in memory before they spill: an
+ * eighth of what the budget leaves beside the fixed state.
+ *
+ * @param options The budget and what is held.
+ * @param heldBytes Bytes held beside the fixed state for the while.
+ * @returns Bytes.
+ */
+export function storeBytesOf(options: ComputeOptions, heldBytes = 0): number {
+  return Math.max(
+    0,
+    (options.memoryBudget - options.fixedBytes - heldBytes - BASELINE_BYTES) /
+      8,
+  );
 }
 
 /** A pool of co-occurrence workers over shared memory. */
@@ -401,14 +419,10 @@ function plan(
   outputBytes: number,
 ) {
   const passes = passesFor(job, options, threads, outputBytes);
-  const storeBytes = Math.max(
-    0,
-    (options.memoryBudget - options.fixedBytes - BASELINE_BYTES) / 8,
-  );
   const collector = new FieldCollector(
     job.rows.cols,
     options.weighting,
-    new RowStore(storeBytes, options.tempDir),
+    new RowStore(storeBytesOf(options), options.tempDir),
   );
   const bounds = splitByWeight(job.rows.columnCounts(), passes);
   return { collector, bounds };
@@ -537,7 +551,8 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
    *
    * @param items The item dictionary.
    * @param fields The fields, primary first.
-   * @param weighting The weighting.
+   * @param weighting The weighting of fields whose rows carry no weights
+   * (a counted one: learned rows carry theirs).
    * @param metadata Each document's metadata numbers: name and value per
    * item, in order (a name given twice takes the later values), e.g.
    * `popularity`, distinct users with the primary event, then rankings.
@@ -588,7 +603,12 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
           const field = fields[f];
           doc[field.field] = ids;
           scores[field.field] = s;
-          if (weighting === "llr") weights[field.field] = s.slice();
+          const stored = c.weights;
+          if (stored) {
+            const w = new Array<number>(n);
+            for (let j = 0; j < n; j++) w[j] = stored[start + j];
+            weights[field.field] = w;
+          } else if (weighting === "llr") weights[field.field] = s.slice();
           else if (weighting === "llr-idf") {
             const w = new Array<number>(n);
             for (let j = 0; j < n; j++) {

@@ -3,7 +3,8 @@
  * produces them block by block: kept in memory as the blocks came, or,
  * past a byte allowance, spilled to a temporary file and read back
  * sequentially. Either way {@linkcode RowStore.cursor} walks the rows
- * item by item, as many times as asked.
+ * item by item, as many times as asked. Rows may carry a weight per
+ * indicator (learned weights) beside its root LLR.
  *
  * @module
  */
@@ -16,6 +17,8 @@ export interface RowBlock {
   items: Int32Array;
   /** Their root LLR. */
   scores: Float64Array;
+  /** Their weights, when the rows carry them (learned weights). */
+  weights?: Float64Array;
 }
 
 /**
@@ -29,6 +32,8 @@ export interface RowCursor {
   items: Int32Array;
   /** Scores of the current block. */
   scores: Float64Array;
+  /** Weights of the current block, when its rows carry them. */
+  weights?: Float64Array;
   /** Start of the current row. */
   start: number;
   /** End of the current row. */
@@ -37,8 +42,12 @@ export interface RowCursor {
   close(): void;
 }
 
+/** Bytes of a spilled block's header. */
+const HEAD = 16;
+
 function blockBytes(b: RowBlock): number {
-  return b.ptr.byteLength + b.items.byteLength + b.scores.byteLength;
+  return b.ptr.byteLength + b.items.byteLength + b.scores.byteLength +
+    (b.weights?.byteLength ?? 0);
 }
 
 /** Rows of one field, in memory or spilled to a file. */
@@ -118,18 +127,24 @@ export class RowStore {
     this.#blocks = [];
   }
 
-  // [rows u32][nnz u32][ptr u32 × (rows + 1)][items i32 × nnz][pad][scores f64 × nnz]
+  // [rows u32][nnz u32][weighted u32][0 u32][ptr u32 × (rows + 1)]
+  // [items i32 × nnz][pad][scores f64 × nnz][weights f64 × nnz, if weighted]
   #write(b: RowBlock) {
     const rows = b.ptr.length - 1, nnz = b.items.length;
-    const head = 8 + 4 * (rows + 1) + 4 * nnz;
+    const head = HEAD + 4 * (rows + 1) + 4 * nnz;
     const pad = (8 - (head % 8)) % 8;
-    const bytes = new Uint8Array(head + pad + 8 * nnz);
+    const columns = b.weights ? 2 : 1;
+    const bytes = new Uint8Array(head + pad + 8 * nnz * columns);
     const view = new DataView(bytes.buffer);
     view.setUint32(0, rows, true);
     view.setUint32(4, nnz, true);
-    new Uint32Array(bytes.buffer, 8, rows + 1).set(b.ptr);
-    new Int32Array(bytes.buffer, 8 + 4 * (rows + 1), nnz).set(b.items);
+    view.setUint32(8, b.weights ? 1 : 0, true);
+    new Uint32Array(bytes.buffer, HEAD, rows + 1).set(b.ptr);
+    new Int32Array(bytes.buffer, HEAD + 4 * (rows + 1), nnz).set(b.items);
     new Float64Array(bytes.buffer, head + pad, nnz).set(b.scores);
+    if (b.weights) {
+      new Float64Array(bytes.buffer, head + pad + 8 * nnz, nnz).set(b.weights);
+    }
     let at = 0;
     while (at < bytes.length) at += this.#file!.writeSync(bytes.subarray(at));
   }
@@ -151,19 +166,29 @@ export class RowStore {
     const load = (): RowBlock | undefined => {
       if (!path) return blocks[++b];
       file ??= Deno.openSync(path, { read: true });
-      const head = new Uint8Array(8);
+      const head = new Uint8Array(HEAD);
       if (!readFull(file, head)) return undefined;
       const view = new DataView(head.buffer);
       const rows = view.getUint32(0, true), nnz = view.getUint32(4, true);
-      const size = 8 + 4 * (rows + 1) + 4 * nnz;
+      const weighted = view.getUint32(8, true) === 1;
+      const size = HEAD + 4 * (rows + 1) + 4 * nnz;
       const pad = (8 - (size % 8)) % 8;
-      const bytes = new Uint8Array(size + pad + 8 * nnz);
+      const bytes = new Uint8Array(size + pad + 8 * nnz * (weighted ? 2 : 1));
       bytes.set(head);
-      readFull(file, bytes.subarray(8));
+      readFull(file, bytes.subarray(HEAD));
       return {
-        ptr: new Uint32Array(bytes.buffer, 8, rows + 1),
-        items: new Int32Array(bytes.buffer, 8 + 4 * (rows + 1), nnz),
+        ptr: new Uint32Array(bytes.buffer, HEAD, rows + 1),
+        items: new Int32Array(bytes.buffer, HEAD + 4 * (rows + 1), nnz),
         scores: new Float64Array(bytes.buffer, size + pad, nnz),
+        ...(weighted
+          ? {
+            weights: new Float64Array(
+              bytes.buffer,
+              size + pad + 8 * nnz,
+              nnz,
+            ),
+          }
+          : {}),
       };
     };
     const cursor: RowCursor = {
@@ -187,6 +212,7 @@ export class RowStore {
         }
         cursor.items = block.items;
         cursor.scores = block.scores;
+        cursor.weights = block.weights;
         cursor.start = block.ptr[r];
         cursor.end = block.ptr[r + 1];
         r++;

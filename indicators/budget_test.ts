@@ -4,9 +4,15 @@ import type { Event } from "../events/format.ts";
 import { EventColumns } from "../events/columns.ts";
 import { buildIndicators, type BuildOptions } from "./build.ts";
 import { BASELINE_BYTES } from "./_compute.ts";
+import { InteractionsBuilder } from "./interactions.ts";
+import { withMinEventsPerUser } from "./min_events.ts";
+import { learnWeights } from "./learned.ts";
+import { rootLlrThreshold } from "./significance.ts";
+import type { Model } from "../model/manifest.ts";
+import type { IndicatorDocument } from "../model/document.ts";
 
 // the model without the time it was made
-const comparable = (m: Awaited<ReturnType<typeof buildIndicators>>) => ({
+const comparable = (m: Model<IndicatorDocument>) => ({
   manifest: { ...m.manifest, created: "" },
   documents: m.documents,
 });
@@ -40,6 +46,23 @@ function randomLog(trial: number): { events: Event[]; options: BuildOptions } {
     minRootLlr: [-Infinity, 0, 0.5, 1][Math.floor(rnd() * 4)],
     weights: (["llr-idf", "llr", "none"] as const)[Math.floor(rnd() * 3)],
   };
+  // (chosen by trial, not drawn: the logs stay those of earlier versions)
+  // every third trial: learned weights, small to large ridge penalties
+  if (trial % 3 === 0) {
+    options.weights = "learned";
+    options.ridge = [0.5, 3, 20][(trial / 3) % 3];
+  }
+  // thresholds as significance levels, at the top and per field, with a
+  // per-field top-k
+  if (trial % 5 === 1) {
+    delete options.minRootLlr;
+    options.significance = 0.6;
+  } else if (trial % 5 === 2) {
+    options.fields = {
+      indicators_view: { significance: 0.3, maxIndicatorsPerItem: 2 },
+      similar_view: { minRootLlr: 0.2 },
+    };
+  }
   // every other trial: light users left out, and rankings of every kind
   // (all time, fixed and free windows, distinct users)
   if (trial % 2 === 0) {
@@ -90,9 +113,9 @@ function cappedInteractions(events: Event[], cap: number): Map<string, number> {
   return perUser;
 }
 
-Deno.test("property: the same model whatever the memory budget (1, 2 or many passes, events spilled or not) and with workers, min events per user and rankings too", async () => {
+Deno.test("property: the same model whatever the memory budget (1, 2 or many passes, events spilled or not) and with workers, min events per user, rankings, learned weights and significance levels too", async () => {
   let manyPasses = 0, twoPasses = 0, spilled = 0, usersLeftOut = 0;
-  let ranked = 0;
+  let ranked = 0, learned = 0, learnedDropped = 0, levels = 0;
   for (let trial = 0; trial < 16; trial++) {
     const { events, options } = randomLog(trial);
     const reference = await buildIndicators(events, {
@@ -104,6 +127,55 @@ Deno.test("property: the same model whatever the memory budget (1, 2 or many pas
       Object.values(reference.stats.fields).every((f) => f.passes === 1),
     );
     const want = comparable(reference);
+    // every field's threshold and top-k, as the manifest records them
+    for (const f of reference.manifest.fields) {
+      const own = options.fields?.[f.name];
+      const level = own?.significance ??
+        (own?.minRootLlr === undefined ? options.significance : undefined);
+      if (level !== undefined) {
+        assert.equal(f.significance, level);
+        assert.equal(f.minRootLlr, rootLlrThreshold(level));
+        levels++;
+      } else {
+        assert.equal(f.minRootLlr, own?.minRootLlr ?? options.minRootLlr);
+      }
+      assert.equal(
+        f.maxIndicatorsPerItem,
+        own?.maxIndicatorsPerItem ?? options.maxIndicatorsPerItem,
+      );
+      for (const d of reference.documents) {
+        const scores = d.scores[f.name];
+        assert.ok(scores.length <= f.maxIndicatorsPerItem!);
+        assert.ok(scores.every((s) => s >= f.minRootLlr!), `${f.name}`);
+      }
+    }
+    if (options.weights === "learned") {
+      // the oracle: learnWeights on the documents of the counted build,
+      // with the interactions it was counted from
+      const counted = await buildIndicators(events, {
+        ...options,
+        weights: "llr-idf",
+        memoryBudget: Infinity,
+        workers: 0,
+      });
+      const builder = new InteractionsBuilder(options);
+      await builder.addAll(events);
+      const interactions = withMinEventsPerUser(
+        builder.build(),
+        options.minEventsPerUser,
+      );
+      const oracle = learnWeights(counted, interactions, {
+        ridge: options.ridge,
+      });
+      assert.deepEqual(want, comparable(oracle), `trial ${trial}, learned`);
+      // indicators of the history fields
+      const kept = (m: Model<IndicatorDocument>) =>
+        m.manifest.fields.filter((f) => f.rows === "transaction")
+          .reduce((n, f) => n + f.indicators!, 0);
+      assert.ok(kept(oracle) > 0, `trial ${trial}: no learned weight`);
+      if (kept(oracle) < kept(counted)) learnedDropped++;
+      learned++;
+    }
     const min = options.minEventsPerUser;
     if (min !== undefined) {
       // the oracle: the users at or over the minimum, alone, give the same
@@ -195,4 +267,10 @@ Deno.test("property: the same model whatever the memory budget (1, 2 or many pas
   assert.ok(spilled > 0);
   assert.ok(usersLeftOut >= 6, `users left out in ${usersLeftOut} trials`);
   assert.equal(ranked, 8);
+  assert.equal(learned, 6);
+  assert.ok(
+    learnedDropped >= 2,
+    `learned weights dropped in ${learnedDropped}`,
+  );
+  assert.ok(levels >= 6, `significance levels in ${levels} fields`);
 });

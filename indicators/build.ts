@@ -63,43 +63,70 @@ import {
 } from "../model/manifest.ts";
 import type { SparseBinaryMatrix } from "./sparse.ts";
 import { checkMinEventsPerUser, withMinEventsPerUser } from "./min_events.ts";
+import { rootLlrThreshold } from "./significance.ts";
 import {
   checkRankings,
   RankingsAccumulator,
   type RankingSpec,
 } from "./rankings.ts";
-import { ConfigError } from "../errors/mod.ts";
+import { ConfigError, messageOf } from "../errors/mod.ts";
 import { scoreRows, Scratch } from "./_cooccurrence.ts";
 import {
   computeField,
   computeFieldSync,
+  type ComputeOptions,
   type FieldJob,
   type FieldProgress,
   type FieldResult,
   LazyDocuments,
+  storeBytesOf,
   WorkerPool,
 } from "./_compute.ts";
 import { DEFAULT_WEIGHTING, isWeighting, WEIGHTINGS } from "./weights.ts";
 import type { Weighting } from "../model/manifest.ts";
+import { checkRidge, DEFAULT_RIDGE } from "./learned.ts";
+import { type HistoryField, learnFieldRows } from "./_learned_rows.ts";
+import { RowStore } from "./_rows.ts";
 
-/** Default number of indicators kept per item (Mahout's `maxInterestingItemsPerThing`). */
-export const DEFAULT_MAX_INDICATORS_PER_ITEM = 50;
 /**
- * Default threshold on the signed root LLR (the original tutorial's 5;
- * equivalent to a raw LLR, Mahout's and the Universal Recommender's `minLLR`,
- * of 25 for positively associated pairs).
+ * Default number of indicators kept per item and field (Mahout's
+ * `maxInterestingItemsPerThing` is 50; 100 scores better on every dataset
+ * evaluated, see the README's evaluation).
  */
-export const DEFAULT_MIN_ROOT_LLR = 5;
+export const DEFAULT_MAX_INDICATORS_PER_ITEM = 100;
+/**
+ * Default threshold, as a significance level of the LLR test: 0.01, a
+ * signed root LLR of 2.58 (a raw LLR, Mahout's and the Universal
+ * Recommender's `minLLR`, of 6.63). The original tutorial's root LLR of 5 is
+ * a level of 5.7e-7: stricter than the evidence supports once indicators
+ * are weighted (see the README's evaluation).
+ */
+export const DEFAULT_SIGNIFICANCE = 0.01;
+/** The root-LLR threshold of {@linkcode DEFAULT_SIGNIFICANCE} (2.5758). */
+export const DEFAULT_MIN_ROOT_LLR: number = rootLlrThreshold(
+  DEFAULT_SIGNIFICANCE,
+);
 
 /** Options for selecting indicators. */
 export interface IndicatorOptions {
-  /** Keep at most this many indicators per item (default 50). */
+  /**
+   * Keep at most this many indicators per item (default
+   * {@linkcode DEFAULT_MAX_INDICATORS_PER_ITEM}).
+   */
   maxIndicatorsPerItem?: number;
   /**
-   * Keep only pairs with signed root LLR `>=` this (default 5). `-Infinity`
-   * keeps every co-occurring pair.
+   * Keep only pairs with signed root LLR `>=` this (default: the cutoff of
+   * {@linkcode DEFAULT_SIGNIFICANCE}). `-Infinity` keeps every co-occurring
+   * pair.
    */
   minRootLlr?: number;
+  /**
+   * The threshold as a significance level of the LLR test (χ²(1)): keep
+   * pairs whose p-value is at most this (e.g. 0.01: root LLR >= 2.58; see
+   * `significance.ts`). Exclusive with `minRootLlr` at the same level; a
+   * field's own setting wins over the top-level one.
+   */
+  significance?: number;
 }
 
 /** Options for {@linkcode buildIndicators}. */
@@ -128,12 +155,20 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    */
   fields?: Readonly<Record<string, IndicatorOptions>>;
   /**
-   * Indicator strength (default `"llr-idf"`): `"llr"` and `"llr-idf"` set
+   * Indicator strength (default `"learned"`): `"llr"` and `"llr-idf"` set
    * each document's `weights`, indexed as `sparse_vector` fields and scored
    * by weight; `"none"` leaves keyword fields scored by BM25, as the
-   * Universal Recommender does. See `weights.ts`.
+   * Universal Recommender does. See `weights.ts`. `"learned"` fits the
+   * history fields' weights by ridge regression on the interactions (see
+   * `learned.ts`; the `similar_` field keeps `"llr-idf"`), in the build,
+   * from its typed rows: the documents stay lazy.
    */
   weights?: Weighting;
+  /**
+   * Ridge penalty of learned weights (`weights: "learned"`; default
+   * `DEFAULT_RIDGE`, see `learned.ts`).
+   */
+  ridge?: number;
   /** Where the events came from, recorded in the manifest. */
   source?: ModelManifest["source"];
   /**
@@ -276,7 +311,26 @@ export function crossOccurrence(
 function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
   const maxIndicatorsPerItem = options.maxIndicatorsPerItem ??
     DEFAULT_MAX_INDICATORS_PER_ITEM;
-  const minRootLlr = options.minRootLlr ?? DEFAULT_MIN_ROOT_LLR;
+  if (options.minRootLlr !== undefined && options.significance !== undefined) {
+    throw new ConfigError(
+      `${prefix}significance`,
+      "and minRootLlr are exclusive (one threshold)",
+    );
+  }
+  // neither given: the default significance level
+  const significance = options.significance ??
+    (options.minRootLlr === undefined ? DEFAULT_SIGNIFICANCE : undefined);
+  let minRootLlr = options.minRootLlr ?? DEFAULT_MIN_ROOT_LLR;
+  if (significance !== undefined) {
+    try {
+      minRootLlr = rootLlrThreshold(significance);
+    } catch (error) {
+      throw new ConfigError(
+        `${prefix}significance`,
+        messageOf(error).replace(/^significance /, ""),
+      );
+    }
+  }
   if (!Number.isInteger(maxIndicatorsPerItem) || maxIndicatorsPerItem < 0) {
     throw new ConfigError(
       `${prefix}maxIndicatorsPerItem`,
@@ -289,7 +343,41 @@ function resolveIndicatorOptions(options: IndicatorOptions, prefix = "") {
       `must be a number, got ${minRootLlr}`,
     );
   }
-  return { maxIndicatorsPerItem, minRootLlr };
+  return { maxIndicatorsPerItem, minRootLlr, significance };
+}
+
+/**
+ * The options of one field: its own settings over the top-level ones, a
+ * field's threshold (root LLR or significance) replacing the top-level one.
+ */
+function fieldOptions(options: BuildOptions, field: string): BuildOptions {
+  const own = options.fields?.[field] ?? {};
+  const threshold =
+    own.minRootLlr !== undefined || own.significance !== undefined
+      ? { minRootLlr: own.minRootLlr, significance: own.significance }
+      : { minRootLlr: options.minRootLlr, significance: options.significance };
+  return { ...options, ...own, ...threshold };
+}
+
+/**
+ * The root-LLR threshold options give: `minRootLlr`, else the cutoff of
+ * `significance`, else the default.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveThreshold } from "./build.ts";
+ *
+ * assert.equal(resolveThreshold({ minRootLlr: 3 }), 3);
+ * assert.equal(resolveThreshold({ significance: 0.01 }).toFixed(2), "2.58");
+ * ```
+ *
+ * @param options Indicator options.
+ * @returns The threshold on signed root LLR.
+ * @throws {ConfigError} For invalid or conflicting options.
+ */
+export function resolveThreshold(options: IndicatorOptions): number {
+  return resolveIndicatorOptions(options).minRootLlr;
 }
 
 /** Figures about one indicator field. */
@@ -328,8 +416,11 @@ export interface BuildStats {
   indicatorsKept: number;
   /** Per indicator field. */
   fields: Record<string, FieldStats>;
-  /** Milliseconds per phase. */
-  millis: { read: number; indicators: number };
+  /**
+   * Milliseconds per phase; `learnedWeights`, part of `indicators`, when
+   * the build learned weights.
+   */
+  millis: { read: number; indicators: number; learnedWeights?: number };
 }
 
 /** Result of {@linkcode buildIndicators}. */
@@ -515,7 +606,66 @@ interface Computed {
   specs: FieldSpec[];
   results: FieldResult[];
   primary: SparseBinaryMatrix;
+  /** The ridge penalty, when the history fields' weights were learned. */
+  ridge?: number;
+  /** Milliseconds learning them. */
+  learnMillis?: number;
   tempDir?: string;
+}
+
+// learned weights start from the counted default's indicators (kept, with
+// its weights, on the similar_ fields)
+function countedWeighting(options: BuildOptions): Weighting {
+  const weighting = options.weights ?? DEFAULT_WEIGHTING;
+  return weighting === "learned" ? "llr-idf" : weighting;
+}
+
+// whether a field's weights are learned: a history field (rows of the
+// primary event) of a learned build
+function isLearned(options: BuildOptions, spec: FieldSpec): boolean {
+  return (options.weights ?? DEFAULT_WEIGHTING) === "learned" &&
+    spec.rows === options.primaryEvent;
+}
+
+// learned weights: every history field's counted rows become learned rows
+// (in this thread, while the interactions are held)
+function learnFields(
+  interactions: Interactions,
+  options: BuildOptions,
+  computed: Computed,
+  compute: ComputeOptions,
+): Computed {
+  if ((options.weights ?? DEFAULT_WEIGHTING) !== "learned") return computed;
+  const history = computed.specs.flatMap((spec, i) =>
+    isLearned(options, spec) ? [i] : []
+  );
+  // held meanwhile: the column types as item → users lists, the counted
+  // rows (read as the learned ones are written)
+  const types = new Set(history.map((i) => computed.specs[i].columns));
+  types.add(options.primaryEvent);
+  let held = 0;
+  for (const type of types) {
+    const m = interactions.matrix(type)!;
+    held += 4 * m.nnz + 4 * (m.cols + 1);
+  }
+  for (const r of computed.results) held += r.store.byteLength;
+  const ridge = options.ridge ?? DEFAULT_RIDGE;
+  const t0 = performance.now();
+  const learned = learnFieldRows(
+    interactions,
+    options.primaryEvent,
+    history.map((i): HistoryField => ({
+      result: computed.results[i],
+      columns: computed.specs[i].columns,
+    })),
+    ridge,
+    () => new RowStore(storeBytesOf(compute, held), compute.tempDir),
+    options.onProgress,
+  );
+  history.forEach((i, j) => computed.results[i] = learned[j]);
+  computed.ridge = ridge;
+  computed.learnMillis = performance.now() - t0;
+  return computed;
 }
 
 // overloads: the sync path (no workers) for indicatorDocuments
@@ -539,7 +689,6 @@ function computeFields(
   heldBytes = 0,
 ): Computed | Promise<Computed> {
   const specs = indicatorFields(interactions.eventsRead, options);
-  const weighting = options.weights ?? DEFAULT_WEIGHTING;
   const computed: Computed = {
     specs,
     results: [],
@@ -547,10 +696,7 @@ function computeFields(
   };
   const jobs: FieldJob[] = specs.map((spec) => {
     const rows = interactions.matrix(spec.rows)!;
-    const resolved = resolveIndicatorOptions({
-      ...options,
-      ...options.fields?.[spec.field],
-    });
+    const resolved = resolveIndicatorOptions(fieldOptions(options, spec.field));
     return {
       field: spec.field,
       rows,
@@ -575,12 +721,13 @@ function computeFields(
     : work >= WORKER_MIN_COOCCURRENCES
     ? workersWanted(options)
     : 0;
-  const compute = {
+  const compute: ComputeOptions = {
     memoryBudget: memoryBudgetOf(options),
     fixedBytes: interactionBytes(interactions) +
       8 * (interactions.users.size + 1) + heldBytes,
     workers,
-    weighting,
+    // learned weights are fitted on the counted default's indicators
+    weighting: countedWeighting(options),
     tempDir: () =>
       computed.tempDir ??= Deno.makeTempDirSync({
         prefix: "cco-build-",
@@ -599,6 +746,7 @@ function computeFields(
         computeFieldSync(job, llr, tieRanks, compute, outputBytes()),
       );
     }
+    learnFields(interactions, options, computed, compute);
     return allowWorkers ? Promise.resolve(computed) : computed;
   }
   return (async () => {
@@ -623,10 +771,10 @@ function computeFields(
           ),
         );
       }
-      return computed;
     } finally {
       pool.terminate();
     }
+    return learnFields(interactions, options, computed, compute);
   })();
 }
 
@@ -639,7 +787,6 @@ function assemble(
   rankings?: RankingsAccumulator,
 ): LazyIndicatorModel {
   const { specs, results, primary } = computed;
-  const weighting = options.weights ?? DEFAULT_WEIGHTING;
   const fields = specs.map((s) => s.field);
   const stats: Record<string, FieldStats> = {};
   specs.forEach((spec, i) => {
@@ -661,7 +808,7 @@ function assemble(
   const documents = new LazyDocuments(
     items,
     results,
-    weighting,
+    countedWeighting(options),
     [["popularity", primary.columnCounts()], ...rankingValues ?? []],
   );
   const manifest: ModelManifest = {
@@ -670,18 +817,22 @@ function assemble(
     tool: { name: "cco-es", version: TOOL_VERSION, engine: "deno" },
     created: new Date().toISOString(),
     primaryEvent: options.primaryEvent,
-    fields: fields.map((field): FieldManifest => {
-      const f = stats[field];
-      const resolved = resolveIndicatorOptions({
-        ...options,
-        ...options.fields?.[field],
-      });
+    fields: specs.map((spec): FieldManifest => {
+      const f = stats[spec.field];
+      const resolved = resolveIndicatorOptions(
+        fieldOptions(options, spec.field),
+      );
+      const learned = isLearned(options, spec);
       return {
-        name: field,
+        name: spec.field,
         rows: f.rows,
         columns: f.columns,
-        weights: weighting,
+        weights: learned ? "learned" : countedWeighting(options),
         minRootLlr: resolved.minRootLlr,
+        ...(resolved.significance !== undefined
+          ? { significance: resolved.significance }
+          : {}),
+        ...(learned ? { ridge: computed.ridge } : {}),
         maxIndicatorsPerItem: resolved.maxIndicatorsPerItem,
         indicators: f.indicatorsKept,
       };
@@ -720,7 +871,13 @@ function assemble(
       pairsScored: all.reduce((n, f) => n + f.pairsScored, 0),
       indicatorsKept: all.reduce((n, f) => n + f.indicatorsKept, 0),
       fields: stats,
-      millis: { read: readMillis, indicators: indicatorsMillis },
+      millis: {
+        read: readMillis,
+        indicators: indicatorsMillis,
+        ...(computed.learnMillis !== undefined
+          ? { learnedWeights: computed.learnMillis }
+          : {}),
+      },
     },
     itemIndex: (id) => items.indexOf(id),
     release() {
@@ -776,8 +933,8 @@ export function checkBuildOptions(options: BuildOptions): void {
     }
   }
   resolveIndicatorOptions(options);
-  for (const [field, o] of Object.entries(options.fields ?? {})) {
-    resolveIndicatorOptions({ ...options, ...o }, `fields.${field}.`);
+  for (const field of Object.keys(options.fields ?? {})) {
+    resolveIndicatorOptions(fieldOptions(options, field), `fields.${field}.`);
   }
   const weighting = options.weights ?? DEFAULT_WEIGHTING;
   if (!isWeighting(weighting)) {
@@ -786,6 +943,7 @@ export function checkBuildOptions(options: BuildOptions): void {
       `must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
     );
   }
+  if (options.ridge !== undefined) checkRidge(options.ridge);
   new InteractionsBuilder(options); // checks the history cap
   checkMinEventsPerUser(options.minEventsPerUser);
   if (options.rankings) checkRankings(options.rankings);

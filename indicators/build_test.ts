@@ -86,9 +86,22 @@ Deno.test("threshold: independent pairs kept at 0, anti-correlated never", async
   );
   assert.deepEqual(strict.C.indicators, []);
   assert.deepEqual(strict.A.indicators, ["B"]);
-  // The tutorial's default (5) keeps nothing on six users.
+  // The tutorial's threshold (5) keeps nothing on six users.
+  const tutorial = await buildIndicators(handWorked, {
+    primaryEvent: P,
+    minRootLlr: 5,
+  });
+  assert.equal(tutorial.stats.indicatorsKept, 0);
+  // The default, a significance level of 0.01 (root LLR 2.5758), keeps
+  // A and B (12 ln 2 = 2.884²) alone.
   const defaults = await buildIndicators(handWorked, { primaryEvent: P });
-  assert.equal(defaults.stats.indicatorsKept, 0);
+  const { minRootLlr, significance } = defaults.manifest.fields[0];
+  assert.equal(significance, 0.01);
+  assert.equal(minRootLlr!.toFixed(4), "2.5758");
+  const kept = byId(defaults.documents);
+  assert.deepEqual(kept.A.indicators, ["B"]);
+  assert.deepEqual(kept.B.indicators, ["A"]);
+  assert.equal(defaults.stats.indicatorsKept, 2);
 });
 
 Deno.test("top-k per item keeps the strongest", async () => {
@@ -416,9 +429,12 @@ Deno.test("per-field options override the defaults", async () => {
       new URL("../fixtures/demo_events.csv", import.meta.url).pathname,
     ),
   );
-  const base = await buildIndicators(events, { primaryEvent: P });
+  // counted weights: learned ones fit the history fields jointly, so one
+  // field's options would move the others' weights
+  const top = { primaryEvent: P, minRootLlr: 5, weights: "llr-idf" } as const;
+  const base = await buildIndicators(events, top);
   const tuned = await buildIndicators(events, {
-    primaryEvent: P,
+    ...top,
     fields: { indicators_view: { minRootLlr: 2, maxIndicatorsPerItem: 3 } },
   });
   assert.equal(
@@ -432,5 +448,37 @@ Deno.test("per-field options override the defaults", async () => {
   assert.ok(
     tuned.stats.fields.indicators_view.indicatorsKept >
       base.stats.fields.indicators_view.indicatorsKept,
+  );
+  // a field's significance level replaces the top-level root LLR
+  const level = await buildIndicators(events, {
+    ...top,
+    fields: { indicators_view: { significance: 0.05 } },
+  });
+  const field = (name: string) =>
+    level.manifest.fields.find((f) => f.name === name)!;
+  const indicators = field("indicators"), view = field("indicators_view");
+  assert.equal(indicators.minRootLlr, 5);
+  assert.equal(indicators.significance, undefined);
+  assert.equal(view.significance, 0.05);
+  assert.equal(view.minRootLlr!.toFixed(4), "1.9600");
+  let low = 0;
+  for (const d of level.documents) {
+    for (const s of d.scores.indicators_view) {
+      assert.ok(s >= view.minRootLlr!);
+      if (s < 5) low++;
+    }
+  }
+  assert.ok(low > 0);
+  await assert.rejects(
+    () =>
+      buildIndicators(events, {
+        ...top,
+        fields: { indicators_view: { minRootLlr: 2, significance: 0.05 } },
+      }),
+    {
+      name: "ConfigError",
+      message:
+        "fields.indicators_view.significance and minRootLlr are exclusive (one threshold)",
+    },
   );
 });

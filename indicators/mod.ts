@@ -34,3 +34,5 @@ export * from "./min_events.ts";
 export * from "./rankings.ts";
 export * from "./sparse.ts";
 export * from "./weights.ts";
+export * from "./learned.ts";
+export * from "./significance.ts";

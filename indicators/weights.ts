@@ -48,10 +48,26 @@ import { indicatorFieldsOf } from "../model/fields.ts";
  * MovieLens-100k (nDCG@10 0.384 vs 0.308 at the same settings), as good on
  * the generated RetailRocket-shaped log (see the README's evaluation).
  */
-export const DEFAULT_WEIGHTING: Weighting = "llr-idf";
+export const DEFAULT_WEIGHTING: Weighting = "learned";
 
-/** Every {@linkcode Weighting}, default first. */
-export const WEIGHTINGS: readonly Weighting[] = ["llr-idf", "llr", "none"];
+/**
+ * The weightings counted from root LLR scores alone (what
+ * {@linkcode indicatorWeights} and {@linkcode reweightModel} compute).
+ */
+export const COUNTED_WEIGHTINGS: readonly Weighting[] = [
+  "llr-idf",
+  "llr",
+  "none",
+];
+
+/**
+ * Every {@linkcode Weighting}: the counted ones and `"learned"` (fitted on
+ * the interactions by `learned.ts`'s `learnWeights`).
+ */
+export const WEIGHTINGS: readonly Weighting[] = [
+  ...COUNTED_WEIGHTINGS,
+  "learned",
+];
 
 const floats = new Float32Array(1);
 const bits = new Uint32Array(floats.buffer);
@@ -150,9 +166,15 @@ export interface ScoredDocument {
 export function indicatorWeights<
   D extends ScoredDocument & { weights?: Record<string, number[]> },
 >(documents: D[], weighting: Weighting): D[] {
-  if (!isWeighting(weighting)) {
+  if (!COUNTED_WEIGHTINGS.includes(weighting)) {
     throw new TypeError(
-      `weighting must be one of ${WEIGHTINGS.join(", ")}, got "${weighting}"`,
+      `weighting must be one of ${
+        COUNTED_WEIGHTINGS.join(", ")
+      }, got "${weighting}"${
+        weighting === "learned"
+          ? " (learned weights need the interactions: learnWeights)"
+          : ""
+      }`,
     );
   }
   if (weighting === "none") return documents;
@@ -277,7 +299,7 @@ export function reweightModel(
  * ```
  *
  * @param value Any value, e.g. a flag.
- * @returns True for `"llr-idf"`, `"llr"` and `"none"`.
+ * @returns True for `"llr-idf"`, `"llr"`, `"none"` and `"learned"`.
  */
 export function isWeighting(value: unknown): value is Weighting {
   return (WEIGHTINGS as readonly unknown[]).includes(value);

@@ -76,12 +76,30 @@ Deno.test("indicatorWeights drops indicators without positive LLR and checks ali
   );
 });
 
-Deno.test("buildIndicators weights every field by root LLR × idf by default", async () => {
+Deno.test("buildIndicators weights every field by root LLR × idf with llr-idf (the similar-items field by default)", async () => {
   const path = new URL("../fixtures/demo_events.csv", import.meta.url).pathname;
   const { documents, fields } = await buildIndicators(readEvents(path), {
     primaryEvent: "transaction",
     minRootLlr: 2,
+    weights: "llr-idf",
   });
+  // the default: learned history fields, llr-idf similar items
+  const defaults = await buildIndicators(readEvents(path), {
+    primaryEvent: "transaction",
+    minRootLlr: 2,
+  });
+  assert.deepEqual(
+    defaults.manifest.fields.map((f) => [f.name, f.weights]),
+    [
+      ["indicators", "learned"],
+      ["indicators_addtocart", "learned"],
+      ["indicators_view", "learned"],
+      ["similar_view", "llr-idf"],
+    ],
+  );
+  const similar = (docs: typeof documents) =>
+    docs.map((d) => [d.similar_view, d.weights!.similar_view]);
+  assert.deepEqual(similar(defaults.documents), similar(documents));
   let checked = 0;
   for (const field of fields) {
     // idf recomputed from the documents: N with the field, df per indicator
@@ -121,7 +139,7 @@ Deno.test("buildIndicators weights every field by root LLR × idf by default", a
     {
       name: "ConfigError",
       path: "weights",
-      message: 'weights must be one of llr-idf, llr, none, got "bm25"',
+      message: 'weights must be one of llr-idf, llr, none, learned, got "bm25"',
     },
   );
 });

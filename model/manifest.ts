@@ -45,8 +45,12 @@ export const MANIFEST_VERSION = 1;
  */
 export const TOOL_VERSION: string = config.version;
 
-/** How indicator strength is computed: see `indicators/weights.ts`. */
-export type Weighting = "none" | "llr" | "llr-idf";
+/**
+ * How indicator strength is computed: counted from root LLR
+ * (`indicators/weights.ts`) or learned by regression
+ * (`indicators/learned.ts`).
+ */
+export type Weighting = "none" | "llr" | "llr-idf" | "learned";
 
 /**
  * Types of item metadata fields: `keyword` (strings, compared as strings;
@@ -75,6 +79,13 @@ export interface FieldManifest {
   weights: Weighting | "given";
   /** Threshold on signed root LLR the build used (absent when unknown). */
   minRootLlr?: number;
+  /**
+   * The significance level the threshold came from, when it was given as
+   * one (`minRootLlr` is then the root of the χ²(1) quantile).
+   */
+  significance?: number;
+  /** Ridge penalty of learned weights (`weights: "learned"`). */
+  ridge?: number;
   /** Indicators kept per item (absent when unknown). */
   maxIndicatorsPerItem?: number;
   /** Indicators kept in all. */
@@ -364,9 +375,11 @@ export function parseManifest(value: unknown, where: string): ModelManifest {
     if (names.has(want)) fail(`${at}.name`, `repeats "${want}"`);
     names.add(want);
     if (
-      !["none", "llr", "llr-idf", "given"].includes(field.weights as string)
+      !["none", "llr", "llr-idf", "learned", "given"].includes(
+        field.weights as string,
+      )
     ) {
-      fail(`${at}.weights`, "must be none, llr, llr-idf or given");
+      fail(`${at}.weights`, "must be none, llr, llr-idf, learned or given");
     }
   });
   if (!isObject(m.counts) || typeof m.counts.documents !== "number") {

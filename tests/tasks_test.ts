@@ -274,12 +274,12 @@ Deno.test("tasks fail with a one-line cause", async () => {
       [
         "build_index.ts",
         ["--events", fixture, "--out", `${dir}/o.ndjson`, "--weights", "bm25"],
-        'error: --weights must be one of llr-idf, llr, none, got "bm25"',
+        'error: --weights must be one of llr-idf, llr, none, learned, got "bm25"',
       ],
       [
         "eval.ts",
         ["--weights", "bm25"],
-        'error: --weights must be one of llr-idf, llr, none, got "bm25"',
+        'error: --weights must be one of llr-idf, llr, none, learned, got "bm25"',
       ],
       [
         "eval.ts",

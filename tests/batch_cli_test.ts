@@ -1,0 +1,123 @@
+/**
+ * `recommend --batch`: one process answers a file of requests, one JSON
+ * line per request in input order, with the same answers as one
+ * `recommend --request` per user.
+ */
+import assert from "node:assert/strict";
+
+const root = new URL("..", import.meta.url).pathname;
+const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+
+async function cli(script: string, args: string[]) {
+  const line = Object.values(config.tasks as Record<string, string>)
+    .find((t) => t.includes(`cli/${script}`))!;
+  const permissions = line.split(/\s+/).filter((w) =>
+    w.startsWith("--allow") || w === "-A"
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, `${root}cli/${script}`, ...args],
+    cwd: root,
+    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "" },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test("recommend --batch writes {user, items, scores} per line, as recommend --request answers", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = `${dir}/model.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--events",
+      `${root}fixtures/demo_events.csv`,
+      "--out",
+      model,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const requests = [
+      { user: "v1", history: ["1205", "1201"] },
+      { user: "v2", history: { view: ["1205"] }, num: 3 },
+      { user: "v3", items: ["1201"], backfill: false },
+    ];
+    const input = `${dir}/users.ndjson`;
+    await Deno.writeTextFile(
+      input,
+      requests.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    const out = `${dir}/results.ndjson`;
+    const batch = await cli("recommend.ts", [
+      "--indicators",
+      model,
+      "--batch",
+      input,
+      "--out",
+      out,
+    ]);
+    assert.equal(batch.code, 0, batch.stderr);
+    const lines = (await Deno.readTextFile(out)).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.user), ["v1", "v2", "v3"]);
+    for (const [i, { user: _, ...request }] of requests.entries()) {
+      const one = await cli("recommend.ts", [
+        "--indicators",
+        model,
+        "--request",
+        JSON.stringify(request),
+        "--json",
+      ]);
+      assert.equal(one.code, 0, one.stderr);
+      const recs = JSON.parse(one.stdout) as { id: string; score: number }[];
+      assert.ok(recs.length > 0);
+      assert.deepEqual(lines[i].items, recs.map((r) => r.id));
+      assert.deepEqual(lines[i].scores, recs.map((r) => r.score));
+    }
+    // to stdout; a refused request is an error line, the rest answered, exit 1
+    await Deno.writeTextFile(
+      input,
+      '{"user":"bad","num":0}\n{"user":"v1","history":["1205"]}\n',
+    );
+    const mixed = await cli("recommend.ts", [
+      "--indicators",
+      model,
+      "--batch",
+      input,
+    ]);
+    assert.equal(mixed.code, 1);
+    const [bad, good] = mixed.stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    );
+    assert.match(bad.error, /^request\.num must be an integer/);
+    assert.equal(good.user, "v1");
+    assert.match(mixed.stderr, /1 request\(s\) of .* were refused/);
+    // a line without a user stops the batch with file:line
+    await Deno.writeTextFile(input, '{"user":"a"}\n{"history":[]}\n');
+    const broken = await cli("recommend.ts", [
+      "--indicators",
+      model,
+      "--batch",
+      input,
+      "--out",
+      `${dir}/broken.ndjson`,
+    ]);
+    assert.equal(broken.code, 1);
+    assert.match(
+      broken.stderr,
+      /users\.ndjson:2: user must be a non-empty string/,
+    );
+    await assert.rejects(() => Deno.stat(`${dir}/broken.ndjson`));
+    const both = await cli("recommend.ts", [
+      "--indicators",
+      model,
+      "--batch",
+      input,
+      "--history",
+      "1",
+    ]);
+    assert.match(both.stderr, /^error: --history and --batch are exclusive/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
