@@ -18,10 +18,10 @@
  * @module
  */
 
-import { Client } from "@elastic/elasticsearch";
+import { type Client, createClient } from "../elasticsearch/client.ts";
+import { indexDocuments } from "../elasticsearch/indexing.ts";
 import {
   ElasticsearchRecommender,
-  indexDocuments,
   type SearchType,
 } from "../elasticsearch/recommender.ts";
 import {
@@ -29,8 +29,7 @@ import {
   startLocalNode,
   stopLocalNode,
 } from "../elasticsearch/local_node.ts";
-import type { IndicatorDocument } from "../indicators/build.ts";
-import { indicatorFieldsOf } from "../embedded/recommender.ts";
+import type { Model } from "../model/manifest.ts";
 import type { RecommendRequest } from "../serving/request.ts";
 import { numberFlag, parseFlags, run } from "../cli/common.ts";
 import { ensureSynthLog } from "../generate/retailrocket.ts";
@@ -79,16 +78,15 @@ await run(async () => {
   const n = numberFlag("queries", flags.queries)!;
   const path = await ensureSynthLog(`${root}out`, scale);
   log("building indicators (weighted and unweighted) ...");
-  const weighted = await modelAndRequests(path, n);
-  const { documents: keyword } = await modelAndRequests(path, 0, "none");
-  const requests = weighted.requests;
-  const indicators = weighted.documents.reduce(
-    (sum, d) =>
-      sum + indicatorFieldsOf(d).reduce((s, [, ids]) => s + ids.length, 0),
+  const { model: weighted, requests, users } = await modelAndRequests(path, n);
+  const { model: keyword } = await modelAndRequests(path, 0, "none");
+  const documents = weighted.manifest.counts.documents;
+  const indicators = weighted.manifest.fields.reduce(
+    (sum, f) => sum + f.indicators,
     0,
   );
   log(
-    `${weighted.documents.length} documents, ${indicators} indicators; ${weighted.users} users with 20-item histories`,
+    `${documents} documents, ${indicators} indicators; ${users} users with 20-item histories`,
   );
 
   const indexing: IndexRow[] = [];
@@ -101,9 +99,9 @@ await run(async () => {
     shards: number,
     replicas: number,
     index: string,
-    documents: IndicatorDocument[],
+    model: Model,
   ) {
-    const result = await indexDocuments(client, index, documents, {
+    const result = await indexDocuments(client, index, model, {
       shards,
       replicas,
       replace: true,
@@ -115,7 +113,9 @@ await run(async () => {
       h: ["pri.store.size"],
     });
     const r: IndexRow = {
-      fields: documents === keyword ? "keyword" : "weighted",
+      fields: model.manifest.fields.some((f) => f.weights === "none")
+        ? "keyword"
+        : "weighted",
       nodes,
       shards,
       replicas,
@@ -154,7 +154,7 @@ await run(async () => {
   ) {
     const name = `bench-${nodes}`;
     const cluster = await startLocalNode({ name, nodes, heap: flags.heap });
-    const client = new Client({
+    const client = createClient({
       node: cluster.urls,
       requestTimeout: 120_000,
       maxRetries: 2,
@@ -168,17 +168,17 @@ await run(async () => {
   }
 
   await withCluster(1, async (client) => {
-    await indexRow(client, 1, 1, 0, "bench-w1", weighted.documents);
-    await indexRow(client, 1, 3, 0, "bench-w3", weighted.documents);
+    await indexRow(client, 1, 1, 0, "bench-w1", weighted);
+    await indexRow(client, 1, 3, 0, "bench-w3", weighted);
     await client.indices.delete({ index: "bench-w3" });
     await queryRows(client, 1, 1, 0, "bench-w1", "weighted", [8, 32]);
   });
   await withCluster(3, async (client) => {
-    await indexRow(client, 3, 1, 0, "bench-w1", weighted.documents);
+    await indexRow(client, 3, 1, 0, "bench-w1", weighted);
     await client.indices.delete({ index: "bench-w1" });
-    await indexRow(client, 3, 3, 0, "bench-w3", weighted.documents);
+    await indexRow(client, 3, 3, 0, "bench-w3", weighted);
     await client.indices.delete({ index: "bench-w3" });
-    await indexRow(client, 3, 3, 1, "bench-w31", weighted.documents);
+    await indexRow(client, 3, 3, 1, "bench-w31", weighted);
     await client.cluster.health({ wait_for_status: "green", timeout: "120s" });
     await queryRows(client, 3, 3, 1, "bench-w31", "weighted", [8, 32]);
     await indexRow(client, 3, 3, 1, "bench-k31", keyword);
@@ -257,7 +257,7 @@ await run(async () => {
         date: new Date().toISOString(),
         scale,
         heap: flags.heap,
-        documents: weighted.documents.length,
+        documents,
         indicators,
         indexing,
         queries,

@@ -71,9 +71,11 @@ export interface SearchAnswer {
 
 /**
  * The members of the official `npm:@elastic/elasticsearch` 8.x client that
- * cco-es uses, typed by what cco-es sends and reads. A client of that
- * package satisfies it as it is (no cast): pass `new Client({ node })` of
- * the official package, or use `createClient` / `connect`.
+ * cco-es uses (the library, and its cluster tests and benchmarks: shard
+ * placement, the elected master, the client's retries), typed by what
+ * cco-es sends and reads. A client of that package satisfies it as it is
+ * (no cast): pass `new Client({ node })` of the official package, or use
+ * `createClient` / `connect`.
  */
 export interface Client {
   /** Searches. */
@@ -210,7 +212,9 @@ export interface Client {
     stats(
       params: { index: string; metric: "docs" },
       options?: ClientRequestOptions,
-    ): Promise<{ _all?: { total?: { docs?: { deleted?: number } } } }>;
+    ): Promise<
+      { _all?: { total?: { docs?: { count?: number; deleted?: number } } } }
+    >;
     getAlias(
       params: { name: string },
       options?: ClientRequestOptions,
@@ -232,9 +236,35 @@ export interface Client {
         format: "json";
         h: string[];
         expand_wildcards?: "open";
+        /** Unit of sizes (`b`: bytes). */
+        bytes?: "b";
       },
       options?: ClientRequestOptions,
-    ): Promise<{ index?: string; "docs.count"?: string | null }[]>;
+    ): Promise<
+      {
+        index?: string;
+        "docs.count"?: string | null;
+        "pri.store.size"?: string | null;
+      }[]
+    >;
+    /** Every shard copy: index, shard number, primary or replica, state, node. */
+    shards(
+      params: { index: string; format: "json"; h: string[] },
+      options?: ClientRequestOptions,
+    ): Promise<
+      {
+        index?: string;
+        shard?: string;
+        prirep?: string;
+        state?: string;
+        node?: string | null;
+      }[]
+    >;
+    /** The elected master node. */
+    master(
+      params: { format: "json" },
+      options?: ClientRequestOptions,
+    ): Promise<{ node?: string }[]>;
   };
   /** Node information. */
   nodes: {
@@ -257,9 +287,31 @@ export interface Client {
   /** Cluster health. */
   cluster: {
     health(
-      params: { wait_for_status?: "green" | "yellow"; timeout?: string },
+      params: {
+        wait_for_status?: "green" | "yellow";
+        wait_for_nodes?: string;
+        wait_for_no_initializing_shards?: boolean;
+        timeout?: string;
+      },
       options?: ClientRequestOptions,
-    ): Promise<{ status: string; number_of_data_nodes?: number }>;
+    ): Promise<
+      {
+        status: string;
+        timed_out: boolean;
+        number_of_nodes: number;
+        number_of_data_nodes?: number;
+      }
+    >;
+  };
+  /** The client's events: `response` tells how often a request was retried. */
+  diagnostic: {
+    on(
+      event: "response",
+      listener: (
+        error: unknown,
+        result: { meta: { attempts: number } } | null,
+      ) => void,
+    ): unknown;
   };
   /** The client's helpers. */
   helpers: {

@@ -11,16 +11,15 @@
  * node kills are printed (`[cluster] ...` lines).
  */
 import assert from "node:assert/strict";
-import type { Client } from "@elastic/elasticsearch";
+import type { Client } from "../elasticsearch/client.ts";
 import { connect } from "../elasticsearch/connection.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { ElasticsearchRecommender } from "../elasticsearch/recommender.ts";
 import { readEvents } from "../events/read.ts";
-import {
-  buildIndicators,
-  type IndicatorDocument,
-} from "../indicators/build.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import type { IndicatorDocument } from "../model/document.ts";
 import { mergeItems, readItems } from "../model/items.ts";
+import { manifestFor, type Model } from "../model/manifest.ts";
 import { listIndices, publishIndex } from "../elasticsearch/lifecycle.ts";
 import {
   killLocalNode,
@@ -59,8 +58,11 @@ async function masterNode(client: Client, cluster: LocalNode) {
   return i + 1;
 }
 
-/** A catalogue of `size` items with three indicator fields. */
-function catalogue(v: number, size: number): IndicatorDocument[] {
+/**
+ * A catalogue of `size` items with three unweighted (BM25) indicator
+ * fields, as a model whose primary event is `transaction`.
+ */
+function catalogue(v: number, size: number): Model<IndicatorDocument> {
   const docs: IndicatorDocument[] = [];
   for (let i = 0; i < size; i++) {
     docs.push({
@@ -74,7 +76,10 @@ function catalogue(v: number, size: number): IndicatorDocument[] {
       scores: {},
     });
   }
-  return docs;
+  return {
+    manifest: manifestFor(docs, { primaryEvent: "transaction" }),
+    documents: docs,
+  };
 }
 
 Deno.test({
@@ -100,40 +105,41 @@ Deno.test({
       } s`,
     );
     // the client knows every node: it retries elsewhere when one fails
-    const client = await connect({
-      url: cluster.urls.join(","),
-    }) as unknown as Client;
+    const client = await connect({ url: cluster.urls.join(",") });
     const tag = crypto.randomUUID().slice(0, 8);
     try {
-      const { documents: weighted } = await buildIndicators(
+      // weighted (sparse_vector, the default) and BM25 (keyword) fields
+      const weighted = await buildIndicators(
         readEvents(`${fixtures}demo_events.csv`),
-        { minRootLlr: 3 },
+        { primaryEvent: "transaction", minRootLlr: 3 },
       );
-      const { documents: keyword } = await buildIndicators(
+      const keyword = await buildIndicators(
         readEvents(`${fixtures}demo_events.csv`),
-        { minRootLlr: 3, weights: "none" },
+        { primaryEvent: "transaction", minRootLlr: 3, weights: "none" },
       );
+      assert.ok(weighted.manifest.fields.every((f) => f.weights === "llr-idf"));
+      assert.ok(keyword.manifest.fields.every((f) => f.weights === "none"));
       const items = await readItems(`${fixtures}demo_items.csv`);
       mergeItems(weighted, items);
       mergeItems(keyword, items);
-      const all = requests(weighted.map((d) => d.id), 120);
+      const all = requests(weighted.documents.map((d) => d.id), 120);
       const expected = new Map<RecommendRequest, Recommendation[]>();
       let restarting: Promise<unknown> = Promise.resolve(undefined);
       let restarted = 0;
 
       await t.step("build and swap with 3 shards and 1 replica", async () => {
         for (
-          const [model, documents] of [["w", weighted], ["k", keyword]] as const
+          const [name, model] of [["w", weighted], ["k", keyword]] as const
         ) {
           for (const shards of [1, 3]) {
-            const alias = `cl-${tag}-${model}${shards}`;
-            const first = await publishIndex(client, alias, documents, {
+            const alias = `cl-${tag}-${name}${shards}`;
+            const first = await publishIndex(client, alias, model, {
               shards,
               replicas: 1,
             });
             if (shards === 1) continue;
             // a rebuild swaps the alias
-            const second = await publishIndex(client, alias, documents, {
+            const second = await publishIndex(client, alias, model, {
               shards,
               replicas: 1,
             });
@@ -171,9 +177,7 @@ Deno.test({
         // one shard's and the embedded backend's, next step)
         const healthy = new ElasticsearchRecommender(client, alias);
         for (const r of all) expected.set(r, await healthy.recommend(r));
-        const loopClient = await connect({
-          url: cluster.urls.join(","),
-        }) as unknown as Client;
+        const loopClient = await connect({ url: cluster.urls.join(",") });
         let retried = 0;
         loopClient.diagnostic.on("response", (_error, result) => {
           if ((result?.meta.attempts ?? 0) > 0) retried++;
@@ -249,40 +253,37 @@ Deno.test({
         "3 shards answer exactly like 1 shard and the embedded backend (while the node recovers)",
         async () => {
           for (
-            const [model, documents] of [["w", weighted], [
-              "k",
-              keyword,
-            ]] as const
+            const [name, model] of [["w", weighted], ["k", keyword]] as const
           ) {
-            const embedded = new EmbeddedRecommender(documents);
+            const embedded = new EmbeddedRecommender(model);
             const one = new ElasticsearchRecommender(
               client,
-              `cl-${tag}-${model}1`,
+              `cl-${tag}-${name}1`,
             );
             const three = new ElasticsearchRecommender(
               client,
-              `cl-${tag}-${model}3`,
+              `cl-${tag}-${name}3`,
             );
             // auto: global statistics only where BM25 needs them
             assert.equal(await one.searchType(), "query_then_fetch");
             assert.equal(
               await three.searchType(),
-              model === "k" ? "dfs_query_then_fetch" : "query_then_fetch",
+              name === "k" ? "dfs_query_then_fetch" : "query_then_fetch",
             );
             const perShard = new ElasticsearchRecommender(
               client,
-              `cl-${tag}-${model}3`,
+              `cl-${tag}-${name}3`,
               { searchType: "query_then_fetch" },
             );
             let ranked = 0, differ = 0;
             for (const [i, request] of all.entries()) {
               const want = await embedded.recommend(request);
-              const label = `${model} request ${i} ${JSON.stringify(request)}`;
+              const label = `${name} request ${i} ${JSON.stringify(request)}`;
               const a = await one.recommend(request);
               const b = await three.recommend(request);
               assert.deepEqual(b, a, `3 shards vs 1: ${label}`);
               // the answers the query loop got while a node died
-              if (model === "k") assert.deepEqual(b, expected.get(request));
+              if (name === "k") assert.deepEqual(b, expected.get(request));
               same(`embedded: ${label}`, a, want);
               if (want.some((r) => !r.backfill)) ranked++;
               const c = await perShard.recommend(request);
@@ -291,11 +292,11 @@ Deno.test({
             assert.ok(ranked >= 50, `only ${ranked} requests ranked`);
             report(
               `${
-                model === "k" ? "keyword (BM25)" : "weighted"
+                name === "k" ? "keyword (BM25)" : "weighted"
               }: 120 requests, 3 shards = 1 shard = embedded; with per-shard statistics (query_then_fetch) ${differ} of 120 differ`,
             );
             // weighted scores never depend on shards; BM25 does, without DFS
-            if (model === "w") assert.equal(differ, 0);
+            if (name === "w") assert.equal(differ, 0);
             else assert.ok(differ >= 50, `only ${differ} differ without DFS`);
           }
           const t1 = performance.now();
@@ -331,7 +332,7 @@ Deno.test({
               for (const index of targets) {
                 if (seen.has(index)) continue;
                 const mapping = await client.indices.getMapping({ index });
-                const meta = mapping[index].mappings._meta as {
+                const meta = mapping[index].mappings?._meta as {
                   cco?: { state?: string };
                 };
                 assert.equal(meta?.cco?.state, "complete", index);
@@ -346,9 +347,7 @@ Deno.test({
             await new Promise((r) => setTimeout(r, 50));
           }
         })();
-        const buildClient = await connect({
-          url: cluster.urls.join(","),
-        }) as unknown as Client;
+        const buildClient = await connect({ url: cluster.urls.join(",") });
         const v2 = catalogue(2, size);
         const victim = 1 + (await masterNode(client, cluster)) % 3;
         let killedAfter = -1;
@@ -417,7 +416,7 @@ Deno.test({
         report(
           `node ${victim} back: cluster green with 3 nodes in ${
             ((performance.now() - t2) / 1000).toFixed(1)
-          } s; live index: ${stats._all.total?.docs?.count} documents, ${stats._all.total?.docs?.deleted} deleted (all copies)`,
+          } s; live index: ${stats._all?.total?.docs?.count} documents, ${stats._all?.total?.docs?.deleted} deleted (all copies)`,
         );
         for (const item of ["i5", "i77", "i11000"]) {
           const request = { history: { view: [item] }, num: 5 };
