@@ -370,7 +370,12 @@ Deno.test("a request error carries the JSON path of the part at fault", () => {
 
 Deno.test("history is capped to the most recent maxQueryEvents per type", () => {
   const many = Array.from({ length: 150 }, (_, i) => `i${i}`);
-  const r = normalize({ history: { transaction: many, view: many } });
+  // the default takes the whole history a request may carry
+  const all = normalize({ history: { transaction: many, view: many } });
+  assert.equal(all.clauses.length, 300);
+  const r = normalize({ history: { transaction: many, view: many } }, {
+    maxQueryEvents: 100,
+  });
   assert.equal(r.clauses.length, 200);
   assert.deepEqual(r.clauses.slice(0, 2).map((c) => c.item), ["i0", "i1"]);
   assert.equal(r.clauses[99].item, "i99");

@@ -29,7 +29,7 @@
  * ]));
  * assert.equal(out[0].user, "u1");
  * assert.deepEqual(out[0].items, ["tent"]);
- * assert.match(out[1].error!, /request.num must be an integer/);
+ * assert.match(out[1].error!, /request.num must be >= 1, got 0/);
  * ```
  *
  * @module

@@ -353,7 +353,9 @@ Deno.test("one settings file drives every task; flags override it; errors name t
       manifest.fields.map((
         f,
       ) => [f.name, f.maxIndicatorsPerItem, f.minRootLlr]),
-      [["indicators", 3, 5], ["indicators_view", 50, 2]],
+      // what the file does not set is the build's default: significance
+      // 0.01 (root LLR 2.5758...), 100 per item
+      [["indicators", 3, 2.575829288381044], ["indicators_view", 100, 2]],
     );
     assert.ok(documents.every((d) => d.indicators.length <= 3));
     // the serving default comes from the same file ($CCO_CONFIG), a flag wins

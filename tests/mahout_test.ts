@@ -16,6 +16,7 @@ Deno.test("mahout: a built model with a Mahout field serves it", async () => {
   const model = await buildIndicators(readEventBatches(fixture), {
     primaryEvent: "transaction",
     minRootLlr: 0,
+    weights: "llr-idf",
   });
   const weighted = model.manifest.fields.map((f) => f.weights);
   assert.ok(weighted.every((w) => w === "llr-idf"));

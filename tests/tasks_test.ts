@@ -118,6 +118,7 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     assert.deepEqual(Object.keys(report.results), [
       "popularity",
       "tutorial seed",
+      "0.2 defaults",
       "purchase-only LLR",
       "CCO",
       "CCO - addtocart",
@@ -149,6 +150,8 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
       primaryEvent: "transaction",
       secondaryEvents: [],
       similarEvent: null,
+      minRootLlr: 5,
+      maxIndicatorsPerItem: 50,
       weights: "none",
     });
     const seedWant = await evaluate(
@@ -166,7 +169,8 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     assert.match(md, /\| CCO \| [\d.]+ \[/);
     assert.match(md, /## Interpretation\n\n- Recall@10: \*\*CCO\*\* leads/);
     const svg = await Deno.readTextFile(`${dir}/recall.svg`);
-    assert.equal(svg.match(/<polyline/g)!.length, 6);
+    // one line per model: the 0.2 defaults are a model too
+    assert.equal(svg.match(/<polyline/g)!.length, 7);
     // the sweep tunes on a validation split and adds a tuned model
     const swept = await task("eval.ts", [
       "--protocol",
@@ -178,13 +182,18 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     assert.equal(swept.code, 0, swept.stderr);
     const tuned = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
     assert.ok("CCO (tuned)" in tuned.results);
-    assert.equal(tuned.tuning.length, 10);
-    for (let i = 1; i < tuned.tuning.length; i++) {
-      assert.ok(tuned.tuning[i - 1].ndcg >= tuned.tuning[i].ndcg);
+    // the search: settings tried from the defaults, the best ten kept in
+    // order, none worse than where it started
+    const tried = tuned.tuning.best as { ndcg: number }[];
+    assert.ok(tuned.tuning.settings >= tried.length);
+    assert.equal(tried.length, Math.min(10, tuned.tuning.settings));
+    for (let i = 1; i < tried.length; i++) {
+      assert.ok(tried[i - 1].ndcg >= tried[i].ndcg);
     }
+    assert.ok(tried[0].ndcg >= tuned.tuning.start.ndcg);
     assert.match(
       await Deno.readTextFile(`${dir}/report.md`),
-      /Tuning sweep, best settings on the validation split/,
+      /Tuning \(`--tune`\): \d+ settings scored on a validation split/,
     );
     // --published sar: SAR's figures and our best nDCG@10 against them
     const published = await task("eval.ts", [
@@ -214,7 +223,9 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
           best.atK[10].interval.ndcg[0].toFixed(4)
         }, ${best.atK[10].interval.ndcg[1].toFixed(4)}], ${
           ndcg >= 0.3848 ? "above" : "below"
-        } SAR's published 0.3848 by ${Math.abs(ndcg - 0.3848).toFixed(4)}.`,
+        } SAR's published 0.3848 by ${Math.abs(ndcg - 0.3848).toFixed(4)}, ${
+          ndcg >= 0.442 ? "above" : "below"
+        } BPR's published 0.442 by ${Math.abs(ndcg - 0.442).toFixed(4)}.`,
       ),
       sarMd,
     );
