@@ -410,42 +410,48 @@ Deno.test("gzip: concatenated members read as one stream", async () => {
   });
 });
 
-Deno.test("gzip: the content must agree with the name; corrupt or truncated data is an error", async () => {
+// Issue 14 (reliability) decided gzip by content whatever the name, which
+// replaces the byte reader's first rule (name and content must agree): a log
+// is read as what it is; only what cannot be read is refused.
+Deno.test("gzip: known by its content, whatever the name; corrupt or truncated data is an error", async () => {
   await withDir(async (dir) => {
     const gz = await gzip(RR_HEADER + RR_ROWS);
     await Deno.writeTextFile(`${dir}/plain.csv.gz`, RR_HEADER + RR_ROWS);
     await Deno.writeFile(`${dir}/packed.csv`, gz);
+    await Deno.writeFile(`${dir}/packed.csv.GZ`, gz);
+    const want = await all(RR_HEADER + RR_ROWS);
+    for (const name of ["plain.csv.gz", "packed.csv", "packed.csv.GZ"]) {
+      assert.deepEqual(
+        await Array.fromAsync(readEvents(`${dir}/${name}`)),
+        want,
+        name,
+      );
+    }
     await Deno.writeFile(`${dir}/cut.csv.gz`, gz.slice(0, gz.length - 6));
     const bad = gz.slice();
     bad[20] ^= 0xff;
     await Deno.writeFile(`${dir}/bad.csv.gz`, bad);
     await Deno.writeFile(`${dir}/empty.csv.gz`, new Uint8Array(0));
     const cases: [string, RegExp][] = [
-      [
-        "plain.csv.gz",
-        /plain\.csv\.gz:1: not gzip-compressed, but the name ends in \.gz/,
-      ],
-      [
-        "packed.csv",
-        /packed\.csv:1: gzip-compressed, but the name does not end in \.gz/,
-      ],
       ["cut.csv.gz", /cut\.csv\.gz:\d+: truncated gzip data/],
       ["bad.csv.gz", /bad\.csv\.gz:\d+: corrupt gzip data/],
-      [
-        "empty.csv.gz",
-        /empty\.csv\.gz:1: empty file, but the name ends in \.gz/,
-      ],
+      ["empty.csv.gz", /empty\.csv\.gz:1: empty file: no events$/],
     ];
     for (const [name, message] of cases) {
-      await assert.rejects(
-        () => Array.fromAsync(readEvents(`${dir}/${name}`)),
-        (e: EventParseError) => {
-          assert.ok(e instanceof EventParseError, String(e));
-          assert.match(e.message, message);
-          assert.ok(!e.message.includes("\n"));
-          return true;
-        },
-      );
+      for (const onError of ["fail", "skip"] as const) {
+        await assert.rejects(
+          () =>
+            Array.fromAsync(
+              readEvents(`${dir}/${name}`, undefined, { onError }),
+            ),
+          (e: EventParseError) => {
+            assert.ok(e instanceof EventParseError, String(e));
+            assert.match(e.message, message);
+            assert.ok(!e.message.includes("\n"));
+            return true;
+          },
+        );
+      }
     }
   });
 });
