@@ -388,14 +388,28 @@ async function* columnsOf(
   sourceName: string,
 ): AsyncGenerator<EventColumns> {
   let carry: Uint8Array | undefined;
+  // chunks held back while a partial line is carried: it is parsed again
+  // only once as many new bytes came as it has, so that a long line in
+  // small chunks costs linear time, not quadratic
+  const held: Uint8Array[] = [];
+  let heldSize = 0;
   try {
     for await (const chunk of chunks) {
-      const buf = carry ? concat(carry, chunk) : chunk;
+      if (carry && heldSize + chunk.length < carry.length) {
+        held.push(chunk);
+        heldSize += chunk.length;
+        continue;
+      }
+      held.push(chunk);
+      const buf = carry || held.length > 1 ? concat(carry, held) : chunk;
+      held.length = 0;
+      heldSize = 0;
       const { columns, rest } = parser.parse(buf, false);
       // a copy: the batch (and its buffer) may be handed to another thread
       carry = rest < buf.length ? buf.slice(rest) : undefined;
       if (columns) yield columns;
     }
+    if (held.length > 0) carry = concat(carry, held);
   } catch (error) {
     if (error instanceof Passthrough) throw error.error;
     if (error instanceof InputError) {
@@ -419,10 +433,19 @@ async function* columnsOf(
   parser.finish();
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+function concat(first: Uint8Array | undefined, more: Uint8Array[]): Uint8Array {
+  let size = first?.length ?? 0;
+  for (const part of more) size += part.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  if (first) {
+    out.set(first);
+    at = first.length;
+  }
+  for (const part of more) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
 
