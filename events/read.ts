@@ -14,24 +14,33 @@
  * {@linkcode readEventBatches} give event objects on top of it.
  *
  * What the reader accepts, exactly:
- * - **Compression**: gzip when the file starts with the gzip magic bytes;
- *   the name must then end in `.gz`, and a `.gz` name must hold gzip (a
- *   mismatch is an error, not garbage). Concatenated gzip members are read
- *   as one stream; corrupt or truncated data is an error naming the line
- *   reached.
- * - **Text**: UTF-8; a leading byte-order mark is skipped; UTF-16 is
- *   refused; ids must be valid UTF-8.
- * - **Lines** end with `\n`, `\r\n` or a lone `\r`; the last line needs no
- *   line break. An empty line at the end is ignored, one in the middle is
- *   an error. A line longer than `maxLineBytes` (default 1 MiB) is an error
- *   (or skipped): the reader never holds more than that of one line.
+ * - **Compression**: gzip when the file starts with the gzip magic bytes,
+ *   whatever its name (plain text named `.gz` is read as text).
+ *   Concatenated gzip members (`cat a.gz b.gz`) are read as one stream;
+ *   corrupt or truncated data is an error naming the line reached. bzip2,
+ *   xz, zstd, zip and 7z are refused, naming what they are.
+ * - **Text**: UTF-8 anywhere on a line (an invalid byte is an error at its
+ *   line, even with `onError: "skip"`: the file is in another encoding);
+ *   a leading UTF-8 byte-order mark is skipped; UTF-16 is refused.
+ * - **Lines** end with `\n` or `\r\n`; the last line needs no line break
+ *   (a `\r` at the very end is a line break too). A carriage return
+ *   anywhere else is an error (old Mac files are not read as something
+ *   else). An empty line at the end is ignored; one in the middle is an
+ *   error (each line of a run is counted when skipped). A line longer than
+ *   `maxLineBytes` (default 1 MiB) is an error (or skipped): the reader
+ *   never holds more than that of one line, and finds it without
+ *   quadratic work.
  * - **Fields** are split at the delimiter. RFC 4180 quotes are accepted
- *   within a line (`"a,b"`, `""` for a quote); a quoted field cannot span
- *   lines. User, item and event must not be empty.
+ *   within a line in the header and in columns the reader does not use
+ *   (`"a,b"`, `""` for a quote); a quoted field cannot span lines. The
+ *   user, item, event and timestamp fields must hold no `"` (`"2"` and `2`
+ *   would be two ids); user, item and event must not be empty.
  * - **Timestamps** in unix ms or s are plain decimal numbers:
- *   `-?[0-9]+(\.[0-9]+)?`. `1e3`, `0x10`, ` 12`, `12abc`, `+5`,
- *   `Infinity` and the empty string are errors; `-0` is 0. Date-time text
- *   is described in `format.ts`.
+ *   `-?[0-9]+(\.[0-9]+)?`. `1e3`, `0x10`, ` 12`, `12abc`, `+5`, `1_000`,
+ *   `.5`, `5.`, `Infinity`, other digits than ASCII and the empty string
+ *   are errors; `-0` is 0. Date-time text is described in `format.ts`.
+ * - **Messages** are one line: input shown in them is escaped (control
+ *   characters as `\uXXXX`) and cut to about 100 characters.
  *
  * Nothing is silently dropped: a malformed line raises an
  * {@linkcode EventParseError} `file:line: cause`; with `onError: "skip"`
@@ -85,7 +94,7 @@ export interface ReadOptions {
   maxLineBytes?: number;
   /**
    * Called as the file is read with the bytes of the file read so far
-   * (compressed bytes for a `.gz` file) and its size.
+   * (compressed bytes for a gzip file) and its size.
    */
   onProgress?: (read: number, total: number) => void;
   /**
@@ -106,8 +115,8 @@ export type EventSource =
 
 /**
  * Streams the events of a file as column batches (the fast path: no
- * string per event). Gzip is read from the file's first bytes (and must
- * agree with a `.gz` name).
+ * string per event). Gzip is known by the file's first bytes, whatever
+ * its name.
  *
  * @example
  * ```ts
