@@ -2,8 +2,8 @@
  * Internal: the bytes of an events file, decompressed when it is gzip,
  * in chunks of about 1 MiB, with the share of the file read so far.
  *
- * Whether a file is gzip is read from its first bytes and must agree with
- * its name (`.gz`): a mismatch is a clear error rather than garbage.
+ * Whether a file is gzip is read from its first bytes, whatever its name
+ * (gzip named `.csv` is read, and so is plain text named `.gz`).
  * Concatenated gzip members (what `cat a.gz b.gz` or parallel gzip tools
  * write) are read as one stream.
  *
@@ -69,20 +69,9 @@ export async function* fileChunks(
     const n = await readFull(file, first);
     read += n;
     const head = first.subarray(0, n);
+    // the content says whether it is gzip, not the name: gzip under
+    // any name is read, and so is plain text named .gz
     const gzip = n >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-    const named = path.endsWith(".gz");
-    if (named && !gzip) {
-      throw new InputError(
-        n === 0
-          ? "empty file, but the name ends in .gz"
-          : "not gzip-compressed, but the name ends in .gz: rename it, or compress it",
-      );
-    }
-    if (gzip && !named) {
-      throw new InputError(
-        "gzip-compressed, but the name does not end in .gz: rename it",
-      );
-    }
     const progress = () => {
       try {
         onProgress?.(read, size);

@@ -1,14 +1,18 @@
 /**
  * Internal: the byte-level line parser behind every reader. It scans the
  * decompressed bytes once, splitting fields at the delimiter byte and lines
- * at `\n`, `\r\n` or a lone `\r`, and writes {@linkcode EventColumns}:
- * no string is made per line or per field on the fast path.
+ * at `\n` (or `\r\n`), and writes {@linkcode EventColumns}: no string is
+ * made per line or per field on the fast path.
  *
- * Rules (documented in read.ts): a UTF-8 BOM is skipped; UTF-16 is
- * refused; lines longer than `maxLineBytes` fail (or are skipped) without
- * holding more than that in memory; RFC 4180 quotes are accepted within a
- * line (a quoted field may hold the delimiter and `""`), not across lines;
- * ids must be valid UTF-8; unix timestamps must be plain decimal numbers.
+ * Rules (documented in read.ts), each checked in the same byte loop (a table
+ * of byte classes: only a delimiter, `\n`, `\r`, `"` or a byte >= 0x80 leaves
+ * the plain path): a UTF-8 BOM is skipped; UTF-16 and other compressions are
+ * refused; a line with a byte >= 0x80 is checked to be UTF-8 (an error for
+ * the whole input); a `\r` not before the `\n` is an error; lines longer
+ * than `maxLineBytes` fail (or are skipped) without holding more than that
+ * in memory; a line with `"` takes the slow path: RFC 4180 quotes within a
+ * line elsewhere, none in the key fields; unix timestamps must be plain
+ * decimal numbers (read digit by digit while scanning).
  *
  * @module
  */
@@ -65,7 +69,6 @@ export interface ParserOptions {
   maxLineBytes?: number;
 }
 
-const fatal = new TextDecoder("utf-8", { fatal: true });
 const lenient = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -76,10 +79,19 @@ class LineError {
 
 /**
  * Splits one line at `delimiter`, honouring RFC 4180 quotes within the
- * line. Throws a string reason for an unterminated quote.
+ * line. Throws a string reason for an unterminated quote. With `raw`, the
+ * fields as written (quotes included) are pushed onto it.
  */
-export function splitLine(text: string, delimiter: string): string[] {
-  if (!text.includes('"')) return text.split(delimiter);
+export function splitLine(
+  text: string,
+  delimiter: string,
+  raw?: string[],
+): string[] {
+  if (!text.includes('"')) {
+    const fields = text.split(delimiter);
+    raw?.push(...fields);
+    return fields;
+  }
   const out: string[] = [];
   let i = 0;
   const n = text.length;
@@ -102,6 +114,7 @@ export function splitLine(text: string, delimiter: string): string[] {
         break;
       }
       out.push(value);
+      raw?.push(text.slice(i, j));
       if (j === n) return out;
       if (!text.startsWith(delimiter, j)) {
         throw "a quoted field must be followed by the delimiter or the line end";
@@ -109,14 +122,65 @@ export function splitLine(text: string, delimiter: string): string[] {
       i = j + delimiter.length;
     } else {
       const d = text.indexOf(delimiter, i);
-      if (d < 0) {
-        out.push(text.slice(i));
-        return out;
-      }
-      out.push(text.slice(i, d));
+      const field = text.slice(i, d < 0 ? n : d);
+      out.push(field);
+      raw?.push(field);
+      if (d < 0) return out;
       i = d + delimiter.length;
     }
   }
+}
+
+/**
+ * Whether bytes `s` to `e` are UTF-8, as a fatal `TextDecoder` decides (no
+ * overlong forms, no surrogates, nothing past U+10FFFF, no cut sequence).
+ */
+export function isUtf8(buf: Uint8Array, s: number, e: number): boolean {
+  let i = s;
+  while (i < e) {
+    const b = buf[i++];
+    if (b < 0x80) continue;
+    let n: number, lo = 0x80, hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) n = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      if (b === 0xe0) lo = 0xa0;
+      else if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      if (b === 0xf0) lo = 0x90;
+      else if (b === 0xf4) hi = 0x8f;
+    } else return false;
+    if (i + n > e) return false;
+    const c = buf[i++];
+    if (c < lo || c > hi) return false;
+    for (; n > 1; n--) {
+      const d = buf[i++];
+      if (d < 0x80 || d > 0xbf) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Input quoted for a message: one line, control and unprintable characters
+ * escaped, at most about 100 characters (cut with `...`).
+ */
+export function shown(text: string): string {
+  let out = "";
+  for (const c of text) {
+    const code = c.charCodeAt(0);
+    const escaped = c === '"' || c === "\\"
+      ? `\\${c}`
+      : code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 ||
+          code === 0x2029 || code === 0xfffd ||
+          (c.length === 1 && code >= 0xd800 && code <= 0xdfff)
+      ? `\\u${code.toString(16).padStart(4, "0")}`
+      : c;
+    if (out.length + escaped.length > 100) return `"${out}..."`;
+    out += escaped;
+  }
+  return `"${out}"`;
 }
 
 /**
@@ -137,20 +201,41 @@ export function parseDateTime(raw: string): number {
 
 // scanLine's results, by slot
 const US = 0, UE = 1, IS = 2, IE = 3, ES = 4, EE = 5, TS = 6, TE = 7;
-const FIELD = 8, SLOW = 9, HIGH = 10;
-const scan = new Int32Array(11);
+const FIELD = 8, FLAGS = 9;
+const scan = new Int32Array(10);
 const tFastOf = new Float64Array(1);
+
+// what a line held besides plain fields (scan[FLAGS])
+const QUOTE = 1; // a `"` somewhere (or a delimiter of several bytes)
+const CR = 2; // a carriage return not just before the line feed
+const HIGH = 4; // a byte >= 0x80 (the line is checked to be UTF-8)
+
+// byte classes for scanLine: 0 plain, 1 ends a field (delimiter, \n),
+// 2 non-ASCII, 3 `"`, 4 `\r`
+const END = 1, NON_ASCII = 2, QUOTE_BYTE = 3;
+
+/** The byte classes of a delimiter (-1: the delimiter is several bytes). */
+function byteClasses(delim: number): Uint8Array {
+  const cls = new Uint8Array(256);
+  cls.fill(NON_ASCII, 0x80);
+  cls[34] = QUOTE_BYTE;
+  cls[13] = 4;
+  cls[10] = END;
+  if (delim >= 0) cls[delim] = END;
+  return cls;
+}
 
 /**
  * Scans one line from `pos`: records the used fields' offsets in `out`
- * (and the timestamp, when plain digits, in tFastOf[0], else -1) and
- * returns the offset of the line break (or `end`).
+ * (and the timestamp, when plain digits, in tFastOf[0], else -1), and what
+ * else the line held (out[FLAGS]), and returns the offset of the line break
+ * (`\n`, or the `\r` of `\r\n` or of a `\r` at the end of `buf`), or `end`.
  */
 function scanLine(
   buf: Uint8Array,
   pos: number,
   end: number,
-  delim: number,
+  cls: Uint8Array,
   uc: number,
   ic: number,
   ec: number,
@@ -161,9 +246,8 @@ function scanLine(
   let field = 0;
   let fieldStart = pos;
   let uS = -1, uE = -1, iS = -1, iE = -1, eS = -1, eE = -1, tS = -1, tE = -1;
-  let tFast = -1;
-  let high = 0;
-  let slow = delim < 0 || buf[pos] === 34 ? 1 : 0;
+  let tFast = -1, digitsEnd = -1;
+  let flags = 0;
   let b = 0;
   // field by field; the timestamp's digits are read while scanning
   for (;;) {
@@ -178,29 +262,32 @@ function scanLine(
         pos++;
       }
       if (pos - fieldStart <= 15 && pos > fieldStart) tFast = v;
-      // anything else (sign, decimals, junk): the strict slow path
-      for (; pos < end; pos++) {
-        b = buf[pos];
-        if (b === delim || b === 10 || b === 13) break;
-        tFast = -1;
-      }
+      digitsEnd = pos;
+    }
+    // (the rest of a timestamp: anything there sends it to the strict
+    // slow path)
+    for (; pos < end; pos++) {
+      b = buf[pos];
+      const k = cls[b];
+      if (k === 0) continue;
+      if (k === END) break;
+      if (k === NON_ASCII) flags |= HIGH;
+      else if (k === QUOTE_BYTE) flags |= QUOTE;
+      else if (pos + 1 < end && buf[pos + 1] !== 10) flags |= CR;
+      else break; // \r\n, or a \r at the end: the caller decides
+    }
+    if (field === uc) (uS = fieldStart), (uE = pos);
+    else if (field === ic) (iS = fieldStart), (iE = pos);
+    else if (field === ec) (eS = fieldStart), (eE = pos);
+    else if (field === tc) {
       tS = fieldStart;
       tE = pos;
-    } else {
-      for (; pos < end; pos++) {
-        b = buf[pos];
-        if (b === delim || b === 10 || b === 13) break;
-        high |= b;
-      }
-      if (field === uc) (uS = fieldStart), (uE = pos);
-      else if (field === ic) (iS = fieldStart), (iE = pos);
-      else if (field === ec) (eS = fieldStart), (eE = pos);
-      else if (field === tc) (tS = fieldStart), (tE = pos);
+      // more than digits: the strict slow path reads it
+      if (pos !== digitsEnd) tFast = -1;
     }
-    if (pos === end || b !== delim) break;
+    if (pos === end || b === 10 || b === 13) break;
     pos++;
     field++;
-    if (buf[pos] === 34) slow = 1;
   }
   out[US] = uS;
   out[UE] = uE;
@@ -211,8 +298,7 @@ function scanLine(
   out[TS] = tS;
   out[TE] = tE;
   out[FIELD] = field;
-  out[SLOW] = slow;
-  out[HIGH] = high;
+  out[FLAGS] = flags;
   tFastOf[0] = tFast;
   return pos;
 }
@@ -225,6 +311,25 @@ export interface ParsedChunk {
   rest: number;
 }
 
+// what the first bytes of an input say it is, when it is not text
+function compression(buf: Uint8Array): string | undefined {
+  const starts = (...bytes: number[]) => bytes.every((b, i) => buf[i] === b);
+  // "BZh" and a block size digit
+  if (starts(0x42, 0x5a, 0x68) && buf[3] >= 0x31 && buf[3] <= 0x39) {
+    return "bzip2";
+  }
+  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return "xz";
+  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return "zstd";
+  if (starts(0x50, 0x4b, 0x03, 0x04)) return "zip";
+  if (starts(0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c)) return "7z";
+  return undefined;
+}
+
+const CR_INSIDE =
+  "carriage return inside a line (a file with old Mac line endings?)";
+const NOT_UTF8 = "is not UTF-8 text (an invalid byte on this line)";
+const BLANK = "blank line in the middle of the file";
+
 /**
  * The parser's state across buffers of one input: line count, header,
  * event type codes, pending blank lines.
@@ -236,6 +341,7 @@ export class ByteParser {
   readonly #file: string;
   readonly #delimiter: string;
   readonly #delim: number; // the delimiter byte, or -1 for the slow path
+  readonly #cls: Uint8Array; // byte classes for scanLine
   readonly #unit: TimestampUnit;
   readonly #aliases: Map<string, string>;
   readonly #accepted?: Set<string>;
@@ -248,7 +354,7 @@ export class ByteParser {
   #timeCol = -1;
   #needHeader: boolean;
   #started = false;
-  #pendingBlank = 0;
+  #pendingBlank = 0; // first line of a run of blank lines not yet reported
   #skippingLongLine = false;
   #sawContent = false;
   /** Canonical event type names by code (shared by every batch). */
@@ -286,6 +392,7 @@ export class ByteParser {
     this.#delim = d.length === 1 && d[0] !== 34 && d[0] !== 10 && d[0] !== 13
       ? d[0]
       : -1;
+    this.#cls = byteClasses(this.#delim);
     this.#unit = f.timestampUnit ?? "ms";
     this.#aliases = new Map(Object.entries(f.eventAliases ?? {}));
     if (f.events) this.#accepted = new Set(f.events);
@@ -310,15 +417,23 @@ export class ByteParser {
     return code;
   }
 
+  // a malformed line: thrown to the line's loop
   #fail(reason: string, line = this.line): never {
     throw new LineError(reason, line);
   }
 
-  #report(error: LineError) {
-    const e = new EventParseError(this.#file, error.line, error.reason);
-    if (!this.#skip) throw e;
+  // wrong for the whole input (or the header): an error even under "skip"
+  #fatal(reason: string, line = this.line): never {
+    throw new EventParseError(this.#file, line, reason);
+  }
+
+  // a malformed line: an error, or counted under "skip"
+  #report(reason: string, line: number) {
+    if (!this.#skip) throw new EventParseError(this.#file, line, reason);
     this.#skip.count++;
-    if (this.#skip.first.length < 5) this.#skip.first.push(e);
+    if (this.#skip.first.length < 5) {
+      this.#skip.first.push(new EventParseError(this.#file, line, reason));
+    }
   }
 
   #resolveIndexes(names?: string[]) {
@@ -335,12 +450,10 @@ export class ByteParser {
         .filter((c): c is string => typeof c === "string");
       const missing = wanted.filter((c) => !names.includes(c));
       if (missing.length > 0) {
-        throw new EventParseError(
-          this.#file,
-          this.line,
+        this.#fatal(
           `missing header: expected column${missing.length > 1 ? "s" : ""} ${
-            missing.map((m) => `"${m}"`).join(", ")
-          }, found "${names.join(this.#delimiter)}"`,
+            missing.map((m) => shown(m)).join(", ")
+          }, found ${shown(names.join(this.#delimiter))}`,
         );
       }
       this.#columns = names.length;
@@ -358,9 +471,7 @@ export class ByteParser {
       this.#timeCol,
     );
     if (this.#columns !== -1 && maxCol >= this.#columns) {
-      throw new EventParseError(
-        this.#file,
-        this.line,
+      this.#fatal(
         `column index ${maxCol} is out of range for ${this.#columns} columns`,
       );
     }
@@ -380,13 +491,8 @@ export class ByteParser {
       return this.#rawCodes[k];
     }
     if (len === 0) this.#fail("empty event name");
-    let raw: string;
-    try {
-      raw = fatal.decode(buf.subarray(s, e));
-    } catch {
-      return this.#fail("event name is not valid UTF-8");
-    }
-    return this.#learn(raw, buf.slice(s, e));
+    // (the line was checked to be UTF-8)
+    return this.#learn(lenient.decode(buf.subarray(s, e)), buf.slice(s, e));
   }
 
   #learn(raw: string, bytes: Uint8Array): number {
@@ -410,7 +516,7 @@ export class ByteParser {
     const event = this.#aliases.get(raw) ?? raw;
     if (event === "") this.#fail("empty event name");
     return this.#fail(
-      `unknown event "${event}"; accepted: ${
+      `unknown event ${shown(event)}; accepted: ${
         [...new Set([...this.#accepted!, ...this.#aliases.keys()])].join(", ")
       }`,
     );
@@ -422,7 +528,7 @@ export class ByteParser {
       const raw = lenient.decode(buf.subarray(s, e));
       const ms = parseDateTime(raw);
       if (!Number.isFinite(ms)) {
-        this.#fail(`timestamp "${raw}" is not a date-time`);
+        this.#fail(`timestamp ${shown(raw)} is not a date-time`);
       }
       return ms;
     }
@@ -447,9 +553,9 @@ export class ByteParser {
     }
     if (digits === 0 || i !== e) {
       this.#fail(
-        `timestamp "${
-          lenient.decode(buf.subarray(s, e))
-        }" is not a plain decimal number (unix ${this.#unit})`,
+        `timestamp ${
+          shown(lenient.decode(buf.subarray(s, e)))
+        } is not a plain decimal number (unix ${this.#unit})`,
       );
     }
     if (!exact) v = Math.abs(Number(lenient.decode(buf.subarray(first, e))));
@@ -457,7 +563,9 @@ export class ByteParser {
     if (this.#unit === "s") ms *= 1000;
     if (!Number.isFinite(ms)) {
       this.#fail(
-        `timestamp "${lenient.decode(buf.subarray(s, e))}" is out of range`,
+        `timestamp ${
+          shown(lenient.decode(buf.subarray(s, e)))
+        } is out of range`,
       );
     }
     return ms === 0 ? 0 : ms;
@@ -475,27 +583,33 @@ export class ByteParser {
     let pos = 0;
     const end = buf.length;
     if (!this.#started) {
-      if (end < 3 && !final) return { rest: 0 };
+      if (end < 6 && !final) return { rest: 0 };
       this.#started = true;
       if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) pos = 3;
       else if (
         (buf[0] === 0xff && buf[1] === 0xfe) ||
         (buf[0] === 0xfe && buf[1] === 0xff)
       ) {
-        throw new EventParseError(
-          this.#file,
-          1,
+        this.#fatal(
           "UTF-16 text is not supported: convert the file to UTF-8",
+          1,
         );
+      } else {
+        const kind = compression(buf);
+        if (kind) {
+          this.#fatal(
+            `is ${kind}-compressed: decompress it first (gzip is read as it is)`,
+            1,
+          );
+        }
       }
     }
     if (this.#skippingLongLine) {
-      while (pos < end && buf[pos] !== 10 && buf[pos] !== 13) pos++;
-      if (pos === end) return { rest: end };
-      const next = this.#afterTerminator(buf, pos, end, final);
-      if (next < 0) return { rest: end - 1 }; // a \r at the end: wait
+      // the rest of a line already reported as too long
+      const nl = buf.indexOf(10, pos);
+      if (nl < 0) return { rest: end };
       this.#skippingLongLine = false;
-      pos = next;
+      pos = nl + 1;
     }
     let cap = Math.max(16, ((end - pos) >> 4) + 16);
     let userStart = new Uint32Array(cap), userEnd = new Uint32Array(cap);
@@ -504,7 +618,8 @@ export class ByteParser {
     let n = 0;
     let extra: Uint8Array[] | undefined; // id bytes of slow-path lines
     let extraSize = 0;
-    const delim = this.#delim;
+    const cls = this.#cls;
+    const slowAlways = this.#delim < 0;
     const maxLine = this.#maxLine;
     const fastTime = this.#unit !== "datetime";
     let uc = this.#userCol, ic = this.#itemCol;
@@ -512,47 +627,44 @@ export class ByteParser {
     let rest = end;
     while (pos < end) {
       const lineStart = pos;
-      pos = scanLine(buf, pos, end, delim, uc, ic, ec, tc, fastTime, scan);
-      const field = scan[FIELD];
-      const slow = scan[SLOW] !== 0;
-      const high = scan[HIGH];
+      pos = scanLine(buf, pos, end, cls, uc, ic, ec, tc, fastTime, scan);
+      const flags = scan[FLAGS];
       const uS = scan[US], uE = scan[UE], iS = scan[IS], iE = scan[IE];
       const eS = scan[ES], eE = scan[EE], tS = scan[TS], tE = scan[TE];
       const tFast = tFastOf[0];
       const lineEnd = pos;
       if (lineEnd - lineStart > maxLine) {
-        // too long: report once, then drop bytes up to the next line break
+        // too long: reported once, then bytes dropped up to the next \n
+        // (found without holding or scanning the line again)
         this.line++;
         this.#sawContent = true;
         this.#flushBlank();
-        this.#report(
-          new LineError(`line longer than ${maxLine} bytes`, this.line),
-        );
-        if (pos === end) {
+        const reason = `line longer than ${maxLine} bytes${
+          flags & CR ? " (a file with old Mac line endings?)" : ""
+        }`;
+        if (this.#needHeader) this.#fatal(reason);
+        this.#report(reason, this.line);
+        const nl = buf.indexOf(10, pos);
+        if (nl < 0) {
           if (!final) this.#skippingLongLine = true;
           rest = end;
           break;
         }
-        const next = this.#afterTerminator(buf, pos, end, final);
-        if (next < 0) {
-          this.#skippingLongLine = true;
-          rest = end - 1;
-          break;
-        }
-        pos = next;
+        pos = nl + 1;
         continue;
       }
-      if (pos === end && !final) {
-        rest = lineStart;
-        break;
-      }
-      if (pos < end) {
-        const next = this.#afterTerminator(buf, pos, end, final);
-        if (next < 0) {
+      // the line break: \n, \r\n, or a \r at the very end of the input
+      if (pos === end) {
+        if (!final) {
           rest = lineStart;
           break;
         }
-        pos = next;
+      } else if (buf[pos] === 10) pos++;
+      else if (pos + 1 < end) pos += 2;
+      else if (final) pos++;
+      else {
+        rest = lineStart; // a \r last in buf: is a \n next?
+        break;
       }
       this.line++;
       if (lineEnd === lineStart) {
@@ -561,6 +673,17 @@ export class ByteParser {
       }
       this.#sawContent = true;
       if (this.#pendingBlank) this.#flushBlank();
+      if (flags !== 0) {
+        // invalid UTF-8 says the file is not UTF-8 text: never skipped
+        if (flags & HIGH && !isUtf8(buf, lineStart, lineEnd)) {
+          this.#fatal(NOT_UTF8);
+        }
+        if (flags & CR) {
+          if (this.#needHeader) this.#fatal(CR_INSIDE);
+          this.#report(CR_INSIDE, this.line);
+          continue;
+        }
+      }
       if (this.#needHeader) {
         this.#header(buf, lineStart, lineEnd);
         uc = this.#userCol;
@@ -586,7 +709,7 @@ export class ByteParser {
         time = grow(time);
       }
       try {
-        if (slow) {
+        if (flags & QUOTE || slowAlways) {
           const parsed = this.#slowLine(buf, lineStart, lineEnd);
           if (!extra) extra = [];
           const base = end + extraSize;
@@ -603,7 +726,7 @@ export class ByteParser {
           n++;
           continue;
         }
-        const fields = field + 1;
+        const fields = scan[FIELD] + 1;
         const columns = this.#columns;
         if (columns >= 0 ? fields !== columns : fields < -columns) {
           this.#fail(
@@ -614,7 +737,6 @@ export class ByteParser {
         }
         if (uS === uE) this.#fail("empty user id");
         if (iS === iE) this.#fail("empty item id");
-        if (high & 0x80) this.#checkUtf8(buf, uS, uE, iS, iE);
         let code = this.#fixedCode;
         if (ec >= 0) {
           code = this.#eventCode(buf, eS, eE);
@@ -635,7 +757,7 @@ export class ByteParser {
         n++;
       } catch (error) {
         if (!(error instanceof LineError)) throw error;
-        this.#report(error);
+        this.#report(error.reason, error.line);
       }
     }
     if (n === 0) return { rest };
@@ -665,49 +787,17 @@ export class ByteParser {
     };
   }
 
+  // the run of blank lines before this line: each one a malformed line
   #flushBlank() {
-    const blank = this.#pendingBlank;
-    if (!blank) return;
+    const first = this.#pendingBlank;
+    if (!first) return;
     this.#pendingBlank = 0;
-    this.#report(new LineError("blank line in the middle of the file", blank));
+    for (let line = first; line < this.line; line++) this.#report(BLANK, line);
   }
 
-  // the offset after the line break at pos; -1 when a \r ends a non-final buffer
-  #afterTerminator(
-    buf: Uint8Array,
-    pos: number,
-    end: number,
-    final: boolean,
-  ): number {
-    if (buf[pos] === 10) return pos + 1;
-    if (pos + 1 < end) return buf[pos + 1] === 10 ? pos + 2 : pos + 1;
-    return final ? pos + 1 : -1;
-  }
-
-  #checkUtf8(buf: Uint8Array, uS: number, uE: number, iS: number, iE: number) {
+  #split(text: string, raw?: string[]): string[] {
     try {
-      fatal.decode(buf.subarray(uS, uE));
-    } catch {
-      this.#fail("user id is not valid UTF-8");
-    }
-    try {
-      fatal.decode(buf.subarray(iS, iE));
-    } catch {
-      this.#fail("item id is not valid UTF-8");
-    }
-  }
-
-  #decodeLine(buf: Uint8Array, s: number, e: number): string {
-    try {
-      return fatal.decode(buf.subarray(s, e));
-    } catch {
-      return this.#fail("line is not valid UTF-8");
-    }
-  }
-
-  #split(text: string): string[] {
-    try {
-      return splitLine(text, this.#delimiter);
+      return splitLine(text, this.#delimiter, raw);
     } catch (reason) {
       if (typeof reason === "string") return this.#fail(reason);
       throw reason;
@@ -718,18 +808,21 @@ export class ByteParser {
     this.#needHeader = false;
     let names: string[];
     try {
-      names = this.#split(this.#decodeLine(buf, s, e)).map((x) => x.trim());
+      // (header names may be quoted: they are no data)
+      names = this.#split(lenient.decode(buf.subarray(s, e))).map((x) =>
+        x.trim()
+      );
     } catch (error) {
-      if (error instanceof LineError) {
-        throw new EventParseError(this.#file, error.line, error.reason);
-      }
+      if (error instanceof LineError) this.#fatal(error.reason, error.line);
       throw error;
     }
     this.#resolveIndexes(names);
   }
 
+  // a line with quotes (or a delimiter of several bytes), as strings
   #slowLine(buf: Uint8Array, s: number, e: number) {
-    const fields = this.#split(this.#decodeLine(buf, s, e));
+    const raw: string[] = [];
+    const fields = this.#split(lenient.decode(buf.subarray(s, e)), raw);
     const n = fields.length;
     const columns = this.#columns;
     if (columns >= 0 ? n !== columns : n < -columns) {
@@ -738,6 +831,19 @@ export class ByteParser {
           columns >= 0 ? columns : `at least ${-columns}`
         } columns, got ${n}`,
       );
+    }
+    // quotes are read in other columns; in these, `"2"` and `2` would be
+    // two ids, or a quote part of one: refused
+    for (
+      const col of [this.#userCol, this.#itemCol, this.#eventCol, this.#timeCol]
+    ) {
+      if (col >= 0 && raw[col].includes('"')) {
+        this.#fail(
+          `quoted field ${
+            shown(raw[col])
+          }: quotes are not supported in the user, item, event and timestamp columns`,
+        );
+      }
     }
     const user = fields[this.#userCol];
     if (user === "") this.#fail("empty user id");

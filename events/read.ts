@@ -14,24 +14,33 @@
  * {@linkcode readEventBatches} give event objects on top of it.
  *
  * What the reader accepts, exactly:
- * - **Compression**: gzip when the file starts with the gzip magic bytes;
- *   the name must then end in `.gz`, and a `.gz` name must hold gzip (a
- *   mismatch is an error, not garbage). Concatenated gzip members are read
- *   as one stream; corrupt or truncated data is an error naming the line
- *   reached.
- * - **Text**: UTF-8; a leading byte-order mark is skipped; UTF-16 is
- *   refused; ids must be valid UTF-8.
- * - **Lines** end with `\n`, `\r\n` or a lone `\r`; the last line needs no
- *   line break. An empty line at the end is ignored, one in the middle is
- *   an error. A line longer than `maxLineBytes` (default 1 MiB) is an error
- *   (or skipped): the reader never holds more than that of one line.
+ * - **Compression**: gzip when the file starts with the gzip magic bytes,
+ *   whatever its name (plain text named `.gz` is read as text).
+ *   Concatenated gzip members (`cat a.gz b.gz`) are read as one stream;
+ *   corrupt or truncated data is an error naming the line reached. bzip2,
+ *   xz, zstd, zip and 7z are refused, naming what they are.
+ * - **Text**: UTF-8 anywhere on a line (an invalid byte is an error at its
+ *   line, even with `onError: "skip"`: the file is in another encoding);
+ *   a leading UTF-8 byte-order mark is skipped; UTF-16 is refused.
+ * - **Lines** end with `\n` or `\r\n`; the last line needs no line break
+ *   (a `\r` at the very end is a line break too). A carriage return
+ *   anywhere else is an error (old Mac files are not read as something
+ *   else). An empty line at the end is ignored; one in the middle is an
+ *   error (each line of a run is counted when skipped). A line longer than
+ *   `maxLineBytes` (default 1 MiB) is an error (or skipped): the reader
+ *   never holds more than that of one line, and finds it without
+ *   quadratic work.
  * - **Fields** are split at the delimiter. RFC 4180 quotes are accepted
- *   within a line (`"a,b"`, `""` for a quote); a quoted field cannot span
- *   lines. User, item and event must not be empty.
+ *   within a line in the header and in columns the reader does not use
+ *   (`"a,b"`, `""` for a quote); a quoted field cannot span lines. The
+ *   user, item, event and timestamp fields must hold no `"` (`"2"` and `2`
+ *   would be two ids); user, item and event must not be empty.
  * - **Timestamps** in unix ms or s are plain decimal numbers:
- *   `-?[0-9]+(\.[0-9]+)?`. `1e3`, `0x10`, ` 12`, `12abc`, `+5`,
- *   `Infinity` and the empty string are errors; `-0` is 0. Date-time text
- *   is described in `format.ts`.
+ *   `-?[0-9]+(\.[0-9]+)?`. `1e3`, `0x10`, ` 12`, `12abc`, `+5`, `1_000`,
+ *   `.5`, `5.`, `Infinity`, other digits than ASCII and the empty string
+ *   are errors; `-0` is 0. Date-time text is described in `format.ts`.
+ * - **Messages** are one line: input shown in them is escaped (control
+ *   characters as `\uXXXX`) and cut to about 100 characters.
  *
  * Nothing is silently dropped: a malformed line raises an
  * {@linkcode EventParseError} `file:line: cause`; with `onError: "skip"`
@@ -85,7 +94,7 @@ export interface ReadOptions {
   maxLineBytes?: number;
   /**
    * Called as the file is read with the bytes of the file read so far
-   * (compressed bytes for a `.gz` file) and its size.
+   * (compressed bytes for a gzip file) and its size.
    */
   onProgress?: (read: number, total: number) => void;
   /**
@@ -106,8 +115,8 @@ export type EventSource =
 
 /**
  * Streams the events of a file as column batches (the fast path: no
- * string per event). Gzip is read from the file's first bytes (and must
- * agree with a `.gz` name).
+ * string per event). Gzip is known by the file's first bytes, whatever
+ * its name.
  *
  * @example
  * ```ts
@@ -388,14 +397,28 @@ async function* columnsOf(
   sourceName: string,
 ): AsyncGenerator<EventColumns> {
   let carry: Uint8Array | undefined;
+  // chunks held back while a partial line is carried: it is parsed again
+  // only once as many new bytes came as it has, so that a long line in
+  // small chunks costs linear time, not quadratic
+  const held: Uint8Array[] = [];
+  let heldSize = 0;
   try {
     for await (const chunk of chunks) {
-      const buf = carry ? concat(carry, chunk) : chunk;
+      if (carry && heldSize + chunk.length < carry.length) {
+        held.push(chunk);
+        heldSize += chunk.length;
+        continue;
+      }
+      held.push(chunk);
+      const buf = carry || held.length > 1 ? concat(carry, held) : chunk;
+      held.length = 0;
+      heldSize = 0;
       const { columns, rest } = parser.parse(buf, false);
       // a copy: the batch (and its buffer) may be handed to another thread
       carry = rest < buf.length ? buf.slice(rest) : undefined;
       if (columns) yield columns;
     }
+    if (held.length > 0) carry = concat(carry, held);
   } catch (error) {
     if (error instanceof Passthrough) throw error.error;
     if (error instanceof InputError) {
@@ -419,10 +442,19 @@ async function* columnsOf(
   parser.finish();
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+function concat(first: Uint8Array | undefined, more: Uint8Array[]): Uint8Array {
+  let size = first?.length ?? 0;
+  for (const part of more) size += part.length;
+  const out = new Uint8Array(size);
+  let at = 0;
+  if (first) {
+    out.set(first);
+    at = first.length;
+  }
+  for (const part of more) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
 

@@ -281,13 +281,15 @@ function crafted(
     out.push({
       name: `timestamp ${JSON.stringify(form)}`,
       bytes: enc.encode(withLine(text, n, (l) => l.replace(/^\d+/, form))),
+      // (the byte reader names the rule: "a plain decimal number")
       refused: {
         line: n,
-        reason: /^timestamp ".*" is not a number \(unix ms\)$/,
+        reason: /^timestamp ".*" is not a plain decimal number \(unix ms\)$/,
       },
     });
   }
-  // very long lines
+  // very long lines (the limit is DEFAULT_MAX_LINE_BYTES: in bytes, what
+  // the byte reader holds, where the old reader counted characters)
   n = lineNo();
   out.push({
     name: "a 2 MB line",
@@ -298,14 +300,14 @@ function crafted(
         (l) => l.replace(/,(\d+),([^,]*)$/, `,${"9".repeat(2_000_000)},$2`),
       ),
     ),
-    refused: { line: n, reason: /line longer than \d+ characters/ },
+    refused: { line: n, reason: /line longer than \d+ bytes/ },
   });
   out.push({
     name: "24 MB without a newline",
     bytes: enc.encode(HEADER + "\n" + "1,2,view,".repeat(2_700_000)),
     refused: {
       line: 2,
-      reason: /line longer than \d+ characters/,
+      reason: /line longer than \d+ bytes/,
       skip: { skipped: 1, events: 0 },
     },
   });
@@ -342,7 +344,8 @@ function crafted(
   out.push({
     name: "UTF-16LE with BOM",
     bytes: utf16,
-    refused: { line: 1, reason: /is UTF-16 text/, wholeFile: true },
+    // (the byte reader's words: "UTF-16 text is not supported: convert...")
+    refused: { line: 1, reason: /UTF-16 text/, wholeFile: true },
   });
   for (
     const [kind, magic] of [
@@ -376,7 +379,8 @@ function crafted(
     name: "truncated gzip",
     bytes: gzip(enc.encode(text)).slice(0, 3000),
     suffix: ".csv.gz",
-    refused: { line: 0, reason: /cannot read: /, wholeFile: true },
+    // (the byte reader says what is wrong with the data, at the line reached)
+    refused: { line: 0, reason: /^truncated gzip data/, wholeFile: true },
   });
   out.push({
     name: "empty file",
