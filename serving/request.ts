@@ -401,7 +401,7 @@ export interface ResolvedServing {
 }
 
 /** Default of {@linkcode ServingOptions.maxQueryEvents}. */
-export const DEFAULT_MAX_QUERY_EVENTS = MAX_HISTORY;
+export const DEFAULT_MAX_QUERY_EVENTS: number = MAX_HISTORY;
 
 const defs = (schema as { $defs: Record<string, JsonSchema> }).$defs;
 
