@@ -32,7 +32,8 @@ and the row's 1-based index in it.
 
 Usage (spark-submit; see `--help`):
 
-    spark-submit cco_job.py --events events.csv --out model/ --weights llr-idf [flags]
+    spark-submit cco_job.py --events events.csv --out model/ \
+        --weights llr-idf [flags]
     spark-submit cco_job.py --config builds.json
 
 `--config` takes `{"builds": [{...}, ...]}` with the options of
@@ -522,31 +523,17 @@ def _trimmed(col):
 
 
 def _with_number(df, raw, out):
-    """Number(raw) of JavaScript for decimal text as a double column `out`
-    (NULL for NaN): "" is NaN (the reader's rule), whitespace-only is 0,
-    decimal literals with optional sign and exponent are parsed exactly
-    (correctly rounded, as in JavaScript), and so are `0x`, `0o` and `0b`
-    integers of up to 64 bits."""
+    """The Deno reader's unix timestamps (events/_parser.ts), as a double
+    column `out`: plain decimal text, `-?[0-9]+(\\.[0-9]+)?` and nothing
+    else (no spaces, sign +, exponent, radix prefix or Infinity), parsed
+    correctly rounded as Number() parses it, -0 as 0; NULL otherwise. Too
+    many digits give an infinity (the caller's "out of range")."""
     from pyspark.sql import functions as F
-    decimal = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$"
-    df = df.withColumn("_t", _trimmed(F.col(raw)))
-    t = F.col("_t")
-
-    def radix(prefix, digits, base):
-        # 0x.. / 0o.. / 0b.. (no sign), up to 64 bits
-        return (t.rlike(f"^0[{prefix}{prefix.upper()}]{digits}+$")
-                & (F.length(t) <= 2 + (64 // {16: 4, 8: 3, 2: 1}[base])),
-                F.conv(F.substring(t, 3, 64), base, 10).cast("double"))
-
-    number = F.when(F.col(raw) == "", F.lit(None).cast("double")) \
-        .when(t == "", F.lit(0.0)) \
-        .when(t.rlike(decimal), t.cast("double"))
-    for test, value in (radix("x", "[0-9a-fA-F]", 16),
-                        radix("o", "[0-7]", 8), radix("b", "[01]", 2)):
-        number = number.when(test, value)
-    number = number.when(t.rlike(r"^[+-]?Infinity$"), F.lit(float("inf")))
-    return df.withColumn(out, number.otherwise(
-        F.lit(None).cast("double"))).drop("_t")
+    # \z, not $: Java's $ also matches before a final line terminator
+    plain = r"^-?[0-9]+(\.[0-9]+)?\z"
+    number = F.col(raw).cast("double") + F.lit(0.0)  # -0 + 0 is 0
+    return df.withColumn(out, F.when(F.col(raw).rlike(plain), number)
+                         .otherwise(F.lit(None).cast("double")))
 
 
 _DATETIME = (r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2})(?::(\d{2})"
@@ -635,7 +622,11 @@ def _validated(df, fmt, typed_ts=False):
         if unit == "s":
             df = df.withColumn("ts", F.col("ts") * 1000.0)
     ts = F.col("ts")
-    what = "a date-time" if unit == "datetime" else f"a number (unix {unit})"
+    # text in a unix unit: the Deno reader's rule and messages
+    plain = unit != "datetime" and not typed_ts
+    what = "a date-time" if unit == "datetime" else \
+        f"a plain decimal number (unix {unit})" if plain else \
+        f"a number (unix {unit})"
     reason = F.when(F.col("_count_bad"), F.col("_count_msg"))
     reason = reason.when(F.coalesce(F.col("_user"), F.lit("")) == "",
                          F.lit("empty user id"))
@@ -649,11 +640,14 @@ def _validated(df, fmt, typed_ts=False):
             F.concat(F.lit('unknown event "'), F.col("event"),
                      F.lit(f'"; accepted: {", ".join(names)}')))
     reason = reason.when(F.col("event") == "", F.lit("empty event name"))
+    raw_ts = F.coalesce(F.col("_tsraw"), F.lit(""))
     reason = reason.when(
-        ts.isNull() | F.isnan(ts) | (F.abs(ts) == float("inf")),
-        F.concat(F.lit('timestamp "'), F.coalesce(F.col("_tsraw"),
-                                                  F.lit("")),
-                 F.lit(f'" is not {what}')))
+        ts.isNull() | F.isnan(ts)
+        | ((F.abs(ts) == float("inf")) & F.lit(not plain)),
+        F.concat(F.lit('timestamp "'), raw_ts, F.lit(f'" is not {what}')))
+    if plain:  # too many digits for a double (or, in seconds, for ms)
+        reason = reason.when(F.abs(ts) == float("inf"), F.concat(
+            F.lit('timestamp "'), raw_ts, F.lit('" is out of range')))
     return df.select(F.col("_user").alias("user"),
                      F.col("_item").alias("item"), "event", "ts",
                      reason.alias("_error"), "_file", "_loc")
