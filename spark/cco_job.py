@@ -476,6 +476,23 @@ class Fs:
         if not self.fs(src).rename(self.path(src), self.path(dst)):
             raise JobError(f"cannot rename {src} to {dst}")
 
+    def drop_checksums(self, p):
+        """Deletes the `.NAME.crc` files a checksummed file system (the
+        local one) writes beside each file in p: listStatus hides them,
+        and a rename moves them along, so they are removed through the raw
+        file system."""
+        fs = self.fs(p)
+        cls = fs.getClass()
+        while cls is not None and \
+                cls.getName() != "org.apache.hadoop.fs.ChecksumFileSystem":
+            cls = cls.getSuperclass()
+        if cls is None:
+            return
+        raw = fs.getRawFileSystem()
+        for status in raw.listStatus(self.path(p)):
+            if re.match(r"^\..*\.crc$", status.getPath().getName()):
+                raw.delete(status.getPath(), False)
+
     def write_text(self, p, text):
         out = self.fs(p).create(self.path(p), True)
         try:
@@ -1299,19 +1316,18 @@ def _prepare_out(fs, out, ours=OUR_FILES):
 
 
 def _rename_parts(fs, out):
-    """part-00000-<uuid>-c000.txt → part-00000.ndjson (and drops .crc
-    files of the local file system)."""
+    """part-00000-<uuid>-c000.txt → part-00000.ndjson, then drops the .crc
+    files of the local file system (the output is the parts, the manifest
+    and _SUCCESS)."""
     names = []
     for child in sorted(fs.children(out)):
         name = child.rsplit("/", 1)[-1]
-        if name.endswith(".crc"):
-            fs.delete(child)
-            continue
         m = re.match(r"^part-(\d+)-.*\.txt$", name)
         if m:
             target = f"{out}/part-{m.group(1)}.ndjson"
             fs.rename(child, target)
             names.append(target)
+    fs.drop_checksums(out)
     return names
 
 
