@@ -81,7 +81,9 @@ Engine:
                          Apache Spark (spark/cco_job.py via spark-submit,
                          PySpark installed into ~/.cache/cco-es on first use):
                          the same model; --events may then be a directory or
-                         Parquet. Not with --min-events-per-user or rankings
+                         Parquet. Needs --weights llr-idf|llr|none (learned,
+                         the default, is not implemented on Spark); not with
+                         --ridge, --min-events-per-user or rankings
   --spark-master URL     local[N] (default: spark.master in the settings,
                          else local[2]), yarn, k8s://..., spark://...; off
                          local mode --out DIR is required: a directory the
@@ -626,7 +628,9 @@ interface SparkBuilt {
  * Checks a Spark build (`--engine spark`) before any work: the build
  * options are those of the Deno build, minus what the Spark job does not
  * implement (refused, never ignored); the master, the settings and where
- * the output goes.
+ * the output goes. The Deno build's default weighting (learned) is one of
+ * those: `--engine spark` needs `--weights` (or the settings' `weights`),
+ * so that the same flags build the same model on both engines.
  */
 async function sparkPlan(
   flags: {
@@ -635,6 +639,8 @@ async function sparkPlan(
     "spark-master"?: string;
     "spark-conf"?: string[];
     "min-events-per-user"?: string;
+    ridge?: string;
+    weights?: string;
   },
   settings: Settings,
   what: {
@@ -661,11 +667,29 @@ async function sparkPlan(
     );
   }
   if (options.rankings?.length) unsupported("rankings", undefined);
+  if (options.ridge !== undefined) {
+    unsupported("ridge", flags.ridge !== undefined ? "--ridge" : undefined);
+  }
+  const weights = options.weights;
+  if (weights === undefined) {
+    // not learned weights on the quiet: a model other than --engine deno's
+    throw new ConfigError(
+      "--weights",
+      "is required with --engine spark: the default, learned, is not implemented by the Spark build; pass --weights llr-idf (or llr, none), and the same to --engine deno for the same model",
+    );
+  }
+  if (weights === "learned") {
+    throw new ConfigError(
+      flags.weights !== undefined ? "--weights learned" : "weights learned",
+      "is not implemented by the Spark build (--engine spark): use llr-idf, llr or none, or build with --engine deno",
+    );
+  }
   const known = new Set([
     "primaryEvent",
     "secondaryEvents",
     "similarEvent",
     "minRootLlr",
+    "significance",
     "maxIndicatorsPerItem",
     "maxHistoryPerUser",
     "fields",
@@ -729,10 +753,11 @@ async function sparkPlan(
       secondaryEvents: options.secondaryEvents,
       similarEvent: options.similarEvent,
       minRootLlr: options.minRootLlr,
+      significance: options.significance,
       maxIndicatorsPerItem: options.maxIndicatorsPerItem,
       maxHistoryPerUser: options.maxHistoryPerUser,
       fields: options.fields,
-      weights: options.weights,
+      weights,
       onError: what.onError,
       source: { events: what.events, format: what.format.name },
     },

@@ -11,9 +11,12 @@ the Spark DataFrame/SQL API only (no Python UDF: everything runs in the JVM):
   per item, ties by item id);
 - N = every user with any event; signed root LLR with Mahout's entropy
   formula in the same float64 arithmetic as indicators/llr.ts (LlrTable);
-- threshold, top-k per item (score descending, then item id in UTF-16
-  code-unit order), per-field overrides; weights root LLR × idf (idf over
-  the items having the field; weighted builds drop root LLR <= 1e-9);
+- threshold (a significance level, default 0.01, or a signed root LLR),
+  top-k per item (score descending, then item id in UTF-16 code-unit
+  order), per-field overrides; weights root LLR × idf or root LLR (idf over
+  the items having the field; weighted builds drop root LLR <= 1e-9), or
+  none. The library's default weighting, learned (a ridge regression per
+  item), is not implemented: a build names its weighting;
 - fields `indicators` (P'P), `indicators_<S>` (P'S), `similar_<S>` (S×S);
   `metadata.popularity` = distinct users with the primary event (capped).
 
@@ -29,7 +32,8 @@ and the row's 1-based index in it.
 
 Usage (spark-submit; see `--help`):
 
-    spark-submit cco_job.py --events events.csv --out model/ [flags]
+    spark-submit cco_job.py --events events.csv --out model/ \
+        --weights llr-idf [flags]
     spark-submit cco_job.py --config builds.json
 
 `--config` takes `{"builds": [{...}, ...]}` with the options of
@@ -51,10 +55,21 @@ from urllib.parse import unquote, urlparse
 TOOL_VERSION = "0.2.0"
 MANIFEST_FORMAT = "cco-es/model"
 MANIFEST_VERSION = 1
-DEFAULT_MAX_INDICATORS_PER_ITEM = 50
-DEFAULT_MIN_ROOT_LLR = 5.0
+DEFAULT_MAX_INDICATORS_PER_ITEM = 100
+# The default threshold is a significance level (indicators/build.ts
+# DEFAULT_SIGNIFICANCE), recorded in the manifest as the Deno build does.
+DEFAULT_SIGNIFICANCE = 0.01
+# rootLlrThreshold(0.01) of indicators/significance.ts, the very double the
+# Deno build uses. Hard-coded, not recomputed: the bisection calls exp(),
+# and Python's (the C library's) may differ from V8's in the last ulp.
+DEFAULT_MIN_ROOT_LLR = 2.575829288381044
 DEFAULT_MAX_HISTORY_PER_USER = 500
 MIN_WEIGHTED_ROOT_LLR = 1e-9
+# The weightings counted from root LLR (indicators/weights.ts
+# COUNTED_WEIGHTINGS). The library's default, "learned" (a ridge regression
+# per item), is not implemented here, so a build must name its weighting:
+# a default would build another model than the Deno build with the same
+# options.
 WEIGHTINGS = ["llr-idf", "llr", "none"]
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -201,15 +216,80 @@ def _number(value, what, integer=False, minimum=None):
     return int(value) if integer else float(value)
 
 
+def _erfc(x):
+    # indicators/significance.ts erfc: the same operations in the same order
+    t = 1 / (1 + 0.5 * x)
+    return t * math.exp(
+        -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
+            0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (
+                -1.13520398 + t * (1.48851587 + t * (
+                    -0.82215223 + t * 0.17087277)))))))))
+
+
+def root_llr_threshold(alpha):
+    """rootLlrThreshold() of indicators/significance.ts: the signed-root LLR
+    cutoff of a significance level. The default level gives the library's
+    hard-coded double; another level is computed by the same bisection,
+    which equals the library's unless Python's exp() and V8's differ in the
+    last ulp where it matters (cco build-index passes the library's value
+    beside the level, so it never relies on this)."""
+    if alpha == DEFAULT_SIGNIFICANCE:
+        return DEFAULT_MIN_ROOT_LLR
+    if alpha == 1:
+        return 0.0
+    lo, hi = 0.0, 40.0
+    i = 0
+    while i < 200 and hi - lo > 1e-12:
+        mid = (lo + hi) / 2
+        if _erfc(abs(mid) / math.sqrt(2)) > alpha:
+            lo = mid
+        else:
+            hi = mid
+        i += 1
+    return (lo + hi) / 2
+
+
+def _threshold(opts, prefix):
+    """A level's threshold options as indicators/build.ts resolves them:
+    (minRootLlr, significance or None), or None when the level sets none.
+    `minRootLlr` beside `significance` is that level's threshold (cco
+    build-index passes the library's exact value with the level); it must
+    agree with the level."""
+    min_llr, alpha = opts.get("minRootLlr"), opts.get("significance")
+    if min_llr is not None:
+        min_llr = _number(min_llr, f"{prefix}minRootLlr")
+    if alpha is None:
+        return None if min_llr is None else (min_llr, None)
+    if isinstance(alpha, str):
+        alpha = _number(alpha, f"{prefix}significance")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) \
+            or not 0 < alpha <= 1:
+        shown = alpha if isinstance(alpha, bool) or not isinstance(
+            alpha, (int, float)) else _plain(alpha)
+        raise JobError(f"{prefix}significance must be a number in (0, 1], "
+                       f"got {json.dumps(shown)}")
+    alpha = float(alpha)
+    own = root_llr_threshold(alpha)
+    if min_llr is None:
+        return own, alpha
+    if not abs(min_llr - own) <= 1e-9:
+        raise JobError(f"{prefix}minRootLlr {_plain(min_llr)} is not the "
+                       f"threshold of {prefix}significance {_plain(alpha)} "
+                       f"({own}): give one of them")
+    return min_llr, alpha
+
+
 # The options of one build (SparkBuildOptions in spark/runner.ts, plus the
 # runner's toolVersion); any other key is refused, so that an option of the
-# Deno build the job does not implement (minEventsPerUser, rankings) is
-# never silently ignored.
+# Deno build the job does not implement (minEventsPerUser, rankings, ridge)
+# is never silently ignored.
 BUILD_KEYS = (
     "events", "out", "input", "format", "primaryEvent", "secondaryEvents",
-    "similarEvent", "minRootLlr", "maxIndicatorsPerItem", "maxHistoryPerUser",
-    "fields", "weights", "onError", "partitions", "saveEvents", "sqlConf",
-    "source", "toolVersion")
+    "similarEvent", "minRootLlr", "significance", "maxIndicatorsPerItem",
+    "maxHistoryPerUser", "fields", "weights", "onError", "partitions",
+    "saveEvents", "sqlConf", "source", "toolVersion")
+# The per-field options (IndicatorOptions in indicators/build.ts).
+FIELD_KEYS = ("minRootLlr", "significance", "maxIndicatorsPerItem")
 
 
 def resolve_build(raw):
@@ -240,8 +320,9 @@ def resolve_build(raw):
     source = b.get("source")
     if source is not None and not isinstance(source, dict):
         raise JobError('"source" must be an object')
-    b["minRootLlr"] = _number(b.get("minRootLlr", DEFAULT_MIN_ROOT_LLR),
-                              "minRootLlr")
+    # the threshold: minRootLlr, or a significance level (default 0.01)
+    b["minRootLlr"], b["significance"] = _threshold(b, "") or (
+        DEFAULT_MIN_ROOT_LLR, DEFAULT_SIGNIFICANCE)
     b["maxIndicatorsPerItem"] = _number(
         b.get("maxIndicatorsPerItem", DEFAULT_MAX_INDICATORS_PER_ITEM),
         "maxIndicatorsPerItem", integer=True, minimum=0)
@@ -255,10 +336,16 @@ def resolve_build(raw):
     for name, opts in fields.items():
         if not isinstance(opts, dict):
             raise JobError(f'fields.{name} must be an object')
+        unknown = [k for k in opts if k not in FIELD_KEYS]
+        if unknown:
+            raise JobError(f"fields.{name}.{unknown[0]} is not an option "
+                           "of the Spark build (options: "
+                           f'{", ".join(FIELD_KEYS)})')
         o = {}
-        if opts.get("minRootLlr") is not None:
-            o["minRootLlr"] = _number(opts["minRootLlr"],
-                                      f"fields.{name}.minRootLlr")
+        # a field's threshold (either form) replaces the build's
+        threshold = _threshold(opts, f"fields.{name}.")
+        if threshold is not None:
+            o["minRootLlr"], o["significance"] = threshold
         if opts.get("maxIndicatorsPerItem") is not None:
             o["maxIndicatorsPerItem"] = _number(
                 opts["maxIndicatorsPerItem"],
@@ -266,11 +353,19 @@ def resolve_build(raw):
                 minimum=0)
         resolved[name] = o
     b["fields"] = resolved
-    weights = b.get("weights") or "llr-idf"
+    weights = b.get("weights")
+    if weights is None:
+        raise JobError("weights is required: the Deno build's default, "
+                       "learned, is not implemented by the Spark build; give "
+                       f'{", ".join(WEIGHTINGS[:-1])} or {WEIGHTINGS[-1]}')
+    if weights == "learned":
+        raise JobError('weights "learned" is not implemented by the Spark '
+                       f'build: give {", ".join(WEIGHTINGS[:-1])} or '
+                       f"{WEIGHTINGS[-1]}, or build with cco build-index "
+                       "--engine deno")
     if weights not in WEIGHTINGS:
         raise JobError(
             f'weights must be one of {", ".join(WEIGHTINGS)}, got "{weights}"')
-    b["weights"] = weights
     on_error = b.get("onError") or "fail"
     if on_error not in ("fail", "skip"):
         raise JobError(f'onError must be "fail" or "skip", got "{on_error}"')
@@ -381,6 +476,23 @@ class Fs:
         if not self.fs(src).rename(self.path(src), self.path(dst)):
             raise JobError(f"cannot rename {src} to {dst}")
 
+    def drop_checksums(self, p):
+        """Deletes the `.NAME.crc` files a checksummed file system (the
+        local one) writes beside each file in p: listStatus hides them,
+        and a rename moves them along, so they are removed through the raw
+        file system."""
+        fs = self.fs(p)
+        cls = fs.getClass()
+        while cls is not None and \
+                cls.getName() != "org.apache.hadoop.fs.ChecksumFileSystem":
+            cls = cls.getSuperclass()
+        if cls is None:
+            return
+        raw = fs.getRawFileSystem()
+        for status in raw.listStatus(self.path(p)):
+            if re.match(r"^\..*\.crc$", status.getPath().getName()):
+                raw.delete(status.getPath(), False)
+
     def write_text(self, p, text):
         out = self.fs(p).create(self.path(p), True)
         try:
@@ -428,31 +540,17 @@ def _trimmed(col):
 
 
 def _with_number(df, raw, out):
-    """Number(raw) of JavaScript for decimal text as a double column `out`
-    (NULL for NaN): "" is NaN (the reader's rule), whitespace-only is 0,
-    decimal literals with optional sign and exponent are parsed exactly
-    (correctly rounded, as in JavaScript), and so are `0x`, `0o` and `0b`
-    integers of up to 64 bits."""
+    """The Deno reader's unix timestamps (events/_parser.ts), as a double
+    column `out`: plain decimal text, `-?[0-9]+(\\.[0-9]+)?` and nothing
+    else (no spaces, sign +, exponent, radix prefix or Infinity), parsed
+    correctly rounded as Number() parses it, -0 as 0; NULL otherwise. Too
+    many digits give an infinity (the caller's "out of range")."""
     from pyspark.sql import functions as F
-    decimal = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$"
-    df = df.withColumn("_t", _trimmed(F.col(raw)))
-    t = F.col("_t")
-
-    def radix(prefix, digits, base):
-        # 0x.. / 0o.. / 0b.. (no sign), up to 64 bits
-        return (t.rlike(f"^0[{prefix}{prefix.upper()}]{digits}+$")
-                & (F.length(t) <= 2 + (64 // {16: 4, 8: 3, 2: 1}[base])),
-                F.conv(F.substring(t, 3, 64), base, 10).cast("double"))
-
-    number = F.when(F.col(raw) == "", F.lit(None).cast("double")) \
-        .when(t == "", F.lit(0.0)) \
-        .when(t.rlike(decimal), t.cast("double"))
-    for test, value in (radix("x", "[0-9a-fA-F]", 16),
-                        radix("o", "[0-7]", 8), radix("b", "[01]", 2)):
-        number = number.when(test, value)
-    number = number.when(t.rlike(r"^[+-]?Infinity$"), F.lit(float("inf")))
-    return df.withColumn(out, number.otherwise(
-        F.lit(None).cast("double"))).drop("_t")
+    # \z, not $: Java's $ also matches before a final line terminator
+    plain = r"^-?[0-9]+(\.[0-9]+)?\z"
+    number = F.col(raw).cast("double") + F.lit(0.0)  # -0 + 0 is 0
+    return df.withColumn(out, F.when(F.col(raw).rlike(plain), number)
+                         .otherwise(F.lit(None).cast("double")))
 
 
 _DATETIME = (r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2})(?::(\d{2})"
@@ -541,7 +639,11 @@ def _validated(df, fmt, typed_ts=False):
         if unit == "s":
             df = df.withColumn("ts", F.col("ts") * 1000.0)
     ts = F.col("ts")
-    what = "a date-time" if unit == "datetime" else f"a number (unix {unit})"
+    # text in a unix unit: the Deno reader's rule and messages
+    plain = unit != "datetime" and not typed_ts
+    what = "a date-time" if unit == "datetime" else \
+        f"a plain decimal number (unix {unit})" if plain else \
+        f"a number (unix {unit})"
     reason = F.when(F.col("_count_bad"), F.col("_count_msg"))
     reason = reason.when(F.coalesce(F.col("_user"), F.lit("")) == "",
                          F.lit("empty user id"))
@@ -555,11 +657,14 @@ def _validated(df, fmt, typed_ts=False):
             F.concat(F.lit('unknown event "'), F.col("event"),
                      F.lit(f'"; accepted: {", ".join(names)}')))
     reason = reason.when(F.col("event") == "", F.lit("empty event name"))
+    raw_ts = F.coalesce(F.col("_tsraw"), F.lit(""))
     reason = reason.when(
-        ts.isNull() | F.isnan(ts) | (F.abs(ts) == float("inf")),
-        F.concat(F.lit('timestamp "'), F.coalesce(F.col("_tsraw"),
-                                                  F.lit("")),
-                 F.lit(f'" is not {what}')))
+        ts.isNull() | F.isnan(ts)
+        | ((F.abs(ts) == float("inf")) & F.lit(not plain)),
+        F.concat(F.lit('timestamp "'), raw_ts, F.lit(f'" is not {what}')))
+    if plain:  # too many digits for a double (or, in seconds, for ms)
+        reason = reason.when(F.abs(ts) == float("inf"), F.concat(
+            F.lit('timestamp "'), raw_ts, F.lit('" is out of range')))
     return df.select(F.col("_user").alias("user"),
                      F.col("_item").alias("item"), "event", "ts",
                      reason.alias("_error"), "_file", "_loc")
@@ -1019,7 +1124,14 @@ def build(spark, fs, raw):
         value = b["fields"].get(name, {}).get(key)
         return b[key] if value is None else value
 
-    mins = [option(f, "minRootLlr") for f, _, _ in specs]
+    def threshold(name):  # a field's own (either form) replaces the build's
+        own = b["fields"].get(name, {})
+        if "minRootLlr" in own:
+            return own["minRootLlr"], own["significance"]
+        return b["minRootLlr"], b["significance"]
+
+    mins = [threshold(f)[0] for f, _, _ in specs]
+    levels = [threshold(f)[1] for f, _, _ in specs]
     ks = [option(f, "maxIndicatorsPerItem") for f, _, _ in specs]
     # Score every pair with Spark's ln; rescore exactly (Math.log) the pairs
     # that may pass: with a positive threshold, positively associated pairs
@@ -1142,6 +1254,8 @@ def build(spark, fs, raw):
                  "weights": weighting}
         if math.isfinite(mins[i]):
             field["minRootLlr"] = _plain(mins[i])
+        if levels[i] is not None:
+            field["significance"] = _plain(levels[i])
         field["maxIndicatorsPerItem"] = ks[i]
         field["indicators"] = per_field.get(i, (0, 0))[0]
         manifest["fields"].append(field)
@@ -1202,19 +1316,18 @@ def _prepare_out(fs, out, ours=OUR_FILES):
 
 
 def _rename_parts(fs, out):
-    """part-00000-<uuid>-c000.txt → part-00000.ndjson (and drops .crc
-    files of the local file system)."""
+    """part-00000-<uuid>-c000.txt → part-00000.ndjson, then drops the .crc
+    files of the local file system (the output is the parts, the manifest
+    and _SUCCESS)."""
     names = []
     for child in sorted(fs.children(out)):
         name = child.rsplit("/", 1)[-1]
-        if name.endswith(".crc"):
-            fs.delete(child)
-            continue
         m = re.match(r"^part-(\d+)-.*\.txt$", name)
         if m:
             target = f"{out}/part-{m.group(1)}.ndjson"
             fs.rename(child, target)
             names.append(target)
+    fs.drop_checksums(out)
     return names
 
 
@@ -1247,13 +1360,18 @@ def _parser():
     p.add_argument("--secondary", help="A,B (empty: none)")
     p.add_argument("--similar", help="event type, or none")
     p.add_argument("--min-llr")
+    p.add_argument("--significance", help="threshold as a significance "
+                   f"level (default {DEFAULT_SIGNIFICANCE})")
     p.add_argument("--max-indicators")
     p.add_argument("--history-cap")
     p.add_argument("--field-min-llr", action="append", default=[],
                    help="FIELD=X (repeatable)")
     p.add_argument("--field-max-indicators", action="append", default=[],
                    help="FIELD=N (repeatable)")
-    p.add_argument("--weights", choices=WEIGHTINGS)
+    p.add_argument("--field-significance", action="append", default=[],
+                   help="FIELD=A (repeatable)")
+    p.add_argument("--weights", required=False, help="required: "
+                   f'{", ".join(WEIGHTINGS)} (learned is not implemented)')
     p.add_argument("--on-error", choices=["fail", "skip"])
     p.add_argument("--partitions", help="number of output files")
     p.add_argument("--save-events", help="also write the events read as "
@@ -1332,9 +1450,13 @@ def _flags_build(a):
             build["primaryEvent"] = PRESETS[a.format]["primaryEvent"]
     elif fmt is not None:
         build["format"] = a.format or fmt
+    # one threshold per level, as build-index's flags
+    if a.min_llr is not None and a.significance is not None:
+        raise JobError("--min-llr and --significance are exclusive")
     for key, value in (("events", a.events), ("out", a.out),
                        ("input", a.input), ("primaryEvent", a.primary),
                        ("minRootLlr", a.min_llr),
+                       ("significance", a.significance),
                        ("maxIndicatorsPerItem", a.max_indicators),
                        ("maxHistoryPerUser", a.history_cap),
                        ("weights", a.weights), ("onError", a.on_error),
@@ -1349,6 +1471,7 @@ def _flags_build(a):
         build["similarEvent"] = None if a.similar == "none" else a.similar
     fields = {}
     for flag, key in ((a.field_min_llr, "minRootLlr"),
+                      (a.field_significance, "significance"),
                       (a.field_max_indicators, "maxIndicatorsPerItem")):
         for x in flag:
             name, eq, value = x.partition("=")
@@ -1356,6 +1479,10 @@ def _flags_build(a):
                 raise JobError(f"field options look like FIELD=VALUE, got "
                                f'"{x}"')
             fields.setdefault(name, {})[key] = value
+    for name, opts in fields.items():
+        if "minRootLlr" in opts and "significance" in opts:
+            raise JobError(f"--field-min-llr {name}=... and "
+                           f"--field-significance {name}=... are exclusive")
     if fields:
         build["fields"] = fields
     return _accept_named(build)
@@ -1391,6 +1518,7 @@ def main(argv):
             "manifestVersion": MANIFEST_VERSION,
             "maxIndicatorsPerItem": DEFAULT_MAX_INDICATORS_PER_ITEM,
             "minRootLlr": DEFAULT_MIN_ROOT_LLR,
+            "significance": DEFAULT_SIGNIFICANCE,
             "maxHistoryPerUser": DEFAULT_MAX_HISTORY_PER_USER,
             "minWeightedRootLlr": MIN_WEIGHTED_ROOT_LLR,
             "weightings": WEIGHTINGS}}))

@@ -35,6 +35,7 @@ export type {
   FieldManifest,
   MetadataType,
   ModelManifest,
+  RankingManifest,
   ServingDefaults,
   Weighting,
 } from "../model/manifest.ts";

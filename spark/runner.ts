@@ -23,7 +23,8 @@
  *   events: "events.csv",
  *   out: "model-spark",
  *   primaryEvent: "transaction",
- *   minRootLlr: 5,
+ *   weights: "llr-idf", // required: the default, learned, is not implemented
+ *   significance: 0.01,
  * }, { master: "local[2]", conf: { "spark.driver.memory": "4g" } });
  * manifest.counts.documents; // one document per item
  * ```
@@ -45,8 +46,13 @@
 import { ConfigError, UnavailableError } from "../errors/mod.ts";
 import { type EventFormat, resolveFormat } from "../events/format.ts";
 import type { OnError } from "../events/read.ts";
-import type { IndicatorOptions } from "../indicators/build.ts";
-import { isWeighting } from "../indicators/weights.ts";
+import {
+  DEFAULT_MIN_ROOT_LLR,
+  DEFAULT_SIGNIFICANCE,
+  type IndicatorOptions,
+  resolveThreshold,
+} from "../indicators/build.ts";
+import { COUNTED_WEIGHTINGS } from "../indicators/weights.ts";
 import { EVENT_TYPE_NAME } from "../model/fields.ts";
 import {
   type ModelManifest,
@@ -60,10 +66,20 @@ export const PYSPARK_VERSION = "4.3.0";
 export const DEFAULT_SPARK_MASTER = "local[2]";
 
 /**
+ * The weightings the Spark job implements: those counted from root LLR.
+ * `buildIndicators`' default, `"learned"` (a ridge regression per item),
+ * is not one of them.
+ */
+export type SparkWeighting = Exclude<Weighting, "learned">;
+
+/**
  * What to build: the options of `buildIndicators` that the Spark job
  * implements, plus input and output. It does not implement
- * `minEventsPerUser` nor `rankings`: a build naming them (or any other
- * key) is refused with a {@linkcode ConfigError} before Spark starts.
+ * `minEventsPerUser`, `rankings`, learned weights nor `ridge`: a build
+ * naming them (or any other key) is refused with a {@linkcode ConfigError}
+ * before Spark starts. `weights` is required, since `buildIndicators`'
+ * default (`"learned"`) is not implemented: the same options give the same
+ * model on both engines, never a different one.
  */
 export interface SparkBuildOptions {
   /** Events file or directory (CSV/text, plain or `.gz`, or Parquet; partitioned directories allowed). */
@@ -83,16 +99,28 @@ export interface SparkBuildOptions {
   secondaryEvents?: readonly string[];
   /** Similar-items event type (default: the most common secondary type; `null`: none). */
   similarEvent?: string | null;
-  /** Threshold on signed root LLR (default 5; `-Infinity` keeps every pair). */
+  /**
+   * Threshold on signed root LLR (default: the cutoff of
+   * {@linkcode DEFAULT_SIGNIFICANCE}; `-Infinity` keeps every pair).
+   */
   minRootLlr?: number;
-  /** Indicators kept per item (default 50). */
+  /**
+   * The threshold as a significance level of the LLR test (default
+   * {@linkcode DEFAULT_SIGNIFICANCE}; exclusive with `minRootLlr`),
+   * recorded in the manifest as `buildIndicators` records it.
+   */
+  significance?: number;
+  /** Indicators kept per item (default `DEFAULT_MAX_INDICATORS_PER_ITEM`, 100). */
   maxIndicatorsPerItem?: number;
   /** Most recent distinct items per user and event type (default 500). */
   maxHistoryPerUser?: number;
-  /** Per-field overrides of the threshold and top-k. */
+  /**
+   * Per-field overrides of the threshold (`minRootLlr` or `significance`:
+   * either replaces the build's) and top-k.
+   */
   fields?: Readonly<Record<string, IndicatorOptions>>;
-  /** Indicator strength (default `llr-idf`). */
-  weights?: Weighting;
+  /** Indicator strength: `llr-idf`, `llr` or `none` (required, see above). */
+  weights: SparkWeighting;
   /** Malformed lines: `fail` (default) or `skip` (counted, left out). */
   onError?: OnError;
   /** Number of NDJSON parts (default: as Spark partitions the result). */
@@ -128,6 +156,7 @@ const BUILD_KEYS: ReadonlySet<string> = new Set(
     "secondaryEvents",
     "similarEvent",
     "minRootLlr",
+    "significance",
     "maxIndicatorsPerItem",
     "maxHistoryPerUser",
     "fields",
@@ -502,8 +531,23 @@ function checkBuild(build: SparkBuildOptions): Record<string, unknown> {
   } catch (error) {
     fail("format", (error as Error).message);
   }
-  if (build.weights !== undefined && !isWeighting(build.weights)) {
-    fail("weights", `must be llr-idf, llr or none, got "${build.weights}"`);
+  const weightings = `${COUNTED_WEIGHTINGS.slice(0, -1).join(", ")} or ${
+    COUNTED_WEIGHTINGS.at(-1)
+  }`;
+  if (build.weights === undefined) {
+    fail(
+      "weights",
+      `is required: buildIndicators' default, learned, is not implemented by the Spark build; give ${weightings}`,
+    );
+  }
+  if ((build.weights as string) === "learned") {
+    fail(
+      "weights",
+      `"learned" is not implemented by the Spark build: give ${weightings}, or build with buildIndicators`,
+    );
+  }
+  if (!COUNTED_WEIGHTINGS.includes(build.weights)) {
+    fail("weights", `must be ${weightings}, got "${build.weights}"`);
   }
   if (
     build.onError !== undefined && build.onError !== "fail" &&
@@ -517,25 +561,65 @@ function checkBuild(build: SparkBuildOptions): Record<string, unknown> {
   count("maxIndicatorsPerItem", build.maxIndicatorsPerItem, 0);
   count("maxHistoryPerUser", build.maxHistoryPerUser, 1);
   count("partitions", build.partitions, 1);
-  const llr = (key: string, v: unknown) => {
-    if (v !== undefined && (typeof v !== "number" || Number.isNaN(v))) {
-      fail(key, `must be a number, got ${v}`);
-    }
-    return v === -Infinity ? "-Infinity" : v;
-  };
-  const fields: Record<string, IndicatorOptions | Record<string, unknown>> = {};
+  const fields: Record<string, Record<string, unknown>> = {};
   for (const [name, o] of Object.entries(build.fields ?? {})) {
+    for (const key of Object.keys(o)) {
+      if (!FIELD_KEYS.has(key)) {
+        fail(`fields.${name}.${key}`, "is not implemented by the Spark build");
+      }
+    }
     count(`fields.${name}.maxIndicatorsPerItem`, o.maxIndicatorsPerItem, 0);
-    fields[name] = {
-      ...o,
-      minRootLlr: llr(`fields.${name}.minRootLlr`, o.minRootLlr),
-    };
+    fields[name] = { ...o, ...threshold(o, `fields.${name}.`) };
   }
   return {
     ...build,
-    minRootLlr: llr("minRootLlr", build.minRootLlr),
+    // neither given: the library's default level and its exact cutoff
+    ...(build.minRootLlr === undefined && build.significance === undefined
+      ? { minRootLlr: DEFAULT_MIN_ROOT_LLR, significance: DEFAULT_SIGNIFICANCE }
+      : threshold(build, "")),
     fields,
     toolVersion: TOOL_VERSION,
+  };
+}
+
+/** The options of a field the job implements. */
+const FIELD_KEYS: ReadonlySet<string> = new Set(
+  [
+    "minRootLlr",
+    "significance",
+    "maxIndicatorsPerItem",
+  ] satisfies (keyof IndicatorOptions)[],
+);
+
+/**
+ * One level's threshold options for the job: a significance level comes
+ * with its cutoff as the library computes it (the job checks the pair and
+ * uses this very double), a root LLR as it is (`-Infinity` spelled for
+ * JSON); checked as `buildIndicators` checks them (exclusive, in range).
+ */
+function threshold(
+  o: IndicatorOptions,
+  prefix: string,
+): { minRootLlr?: number | string; significance?: number } {
+  const own = { minRootLlr: o.minRootLlr, significance: o.significance };
+  if (own.minRootLlr === undefined && own.significance === undefined) {
+    return {};
+  }
+  let minRootLlr: number;
+  try {
+    minRootLlr = resolveThreshold(own);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(
+      `${prefix}${error.path}`,
+      error.message.slice(error.path.length + 1),
+    );
+  }
+  return {
+    minRootLlr: minRootLlr === -Infinity ? "-Infinity" : minRootLlr,
+    ...(own.significance !== undefined
+      ? { significance: own.significance }
+      : {}),
   };
 }
 

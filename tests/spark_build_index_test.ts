@@ -4,7 +4,8 @@
  * through the usual lifecycle into an index equal to the Deno-built one's;
  * a Spark run that fails exits 1 with one line and leaves the alias where
  * it was; options the Spark job does not implement are refused before
- * anything runs.
+ * anything runs, among them the Deno build's default weighting (learned):
+ * both engines are given `--weights llr-idf`.
  *
  * The tests that run Spark need Elasticsearch too (`ES_URL`) and run under
  * `CI=true` or `CCO_SPARK_TESTS=1`; each successful run is one
@@ -14,6 +15,11 @@
  */
 
 import assert from "node:assert/strict";
+import {
+  DEFAULT_MAX_INDICATORS_PER_ITEM,
+  DEFAULT_MIN_ROOT_LLR,
+  DEFAULT_SIGNIFICANCE,
+} from "../indicators/build.ts";
 import type { ModelManifest } from "../model/manifest.ts";
 import { readModel } from "../model/ndjson.ts";
 import { type EsContext, esTest } from "./_es.ts";
@@ -91,11 +97,15 @@ sparkEsTest(
     const sparkAlias = index("spark-cli");
     const denoAlias = index("deno-cli");
     try {
+      // the same build flags to both engines: a weighting Spark has, the
+      // other options their defaults
+      const flags = ["--weights", "llr-idf"];
       const deno = await buildIndex([
         "--engine",
         "deno",
         "--events",
         fixture,
+        ...flags,
         "--out",
         `${dir}/deno.ndjson`,
       ]);
@@ -117,6 +127,7 @@ sparkEsTest(
         "spark.ui.enabled=false",
         "--events",
         fixture,
+        ...flags,
         "--out",
         `${dir}/spark`,
         "--json",
@@ -132,16 +143,37 @@ sparkEsTest(
       // the export: a model directory holding the Deno build's model
       const fromDeno = await readModel(`${dir}/deno.ndjson`);
       const fromSpark = await readModel(`${dir}/spark`);
-      assert.deepEqual(
-        (await Array.fromAsync(Deno.readDir(`${dir}/spark`)))
-          .map((e) => e.name).filter((n) => !n.startsWith("_")).sort(),
-        ["manifest.json", "part-00000.ndjson"],
-      );
+      // the manifest, the parts (as many as Spark's partitions: two with
+      // the tests' settings) and _SUCCESS; no checksum files
+      const names = (await Array.fromAsync(Deno.readDir(`${dir}/spark`)))
+        .map((e) => e.name).sort();
+      const parts = names.filter((n) => n.startsWith("part-"));
+      assert.ok(parts.length >= 1);
+      assert.deepEqual(names, [
+        "_SUCCESS",
+        "manifest.json",
+        ...parts.map((_, i) => `part-${String(i).padStart(5, "0")}.ndjson`),
+      ]);
       assert.equal(fromSpark.manifest.tool.engine, "spark");
       assert.equal(fromDeno.manifest.tool.engine, "deno");
       assert.deepEqual(
         sameModel(fromSpark.manifest),
         sameModel(fromDeno.manifest),
+      );
+      // the default threshold: a significance level, recorded
+      assert.deepEqual(
+        fromSpark.manifest.fields.map((f) => [
+          f.weights,
+          f.significance,
+          f.minRootLlr,
+          f.maxIndicatorsPerItem,
+        ]),
+        fromSpark.manifest.fields.map(() => [
+          "llr-idf",
+          DEFAULT_SIGNIFICANCE,
+          DEFAULT_MIN_ROOT_LLR,
+          DEFAULT_MAX_INDICATORS_PER_ITEM,
+        ]),
       );
       assert.deepEqual(fromSpark.manifest.source, {
         events: fixture,
@@ -207,6 +239,8 @@ sparkEsTest(
         "spark",
         "--events",
         fixture,
+        "--weights",
+        "llr-idf",
         "--alias",
         alias,
         "--spark-conf",
@@ -244,8 +278,39 @@ Deno.test("build-index --engine spark refuses what the Spark build does not impl
     );
     await Deno.mkdir(`${dir}/other`);
     await Deno.writeTextFile(`${dir}/other/keep.txt`, "x");
-    const base = ["--engine", "spark", "--events", fixture];
+    await Deno.writeTextFile(
+      `${dir}/learned.json`,
+      JSON.stringify({ weights: "learned" }),
+    );
+    // --engine spark with all it needs: each case adds what is refused
+    const base = [
+      "--engine",
+      "spark",
+      "--events",
+      fixture,
+      "--weights",
+      "llr-idf",
+    ];
+    const noWeights = ["--engine", "spark", "--events", fixture];
     const cases: [string[], string][] = [
+      // the Deno build's default weighting, learned, is not on Spark: no
+      // other model than --engine deno's with the same flags
+      [
+        [...noWeights, "--out", `${dir}/m`],
+        "error: --weights is required with --engine spark: the default, learned, is not implemented by the Spark build; pass --weights llr-idf (or llr, none), and the same to --engine deno for the same model",
+      ],
+      [
+        [...noWeights, "--weights", "learned", "--out", `${dir}/m`],
+        "error: --weights learned is not implemented by the Spark build (--engine spark): use llr-idf, llr or none, or build with --engine deno",
+      ],
+      [
+        [...noWeights, "--out", `${dir}/m`, "--config", `${dir}/learned.json`],
+        "error: weights learned is not implemented by the Spark build (--engine spark): use llr-idf, llr or none, or build with --engine deno",
+      ],
+      [
+        [...base, "--out", `${dir}/m`, "--ridge", "2"],
+        "error: --ridge is not implemented by the Spark build (--engine spark): leave it out, or build with --engine deno",
+      ],
       [
         [...base, "--out", `${dir}/m`, "--min-events-per-user", "2"],
         "error: --min-events-per-user is not implemented by the Spark build (--engine spark): leave it out, or build with --engine deno",

@@ -10,7 +10,8 @@
  * All builds run in one `spark-submit` (Spark local[2]) to pay the start-up
  * once. Under `CI=true` (or with `CCO_SPARK_TESTS=1`) the focused set runs:
  * the fixtures, one small generated log, a CSV directory with a gzipped
- * part, Parquet, malformed lines read in splits; `CCO_SPARK_TESTS=all`
+ * part, Parquet, thresholds as significance levels per field, malformed
+ * lines read in splits; `CCO_SPARK_TESTS=all`
  * adds every event format, ties, the history cap and more malformed input.
  * Under `CI=true` they always run (the runner installs PySpark on first
  * use) and fail if Spark cannot be set up; elsewhere they are reported as
@@ -21,7 +22,13 @@
  */
 
 import assert from "node:assert/strict";
-import { buildIndicators, type BuildOptions } from "../indicators/build.ts";
+import {
+  buildIndicators,
+  type BuildOptions,
+  DEFAULT_MAX_INDICATORS_PER_ITEM,
+  DEFAULT_SIGNIFICANCE,
+} from "../indicators/build.ts";
+import { rootLlrThreshold } from "../indicators/significance.ts";
 import {
   type EventFormat,
   PRESETS,
@@ -52,7 +59,11 @@ interface Case {
   spark: SparkBuildOptions;
   /** Events and format for the Deno build (default: the Spark build's). */
   deno?: { events: string; format?: EventFormat | string };
-  options: BuildOptions & { onError?: "fail" | "skip" };
+  /** The options of both builds (a weighting always: see `add`). */
+  options: BuildOptions & {
+    onError?: "fail" | "skip";
+    weights: SparkBuildOptions["weights"];
+  };
   /** The build fails: the Deno reader's message (or a pattern). */
   fails?: true | RegExp;
   /** In the focused set that CI runs. */
@@ -202,7 +213,10 @@ function defineCases(): void {
   const add = (
     name: string,
     events: string,
-    given: Omit<Case["options"], "primaryEvent"> & { primaryEvent?: string },
+    given: Omit<Case["options"], "primaryEvent" | "weights"> & {
+      primaryEvent?: string;
+      weights?: SparkBuildOptions["weights"];
+    },
     extra: Partial<Case> & { format?: EventFormat | string } = {},
   ) => {
     const { format, ...rest } = extra;
@@ -215,6 +229,11 @@ function defineCases(): void {
     const options = {
       ...given,
       primaryEvent: given.primaryEvent ?? preset!.primaryEvent,
+      // given to both builds: the Deno build's default (learned) is not
+      // implemented on Spark, so a case without one compares llr-idf on
+      // both sides; thresholds and top-k left out are each engine's
+      // default, which must be the same
+      weights: given.weights ?? "llr-idf",
     };
     cases.push({
       name,
@@ -259,6 +278,20 @@ function defineCases(): void {
     },
     weights: "llr",
   });
+  // thresholds as significance levels: the build's level (indicators),
+  // a field's own level (indicators_view), a level of 1 (a cutoff of 0,
+  // so the job rescores every pair of that field alone) and a root LLR
+  // replacing the build's level (similar_view)
+  add("demo-significance", fixture("demo_events.csv"), {
+    significance: 0.05,
+    maxIndicatorsPerItem: 20,
+    fields: {
+      indicators_view: { significance: 0.001 },
+      indicators_addtocart: { significance: 1 },
+      similar_view: { minRootLlr: 1, maxIndicatorsPerItem: 5 },
+    },
+    weights: "llr",
+  }, { ci: true });
   add("demo-directory", `${dir}/demo_dir`, { minRootLlr: 0 }, {
     deno: { events: fixture("demo_events.csv") },
     ci: true,
@@ -533,13 +566,25 @@ function register(name: string, ci: boolean) {
         assert.equal(f.rows, stats.rows);
         assert.equal(f.columns, stats.columns);
         assert.equal(f.indicators, stats.indicatorsKept, `${f.name}: kept`);
-        assert.equal(f.weights, c.options.weights ?? "llr-idf");
+        assert.equal(f.weights, c.options.weights);
         const own = c.options.fields?.[f.name];
         assert.equal(
           f.maxIndicatorsPerItem,
-          own?.maxIndicatorsPerItem ?? c.options.maxIndicatorsPerItem ?? 50,
+          own?.maxIndicatorsPerItem ?? c.options.maxIndicatorsPerItem ??
+            DEFAULT_MAX_INDICATORS_PER_ITEM,
         );
-        const min = own?.minRootLlr ?? c.options.minRootLlr ?? 5;
+        // a field's threshold (either form) replaces the build's; neither
+        // given: the default level, recorded as the Deno build records it
+        const t = own?.minRootLlr !== undefined ||
+            own?.significance !== undefined
+          ? own
+          : c.options;
+        const level = t.significance ??
+          (t.minRootLlr === undefined ? DEFAULT_SIGNIFICANCE : undefined);
+        assert.equal(f.significance, level, `${f.name}: significance`);
+        const min = level === undefined
+          ? t.minRootLlr!
+          : rootLlrThreshold(level);
         assert.equal(f.minRootLlr, Number.isFinite(min) ? min : undefined);
       }
       assert.equal(m.maxHistoryPerUser, c.options.maxHistoryPerUser ?? 500);
@@ -562,6 +607,7 @@ function register(name: string, ci: boolean) {
   ["hand-worked-cco", true],
   ["demo", false],
   ["demo-options", false],
+  ["demo-significance", true],
   ["demo-directory", true],
   ["demo-parquet", true],
   ["synth", true],
