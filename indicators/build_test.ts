@@ -165,7 +165,10 @@ Deno.test("a missing primary event type is a clear error", async () => {
     () =>
       buildIndicators(handWorked, { primaryEvent: P, maxHistoryPerUser: 0 }),
     {
-      name: "RangeError",
+      // a settings error naming the key, like every other build option (a
+      // RangeError read as a defect: a 500, not the user's mistake)
+      name: "ConfigError",
+      path: "maxHistoryPerUser",
       message: "maxHistoryPerUser must be a positive integer, got 0",
     },
   );

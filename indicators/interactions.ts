@@ -33,6 +33,7 @@
 
 import type { Event } from "../events/format.ts";
 import { EventColumns } from "../events/columns.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { allocate, IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 import { EventSpill } from "./_event_spill.ts";
 import { BASELINE_BYTES } from "./_compute.ts";
@@ -198,7 +199,7 @@ export class InteractionsBuilder {
    * Creates an empty builder.
    *
    * @param options History cap; see {@linkcode InteractionOptions}.
-   * @throws {RangeError} When the cap is not a positive integer.
+   * @throws {ConfigError} When the cap is not a positive integer.
    */
   constructor(options: InteractionOptions = {}) {
     // logs of the RetailRocket kind: about 1 user per 2 events, 1 item per 10
@@ -213,8 +214,9 @@ export class InteractionsBuilder {
     this.#items = new IdDictionary(presize / 10);
     this.#cap = options.maxHistoryPerUser ?? DEFAULT_MAX_HISTORY_PER_USER;
     if (!Number.isInteger(this.#cap) || this.#cap < 1) {
-      throw new RangeError(
-        `maxHistoryPerUser must be a positive integer, got ${this.#cap}`,
+      throw new ConfigError(
+        "maxHistoryPerUser",
+        `must be a positive integer, got ${this.#cap}`,
       );
     }
   }
