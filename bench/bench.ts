@@ -159,6 +159,19 @@ async function writeTsv(
   }
 }
 
+/**
+ * The math the Python reference implements (its defaults: root LLR >= 5, top
+ * 50, scores = root LLR): every build here uses it, so that all three give
+ * the same indicators. The library's defaults (significance 0.01, top 100,
+ * learned weights) cost more: measure them with `--events` and
+ * `build-index` directly.
+ */
+const REFERENCE_MATH = {
+  minRootLlr: 5,
+  maxIndicatorsPerItem: 50,
+  weights: "llr-idf",
+} as const;
+
 /** Child mode: the in-process build, its indicators as TSV, optionally index. */
 async function measure(
   d: Dataset,
@@ -172,6 +185,7 @@ async function measure(
     readEventColumns(d.path, d.format),
     {
       primaryEvent: d.primary,
+      ...REFERENCE_MATH,
       ...(budget !== undefined ? { memoryBudget: budget } : {}),
       ...(workers !== undefined ? { workers } : {}),
     },
@@ -502,6 +516,12 @@ await run(async () => {
         d.primary,
         "--out",
         exported,
+        "--min-llr",
+        String(REFERENCE_MATH.minRootLlr),
+        "--max-indicators",
+        String(REFERENCE_MATH.maxIndicatorsPerItem),
+        "--weights",
+        REFERENCE_MATH.weights,
         ...passOn,
       ], TASK_ENV);
       const opened = await openModel(exported);
