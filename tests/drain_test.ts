@@ -201,6 +201,9 @@ Deno.test("serve drains on SIGTERM under load: no request dropped (embedded back
     failed.catch(() => {});
 
     // the signal, with requests on their way
+    while (![...inFlight].some((x) => x.written)) {
+      await new Promise((r) => setTimeout(r, 0));
+    }
     atSignal = [...inFlight].filter((x) => x.written);
     Deno.kill(serve.pid, "SIGTERM");
     signalled = true;
