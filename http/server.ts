@@ -21,9 +21,11 @@
  *   header lines is a 431, a body over `maxBodyBytes` (default 1 MiB) a
  *   413, sent without reading the body;
  * - **graceful shutdown**: {@linkcode Server.shutdown} (or aborting
- *   `signal`) stops accepting, closes idle connections, lets requests in
- *   progress finish (`drainTimeoutMs`, default 10 s) and then closes the
- *   rest.
+ *   `signal`) stops accepting, gives idle keep-alive connections half a
+ *   second to deliver a request already sent (so none is dropped unread),
+ *   closes them, lets requests in progress finish (`drainTimeoutMs`,
+ *   default 10 s) and then closes the rest; every answer from then on
+ *   says `connection: close`.
  *
  * The server speaks HTTP/1.0 and 1.1 with keep-alive and pipelining,
  * `Content-Length` and chunked request bodies, and `Expect: 100-continue`.
@@ -131,6 +133,10 @@ export interface Server {
 const MAX_HEADER_LINES = 100;
 // a new connection's time to send its first bytes before it may be evicted
 const GRACE_MS = 500;
+// on shutdown, an idle connection's time to deliver a request its client
+// sent before it could learn of the shutdown (it may already sit in the
+// socket buffer, unread): answered with `connection: close`, not dropped
+const SHUTDOWN_IDLE_GRACE_MS = 500;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // a header value: visible characters, spaces, tabs, obs-text; no controls
 // deno-lint-ignore no-control-regex
@@ -1010,18 +1016,29 @@ export function serve(
         listener.close();
       } catch { /* closed */ }
       await accepting;
-      // idle connections go now; the others after their response
-      for (const c of open) {
-        if (c.state === "idle" || (c.state === "head" && c.received === 0)) {
-          c.close();
-        } else c.closing = true;
-      }
-      const drained = Promise.all([...tasks]);
+      // every connection ends after its next response; one idle (no byte
+      // of a request read) gets a grace for a request already on its way,
+      // then goes; the others finish their request
+      for (const c of open) c.closing = true;
+      const idle = (c: Connection) =>
+        c.state === "idle" || (c.state === "head" && c.received === 0);
       let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise((r) =>
+        timer = setTimeout(r, drainTimeoutMs)
+      );
+      let graceTimer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        drained,
-        new Promise((r) => timer = setTimeout(r, drainTimeoutMs)),
+        Promise.all([...tasks]),
+        new Promise((r) =>
+          graceTimer = setTimeout(
+            r,
+            Math.min(SHUTDOWN_IDLE_GRACE_MS, drainTimeoutMs),
+          )
+        ),
       ]);
+      clearTimeout(graceTimer);
+      for (const c of open) if (idle(c)) c.close();
+      await Promise.race([Promise.all([...tasks]), deadline]);
       clearTimeout(timer);
       for (const c of open) c.close();
       await Promise.all([...tasks]);
