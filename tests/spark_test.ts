@@ -5,12 +5,15 @@
  * `buildIndicators`' (same ids in the same order, scores and weights within
  * 1e-9 and in fact the same doubles, same metadata and key order) and its
  * manifest equals the Deno build's but for `created` and `tool.engine`;
- * malformed lines fail or are skipped with the Deno reader's messages.
+ * malformed lines fail or are skipped with the Deno reader's messages and
+ * counts, by its strict rules (gzip by content, UTF-8, carriage returns,
+ * quotes, plain timestamps, each blank line of a run, lines over 1 MiB).
  *
  * All builds run in one `spark-submit` (Spark local[2]) to pay the start-up
  * once. Under `CI=true` (or with `CCO_SPARK_TESTS=1`) the focused set runs:
  * the fixtures, one small generated log, a CSV directory with a gzipped
- * part, Parquet, malformed lines read in splits; `CCO_SPARK_TESTS=all`
+ * part, Parquet, malformed lines read in splits (the strict rules too), a
+ * directory of files named otherwise than their content; `CCO_SPARK_TESTS=all`
  * adds every event format, ties, the history cap and more malformed input.
  * Under `CI=true` they always run (the runner installs PySpark on first
  * use) and fail if Spark cannot be set up; elsewhere they are reported as
