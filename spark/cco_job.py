@@ -24,11 +24,15 @@ Writes `part-NNNNN.ndjson` files (documents ordered by item id across the
 parts, keys in the Deno export's order) and `manifest.json` (the model
 manifest, model/manifest.ts, engine "spark") into the output directory.
 
-Malformed input follows the Deno reader's policy: fail on the first bad line
-(`file:line: cause`), or with `onError: "skip"` count and leave such lines
-out. CSV line numbers are exact: the job numbers lines by file split and
-position (see `_numbered_lines`). Parquet has no lines: errors name the file
-and the row's 1-based index in it.
+CSV/text is read by the Deno reader's rules (events/read.ts: gzip by
+content, UTF-8 checked, lines split at \n or \r\n only, no quotes in the key
+fields, plain decimal timestamps, ...). Malformed input follows its policy:
+fail on the first bad line (`file:line: cause`, the same message), or with
+`onError: "skip"` count and leave such lines out. CSV line numbers are exact:
+the job numbers lines by file split and position (see `_numbered_lines`).
+Parquet has no lines: errors name the file and the row's 1-based index in it.
+(One exception to "no Python": a file whose name says another thing than its
+content, such as gzip named .csv, is read by a Python task, `_odd_lines`.)
 
 Usage (spark-submit; see `--help`):
 
@@ -528,29 +532,213 @@ class Display:
 
 
 # ------------------------------------------------------------------ input
+#
+# CSV/text is read as the Deno reader reads it (events/read.ts documents
+# the rules; events/_parser.ts is the reference): gzip known by its first
+# bytes whatever the name, other compressions and UTF-16 refused, lines
+# split at \n only (a \r before it dropped, any other \r an error), UTF-8
+# checked on every line, RFC 4180 quotes within a line but none in the
+# user, item, event and timestamp fields, plain decimal timestamps, lines
+# over MAX_LINE_BYTES refused, each blank line of a run in the middle
+# counted, input shown in messages escaped and cut (`_shown`).
 
+# The Deno reader's default longest line (DEFAULT_MAX_LINE_BYTES, 1 MiB).
+MAX_LINE_BYTES = 1 << 20
+_CR_INSIDE = ("carriage return inside a line (a file with old Mac line "
+              "endings?)")
+_NOT_UTF8 = "is not UTF-8 text (an invalid byte on this line)"
+_BLANK = "blank line in the middle of the file"
+_UNTERMINATED = ("unterminated quoted field (quoted line breaks are not "
+                 "supported)")
+_AFTER_QUOTE = ("a quoted field must be followed by the delimiter or the "
+                "line end")
+_QUOTED_KEY = ("quoted field \x00: quotes are not supported in the user, "
+               "item, event and timestamp columns")
+# where a message shows input: `_shown` of the row's `_errval` goes there
+_SHOWN = "\x00"
 
-_WS = r"[\s\u00a0\ufeff\u2028\u2029]"
+# JavaScript's String.prototype.trim() set (WhiteSpace and LineTerminator)
+_JS_SPACE = ("\t\n\x0b\x0c\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004"
+             "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f"
+             "\u3000\ufeff")
+_WS = ("[\\t\\n\\x0B\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+       "\\u202f\\u205f\\u3000\\ufeff]")
 
 
 def _trimmed(col):
-    """String.prototype.trim() (ASCII and the common Unicode spaces)."""
+    """String.prototype.trim() of a string column."""
     from pyspark.sql import functions as F
-    return F.regexp_replace(col, f"^{_WS}+|{_WS}+$", "")
+    return F.regexp_replace(col, f"^{_WS}+|{_WS}+\\z", "")
 
 
-def _with_number(df, raw, out):
-    """The Deno reader's unix timestamps (events/_parser.ts), as a double
-    column `out`: plain decimal text, `-?[0-9]+(\\.[0-9]+)?` and nothing
-    else (no spaces, sign +, exponent, radix prefix or Infinity), parsed
-    correctly rounded as Number() parses it, -0 as 0; NULL otherwise. Too
-    many digits give an infinity (the caller's "out of range")."""
-    from pyspark.sql import functions as F
-    # \z, not $: Java's $ also matches before a final line terminator
-    plain = r"^-?[0-9]+(\.[0-9]+)?\z"
-    number = F.col(raw).cast("double") + F.lit(0.0)  # -0 + 0 is 0
-    return df.withColumn(out, F.when(F.col(raw).rlike(plain), number)
-                         .otherwise(F.lit(None).cast("double")))
+def _shown(text):
+    """Input quoted for a message as the Deno reader quotes it (shown() of
+    events/_parser.ts): one line, `"` and `\\` escaped, control and
+    unprintable characters as \\uXXXX, cut to about 100 UTF-16 units."""
+    out, width = [], 0
+    for c in text or "":
+        code = ord(c)
+        if c in '"\\':
+            e = "\\" + c
+        elif code < 0x20 or 0x7F <= code <= 0x9F or code in (
+                0x2028, 0x2029, 0xFFFD) or 0xD800 <= code <= 0xDFFF:
+            e = f"\\u{code:04x}"
+        else:
+            e = c
+        w = 2 if code > 0xFFFF else len(e)
+        if width + w > 100:
+            return '"' + "".join(out) + '..."'
+        out.append(e)
+        width += w
+    return '"' + "".join(out) + '"'
+
+
+def _split_line(text, delimiter):
+    """splitLine() of events/_parser.ts: fields at `delimiter`, RFC 4180
+    quotes within the line; ValueError(reason) when malformed."""
+    if '"' not in text:
+        return text.split(delimiter)
+    out, i, n = [], 0, len(text)
+    while True:
+        if i < n and text[i] == '"':
+            value, j = "", i + 1
+            while True:
+                q = text.find('"', j)
+                if q < 0:
+                    raise ValueError(_UNTERMINATED)
+                value += text[j:q]
+                if text[q + 1:q + 2] == '"':
+                    value += '"'
+                    j = q + 2
+                    continue
+                j = q + 1
+                break
+            out.append(value)
+            if j == n:
+                return out
+            if not text.startswith(delimiter, j):
+                raise ValueError(_AFTER_QUOTE)
+            i = j + len(delimiter)
+        else:
+            d = text.find(delimiter, i)
+            out.append(text[i:n if d < 0 else d])
+            if d < 0:
+                return out
+            i = d + len(delimiter)
+
+
+def _not_text(head):
+    """The Deno reader's refusal of an input by its first (decompressed)
+    bytes: UTF-16 or another compression than gzip; None for text."""
+    if head[:3] == b"\xef\xbb\xbf":
+        return None
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "UTF-16 text is not supported: convert the file to UTF-8"
+    kind = None
+    if head[:3] == b"BZh" and len(head) > 3 and 0x31 <= head[3] <= 0x39:
+        kind = "bzip2"
+    for magic, name in ((b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+                        (b"PK\x03\x04", "zip"),
+                        (b"7z\xbc\xaf\x27\x1c", "7z")):
+        if head.startswith(magic):
+            kind = name
+    if kind:
+        return f"is {kind}-compressed: decompress it first (gzip is read as " \
+            "it is)"
+    return None
+
+
+def _file_key(uri):
+    """One spelling of a file's URI (file:/x, file:///x and %-escapes)."""
+    u = urlparse(uri)
+    return (u.scheme or "file", u.netloc, unquote(u.path))
+
+
+def _inspect(fs, files, display):
+    """Reads the first bytes of every file (on the driver, a few at a time):
+    refuses what the Deno reader refuses by content, and tells for each file
+    whether Hadoop's reader, which decompresses by the file's name, reads it
+    as what it is ({key: True}); gzip named otherwise than `.gz`, or text
+    named `.gz` (or .bz2, ...), is read by `_odd_lines` instead."""
+    jvm = fs.jvm
+    codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        fs.conf)
+
+    def head(uri):
+        from py4j.protocol import Py4JJavaError
+        path = fs.path(uri)
+        system = path.getFileSystem(fs.conf)
+        stream = system.open(path)
+        try:
+            raw = bytes(stream.readNBytes(6))
+        finally:
+            stream.close()
+        gzip = raw[:2] == b"\x1f\x8b"
+        content = raw
+        if gzip:
+            stream = system.open(path)
+            try:
+                content = bytes(jvm.java.util.zip.GZIPInputStream(stream)
+                                .readNBytes(6))
+            except Py4JJavaError as e:
+                error = e.java_exception
+                reason = "truncated gzip data (unexpected end of file)" \
+                    if "EOF" in error.getClass().getSimpleName() else \
+                    f"corrupt gzip data ({error.getMessage()})"
+                raise JobError(f"{display(uri)}:1: {reason}")
+            finally:
+                stream.close()
+        refused = _not_text(content)
+        if refused:
+            raise JobError(f"{display(uri)}:1: {refused}")
+        codec = codecs.getCodec(path)
+        ext = codec.getDefaultExtension() if codec is not None else None
+        return (ext == ".gz") if gzip else ext is None
+
+    if len(files) <= 1:
+        return {_file_key(f): head(f) for f in files}
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=min(16, len(files))) as pool:
+        return {_file_key(f): ok for f, ok in zip(files, pool.map(head,
+                                                                  files))}
+
+
+def _odd_lines(partitions):
+    """A function from (path, bytes) of a file Hadoop would misread to its
+    lines as Hadoop reads the others: (path, line number, bytes without the
+    \\n, partition values...); gzip (all members) by content, the UTF-8 BOM
+    dropped from the first line. Runs in Python workers: only such files
+    (rare; rename them to read them in the JVM) take this path."""
+
+    def lines(item):
+        import gzip
+        import io
+        path, data = item
+        stream = gzip.GzipFile(fileobj=io.BytesIO(data)) \
+            if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
+        values = partitions.get(_file_key(path), [])
+        n = 0
+        for raw in stream:
+            n += 1
+            if raw.endswith(b"\n"):
+                raw = raw[:-1]
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            yield (path, n, bytes(raw), *values)
+
+    return lines
+
+
+def _partition_values(root, uri):
+    """{key: value} of the `key=value` directories between root and uri."""
+    rel = _file_key(uri)[2][len(root):].strip("/").split("/")[:-1]
+    out = {}
+    for part in rel:
+        key, eq, value = part.partition("=")
+        if eq and key:
+            out[key] = None if value == "__HIVE_DEFAULT_PARTITION__" \
+                else value
+    return out
 
 
 _DATETIME = (r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2})(?::(\d{2})"
@@ -615,59 +803,113 @@ def _with_datetime(df, raw, out):
 
 def _validated(df, fmt, typed_ts=False):
     """Applies the Deno reader's checks, in its order, to a frame with
-    `_count_bad`, `_count_msg`, `_user`, `_item`, `_rawev`, `_tsraw` (and
-    `_tsval` when the timestamp column is typed): adds `event`, `ts` and
-    `_error` (the first failing check's message, NULL when valid)."""
+    `_pre_error` and `_pre_val` (a failed check of the line before its
+    fields: NULL when none), `_user`, `_item`, `_rawev`, `_tsraw` (and
+    `_tsval` when the timestamp column is typed): adds `event`, `ts`,
+    `_error` (the first failing check's message, NULL when valid; `_SHOWN`
+    marks where `_errval`, shown, goes)."""
     from pyspark.sql import functions as F
     aliases = fmt.get("eventAliases") or {}
+    raw_event = F.col("_rawev")
     if fmt.get("event") is None:
         event = F.lit(fmt["fixedEvent"])
     elif aliases:
         pairs = [F.lit(x) for kv in aliases.items() for x in kv]
-        event = F.coalesce(F.element_at(F.create_map(*pairs),
-                                        F.col("_rawev")), F.col("_rawev"))
+        event = F.coalesce(F.element_at(F.create_map(*pairs), raw_event),
+                           raw_event)
     else:
-        event = F.col("_rawev")
+        event = raw_event
     df = df.withColumn("event", F.coalesce(event, F.lit("")))
     unit = fmt.get("timestampUnit") or "ms"
+    plain = None
     if typed_ts:
         df = df.withColumn("ts", F.col("_tsval"))
     elif unit == "datetime":
         df = _with_datetime(df, "_tsraw", "ts")
     else:
-        df = _with_number(df, "_tsraw", "ts")
-        if unit == "s":
-            df = df.withColumn("ts", F.col("ts") * 1000.0)
+        # -?[0-9]+(.[0-9]+)?: parsed as JavaScript's Number() parses it
+        # (correctly rounded), -0 as 0
+        plain = F.coalesce(F.col("_tsraw").rlike(r"^-?[0-9]+(\.[0-9]+)?\z"),
+                           F.lit(False))
+        value = F.col("_tsraw").cast("double") * (1000.0 if unit == "s"
+                                                  else 1.0)
+        df = df.withColumn("ts", F.when(plain, F.when(value == 0.0, 0.0)
+                                        .otherwise(value)))
     ts = F.col("ts")
-    # text in a unix unit: the Deno reader's rule and messages
-    plain = unit != "datetime" and not typed_ts
-    what = "a date-time" if unit == "datetime" else \
-        f"a plain decimal number (unix {unit})" if plain else \
-        f"a number (unix {unit})"
-    reason = F.when(F.col("_count_bad"), F.col("_count_msg"))
-    reason = reason.when(F.coalesce(F.col("_user"), F.lit("")) == "",
-                         F.lit("empty user id"))
-    reason = reason.when(F.coalesce(F.col("_item"), F.lit("")) == "",
-                         F.lit("empty item id"))
-    accepted = fmt.get("events")
-    if accepted:
-        names = list(dict.fromkeys([*accepted, *aliases.keys()]))
-        reason = reason.when(
-            ~F.col("event").isin(*accepted),
-            F.concat(F.lit('unknown event "'), F.col("event"),
-                     F.lit(f'"; accepted: {", ".join(names)}')))
-    reason = reason.when(F.col("event") == "", F.lit("empty event name"))
     raw_ts = F.coalesce(F.col("_tsraw"), F.lit(""))
-    reason = reason.when(
-        ts.isNull() | F.isnan(ts)
-        | ((F.abs(ts) == float("inf")) & F.lit(not plain)),
-        F.concat(F.lit('timestamp "'), raw_ts, F.lit(f'" is not {what}')))
-    if plain:  # too many digits for a double (or, in seconds, for ms)
-        reason = reason.when(F.abs(ts) == float("inf"), F.concat(
-            F.lit('timestamp "'), raw_ts, F.lit('" is out of range')))
+    checks = [(F.col("_pre_error").isNotNull(), F.col("_pre_error"),
+               F.col("_pre_val")),
+              (F.coalesce(F.col("_user"), F.lit("")) == "", "empty user id"),
+              (F.coalesce(F.col("_item"), F.lit("")) == "", "empty item id")]
+    accepted = fmt.get("events")
+    if fmt.get("event") is not None:
+        checks.append((F.coalesce(raw_event, F.lit("")) == "",
+                       "empty event name"))
+        checks.append((F.col("event") == "", "empty event name"))
+        if accepted:
+            names = list(dict.fromkeys([*accepted, *aliases.keys()]))
+            checks.append((~F.col("event").isin(*accepted),
+                           f"unknown event {_SHOWN}; accepted: "
+                           f"{', '.join(names)}", F.col("event")))
+    if plain is not None:
+        checks.append((~plain, f"timestamp {_SHOWN} is not a plain decimal "
+                       f"number (unix {unit})", raw_ts))
+        checks.append((F.abs(ts) == float("inf"),
+                       f"timestamp {_SHOWN} is out of range", raw_ts))
+    else:
+        what = "a date-time" if unit == "datetime" \
+            else f"a plain decimal number (unix {unit})"
+        checks.append((ts.isNull(), f"timestamp {_SHOWN} is not {what}",
+                       raw_ts))
+        checks.append((F.isnan(ts) | (F.abs(ts) == float("inf")),
+                       f"timestamp {_SHOWN} is out of range", raw_ts))
+    error = errval = None
+    for check in checks:
+        cond, msg = check[0], check[1]
+        msg = F.lit(msg) if isinstance(msg, str) else msg
+        val = check[2] if len(check) > 2 else F.lit(None).cast("string")
+        error = F.when(cond, msg) if error is None else error.when(cond, msg)
+        errval = F.when(cond, val) if errval is None \
+            else errval.when(cond, val)
     return df.select(F.col("_user").alias("user"),
                      F.col("_item").alias("item"), "event", "ts",
-                     reason.alias("_error"), "_file", "_loc")
+                     error.alias("_error"), errval.alias("_errval"),
+                     "_file", "_loc")
+
+
+def _malformed(parsed, b, kind, display, errors, log):
+    """The malformed lines of a parsed input (`errors` of them): fails on
+    the first under onError "fail", or on the first line that is not UTF-8
+    even under "skip" (the file is in another encoding, as the Deno reader
+    decides); else the skip report {count, first five messages}."""
+    from pyspark.sql import functions as F
+    if not errors:
+        return {"count": 0, "first": []}
+
+    def describe(r):
+        loc = r["_loc"]
+        reason = r["_error"]
+        if _SHOWN in reason:
+            reason = reason.replace(_SHOWN, _shown(r["_errval"]))
+        if kind == "parquet":
+            at = f"{display(r['_file'])}" + (f" row {loc}" if loc else "")
+            return f"{at}: {reason}"
+        return f"{display(r['_file'])}:{loc}: {reason}"
+
+    bad = parsed.filter(F.col("_error").isNotNull()).select(
+        "_file", "_loc", "_error", "_errval")
+    if b["onError"] != "fail":
+        fatal = (bad.filter(F.col("_error") == _NOT_UTF8)
+                 .orderBy("_file", "_loc").limit(1).collect())
+        if fatal:
+            raise JobError(describe(fatal[0]))
+    first = bad.orderBy("_file", "_loc").limit(5).collect()
+    if b["onError"] == "fail":
+        raise JobError(describe(first[0]))
+    skipped = {"count": errors, "first": [describe(r) for r in first]}
+    log(f"skipped {errors} malformed lines, e.g. "
+        + "; ".join(skipped["first"]))
+    return skipped
 
 
 def _local_table(spark, rows, schema):
@@ -682,67 +924,216 @@ def _local_table(spark, rows, schema):
     return spark.range(1).select(F.inline(F.array(*structs)))
 
 
-def _numbered_lines(spark, path, display):
-    """Every line of the text files under `path` with its exact 1-based line
-    number in its file, and per-file facts (first line, last non-blank line).
-
-    Spark reads a file split by split; within a task the rows of one split
-    come in file order, and monotonically_increasing_id() numbers a task's
-    rows consecutively. So a line's number is the lines in the file's
-    earlier splits + its id − the first id of its split + 1. One small
-    aggregate per split (collected to the driver) gives the offsets."""
+def _content_length(value):
+    """A line's length in bytes without the \\r of a \\r\\n."""
     from pyspark.sql import functions as F
-    lines = (spark.read.text(path)
-             .select("*", F.col("_metadata.file_path").alias("_file"),
-                     F.col("_metadata.file_block_start").alias("_block"),
-                     F.monotonically_increasing_id().alias("_mid")))
-    blocks = (lines.groupBy("_file", "_block").agg(
-        F.count(F.lit(1)).alias("n"),
-        F.min("_mid").alias("first"),
-        F.max(F.when(F.col("value") != "", F.col("_mid"))).alias("lastText"),
-        F.sum(F.when(F.col("value") == "", 1).otherwise(0)).alias("blank"),
-        F.min_by("value", "_mid").alias("firstLine"),
-    ).collect())
-    files = {}
+    return F.octet_length(value) - F.when(value.endswith("\r"), 1) \
+        .otherwise(0)
+
+
+def _numbered_lines(spark, fs, path, display):
+    """Every line of the text files under `path` with its exact 1-based line
+    number in its file (`_line`), its file's header line (`_header`: its
+    first line that is not blank) and last line that is not blank
+    (`_lastText`), and per-file facts for the header checks.
+
+    Lines are split at \\n only (a \\r stays in `value`). Spark reads a file
+    split by split; within a task the rows of one split come in file order,
+    and monotonically_increasing_id() numbers a task's rows consecutively.
+    So a line's number is the lines in the file's earlier splits + its id −
+    the first id of its split + 1. One small aggregate per split (collected
+    to the driver) gives the offsets. Files Hadoop would misread by their
+    name are read by `_odd_lines`, whole, in file order."""
+    from pyspark.sql import functions as F
+    reader = spark.read.option("lineSep", "\n")
+    whole = reader.text(path)
+    files = list(whole.inputFiles())
+    hadoop = _inspect(fs, files, display)
+    odd = [f for f in files if not hadoop[_file_key(f)]]
+    base = None
+    try:
+        if fs.is_dir(path):
+            base = fs.fs(path).makeQualified(fs.path(path)).toUri() \
+                .getPath().rstrip("/")
+    except Exception:  # a glob: no partition columns for odd files
+        base = None
+    lines = None
+    if not odd:
+        lines = whole
+    elif len(odd) < len(files):
+        good = [f for f in files if hadoop[_file_key(f)]]
+        lines = (reader.option("basePath", path) if base else reader) \
+            .text(*good)
+    # partition columns: Spark's, or those of the odd files' directories
+    if lines is not None:
+        parts = [c for c in lines.columns if c != "value"]
+    elif base:
+        parts = list(dict.fromkeys(k for f in odd
+                                   for k in _partition_values(base, f)))
+    else:
+        parts = []
+    length = _content_length(F.col("value"))
+    text_at = F.when(length > 0, F.col("_mid"))
+    head = F.struct(F.col("value"), F.is_valid_utf8("value").alias("valid"),
+                    length.alias("length"))
+    summary = [F.count(F.lit(1)).alias("n"), F.min("_mid").alias("first"),
+               F.min(text_at).alias("firstText"),
+               F.max(text_at).alias("lastText"),
+               F.min_by(head, text_at).alias("head")]
+    blocks = []
+    if lines is not None:
+        lines = lines.select(
+            "*", F.col("_metadata.file_path").alias("_file"),
+            F.col("_metadata.file_block_start").alias("_block"),
+            F.monotonically_increasing_id().alias("_mid"))
+        blocks += lines.groupBy("_file", "_block").agg(*summary).collect()
+    extra = None
+    if odd:
+        values = {_file_key(f): [_partition_values(base, f).get(c)
+                                 for c in parts] if base else []
+                  for f in odd}
+        sc = spark.sparkContext
+        rows = sc.union([sc.binaryFiles(f) for f in odd]).flatMap(
+            _odd_lines(values))
+        schema = ", ".join(["_file string", "_mid long", "_raw binary",
+                            *[f"`{c}` string" for c in parts]])
+        extra = spark.createDataFrame(rows, schema).select(
+            F.col("_raw").cast("string").alias("value"), "_file", "_mid",
+            *parts)
+        blocks += extra.withColumn("_block", F.lit(0)).groupBy(
+            "_file", "_block").agg(*summary).collect()
+    per_file = {}
     for r in blocks:
-        files.setdefault(r["_file"], []).append(r)
-    rows, facts = [], {}
-    for file, bl in files.items():
+        per_file.setdefault(r["_file"], []).append(r)
+    facts = {}
+    for file, bl in per_file.items():
         bl.sort(key=lambda r: r["_block"])
-        offset, last_text, blank = 0, 0, 0
+        offset, header, head_row, last_text = 0, 0, None, 0
+        offsets = []
         for r in bl:
-            rows.append((file, r["_block"], r["first"], offset))
+            offsets.append(offset)
+            if r["firstText"] is not None and not header:
+                header = offset + r["firstText"] - r["first"] + 1
+                head_row = r["head"]
             if r["lastText"] is not None:
                 last_text = offset + r["lastText"] - r["first"] + 1
-            blank += r["blank"]
             offset += r["n"]
-        facts[file] = {"first": bl[0]["firstLine"], "lines": offset,
-                       "lastText": last_text, "blank": blank}
-    table = _local_table(spark, rows, [
-        ("_file", "string"), ("_block", "long"), ("_first", "long"),
-        ("_offset", "long")])
-    numbered = (lines.join(F.broadcast(table), ["_file", "_block"])
-                .withColumn("_line", F.col("_offset") + F.col("_mid")
-                            - F.col("_first") + 1)
-                .drop("_block", "_mid", "_first", "_offset"))
-    return numbered, facts, len(rows)
+        facts[_file_key(file)] = {
+            "name": file, "header": header, "head": head_row,
+            "lastText": last_text, "blocks": [(r["_block"], r["first"], o)
+                       for r, o in zip(bl, offsets)]}
+    for f in files:
+        facts.setdefault(_file_key(f), {"name": f, "header": 0,
+                                        "head": None, "lastText": 0,
+                                        "blocks": []})
+    return lines, extra, parts, facts, len(blocks)
+
+
+def _numbered(spark, lines, extra, parts, facts, header):
+    """The lines with `_line`, `_header` (0 without a header) and
+    `_lastText` (see `_numbered_lines`)."""
+    from pyspark.sql import functions as F
+
+    def header_of(f):
+        return f["header"] if header else 0
+
+    frames = []
+    if lines is not None:
+        table = _local_table(spark, [
+            (f["name"], blk, first, offset, header_of(f), f["lastText"])
+            for f in facts.values() for blk, first, offset in f["blocks"]],
+            [("_file", "string"), ("_block", "long"), ("_first", "long"),
+             ("_offset", "long"), ("_header", "long"),
+             ("_lastText", "long")])
+        frames.append(
+            lines.join(F.broadcast(table), ["_file", "_block"])
+            .withColumn("_line", F.col("_offset") + F.col("_mid")
+                        - F.col("_first") + 1)
+            .select("value", "_file", "_line", "_header", "_lastText",
+                    *parts))
+    if extra is not None:
+        table = _local_table(spark, [
+            (f["name"], header_of(f), f["lastText"]) for f in facts.values()],
+            [("_file", "string"), ("_header", "long"), ("_lastText", "long")])
+        frames.append(
+            extra.join(F.broadcast(table), "_file")
+            .select("value", "_file", F.col("_mid").alias("_line"),
+                    "_header", "_lastText", *parts))
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
+
+
+def _header_names(f, delimiter, on_error, display):
+    """A file's header names, or the Deno reader's error for its header
+    line (fatal even under "skip"); blank lines before it fail first under
+    "fail"."""
+    at = display(f["name"])
+    if f["header"] > 1 and on_error == "fail":
+        raise JobError(f"{at}:1: {_BLANK}")
+    value, valid, length = f["head"]
+    line = f["header"]
+    text = value[:-1] if value.endswith("\r") else value
+    if length > MAX_LINE_BYTES:
+        mac = " (a file with old Mac line endings?)" if "\r" in text else ""
+        raise JobError(f"{at}:{line}: line longer than {MAX_LINE_BYTES} "
+                       f"bytes{mac}")
+    if not valid:
+        raise JobError(f"{at}:{line}: {_NOT_UTF8}")
+    if "\r" in text:
+        raise JobError(f"{at}:{line}: {_CR_INSIDE}")
+    try:
+        return [x.strip(_JS_SPACE) for x in _split_line(text, delimiter)]
+    except ValueError as e:
+        raise JobError(f"{at}:{line}: {e}")
+
+
+def _quoted_fields(delimiter):
+    """How splitLine() splits a line with quotes, by a regular expression
+    (Java's, in the JVM) over the column `_text`: (the raw fields matched,
+    quotes kept, as `_m`; then, over `_m`: the fields, whether they make
+    the whole line, and the reason when not)."""
+    from pyspark.sql import functions as F
+    d = "\\Q" + delimiter + "\\E"
+    first = f"\\x{{{ord(delimiter[0]):x}}}"
+    rest = delimiter[1:]
+    # runs of characters, not single ones, in repeated groups: Java's regex
+    # recurses once per repetition of a group
+    if rest:
+        other = f"{first}(?!\\Q{rest}\\E)"
+        unquoted = f"(?:[^\"{first}]|{other})(?:[^{first}]++|{other})*+"
+    else:
+        unquoted = f"[^\"{first}][^{first}]*+"
+    quoted = '"(?:[^"]++|"")*+"'
+    field = f"\\G{d}(?:{quoted}|{unquoted})?(?={d}|\\z)"
+    line = F.concat(F.lit(delimiter), F.col("_text"))
+    matches = F.regexp_extract_all(line, F.lit(field), 0)
+    m = F.col("_m")
+    consumed = F.octet_length(F.array_join(m, ""))
+    whole = consumed == F.octet_length(line)
+    rem = line.substr(F.length(F.array_join(m, "")) + 1, F.lit(1 << 30))
+    reason = F.when(rem.rlike(f"^{d}{quoted}"), F.lit(_AFTER_QUOTE)) \
+        .otherwise(F.lit(_UNTERMINATED))
+    fields = F.transform(m, lambda x: x.substr(len(delimiter) + 1, 1 << 30))
+    return matches, fields, whole, reason
 
 
 def read_csv(spark, b, display):
-    """Parsed lines: user, item, event, ts, _error, _file, _loc."""
+    """Parsed lines: user, item, event, ts, _error, _errval, _file, _loc."""
     from pyspark.sql import functions as F
     fmt = b["format"]
     delimiter = fmt.get("delimiter") or ","
     header = fmt.get("header") is not False
-    numbered, facts, splits = _numbered_lines(spark, b["events"], display)
+    lines, extra, partition_cols, facts, splits = _numbered_lines(
+        spark, Fs(spark), b["events"], display)
     b["_splits"] = splits
     if not facts:
         raise JobError(f"{display(b['events'])}:1: empty file: no events")
-    for file in sorted(facts):
-        if facts[file]["lastText"] == 0:
-            raise JobError(f"{display(file)}:1: empty file: no events")
-    partition_cols = [c for c in numbered.columns
-                      if c not in ("value", "_file", "_line")]
+    in_order = [facts[k] for k in sorted(facts)]
+    for f in in_order:
+        if f["lastText"] == 0:
+            raise JobError(f"{display(f['name'])}:1: empty file: no events")
 
     def index_of(key, names):
         col = fmt.get(key)
@@ -759,27 +1150,28 @@ def read_csv(spark, b, display):
     columns = None
     if header:
         headers = {}
-        for file in sorted(facts):
-            names = [s.strip() for s in facts[file]["first"].split(delimiter)]
+        for f in in_order:
+            names = _header_names(f, delimiter, b["onError"], display)
             wanted = [fmt[k] for k in ("user", "item", "event", "timestamp")
                       if isinstance(fmt.get(k), str)
                       and fmt[k] not in partition_cols]
             absent = [c for c in wanted if c not in names]
             if absent:
-                quoted = ", ".join(f'"{c}"' for c in absent)
                 raise JobError(
-                    f"{display(file)}:1: missing header: expected column"
-                    f"{'s' if len(absent) > 1 else ''} {quoted}, found "
-                    f"\"{delimiter.join(names)}\"")
-            headers[file] = names
+                    f"{display(f['name'])}:{f['header']}: missing header: "
+                    f"expected column{'s' if len(absent) > 1 else ''} "
+                    f"{', '.join(_shown(c) for c in absent)}, found "
+                    f"{_shown(delimiter.join(names))}")
+            headers[f["name"]] = names
         distinct = {tuple(v) for v in headers.values()}
         if len(distinct) > 1:
-            a, b2 = sorted(headers)[:2]
-            other = next(f for f in sorted(headers)
-                         if headers[f] != headers[a])
+            a = in_order[0]["name"]
+            other = next(f["name"] for f in in_order
+                         if headers[f["name"]] != headers[a])
             raise JobError(
-                f"{display(other)}:1: header \"{delimiter.join(headers[other])}\""
-                f" differs from {display(a)}'s \"{delimiter.join(headers[a])}\""
+                f"{display(other)}:{facts[_file_key(other)]['header']}: "
+                f"header {_shown(delimiter.join(headers[other]))} differs "
+                f"from {display(a)}'s {_shown(delimiter.join(headers[a]))}"
                 "; every file of a directory must have the same columns")
         names = list(distinct.pop())
         columns = len(names)
@@ -792,15 +1184,33 @@ def read_csv(spark, b, display):
     max_index = max([w[1] for w in where.values()
                      if w is not None and w[0] == "index"] + [-1])
     if columns is not None and max_index >= columns:
-        first = sorted(facts)[0]
-        raise JobError(f"{display(first)}:1: column index {max_index} is out "
-                       f"of range for {columns} columns")
+        first = in_order[0]
+        raise JobError(f"{display(first['name'])}:"
+                       f"{first['header'] if header else 0}: column index "
+                       f"{max_index} is out of range for {columns} columns")
     minimum = max_index + 1
 
-    data = numbered.filter(F.col("_line") > (1 if header else 0))
-    split = data.filter(F.col("value") != "").select(
-        "*", F.split(F.col("value"), "\\Q" + delimiter + "\\E", -1)
-        .alias("_p"))
+    numbered = _numbered(spark, lines, extra, partition_cols, facts, header)
+    value = F.col("value")
+    length = _content_length(value)
+    # the header line is read above; a blank line before the last line
+    # that is not blank is malformed, one after it is not
+    data = numbered.filter((F.col("_line") != F.col("_header"))
+                           & ((length > 0)
+                              | (F.col("_line") < F.col("_lastText"))))
+    data = data.select(
+        "*", length.alias("_len"),
+        F.when(value.endswith("\r"), value.substr(F.lit(1),
+                                                   F.length(value) - 1))
+        .otherwise(value).alias("_text"))
+    text = F.col("_text")
+    matches, quoted_fields, whole, split_reason = _quoted_fields(delimiter)
+    data = data.select("*", F.when(text.contains('"'), matches).alias("_m"))
+    data = data.select(
+        "*", F.when(F.col("_m").isNotNull(), whole).alias("_whole"),
+        F.when(F.col("_m").isNotNull(), split_reason).alias("_split"),
+        F.when(F.col("_m").isNotNull(), quoted_fields).otherwise(
+            F.split(text, "\\Q" + delimiter + "\\E", -1)).alias("_p"))
 
     def column(key):
         w = where[key]
@@ -812,45 +1222,48 @@ def read_csv(spark, b, display):
 
     n = F.size(F.col("_p"))
     if columns is not None:
-        bad = n != columns
-        msg = F.concat(F.lit(f"expected {columns} columns, got "),
-                       n.cast("string"))
+        bad_count = n != columns
+        count_msg = F.concat(F.lit(f"expected {columns} columns, got "),
+                             n.cast("string"))
     else:
-        bad = n < minimum
-        msg = F.concat(F.lit(f"expected at least {minimum} columns, got "),
-                       n.cast("string"))
+        bad_count = n < minimum
+        count_msg = F.concat(
+            F.lit(f"expected at least {minimum} columns, got "),
+            n.cast("string"))
+    long_msg = F.concat(
+        F.lit(f"line longer than {MAX_LINE_BYTES} bytes"),
+        F.when(text.contains("\r"),
+               F.lit(" (a file with old Mac line endings?)"))
+        .otherwise(F.lit("")))
+    # (checks of the line as a whole, then of its fields, in the Deno
+    # reader's order)
+    pre = [(F.col("_len") == 0, F.lit(_BLANK)),
+           (F.col("_len") > MAX_LINE_BYTES, long_msg),
+           (~F.is_valid_utf8("value"), F.lit(_NOT_UTF8)),
+           (text.contains("\r"), F.lit(_CR_INSIDE)),
+           (F.col("_whole") == F.lit(False), F.col("_split")),
+           (bad_count, count_msg)]
+    pre_error = None
+    for cond, msg in pre:
+        pre_error = F.when(cond, msg) if pre_error is None \
+            else pre_error.when(cond, msg)
+    # a quote in a key field (the first such field is shown)
+    keys = [column(k) for k in ("user", "item", "event", "timestamp")
+            if where[k] is not None and where[k][0] == "index"]
+    for raw in keys:
+        pre_error = pre_error.when(raw.contains('"'), F.lit(_QUOTED_KEY))
+    pre_val = F.coalesce(*[F.when(k.contains('"'), k) for k in keys],
+                         F.lit(None).cast("string"))
     # no timestamp column: file order is time, each event's timestamp is
     # its line number (as the Deno reader does)
     no_time = fmt.get("timestamp") is None
-    fields = split.select(
-        bad.alias("_count_bad"), msg.alias("_count_msg"),
+    fields = data.select(
+        pre_error.alias("_pre_error"), pre_val.alias("_pre_val"),
         column("user").alias("_user"), column("item").alias("_item"),
         column("event").alias("_rawev"), column("timestamp").alias("_tsraw"),
         *([F.col("_line").cast("double").alias("_tsval")] if no_time else []),
         F.col("_file"), F.col("_line").alias("_loc"))
-    parsed = _validated(fields, fmt, typed_ts=no_time)
-    blank_files = [f for f, v in facts.items() if v["blank"] > 0]
-    if blank_files:
-        # a run of blank lines followed by text is an error at its first
-        # line (trailing blank lines are not)
-        last = _local_table(
-            spark, [(f, facts[f]["lastText"]) for f in blank_files],
-            [("_file", "string"), ("_lastText", "long")])
-        blanks = (data.filter(F.col("value") == "")
-                  .join(F.broadcast(last), "_file")
-                  .filter(F.col("_line") < F.col("_lastText"))
-                  .select("_file", "_line"))
-        starts = blanks.join(
-            blanks.select("_file", (F.col("_line") + 1).alias("_line")),
-            ["_file", "_line"], "left_anti")
-        parsed = parsed.unionByName(starts.select(
-            F.lit(None).cast("string").alias("user"),
-            F.lit(None).cast("string").alias("item"),
-            F.lit(None).cast("string").alias("event"),
-            F.lit(None).cast("double").alias("ts"),
-            F.lit("blank line in the middle of the file").alias("_error"),
-            F.col("_file"), F.col("_line").alias("_loc")))
-    return parsed
+    return _validated(fields, fmt, typed_ts=no_time)
 
 
 def read_parquet(spark, b, display):
@@ -900,8 +1313,8 @@ def read_parquet(spark, b, display):
     if not cols["timestamp"]:
         ts_value = loc.cast("double")
     fields = df.select(
-        F.lit(False).alias("_count_bad"),
-        F.lit(None).cast("string").alias("_count_msg"),
+        F.lit(None).cast("string").alias("_pre_error"),
+        F.lit(None).cast("string").alias("_pre_val"),
         F.col(cols["user"]).cast("string").alias("_user"),
         F.col(cols["item"]).cast("string").alias("_item"),
         (F.col(cols["event"]).cast("string") if cols["event"]
@@ -1044,23 +1457,7 @@ def build(spark, fs, raw):
     events_read = dict(sorted(events_read.items(),
                               key=lambda kv: _code_units(kv[0])))
     errors = sum(r["count"] for r in summary if r["type"] is None)
-    skipped = {"count": 0, "first": []}
-
-    def describe(r):
-        loc = r["_loc"]
-        if kind == "parquet":
-            at = f"{display(r['_file'])}" + (f" row {loc}" if loc else "")
-            return f"{at}: {r['_error']}"
-        return f"{display(r['_file'])}:{loc}: {r['_error']}"
-
-    if errors:
-        first = (parsed.filter(F.col("_error").isNotNull())
-                 .orderBy("_file", "_loc").limit(5).collect())
-        if b["onError"] == "fail":
-            raise JobError(describe(first[0]))
-        skipped = {"count": errors, "first": [describe(r) for r in first]}
-        log(f"skipped {errors} malformed lines, e.g. "
-            + "; ".join(skipped["first"]))
+    skipped = _malformed(parsed, b, kind, display, errors, log)
     specs = indicator_fields(events_read, b)
     events = parsed.filter(F.col("_error").isNull()).select(
         "user", "item", "event", "ts")

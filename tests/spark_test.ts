@@ -5,13 +5,16 @@
  * `buildIndicators`' (same ids in the same order, scores and weights within
  * 1e-9 and in fact the same doubles, same metadata and key order) and its
  * manifest equals the Deno build's but for `created` and `tool.engine`;
- * malformed lines fail or are skipped with the Deno reader's messages.
+ * malformed lines fail or are skipped with the Deno reader's messages and
+ * counts, by its strict rules (gzip by content, UTF-8, carriage returns,
+ * quotes, plain timestamps, each blank line of a run, lines over 1 MiB).
  *
  * All builds run in one `spark-submit` (Spark local[2]) to pay the start-up
  * once. Under `CI=true` (or with `CCO_SPARK_TESTS=1`) the focused set runs:
  * the fixtures, one small generated log, a CSV directory with a gzipped
  * part, Parquet, thresholds as significance levels per field, malformed
- * lines read in splits; `CCO_SPARK_TESTS=all`
+ * lines read in splits (the strict rules too), a directory of files named
+ * otherwise than their content; `CCO_SPARK_TESTS=all`
  * adds every event format, ties, the history cap and more malformed input.
  * Under `CI=true` they always run (the runner installs PySpark on first
  * use) and fail if Spark cannot be set up; elsewhere they are reported as
@@ -190,6 +193,61 @@ async function writeInputs(): Promise<void> {
     ].join("\n"),
   );
   await w("noheader.csv", demo.slice(1, 20).join("\n") + "\n");
+  // the reader's strict rules: each mutated line is refused (or read) as
+  // the Deno reader decides
+  await w(
+    "strict.csv",
+    [
+      ...demo.slice(0, 30),
+      "1433122154000,6540,vi\rew,2000,", // a carriage return inside a line
+      '1433122154000,"6540",view,2000,', // a quoted key field
+      '1433122155000,6540,view,2001,"12,3"', // quotes elsewhere: read
+      '1433122156000,6540,view,2002,"a""b"',
+      '1433122154000,6540,view,2000,"abc', // unterminated
+      '1433122154000,6540,view,2000,"a"x', // text after the closing quote
+      '1433122154000,6540,"vi"ew,2000,',
+      ...["0x10", "1e3", "+5", ".5", "5.", "Infinity", " 12", "12 ", ""].map(
+        (t, i) => `${t},6540,view,${2003 + i},`,
+      ),
+      "9".repeat(400) + ",6540,view,2012,", // out of range
+      "-0,6541,view,2013,", // read as 0
+      "1.5,6541,view,2014,",
+      "12345678901234567890,6541,view,2015,",
+      "",
+      "",
+      "", // each blank line of a run is a malformed line
+      ...demo.slice(30, 60),
+      `1433122154000,6540,v\u0001\u2028${"é".repeat(120)},2000,`, // shown escaped, cut
+      "1433122154000,6540,,2000,",
+      "1433122157000,6541,view,2016,x\r", // \r\n
+      ...demo.slice(60, 90),
+      "",
+      "",
+    ].join("\n"),
+  );
+  // a line that is not UTF-8 fails the read even with onError "skip"
+  await Deno.writeFile(
+    `${dir}/latin1.csv`,
+    new Uint8Array([
+      ...new TextEncoder().encode(demo.slice(0, 40).join("\n") + "\n"),
+      ...new TextEncoder().encode("1433122154000,caf"),
+      0xe9, // é in Latin-1
+      ...new TextEncoder().encode(",view,2000,\n1433122154000,,view,2000,\n"),
+      ...new TextEncoder().encode(demo.slice(40, 60).join("\n") + "\n"),
+    ]),
+  );
+  // a byte-order mark, a quoted header, \r\n line ends, a line over 1 MiB
+  await w(
+    "crlf.csv",
+    '\ufeff"timestamp",visitorid,"event",itemid,transactionid\r\n' +
+      [
+        ...demo.slice(1, 40),
+        `1433122154000,${"u".repeat((1 << 20) + 1)},view,2000,`,
+        ...demo.slice(40, 80),
+      ].join("\r\n") + "\r\n\r\n",
+  );
+  // bzip2 is refused (by its first bytes, whatever the name)
+  await w("bzip2.csv", "BZh91AY&SY" + demo.slice(0, 5).join("\n"));
   // the demo log as a partitioned directory of two files, one gzipped
   const half = Math.floor(demo.length / 2);
   await Deno.mkdir(`${dir}/demo_dir/day=1`, { recursive: true });
@@ -198,13 +256,43 @@ async function writeInputs(): Promise<void> {
   const second = [demo[0], ...demo.slice(half)].join("\n");
   await Deno.writeFile(
     `${dir}/demo_dir/day=2/part-b.csv.gz`,
-    new Uint8Array(
-      await new Response(
-        new Blob([second]).stream().pipeThrough(
-          new CompressionStream("gzip"),
-        ),
-      ).arrayBuffer(),
-    ),
+    await gzip(second),
+  );
+  // gzip known by content, not by name: a gzip file named .csv, two gzip
+  // members, and text named .gz, in a partitioned directory
+  await Deno.mkdir(`${dir}/odd_dir/day=1`, { recursive: true });
+  await Deno.mkdir(`${dir}/odd_dir/day=2`, { recursive: true });
+  await Deno.mkdir(`${dir}/odd_dir/day=3`, { recursive: true });
+  const third = Math.floor(demo.length / 3);
+  await Deno.writeFile(
+    `${dir}/odd_dir/day=1/part-a.csv`,
+    await gzip(demo.slice(0, third).join("\n") + "\n"),
+  );
+  await Deno.writeFile(
+    `${dir}/odd_dir/day=2/part-b.csv.gz`,
+    new Uint8Array([
+      ...await gzip(
+        [demo[0], ...demo.slice(third, 2 * third)].join("\n") + "\n",
+      ),
+      ...await gzip(demo.slice(2 * third, 2 * third + 10).join("\n") + "\n"),
+    ]),
+  );
+  await w(
+    "odd_dir/day=3/part-c.gz",
+    [demo[0], ...demo.slice(2 * third + 10)].join("\n"),
+  );
+  // one gzip file named .csv
+  await Deno.writeFile(
+    `${dir}/demo_gzip.csv`,
+    await gzip(demo.slice(0, 3000).join("\n") + "\n"),
+  );
+}
+
+async function gzip(text: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await new Response(
+      new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
   );
 }
 
@@ -376,6 +464,35 @@ function defineCases(): void {
   for (const c of cases.slice(-2)) {
     c.spark.sqlConf = { "spark.sql.files.maxPartitionBytes": 256 };
   }
+  // the reader's strict rules (events/read.ts), whole and in
+  // 256-byte splits
+  add("malformed-strict-skipped", `${dir}/strict.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  });
+  add("malformed-strict-fails-in-splits", `${dir}/strict.csv`, {}, {
+    fails: true,
+  });
+  add("malformed-strict-skipped-in-splits", `${dir}/strict.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  }, { ci: true });
+  for (const c of cases.slice(-2)) {
+    c.spark.sqlConf = { "spark.sql.files.maxPartitionBytes": 256 };
+  }
+  add("malformed-not-utf8-skipped", `${dir}/latin1.csv`, {
+    onError: "skip",
+  }, { fails: true });
+  add("malformed-crlf-long-line-skipped", `${dir}/crlf.csv`, {
+    onError: "skip",
+    minRootLlr: 0,
+  });
+  add("malformed-bzip2", `${dir}/bzip2.csv`, {}, { fails: true });
+  add("malformed-gzip-named-csv", `${dir}/demo_gzip.csv`, { minRootLlr: 0 });
+  add("malformed-names-directory", `${dir}/odd_dir`, { minRootLlr: 0 }, {
+    deno: { events: fixture("demo_events.csv") },
+    ci: true,
+  });
   add("missing-header", `${dir}/noheader.csv`, {}, { fails: true });
   add("missing-primary", fixture("hand_worked.csv"), {
     primaryEvent: "purchase",
@@ -622,6 +739,14 @@ function register(name: string, ci: boolean) {
   ["malformed-skipped", false],
   ["malformed-fails-in-splits", true],
   ["malformed-skipped-in-splits", true],
+  ["malformed-strict-skipped", false],
+  ["malformed-strict-fails-in-splits", false],
+  ["malformed-strict-skipped-in-splits", true],
+  ["malformed-not-utf8-skipped", false],
+  ["malformed-crlf-long-line-skipped", false],
+  ["malformed-bzip2", false],
+  ["malformed-gzip-named-csv", false],
+  ["malformed-names-directory", true],
   ["missing-header", false],
   ["missing-primary", false],
   ["no-timestamp-capped", false],
