@@ -264,7 +264,10 @@ export class ElasticsearchRecommender implements Recommender {
           if (this.#model === p) this.#model = cached;
         });
       }
-      return this.#model!;
+      // a re-read that fails (a cluster electing a master answers mappings
+      // with 503) answers from the model read before; an index gone since
+      // is caught by recommend(), which reads the alias again
+      return this.#model!.catch(() => m);
     });
   }
 

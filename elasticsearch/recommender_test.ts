@@ -60,3 +60,47 @@ Deno.test("indexDocuments refuses bad shard and replica counts before any reques
     );
   }
 });
+
+Deno.test("a failed re-read of the manifest serves from the one read before (a cluster electing a master answers mappings with 503)", async () => {
+  const { ElasticsearchRecommender } = await import("./recommender.ts");
+  const manifest = manifestFor([{ id: "a", indicators: ["b"] }], {
+    primaryEvent: "buy",
+  });
+  let mappingCalls = 0;
+  const client = {
+    indices: {
+      getMapping() {
+        mappingCalls++;
+        if (mappingCalls > 1) {
+          return Promise.reject(
+            Object.assign(new Error("master_not_discovered_exception"), {
+              meta: { statusCode: 503 },
+            }),
+          );
+        }
+        return Promise.resolve({
+          "items_1": { mappings: { _meta: { cco: { manifest } } } },
+        });
+      },
+      getSettings() {
+        return Promise.resolve({
+          "items_1": { settings: { index: { number_of_shards: "1" } } },
+        });
+      },
+    },
+    search() {
+      return Promise.resolve({
+        hits: { hits: [{ _id: "a", _score: 1.5 }] },
+        _shards: { total: 1, failed: 0 },
+      });
+    },
+  } as unknown as Client;
+  const r = new ElasticsearchRecommender(client, "items", {
+    manifestTtlMs: 0,
+  });
+  const request = { history: { buy: ["b"] }, backfill: false };
+  assert.deepEqual(await r.recommend(request), [{ id: "a", score: 1.5 }]);
+  // the TTL has passed: the re-read fails, the cached model answers
+  assert.deepEqual(await r.recommend(request), [{ id: "a", score: 1.5 }]);
+  assert.ok(mappingCalls >= 2);
+});
