@@ -440,11 +440,7 @@ async function build(
   tuning: TunedBuildOptions | undefined,
 ): Promise<LazyIndicatorModel> {
   const skipped: SkipReport = { count: 0, first: [] };
-  const accepted = acceptNamed(format.format, [
-    options.primaryEvent,
-    ...options.secondaryEvents ?? [],
-    options.similarEvent,
-  ]);
+  const accepted = acceptNamed(format.format, namedEvents(options));
   const source = { events, format: format.name };
   const model = tuning
     ? await tunedBuild(

@@ -481,3 +481,47 @@ esTest(
     }
   },
 );
+
+Deno.test("build-index reads the event types its rankings name (a custom type named only there is not refused as unknown)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = `${dir}/events.csv`;
+    const text = await Deno.readTextFile(fixture);
+    // a few wishlist events: a type only the ranking names
+    await Deno.writeTextFile(
+      log,
+      text + "1433122190000,6540,wishlist,2000,\n" +
+        "1433122191000,6541,wishlist,2000,\n",
+    );
+    const settings = `${dir}/cco.json`;
+    await Deno.writeTextFile(
+      settings,
+      JSON.stringify({
+        rankings: [{
+          name: "wished",
+          type: "popular",
+          count: "events",
+          eventNames: ["wishlist"],
+        }],
+      }),
+    );
+    const out = `${dir}/m.ndjson`;
+    const built = await cli("build_index.ts", [
+      "--config",
+      settings,
+      "--events",
+      log,
+      "--secondary",
+      "view,addtocart",
+      "--out",
+      out,
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    const model = await readModel(out);
+    assert.equal(model.manifest.metadata.wished, "number");
+    const item = model.documents.find((d) => d.id === "2000")!;
+    assert.equal(item.metadata?.wished, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
