@@ -5,32 +5,13 @@
  */
 import assert from "node:assert/strict";
 
-const root = new URL("..", import.meta.url).pathname;
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-
-/** `cco <command>` with the permissions of its deno task. */
-async function cli(command: string, args: string[]) {
-  const line = (config.tasks as Record<string, string>)[command];
-  const permissions = line.split(/\s+/).filter((w) =>
-    w.startsWith("--allow") || w === "-A"
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${root}cli/main.ts`, command, ...args],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+import { root, runTask } from "./_cli.ts";
 
 Deno.test("recommend --batch writes {user, items, scores} per line, as recommend --request answers", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const model = `${dir}/model.ndjson`;
-    const built = await cli("build-index", [
+    const built = await runTask("build-index", [
       "--events",
       `${root}fixtures/demo_events.csv`,
       "--out",
@@ -48,7 +29,7 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
       requests.map((r) => JSON.stringify(r)).join("\n") + "\n",
     );
     const out = `${dir}/results.ndjson`;
-    const batch = await cli("recommend", [
+    const batch = await runTask("recommend", [
       "--indicators",
       model,
       "--batch",
@@ -61,7 +42,7 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
       .map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.user), ["v1", "v2", "v3"]);
     for (const [i, { user: _, ...request }] of requests.entries()) {
-      const one = await cli("recommend", [
+      const one = await runTask("recommend", [
         "--indicators",
         model,
         "--request",
@@ -79,7 +60,7 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
       input,
       '{"user":"bad","num":0}\n{"user":"v1","history":["1205"]}\n',
     );
-    const mixed = await cli("recommend", [
+    const mixed = await runTask("recommend", [
       "--indicators",
       model,
       "--batch",
@@ -94,7 +75,7 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
     assert.match(mixed.stderr, /1 request\(s\) of .* were refused/);
     // a line without a user stops the batch with file:line
     await Deno.writeTextFile(input, '{"user":"a"}\n{"history":[]}\n');
-    const broken = await cli("recommend", [
+    const broken = await runTask("recommend", [
       "--indicators",
       model,
       "--batch",
@@ -108,7 +89,7 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
       /users\.ndjson:2: user must be a non-empty string/,
     );
     await assert.rejects(() => Deno.stat(`${dir}/broken.ndjson`));
-    const both = await cli("recommend", [
+    const both = await runTask("recommend", [
       "--indicators",
       model,
       "--batch",

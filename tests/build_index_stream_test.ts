@@ -11,30 +11,10 @@ import { readModel } from "../model/ndjson.ts";
 import { mergeItems, readItems } from "../model/items.ts";
 import type { Model } from "../model/manifest.ts";
 
-const root = new URL("..", import.meta.url).pathname;
+import { root, runTask } from "./_cli.ts";
+
 const fixture = `${root}fixtures/demo_events.csv`;
 const itemsFile = `${root}fixtures/demo_items.csv`;
-
-async function buildIndex(
-  args: string[],
-): Promise<{ code: number; stderr: string }> {
-  const task = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks[
-    "build-index"
-  ] as string;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...task.split(/\s+/).filter((w) => w.startsWith("--allow")),
-      `${root}cli/build_index.ts`,
-      ...args,
-    ],
-    env: { NO_COLOR: "1", ES_URL: "" },
-  }).output();
-  return {
-    code: out.code,
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 const strip = (m: Model) => ({
   manifest: { ...m.manifest, created: "", source: undefined },
@@ -54,7 +34,7 @@ Deno.test("build-index --out: the library's model at any memory budget, with ite
     mergeItems(merged, await readItems(itemsFile));
     for (const args of [[], ["--memory-budget", "1"], ["--workers", "2"]]) {
       const out = `${dir}/m.ndjson.gz`;
-      const run = await buildIndex([
+      const run = await runTask("build-index", [
         "--events",
         fixture,
         "--out",
@@ -88,11 +68,12 @@ Deno.test("build-index --out: the library's model at any memory budget, with ite
     // an export published again, with items: the same merge
     const plain = `${dir}/plain.ndjson`;
     assert.equal(
-      (await buildIndex(["--events", fixture, "--out", plain])).code,
+      (await runTask("build-index", ["--events", fixture, "--out", plain]))
+        .code,
       0,
     );
     const again = `${dir}/again.ndjson`;
-    const republished = await buildIndex([
+    const republished = await runTask("build-index", [
       "--indicators",
       plain,
       "--items",
@@ -150,7 +131,7 @@ Deno.test("build-index refuses every flag that cannot work before reading anythi
       ],
     ];
     for (const [args, message] of cases) {
-      const { code, stderr } = await buildIndex(args);
+      const { code, stderr } = await runTask("build-index", args);
       assert.equal(code, 1, args.join(" "));
       assert.ok(!/reading|memory budget/.test(stderr), stderr);
       const lines = stderr.trim().split("\n");

@@ -7,27 +7,10 @@ import { TOOL_VERSION } from "../model/manifest.ts";
 import { COMMANDS } from "../cli/main.ts";
 import { readModel } from "../model/ndjson.ts";
 import { esTest } from "./_es.ts";
+import { root, runCli, taskPermissions } from "./_cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
 const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-
-async function cco(
-  args: string[],
-  env: Record<string, string> = {},
-  permissions: string[] = ["-A"],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${root}cli/main.ts`, ...args],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 Deno.test("cco --version prints the package version, from deno.json alone", async () => {
   assert.equal(TOOL_VERSION, config.version);
@@ -36,25 +19,25 @@ Deno.test("cco --version prints the package version, from deno.json alone", asyn
     const text = await Deno.readTextFile(`${root}${file}`);
     assert.ok(!text.includes(`"${config.version}"`), file);
   }
-  const { code, stdout } = await cco(["--version"], {}, ["--allow-read"]);
+  const { code, stdout } = await runCli(["--version"], {}, ["--allow-read"]);
   assert.equal(code, 0);
   assert.equal(stdout, `cco-es ${config.version}\n`);
 });
 
 Deno.test("cco: usage, an unknown command, each command's help", async () => {
-  const usage = await cco([]);
+  const usage = await runCli([]);
   assert.equal(usage.code, 0);
   for (const name of Object.keys(COMMANDS)) {
     assert.match(usage.stdout, new RegExp(`^  ${name} +\\S`, "m"), name);
   }
-  const unknown = await cco(["train"]);
+  const unknown = await runCli(["train"]);
   assert.equal(unknown.code, 1);
   assert.equal(
     unknown.stderr,
     'error: unknown command "train" (commands: build-index, serve, recommend, eval, index, es, demo, generate; see cco --help)\n',
   );
   for (const name of Object.keys(COMMANDS)) {
-    const help = await cco([name, "--help"]);
+    const help = await runCli([name, "--help"]);
     assert.equal(help.code, 0, name);
     assert.ok(help.stdout.length > 100, name);
   }
@@ -77,14 +60,10 @@ Deno.test("build-index --json: one JSON summary on stdout, progress on stderr", 
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/model.ndjson`;
-    const line = (config.tasks as Record<string, string>)["build-index"];
-    const permissions = line.split(/\s+/).filter((w) =>
-      w.startsWith("--allow")
-    );
-    const { code, stdout, stderr } = await cco(
+    const { code, stdout, stderr } = await runCli(
       ["build-index", "--events", fixture, "--out", out, "--json"],
       {},
-      permissions,
+      taskPermissions("build-index"),
     );
     assert.equal(code, 0, stderr);
     assert.match(stderr, /wrote \d+ documents/);
@@ -116,7 +95,7 @@ esTest(
   "index list --json and build-index --json when publishing",
   async ({ url, index }) => {
     const alias = index("cco-json");
-    const built = await cco([
+    const built = await runCli([
       "build-index",
       "--events",
       fixture,
@@ -131,7 +110,7 @@ esTest(
     assert.equal(summary.published.alias, alias);
     assert.equal(summary.published.previous, null);
     assert.ok(summary.published.index.startsWith(`${alias}_`));
-    const list = await cco(["index", "list", "--alias", alias, "--json"], {
+    const list = await runCli(["index", "list", "--alias", alias, "--json"], {
       ES_URL: url,
     });
     assert.equal(list.code, 0, list.stderr);
@@ -141,7 +120,7 @@ esTest(
       live: true,
       state: "complete",
     }]);
-    const rec = await cco([
+    const rec = await runCli([
       "recommend",
       "--history",
       "1205",

@@ -6,42 +6,9 @@
 import assert from "node:assert/strict";
 import { readModel } from "../model/ndjson.ts";
 import { esTest } from "./_es.ts";
+import { root, runTask, taskPermissions } from "./_cli.ts";
 
-/** The `cco` command of each cli/ module. */
-const COMMAND_OF: Record<string, string> = {
-  "build_index.ts": "build-index",
-  "recommend.ts": "recommend",
-  "serve.ts": "serve",
-  "eval.ts": "eval",
-  "index_admin.ts": "index",
-};
-
-const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-
-async function cli(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const command = COMMAND_OF[script];
-  const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t))!;
-  const permissions = line.split(/\s+/).filter((w) =>
-    w.startsWith("--allow") || w === "-A"
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${root}cli/main.ts`, command, ...args],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 /** A MovieLens-format log (tab, no header, ratings 4-5 = like). */
 function movielensLog(): string {
@@ -65,7 +32,7 @@ Deno.test("a model built with another primary event serves it: recommend takes i
     const events = `${dir}/u.data`;
     await Deno.writeTextFile(events, movielensLog());
     const out = `${dir}/ml.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       events,
       "--format",
@@ -79,7 +46,7 @@ Deno.test("a model built with another primary event serves it: recommend takes i
     const model = await readModel(out);
     assert.equal(model.manifest.primaryEvent, "like");
     assert.equal(model.manifest.source?.format, "movielens");
-    const rec = await cli("recommend.ts", [
+    const rec = await runTask("recommend", [
       "--indicators",
       out,
       "--request",
@@ -93,7 +60,7 @@ Deno.test("a model built with another primary event serves it: recommend takes i
     assert.equal(recs[0].backfill, undefined);
     assert.ok(!recs.some((r) => r.id === "50" || r.id === "181"), rec.stdout);
     // a plain history is the model's primary event too
-    const plain = await cli("recommend.ts", [
+    const plain = await runTask("recommend", [
       "--indicators",
       out,
       "--history",
@@ -102,7 +69,7 @@ Deno.test("a model built with another primary event serves it: recommend takes i
     ]);
     assert.deepEqual(JSON.parse(plain.stdout), recs);
     // an event type the model lacks is a clear error listing the known ones
-    const wrong = await cli("recommend.ts", [
+    const wrong = await runTask("recommend", [
       "--indicators",
       out,
       "--request",
@@ -113,7 +80,7 @@ Deno.test("a model built with another primary event serves it: recommend takes i
       wrong.stderr,
       /^error: request\.history\.transaction is not an event type of this model \(like, dislike, neutral\)\n$/,
     );
-    const mismatch = await cli("recommend.ts", [
+    const mismatch = await runTask("recommend", [
       "--indicators",
       out,
       "--primary",
@@ -151,7 +118,7 @@ Deno.test("--format-config reads the JSON file it names", async () => {
       }),
     );
     const out = `${dir}/m.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       events,
       "--format-config",
@@ -167,7 +134,7 @@ Deno.test("--format-config reads the JSON file it names", async () => {
       ["indicators", "indicators_meh", "similar_meh"],
     );
     // a custom format names no primary event: say so, before any reading
-    const unnamed = await cli("build_index.ts", [
+    const unnamed = await runTask("build-index", [
       "--events",
       events,
       "--format-config",
@@ -177,7 +144,7 @@ Deno.test("--format-config reads the JSON file it names", async () => {
     ]);
     assert.equal(unnamed.code, 1);
     assert.match(unnamed.stderr, /^error: --primary is needed/);
-    const missing = await cli("build_index.ts", [
+    const missing = await runTask("build-index", [
       "--events",
       events,
       "--format-config",
@@ -205,7 +172,7 @@ Deno.test("a log without a timestamp column: file order is time", async () => {
       "u1,a,buy\nu1,b,buy\nu1,c,buy\nu2,b,buy\nu2,c,buy\nu3,d,buy\n",
     );
     const out = `${dir}/m.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       events,
       "--no-header",
@@ -248,7 +215,7 @@ Deno.test("event types named by --secondary are accepted without --accept-events
     );
     await Deno.writeTextFile(events, changed.join("\n") + "\n");
     const out = `${dir}/m.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       events,
       "--secondary",
@@ -262,7 +229,7 @@ Deno.test("event types named by --secondary are accepted without --accept-events
       ["indicators", "indicators_view", "indicators_wishlist", "similar_view"],
     );
     // an event nobody named is still an error
-    const plain = await cli("build_index.ts", [
+    const plain = await runTask("build-index", [
       "--events",
       events,
       "--out",
@@ -276,7 +243,7 @@ Deno.test("event types named by --secondary are accepted without --accept-events
 });
 
 Deno.test("recommend --events uses the file even when ES_URL is exported; --alias, not --index", async () => {
-  const rec = await cli("recommend.ts", [
+  const rec = await runTask("recommend", [
     "--events",
     fixture,
     "--history",
@@ -285,7 +252,7 @@ Deno.test("recommend --events uses the file even when ES_URL is exported; --alia
   ], { ES_URL: "http://127.0.0.1:9" });
   assert.equal(rec.code, 0, rec.stderr);
   assert.ok(JSON.parse(rec.stdout).length > 0);
-  const old = await cli("recommend.ts", ["--index", "x", "--history", "1"]);
+  const old = await runTask("recommend", ["--index", "x", "--history", "1"]);
   assert.equal(old.code, 1);
   assert.match(old.stderr, /Unknown option '--index'/);
 });
@@ -296,7 +263,7 @@ Deno.test("--out equal to --events is refused before anything is read", async ()
     const events = `${dir}/log.csv`;
     await Deno.copyFile(fixture, events);
     const before = await Deno.readTextFile(events);
-    const r = await cli("build_index.ts", [
+    const r = await runTask("build-index", [
       "--events",
       events,
       "--out",
@@ -308,7 +275,7 @@ Deno.test("--out equal to --events is refused before anything is read", async ()
       /^error: --out is the input .*log\.csv: writing it would destroy it\n$/,
     );
     assert.equal(await Deno.readTextFile(events), before);
-    const noDir = await cli("build_index.ts", [
+    const noDir = await runTask("build-index", [
       "--events",
       events,
       "--out",
@@ -341,7 +308,7 @@ Deno.test("one settings file drives every task; flags override it; errors name t
       }),
     );
     const out = `${dir}/m.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--config",
       settings,
       "--out",
@@ -359,7 +326,7 @@ Deno.test("one settings file drives every task; flags override it; errors name t
     );
     assert.ok(documents.every((d) => d.indicators.length <= 3));
     // the serving default comes from the same file ($CCO_CONFIG), a flag wins
-    const viaEnv = await cli("recommend.ts", [
+    const viaEnv = await runTask("recommend", [
       "--indicators",
       out,
       "--history",
@@ -368,7 +335,7 @@ Deno.test("one settings file drives every task; flags override it; errors name t
     ], { CCO_CONFIG: settings });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     assert.equal(JSON.parse(viaEnv.stdout).length, 2);
-    const flag = await cli("recommend.ts", [
+    const flag = await runTask("recommend", [
       "--config",
       settings,
       "--indicators",
@@ -387,7 +354,7 @@ Deno.test("one settings file drives every task; flags override it; errors name t
         indicators: [{ name: "buy", maxIndicatorsPerItem: -1 }],
       }),
     );
-    const bad = await cli("build_index.ts", [
+    const bad = await runTask("build-index", [
       "--config",
       settings,
       "--out",
@@ -402,7 +369,7 @@ Deno.test("one settings file drives every task; flags override it; errors name t
       settings,
       JSON.stringify({ serving: { nums: 3 } }),
     );
-    const unknown = await cli("serve.ts", [
+    const unknown = await runTask("serve", [
       "--config",
       settings,
       "--events",
@@ -423,19 +390,17 @@ esTest(
   async ({ url, index }) => {
     const alias = index("serve-es");
     const eventsIndex = index("serve-events");
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       fixture,
       "--alias",
       alias,
     ], { ES_URL: url });
     assert.equal(built.code, 0, built.stderr);
-    const line = Object.values(config.tasks as Record<string, string>)
-      .find((t) => t.includes("cli/main.ts serve"))!;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        ...line.split(/\s+/).filter((w) => w.startsWith("--allow")),
+        ...taskPermissions("serve"),
         `${root}cli/main.ts`,
         "serve",
         "--port",
@@ -506,7 +471,7 @@ Deno.test("build-index reads the event types its rankings name (a custom type na
       }),
     );
     const out = `${dir}/m.ndjson`;
-    const built = await cli("build_index.ts", [
+    const built = await runTask("build-index", [
       "--config",
       settings,
       "--events",

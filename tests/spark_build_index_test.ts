@@ -24,35 +24,13 @@ import type { ModelManifest } from "../model/manifest.ts";
 import { readModel } from "../model/ndjson.ts";
 import { type EsContext, esTest } from "./_es.ts";
 import { SMALL_INPUT_CONF, sparkEnabled } from "./_spark.ts";
+import { root, runTask } from "./_cli.ts";
 
 const enabled = sparkEnabled;
-const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
 
 // the tests' Spark settings, but one: given by flag
 const { "spark.ui.enabled": _, ...FAST } = SMALL_INPUT_CONF;
-
-/** `cco build-index` with the permissions of its deno task. */
-async function buildIndex(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const task = (config.tasks as Record<string, string>)["build-index"];
-  const permissions = task.split(/\s+/).filter((w) =>
-    w.startsWith("--allow") || w === "-A"
-  );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, `${root}cli/main.ts`, "build-index", ...args],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 /** A manifest without what differs between two builds of the same model. */
 function sameModel(manifest: ModelManifest): unknown {
@@ -100,7 +78,7 @@ sparkEsTest(
       // the same build flags to both engines: a weighting Spark has, the
       // other options their defaults
       const flags = ["--weights", "llr-idf"];
-      const deno = await buildIndex([
+      const deno = await runTask("build-index", [
         "--engine",
         "deno",
         "--events",
@@ -118,7 +96,7 @@ sparkEsTest(
           elasticsearch: { alias: sparkAlias },
         }),
       );
-      const spark = await buildIndex([
+      const spark = await runTask("build-index", [
         "--config",
         `${dir}/cco.json`,
         "--engine",
@@ -189,7 +167,7 @@ sparkEsTest(
       );
 
       // the index: the Deno export published the usual way
-      const published = await buildIndex([
+      const published = await runTask("build-index", [
         "--indicators",
         `${dir}/deno.ndjson`,
         "--alias",
@@ -223,7 +201,7 @@ sparkEsTest(
     const dir = await Deno.makeTempDir({ prefix: "cco-spark-cli-" });
     const alias = index("spark-fail");
     try {
-      const first = await buildIndex([
+      const first = await runTask("build-index", [
         "--events",
         fixture,
         "--alias",
@@ -234,7 +212,7 @@ sparkEsTest(
       const indices = async () =>
         Object.keys(await client.indices.get({ index: `${alias}_*` })).sort();
       const existing = await indices();
-      const failed = await buildIndex([
+      const failed = await runTask("build-index", [
         "--engine",
         "spark",
         "--events",
@@ -362,7 +340,7 @@ Deno.test("build-index --engine spark refuses what the Spark build does not impl
       ],
     ];
     for (const [args, message] of cases) {
-      const result = await buildIndex(args);
+      const result = await runTask("build-index", args);
       assert.equal(result.code, 1, result.stderr);
       // the one line, and nothing else: Spark never started
       assert.equal(result.stderr, `${message}\n`);

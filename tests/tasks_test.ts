@@ -8,6 +8,7 @@ import { readEvents } from "../events/read.ts";
 import { buildIndicators } from "../indicators/build.ts";
 import { readModel } from "../model/ndjson.ts";
 import { esTest } from "./_es.ts";
+import { root, runTask } from "./_cli.ts";
 import type { Model } from "../model/manifest.ts";
 import { mergeItems, readItems } from "../model/items.ts";
 
@@ -20,57 +21,13 @@ function assertSameModel(got: Model, want: Model) {
   assert.deepEqual(strip(got), strip(want));
 }
 
-const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
 
 // Each task runs with the permissions deno.json gives it, as `deno task`
-// would, so a missing permission fails here too.
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
-/** The `cco` command of each cli/ module. */
-const COMMAND_OF: Record<string, string> = {
-  "build_index.ts": "build-index",
-  "recommend.ts": "recommend",
-  "demo.ts": "demo",
-  "es.ts": "es",
-  "eval.ts": "eval",
-  "serve.ts": "serve",
-  "index_admin.ts": "index",
-  "generate.ts": "generate",
-};
-function permissions(script: string): string[] {
-  const command = COMMAND_OF[script];
-  const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t));
-  assert.ok(line, `no task in deno.json runs cli/main.ts ${command}`);
-  return line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A");
-}
-
-// runs a command as its deno.json task does: cli/main.ts <command> ...
-async function task(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...permissions(script),
-      `${root}cli/main.ts`,
-      COMMAND_OF[script],
-      ...args,
-    ],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+// would, so a missing permission fails here too (tests/_cli.ts).
 
 Deno.test("demo: builds from the bundled log and prints recommendations", async () => {
-  const { code, stdout } = await task("demo.ts", []);
+  const { code, stdout } = await runTask("demo", []);
   assert.equal(code, 0);
   const model = await buildIndicators(readEvents(fixture), {
     primaryEvent: "transaction",
@@ -104,7 +61,7 @@ Deno.test("demo: builds from the bundled log and prints recommendations", async 
 Deno.test("eval: runs on the fixture and writes a report whose figures match", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const { code, stderr, stdout } = await task("eval.ts", [
+    const { code, stderr, stdout } = await runTask("eval", [
       "--protocol",
       "last-k",
       "--min-llr",
@@ -172,7 +129,7 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
     // one line per model: the 0.2 defaults are a model too
     assert.equal(svg.match(/<polyline/g)!.length, 7);
     // the sweep tunes on a validation split and adds a tuned model
-    const swept = await task("eval.ts", [
+    const swept = await runTask("eval", [
       "--protocol",
       "last-k",
       "--sweep",
@@ -196,7 +153,7 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
       /Tuning \(`--tune`\): \d+ settings scored on a validation split/,
     );
     // --published sar: SAR's figures and our best nDCG@10 against them
-    const published = await task("eval.ts", [
+    const published = await runTask("eval", [
       "--protocol",
       "last-k",
       "--min-llr",
@@ -237,17 +194,17 @@ Deno.test("eval: runs on the fixture and writes a report whose figures match", a
 Deno.test("tasks print --help and exit 0", async () => {
   for (
     const script of [
-      "build_index.ts",
-      "recommend.ts",
-      "demo.ts",
-      "es.ts",
-      "eval.ts",
-      "serve.ts",
-      "index_admin.ts",
-      "generate.ts",
+      "build-index",
+      "recommend",
+      "demo",
+      "es",
+      "eval",
+      "serve",
+      "index",
+      "generate",
     ]
   ) {
-    const { code, stdout } = await task(script, ["--help"]);
+    const { code, stdout } = await runTask(script, ["--help"]);
     assert.equal(code, 0, script);
     assert.match(stdout, /deno task /, script);
   }
@@ -263,73 +220,73 @@ Deno.test("tasks fail with a one-line cause", async () => {
     );
     const cases: [string, string[], string][] = [
       [
-        "build_index.ts",
+        "build-index",
         [],
         "error: --events FILE (or --indicators FILE|DIR) is required (see --help)",
       ],
       [
-        "build_index.ts",
+        "build-index",
         ["--events", fixture],
         "error: nothing to write: set ES_URL (or --es-url) to index, and/or --out FILE",
       ],
       [
-        "build_index.ts",
+        "build-index",
         ["--events", bad, "--out", `${dir}/o.ndjson`],
         `error: ${bad}:3: unknown event "look"; accepted: view, addtocart, transaction`,
       ],
       [
-        "build_index.ts",
+        "build-index",
         ["--events", fixture, "--out", `${dir}/o.ndjson`, "--min-llr", "x"],
         'error: --min-llr must be a number, got "x"',
       ],
       [
-        "build_index.ts",
+        "build-index",
         ["--events", fixture, "--out", `${dir}/o.ndjson`, "--weights", "bm25"],
         'error: --weights must be one of llr-idf, llr, none, learned, got "bm25"',
       ],
       [
-        "eval.ts",
+        "eval",
         ["--weights", "bm25"],
         'error: --weights must be one of llr-idf, llr, none, learned, got "bm25"',
       ],
       [
-        "eval.ts",
+        "eval",
         ["--backend", "solr"],
         'error: --backend must be embedded or es, got "solr"',
       ],
       [
-        "eval.ts",
+        "eval",
         ["--protocol", "random"],
         'error: --protocol must be time, last-k or stratified, got "random"',
       ],
       [
-        "build_index.ts",
+        "build-index",
         ["--bogus"],
         "error: Unknown option '--bogus'",
       ],
       [
-        "recommend.ts",
+        "recommend",
         ["--history", "1"],
         "error: no backend: pass --indicators FILE or --events FILE, or set ES_URL (or --es-url)",
       ],
       [
-        "recommend.ts",
+        "recommend",
         ["--history", "1", "--es-url", "http://127.0.0.1:9"],
         "error: Elasticsearch at http://127.0.0.1:9/ is unreachable: ",
       ],
       [
-        "es.ts",
+        "es",
         ["restart"],
         "error: expected start, stop or status, got restart (see --help)",
       ],
       [
-        "es.ts",
+        "es",
         ["start", "--nodes", "0"],
         "error: --nodes must be at least 1, got 0",
       ],
     ];
     for (const [script, args, message] of cases) {
-      const { code, stderr } = await task(script, args);
+      const { code, stderr } = await runTask(script, args);
       assert.equal(code, 1, `${script} ${args.join(" ")}`);
       const lines = stderr.trim().split("\n");
       const last = lines[lines.length - 1];
@@ -353,7 +310,7 @@ Deno.test("build-index: event types, per-field options, --on-error skip", async 
       text.replace("\n", "\nnot,a,valid,line\n1,2,click,3,\n"),
     );
     const out = `${dir}/o.ndjson`;
-    const strict = await task("build_index.ts", [
+    const strict = await runTask("build-index", [
       "--events",
       bad,
       "--out",
@@ -361,7 +318,7 @@ Deno.test("build-index: event types, per-field options, --on-error skip", async 
     ]);
     assert.equal(strict.code, 1);
     assert.match(strict.stderr, /bad\.csv:2: expected 5 columns, got 4\n$/);
-    const built = await task("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       bad,
       "--out",
@@ -403,7 +360,7 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/indicators.ndjson`;
-    const built = await task("build_index.ts", [
+    const built = await runTask("build-index", [
       "--events",
       fixture,
       "--out",
@@ -423,7 +380,7 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
     assert.match(built.stderr, /events: 10,040/);
 
     const history = ["1201", "1205"];
-    const rec = await task("recommend.ts", [
+    const rec = await runTask("recommend", [
       "--indicators",
       out,
       "--history",
@@ -445,7 +402,7 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
       num: 4,
       explain: true,
     };
-    const full = await task("recommend.ts", [
+    const full = await runTask("recommend", [
       "--indicators",
       out,
       "--request",
@@ -457,7 +414,7 @@ Deno.test("build-index --out exports NDJSON that recommend serves", async () => 
       .recommend(request);
     assert.ok(expected.some((r) => r.because && r.because.length === 2));
     assert.deepEqual(JSON.parse(full.stdout), expected);
-    const bad = await task("recommend.ts", [
+    const bad = await runTask("recommend", [
       "--indicators",
       out,
       "--request",
@@ -478,7 +435,7 @@ esTest(
   async ({ client, url, index }) => {
     const name = index("cli");
     const build = () =>
-      task("build_index.ts", [
+      runTask("build-index", [
         "--events",
         fixture,
         "--alias",
@@ -541,7 +498,7 @@ esTest(
     const again = await build();
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, new RegExp(`, was "${first}"\\)`));
-    const list = await task("index_admin.ts", ["list", "--alias", name], {
+    const list = await runTask("index", ["list", "--alias", name], {
       ES_URL: url,
     });
     assert.equal(list.code, 0, list.stderr);
@@ -555,7 +512,7 @@ esTest(
       lines[1],
       new RegExp(`^\\* ${name}_\\d{17} +${documents.length} docs  live$`),
     );
-    const back = await task("index_admin.ts", ["rollback", "--alias", name], {
+    const back = await runTask("index", ["rollback", "--alias", name], {
       ES_URL: url,
     });
     assert.equal(back.code, 0, back.stderr);
@@ -567,7 +524,7 @@ esTest(
     for (
       const history of [["1205"], ["1500", "1502"], ["1900", "1201", "1608"]]
     ) {
-      const rec = await task("recommend.ts", [
+      const rec = await runTask("recommend", [
         "--alias",
         name,
         "--history",
@@ -594,7 +551,7 @@ esTest(
 Deno.test("eval: the stratified protocol excludes every training item, whatever its event", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const { code, stderr } = await task("eval.ts", [
+    const { code, stderr } = await runTask("eval", [
       "--protocol",
       "stratified",
       "--min-llr",
@@ -641,7 +598,7 @@ esTest(
     const dir = await Deno.makeTempDir();
     try {
       const args = ["--protocol", "last-k", "--min-llr", "3"];
-      const es = await task("eval.ts", [
+      const es = await runTask("eval", [
         ...args,
         "--backend",
         "es",
@@ -650,7 +607,7 @@ esTest(
       ], { ES_URL: url });
       assert.equal(es.code, 0, es.stderr);
       assert.match(es.stderr, /indexing \d+ documents into cco-eval-/);
-      const embedded = await task("eval.ts", [
+      const embedded = await runTask("eval", [
         ...args,
         "--out-dir",
         `${dir}/embedded`,
