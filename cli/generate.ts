@@ -7,6 +7,7 @@
  */
 
 import { RETAILROCKET, SynthLog } from "../generate/retailrocket.ts";
+import { SynthStats } from "../generate/stats.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 
 const HELP = `
@@ -53,21 +54,13 @@ export async function generateCommand(args: string[]): Promise<void> {
   });
   const encoder = new TextEncoder();
   const t0 = performance.now();
-  let rows = -1;
-  const perVisitor = new Map<number, number>();
-  const perItem = new Map<number, number>();
-  const types: Record<string, number> = {};
+  const stats = new SynthStats(log);
+  let reported = 0;
   async function* chunks() {
-    for (const chunk of log.csv()) {
-      for (const line of chunk.split("\n")) {
-        if (!line || rows++ < 0) continue;
-        const [, visitor, event, item] = line.split(",");
-        types[event] = (types[event] ?? 0) + 1;
-        perVisitor.set(+visitor, (perVisitor.get(+visitor) ?? 0) + 1);
-        perItem.set(+item, (perItem.get(+item) ?? 0) + 1);
-      }
-      if ((rows & 0xfffff) < 50_000) {
-        console.error(`generated ${rows.toLocaleString("en")} events`);
+    for (const chunk of log.csv(50_000, (row) => stats.add(row))) {
+      if (stats.events - reported >= 1_000_000) {
+        reported = stats.events;
+        console.error(`generated ${reported.toLocaleString("en")} events`);
       }
       yield encoder.encode(chunk);
     }
@@ -83,65 +76,34 @@ export async function generateCommand(args: string[]): Promise<void> {
   }
   await stream.pipeTo(file.writable);
   const seconds = (performance.now() - t0) / 1000;
-  const counts = [...perVisitor.values()];
-  const pct = (n: number) => `${(100 * n / rows).toFixed(1)}%`;
-  const max = (xs: Iterable<number>) => {
-    let m = 0;
-    for (const x of xs) if (x > m) m = x;
-    return m;
-  };
-  const share = (pred: (n: number) => boolean) =>
-    `${(100 * counts.filter(pred).length / counts.length).toFixed(1)}%`;
+  const s = stats.summary();
+  const pct = (n: number, of: number) => `${(100 * n / of).toFixed(1)}%`;
+  const count = (n: number) => n.toLocaleString("en");
   const line = (label: string, ours: string, theirs: string) =>
     console.log(
       `${label.padEnd(28)} ${ours.padStart(14)} ${theirs.padStart(14)}`,
     );
   console.log(`wrote ${out} in ${seconds.toFixed(1)} s\n`);
   line("", "generated", "RetailRocket");
-  line(
-    "events",
-    rows.toLocaleString("en"),
-    RETAILROCKET.events.toLocaleString("en"),
-  );
+  line("events", count(s.events), count(RETAILROCKET.events));
   for (const t of ["view", "addtocart", "transaction"] as const) {
     line(
       `  ${t}`,
-      `${(types[t] ?? 0).toLocaleString("en")} ${pct(types[t] ?? 0)}`,
-      `${RETAILROCKET[t].toLocaleString("en")} ${
-        (100 * RETAILROCKET[t] / RETAILROCKET.events).toFixed(1)
-      }%`,
+      `${count(s.types[t])} ${pct(s.types[t], s.events)}`,
+      `${count(RETAILROCKET[t])} ${pct(RETAILROCKET[t], RETAILROCKET.events)}`,
     );
   }
+  line("visitors", count(s.visitors), count(RETAILROCKET.visitors));
+  line("items", count(s.items), count(RETAILROCKET.items));
+  line("visitors with 1 event", pct(s.visitorsWith1, s.visitors), "most");
   line(
-    "visitors",
-    perVisitor.size.toLocaleString("en"),
-    RETAILROCKET.visitors.toLocaleString("en"),
+    "visitors with 1-2 events",
+    pct(s.visitorsWith1Or2, s.visitors),
+    "most",
   );
-  line(
-    "items",
-    perItem.size.toLocaleString("en"),
-    RETAILROCKET.items.toLocaleString("en"),
-  );
-  line("visitors with 1 event", share((n) => n === 1), "most");
-  line("visitors with 1-2 events", share((n) => n <= 2), "most");
-  line(
-    "max events of a visitor",
-    max(counts).toLocaleString("en"),
-    "thousands",
-  );
-  line(
-    "max events of an item",
-    max(perItem.values()).toLocaleString("en"),
-    "-",
-  );
-  line(
-    "items with 1 event",
-    `${
-      (100 * [...perItem.values()].filter((n) => n === 1).length / perItem.size)
-        .toFixed(1)
-    }%`,
-    "-",
-  );
+  line("max events of a visitor", count(s.maxPerVisitor), "thousands");
+  line("max events of an item", count(s.maxPerItem), "-");
+  line("items with 1 event", pct(s.itemsWith1, s.items), "-");
 }
 
 if (import.meta.main) await run(() => generateCommand(Deno.args));

@@ -17,3 +17,4 @@
  */
 
 export * from "./retailrocket.ts";
+export * from "./stats.ts";

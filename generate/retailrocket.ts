@@ -179,9 +179,19 @@ export class SynthLog {
     this.#affinity = options.affinity ?? 0.85;
   }
 
+  /** Item ids are below this bound (at least RetailRocket's 466 868). */
+  get itemIdBound(): number {
+    return Math.max(466_868, this.counts.items);
+  }
+
+  /** Visitor ids are below this bound (at least RetailRocket's 1 407 580). */
+  get visitorIdBound(): number {
+    return Math.max(this.counts.visitors, 1_407_580);
+  }
+
   /** Public item id of item index `i` (ids look like RetailRocket's, up to 466867). */
   itemId(i: number): number {
-    const n = Math.max(466_868, this.counts.items);
+    const n = this.itemIdBound;
     return (i * coprime(n, 7919) + 13) % n;
   }
 
@@ -193,7 +203,7 @@ export class SynthLog {
    */
   categoryOf(itemId: number): number {
     if (!this.#itemCategory) [...this.rows(1)];
-    const n = Math.max(466_868, this.counts.items);
+    const n = this.itemIdBound;
     const inverse = modInverse(coprime(n, 7919), n);
     const i = (((itemId - 13) % n + n) % n) * inverse % n;
     return i < this.counts.items ? this.#itemCategory![i] : -1;
@@ -284,12 +294,13 @@ export class SynthLog {
     }
 
     const span = RETAILROCKET.end - RETAILROCKET.start;
-    const vMul = coprime(Math.max(visitors, 1_407_580), 999_983);
+    const vBound = this.visitorIdBound;
+    const vMul = coprime(vBound, 999_983);
     let produced = 0;
     let transactionId = 0;
     const viewed: number[] = [];
     for (let v = 0; v < visitors && produced < limit; v++) {
-      const visitor = (v * vMul + 7) % Math.max(visitors, 1_407_580);
+      const visitor = (v * vMul + 7) % vBound;
       const prefs = [pick(catCum, random())];
       if (random() < 0.35) prefs.push(pick(catCum, random()));
       let t = RETAILROCKET.start + Math.floor(random() * span * 0.97);
@@ -343,12 +354,17 @@ export class SynthLog {
    * The rows as RetailRocket CSV text chunks (header first).
    *
    * @param chunkRows Rows per chunk (default 50 000).
+   * @param onRow Called with each row as it is written (for statistics).
    * @returns CSV chunks.
    */
-  *csv(chunkRows = 50_000): Generator<string> {
+  *csv(
+    chunkRows = 50_000,
+    onRow?: (row: SynthRow) => void,
+  ): Generator<string> {
     let out = "timestamp,visitorid,event,itemid,transactionid\n";
     let n = 0;
     for (const r of this.rows()) {
+      onRow?.(r);
       out += `${r.timestamp},${r.visitor},${r.event},${r.item},${
         r.transaction ?? ""
       }\n`;
