@@ -1,6 +1,6 @@
 /**
  * `deno task generate`: write a deterministic RetailRocket-shaped event log
- * (see `bench/retailrocket_synth.ts`) and print its statistics next to
+ * (see `generate/retailrocket.ts`) and print its statistics next to
  * RetailRocket's published ones.
  *
  * @module
