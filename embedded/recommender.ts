@@ -30,8 +30,15 @@
  * @module
  */
 
-import { keywordTermScore } from "./bm25.ts";
-import { DeadlineError, ModelError } from "../errors/mod.ts";
+import {
+  fastPlan,
+  type FastPlanContext,
+  indexDocuments,
+  type Plan,
+  planOf,
+  type PostingsIndex,
+} from "./_plan.ts";
+import { DeadlineError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import type {
   IndexableDocument,
@@ -39,7 +46,12 @@ import type {
   MetadataValue,
 } from "../model/document.ts";
 import { indicatorFieldsOf } from "../model/fields.ts";
-import type { MetadataType, Model, ModelManifest } from "../model/manifest.ts";
+import {
+  historyFields,
+  type MetadataType,
+  type Model,
+  type ModelManifest,
+} from "../model/manifest.ts";
 import { dateMillis } from "../model/items.ts";
 import {
   addItemIndicators,
@@ -56,34 +68,6 @@ import {
   type ServingOptions,
 } from "../serving/request.ts";
 import { compareIds } from "../model/document.ts";
-import { featureValue } from "../indicators/weights.ts";
-
-/** BM25 statistics of one indicator field. */
-interface FieldIndex {
-  /** Field number: where its postings are in each {@linkcode Term}. */
-  no: number;
-  docCount: number;
-  sumDocFreq: number;
-}
-
-/**
- * Everything about one id: the document it names (-1: none), and the
- * documents listing it in each field (by field number), with their stored
- * weights on weighted fields. One lookup per history item or exclusion.
- */
-interface Term {
-  doc: number;
-  docs: (Int32Array | undefined)[];
-  weights: (Float32Array | undefined)[];
-}
-
-/** A field while indexing: postings as growable arrays. */
-interface FieldBuilder {
-  postings: Map<string, number[]>;
-  weights?: Map<string, number[]>;
-  docCount: number;
-  sumDocFreq: number;
-}
 
 /**
  * In-memory recommender over a model's documents.
@@ -107,8 +91,8 @@ export class EmbeddedRecommender implements Recommender {
   #docs: IndexableDocument[] = [];
   #byId = new Map<string, number>();
   #metadata: (ItemMetadata | undefined)[] = [];
-  #fields = new Map<string, FieldIndex>();
-  #terms = new Map<string, Term>();
+  #index: PostingsIndex;
+  #fastContext: FastPlanContext;
   #manifest: ModelManifest;
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
@@ -121,6 +105,7 @@ export class EmbeddedRecommender implements Recommender {
   #rankOrders = new Map<string, Int32Array>();
   // each rankBy field's values (missing: -Infinity)
   #rankValues = new Map<string, Float64Array>();
+  #tieBreaks = new Map<string, (x: number, y: number) => number>();
 
   /**
    * Indexes the model's documents. A later document with an id already seen
@@ -136,90 +121,21 @@ export class EmbeddedRecommender implements Recommender {
     checkServingOptions(options);
     this.#manifest = model.manifest;
     this.#serving = resolveServing(model.manifest, options);
-    const weighted = new Map(
-      model.manifest.fields.map((f) => [f.name, f.weights !== "none"]),
-    );
     const byId = new Map<string, IndexableDocument>();
     for (const doc of model.documents) byId.set(doc.id, doc);
-    const building = new Map<string, FieldBuilder>();
     for (const [id, doc] of byId) {
-      const d = this.#ids.length;
+      this.#byId.set(id, this.#ids.length);
       this.#ids.push(id);
       this.#docs.push(doc);
-      this.#byId.set(id, d);
       this.#metadata.push(doc.metadata);
-      for (const [field, values] of indicatorFieldsOf(doc)) {
-        const isWeighted = weighted.get(field);
-        if (isWeighted === undefined) {
-          throw new ModelError(
-            `document "${id}": field "${field}" is not in the manifest (${
-              [...weighted.keys()].join(", ")
-            })`,
-          );
-        }
-        let index = building.get(field);
-        if (!index) {
-          index = { postings: new Map(), docCount: 0, sumDocFreq: 0 };
-          building.set(field, index);
-        }
-        const weights = doc.weights?.[field];
-        if (isWeighted && values.length > 0) {
-          if (!weights || weights.length !== values.length) {
-            throw new ModelError(
-              `document "${id}": field "${field}" has ${values.length} ids but ${
-                weights?.length ?? 0
-              } weights`,
-            );
-          }
-          index.weights ??= new Map();
-          // a sparse_vector keeps one weight per feature: the last one sent
-          const byTerm = new Map<string, number>();
-          values.forEach((term, i) =>
-            byTerm.set(term, featureValue(weights[i]))
-          );
-          for (const [term, w] of byTerm) {
-            let list = index.postings.get(term);
-            if (!list) {
-              index.postings.set(term, list = []);
-              index.weights!.set(term, []);
-            }
-            list.push(d);
-            index.weights!.get(term)!.push(w);
-          }
-          continue;
-        }
-        if (isWeighted) continue;
-        // a keyword field holds each distinct value once per document
-        const terms = new Set(values);
-        if (terms.size > 0) index.docCount++;
-        index.sumDocFreq += terms.size;
-        for (const term of terms) {
-          let list = index.postings.get(term);
-          if (!list) index.postings.set(term, list = []);
-          list.push(d);
-        }
-      }
     }
-    const term = (id: string): Term => {
-      let t = this.#terms.get(id);
-      if (!t) this.#terms.set(id, t = { doc: -1, docs: [], weights: [] });
-      return t;
+    this.#index = indexDocuments(this.#docs, model.manifest);
+    this.#fastContext = {
+      primaryEvent: model.manifest.primaryEvent,
+      historyFields: historyFields(model.manifest),
+      serving: this.#serving,
+      seen: new Uint8Array(this.#index.termIds.size),
     };
-    this.#ids.forEach((id, d) => term(id).doc = d);
-    for (const [field, b] of building) {
-      const no = this.#fields.size;
-      this.#fields.set(field, {
-        no,
-        docCount: b.docCount,
-        sumDocFreq: b.sumDocFreq,
-      });
-      for (const [id, list] of b.postings) {
-        const t = term(id);
-        t.docs[no] = Int32Array.from(list);
-        const w = b.weights?.get(id);
-        if (w) t.weights[no] = Float32Array.from(w);
-      }
-    }
     const n = this.#ids.length;
     this.#sums = new Float64Array(n);
     this.#touched = new Int32Array(n);
@@ -294,8 +210,16 @@ export class EmbeddedRecommender implements Recommender {
     return order;
   }
 
-  // the order of equal scores: rankBy fields descending, then id
+  // the order of equal scores: rankBy fields descending, then id (one
+  // function per rankBy list)
   #tieBreak(rankBy: readonly string[]): (x: number, y: number) => number {
+    const key = rankBy.join("\u0000");
+    let tie = this.#tieBreaks.get(key);
+    if (!tie) this.#tieBreaks.set(key, tie = this.#newTieBreak(rankBy));
+    return tie;
+  }
+
+  #newTieBreak(rankBy: readonly string[]): (x: number, y: number) => number {
     const columns = rankBy.map((f) => this.#rankValue(f));
     return (x, y) => {
       for (const c of columns) {
@@ -322,6 +246,14 @@ export class EmbeddedRecommender implements Recommender {
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
+    return this.#rank(
+      fastPlan(this.#index, request, this.#fastContext) ??
+        this.#plan(request),
+    );
+  }
+
+  // the general path: every feature, and the errors' wording
+  #plan(request: RecommendRequest): Plan {
     let r = normalizeRequest(request, this.#manifest, this.#serving);
     if (r.lookup) {
       const found = new Map<string, ItemIndicators>();
@@ -331,56 +263,80 @@ export class EmbeddedRecommender implements Recommender {
       }
       r = addItemIndicators(r, this.#manifest, found);
     }
+    return planOf(this.#index, r);
+  }
+
+  #rank(plan: Plan): Recommendation[] {
+    const r = plan.options;
     const types = this.#manifest.metadata;
     const sums = this.#sums, touched = this.#touched, mark = this.#mark;
+    const n = this.#ids.length;
+    // many matches for few documents: add into every document's slot and
+    // scan them all after, rather than track the documents touched
+    const dense = plan.positive && !r.explain && plan.postings > 0 &&
+      plan.postings * DENSE_RATIO >= n;
     let nTouched = 0;
-    // mark: 1 scored, 2 excluded, 3 both; reset before returning
+    // mark: 1 scored (sparse), 2 excluded; reset before returning, and the
+    // sums to 0
     const matched = r.explain ? new Map<number, number[]>() : undefined;
-    for (let c = 0; c < r.clauses.length; c++) {
-      const clause = r.clauses[c];
-      const index = this.#fields.get(clause.field);
-      const term = this.#terms.get(clause.item);
-      const list = index && term?.docs[index.no];
-      if (!index || !list) continue;
-      // Lucene's linear feature query: boost × stored weight, in float
-      const weights = term!.weights[index.no];
-      const boost = Math.fround(clause.boost);
-      const s = weights ? 0 : keywordTermScore({
-        docFreq: list.length,
-        docCount: index.docCount,
-        sumDocFreq: index.sumDocFreq,
-        boost: clause.boost,
-      });
-      if (matched) {
-        for (let p = 0; p < list.length; p++) {
-          const m = matched.get(list[p]);
-          if (m) m.push(c);
-          else matched.set(list[p], [c]);
+    const excluded: number[] = [];
+    try {
+      for (let k = 0; k < plan.count; k++) {
+        const { docs, weights } = plan.index[k];
+        const start = plan.start[k], end = plan.end[k], score = plan.score[k];
+        if (matched) {
+          const c = plan.clause[k];
+          for (let p = start; p < end; p++) {
+            const m = matched.get(docs[p]);
+            if (m) m.push(c);
+            else matched.set(docs[p], [c]);
+          }
+        }
+        if (dense) {
+          if (weights) addWeights(docs, weights, start, end, score, sums);
+          else addScore(docs, start, end, score, sums);
+        } else {
+          nTouched = weights
+            ? accumulateWeights(
+              docs,
+              weights,
+              start,
+              end,
+              score,
+              sums,
+              mark,
+              touched,
+              nTouched,
+            )
+            : accumulateScore(
+              docs,
+              start,
+              end,
+              score,
+              sums,
+              mark,
+              touched,
+              nTouched,
+            );
         }
       }
-      nTouched = weights
-        ? accumulateWeights(list, weights, boost, sums, mark, touched, nTouched)
-        : accumulateScore(list, s, sums, mark, touched, nTouched);
-    }
-    const excluded: number[] = [];
-    for (const id of r.exclude) {
-      const d = this.#terms.get(id)?.doc ?? -1;
-      if (d >= 0 && (mark[d] & 2) === 0) {
-        mark[d] |= 2;
-        excluded.push(d);
+      for (const d of plan.exclude) {
+        if ((mark[d] & 2) === 0) {
+          mark[d] |= 2;
+          excluded.push(d);
+        }
       }
-    }
-    try {
+      const filters = r.filters, boosts = r.boosts;
       const passes = (d: number) =>
         (mark[d] & 2) === 0 &&
-        (r.filters.length === 0 ||
-          r.filters.every((f) =>
+        (filters.length === 0 ||
+          filters.every((f) =>
             matchesFilter(this.#metadata[d], f, types[f.field]) !== !!f.not
           ));
       // the boosts an item earns: their float sum, as Lucene sums them
       const boostOf = (d: number) => {
         let sum = 0, boosted = false;
-        for (const b of r.boosts) {
+        for (const b of boosts) {
           if (
             b.values.some((v) =>
               hasValue(this.#metadata[d], b.field, v, types[b.field])
@@ -395,21 +351,28 @@ export class EmbeddedRecommender implements Recommender {
       // the best `window` matches, by score, then rankBy, then id: a
       // bounded heap
       const top = new TopDocs(Math.max(1, r.window), this.#tieBreak(r.rankBy));
-      if (r.clauses.length > 0) {
+      // a match's score: the history bool's sum as a float (Lucene), plus
+      // the boosts' sum
+      const offer = (d: number) => {
+        const score = Math.fround(sums[d]);
+        const boost = boosts.length ? boostOf(d) : undefined;
+        top.offer(d, boost === undefined ? score : Math.fround(score + boost));
+      };
+      if (dense) {
+        const plain = filters.length === 0 && boosts.length === 0;
+        for (let d = 0; d < n; d++) {
+          if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
+          if (plain) top.offer(d, Math.fround(sums[d]));
+          else if (passes(d)) offer(d);
+        }
+      } else if (plan.clauses > 0) {
         for (let t = 0; t < nTouched; t++) {
           const d = touched[t];
-          if (!passes(d)) continue;
-          // Lucene: the history bool's sum as a float, plus the boosts' sum
-          const score = Math.fround(sums[d]);
-          const boost = r.boosts.length ? boostOf(d) : undefined;
-          top.offer(
-            d,
-            boost === undefined ? score : Math.fround(score + boost),
-          );
+          if (passes(d)) offer(d);
         }
-      } else if (r.boosts.length > 0) {
+      } else if (boosts.length > 0) {
         // no history: the boosts rank the items they match
-        for (let d = 0; d < this.#ids.length; d++) {
+        for (let d = 0; d < n; d++) {
           const boost = boostOf(d);
           if (boost !== undefined && passes(d)) top.offer(d, boost);
         }
@@ -438,10 +401,51 @@ export class EmbeddedRecommender implements Recommender {
       }
       return list.slice(r.from);
     } finally {
-      for (let t = 0; t < nTouched; t++) mark[touched[t]] = 0;
+      if (dense) sums.fill(0);
+      for (let t = 0; t < nTouched; t++) {
+        mark[touched[t]] = 0;
+        sums[touched[t]] = 0;
+      }
       for (const d of excluded) mark[d] = 0;
     }
   }
+}
+
+// Dense accumulation once the postings are at least a quarter of the
+// documents.
+const DENSE_RATIO = 4;
+
+// Dense: adds boost × weight (in float) of the postings `start` to `end`
+// into their documents' slots; sums start at 0 and, every addition being
+// > 0, a matched document's sum is > 0. The same double sums in the same
+// clause order as below.
+function addWeights(
+  docs: Int32Array,
+  weights: Float32Array,
+  start: number,
+  end: number,
+  boost: number,
+  sums: Float64Array,
+): void {
+  if (boost === 1) {
+    // fround(1 × w) is w: a stored weight is a float
+    for (let p = start; p < end; p++) sums[docs[p]] += weights[p];
+    return;
+  }
+  for (let p = start; p < end; p++) {
+    sums[docs[p]] += Math.fround(boost * weights[p]);
+  }
+}
+
+// Dense, keyword field: one BM25 score for every posting.
+function addScore(
+  docs: Int32Array,
+  start: number,
+  end: number,
+  score: number,
+  sums: Float64Array,
+): void {
+  for (let p = start; p < end; p++) sums[docs[p]] += score;
 }
 
 // Adds boost × weight (in float, Lucene's linear feature query) to each
@@ -450,13 +454,15 @@ export class EmbeddedRecommender implements Recommender {
 function accumulateWeights(
   docs: Int32Array,
   weights: Float32Array,
+  start: number,
+  end: number,
   boost: number,
   sums: Float64Array,
   mark: Uint8Array,
   touched: Int32Array,
   nTouched: number,
 ): number {
-  for (let p = 0; p < docs.length; p++) {
+  for (let p = start; p < end; p++) {
     const d = docs[p];
     const add = Math.fround(boost * weights[p]);
     if ((mark[d] & 1) === 0) {
@@ -471,13 +477,15 @@ function accumulateWeights(
 // The same for a keyword field: one BM25 score for every posting.
 function accumulateScore(
   docs: Int32Array,
+  start: number,
+  end: number,
   score: number,
   sums: Float64Array,
   mark: Uint8Array,
   touched: Int32Array,
   nTouched: number,
 ): number {
-  for (let p = 0; p < docs.length; p++) {
+  for (let p = start; p < end; p++) {
     const d = docs[p];
     if ((mark[d] & 1) === 0) {
       mark[d] |= 1;

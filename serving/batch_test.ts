@@ -4,6 +4,9 @@ import { readBatch, recommendBatch } from "./batch.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { manifestFor } from "../model/manifest.ts";
 import { UnavailableError } from "../errors/mod.ts";
+import { buildIndicators } from "../indicators/build.ts";
+import type { Event } from "../events/format.ts";
+import { mulberry32 } from "../random/mod.ts";
 import type {
   Recommendation,
   Recommender,
@@ -109,4 +112,56 @@ Deno.test("readBatch streams plain and gzip NDJSON and names the line at fault",
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a MovieLens-shaped batch: every user's answer is recommend()'s and the general path's, to the bit", async () => {
+  // 943 users, 1682 items, popularity skewed as in MovieLens-100k; the
+  // default build (learned weights, top 100 indicators per item)
+  const random = mulberry32(100);
+  const events: Event[] = [];
+  for (let u = 0; u < 943; u++) {
+    const n = 5 + Math.floor(60 * random() ** 2);
+    for (let k = 0; k < n; k++) {
+      const item = Math.floor(1682 * random() ** 2.5);
+      events.push({
+        user: `u${u}`,
+        item: `${item}`,
+        event: "like",
+        timestamp: k,
+      });
+    }
+  }
+  const model = await buildIndicators(events, { primaryEvent: "like" });
+  const recommender = new EmbeddedRecommender(model);
+  const byUser = new Map<string, string[]>();
+  for (const e of events) {
+    const h = byUser.get(e.user) ?? [];
+    h.push(e.item);
+    byUser.set(e.user, h);
+  }
+  const requests = [...byUser].map(([user, history], i) => ({
+    user,
+    history,
+    ...(i % 3 === 0 ? { num: 25 } : {}),
+  }));
+  const out = await Array.fromAsync(recommendBatch(recommender, requests));
+  assert.equal(out.length, requests.length);
+  let scored = 0;
+  for (const [i, { user, ...request }] of requests.entries()) {
+    const one = await recommender.recommend(request);
+    const general = await recommender.recommend({ ...request, explain: true });
+    assert.deepEqual(out[i], {
+      user,
+      items: one.map((r) => r.id),
+      scores: one.map((r) => r.score),
+    });
+    assert.deepEqual(
+      general.map((r) => [r.id, r.score]),
+      one.map((r) => [r.id, r.score]),
+      user,
+    );
+    scored += one.filter((r) => r.score > 0).length;
+  }
+  // most answers are matches, not backfill
+  assert.ok(scored > requests.length * 8, `${scored} scored`);
 });
