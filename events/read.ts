@@ -69,7 +69,14 @@ import {
   EventParseError,
   type SkipReport,
 } from "./_parser.ts";
-import { CHUNK_BYTES, fileChunks, InputError, Passthrough } from "./_input.ts";
+import {
+  CHUNK_BYTES,
+  fileChunks,
+  HEADROOM,
+  InputError,
+  Passthrough,
+  readBuffers,
+} from "./_input.ts";
 
 export { DEFAULT_MAX_LINE_BYTES, EventParseError, type SkipReport };
 
@@ -410,7 +417,12 @@ async function* columnsOf(
         continue;
       }
       held.push(chunk);
-      const buf = carry || held.length > 1 ? concat(carry, held) : chunk;
+      const buf = !carry && held.length === 1
+        ? chunk
+        : carry && held.length === 1 && readBuffers.has(chunk.buffer) &&
+            chunk.byteOffset === HEADROOM && carry.length <= HEADROOM
+        ? prepend(carry, chunk)
+        : concat(carry, held);
       held.length = 0;
       heldSize = 0;
       const { columns, rest } = parser.parse(buf, false);
@@ -440,6 +452,18 @@ async function* columnsOf(
   const { columns } = parser.parse(carry ?? new Uint8Array(0), true);
   if (columns) yield columns;
   parser.finish();
+}
+
+// the carried bytes written into the free bytes before a chunk: one buffer
+// without copying the chunk
+function prepend(carry: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(
+    chunk.buffer,
+    chunk.byteOffset - carry.length,
+    carry.length + chunk.length,
+  );
+  buf.set(carry);
+  return buf;
 }
 
 function concat(first: Uint8Array | undefined, more: Uint8Array[]): Uint8Array {
