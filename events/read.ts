@@ -410,7 +410,7 @@ async function* columnsOf(
   const held: Uint8Array[] = [];
   let heldSize = 0;
   try {
-    for await (const chunk of chunks) {
+    for await (const chunk of ahead(chunks)) {
       if (carry && heldSize + chunk.length < carry.length) {
         held.push(chunk);
         heldSize += chunk.length;
@@ -452,6 +452,24 @@ async function* columnsOf(
   const { columns } = parser.parse(carry ?? new Uint8Array(0), true);
   if (columns) yield columns;
   parser.finish();
+}
+
+// the chunks, each next one asked for before this one is used: the file is
+// read (off this thread) while the parser works
+async function* ahead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => {}); // awaited next turn, or dropped if we stop
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
 }
 
 // the carried bytes written into the free bytes before a chunk: one buffer

@@ -977,3 +977,45 @@ Deno.test("a file of several chunks reads as one text: lines across chunk ends, 
     }
   });
 });
+
+Deno.test("the next chunk is read ahead: stopping early closes the file, an error comes after the batches before it", async () => {
+  await withDir(async (dir) => {
+    const line = "1433221332117,257597,view,355908,\n";
+    const count = Math.ceil(2.5 * CHUNK_BYTES / line.length);
+    const bad = count - 10; // in the third chunk
+    const text = RR_HEADER +
+      Array.from(
+        { length: count },
+        (_, i) => i === bad ? "x,1,view,2,\n" : line,
+      ).join("");
+    const path = `${dir}/ahead.csv`;
+    await Deno.writeTextFile(path, text);
+    const open = () =>
+      [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+        try {
+          return Deno.readLinkSync(`/proc/self/fd/${e.name}`) === path;
+        } catch {
+          return false; // (closed meanwhile)
+        }
+      }).length;
+    for await (const batch of readEventColumns(path)) {
+      assert.ok(batch.length > 0);
+      assert.ok(open() > 0);
+      break;
+    }
+    assert.equal(open(), 0);
+    let seen = 0;
+    await assert.rejects(
+      async () => {
+        for await (const batch of readEventColumns(path)) seen += batch.length;
+      },
+      {
+        message: `${path}:${
+          bad + 2
+        }: timestamp "x" is not a plain decimal number (unix ms)`,
+      },
+    );
+    // the batches of the first two chunks came before the error
+    assert.ok(seen >= 2 * Math.floor(CHUNK_BYTES / line.length) - 1);
+  });
+});
