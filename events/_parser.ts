@@ -14,6 +14,11 @@
  * line elsewhere, none in the key fields; unix timestamps must be plain
  * decimal numbers (read digit by digit while scanning).
  *
+ * Runs of plain lines are read by the fast loop in `_fast_lines.ts`, which
+ * takes a line only when these rules accept it as it is and leaves any
+ * other to the per-line path here (`fastLines: false` turns it off: the
+ * oracle its tests compare with).
+ *
  * @module
  */
 
