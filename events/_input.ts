@@ -13,6 +13,20 @@
 /** Size of the chunks handed to the parser. */
 export const CHUNK_BYTES = 1 << 20;
 
+/**
+ * Free bytes kept before each chunk of a plain file (but the first), in its
+ * buffer: the reader writes the partial line carried from the chunk before
+ * there instead of copying the whole chunk after it.
+ */
+export const HEADROOM = 4096;
+
+/**
+ * The buffers of a plain file's chunks: each one is behind one chunk only
+ * (so one batch), and the chunks but the first start {@linkcode HEADROOM}
+ * bytes into it. Such a buffer can be handed to another thread as it is.
+ */
+export const readBuffers: WeakSet<ArrayBufferLike> = new WeakSet();
+
 /** A failure of the input itself (not of a line): the reader adds the line. */
 export class InputError extends Error {
   /**
@@ -81,14 +95,16 @@ export async function* fileChunks(
     };
     if (!gzip) {
       progress();
+      readBuffers.add(first.buffer);
       if (n > 0) yield head;
       for (;;) {
-        const buf = new Uint8Array(CHUNK_BYTES);
-        const got = await readFull(file, buf);
+        const buf = new Uint8Array(HEADROOM + CHUNK_BYTES);
+        const got = await readFull(file, buf.subarray(HEADROOM));
         if (got === 0) break;
         read += got;
         progress();
-        yield got < buf.length ? buf.subarray(0, got) : buf;
+        readBuffers.add(buf.buffer);
+        yield buf.subarray(HEADROOM, HEADROOM + got);
       }
       return;
     }

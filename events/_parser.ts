@@ -14,12 +14,29 @@
  * line elsewhere, none in the key fields; unix timestamps must be plain
  * decimal numbers (read digit by digit while scanning).
  *
+ * Runs of plain lines are read by the fast loop in `_fast_lines.ts`, which
+ * takes a line only when these rules accept it as it is and leaves any
+ * other to the per-line path here (`fastLines: false` turns it off: the
+ * oracle its tests compare with).
+ *
  * @module
  */
 
 import { CcoError } from "../errors/mod.ts";
 import { EventColumns } from "./columns.ts";
 import type { EventFormat, TimestampUnit } from "./format.ts";
+import {
+  type BatchColumns,
+  byteClasses,
+  END,
+  EventNames,
+  fastLines,
+  FastRules,
+  fastState,
+  isUtf8,
+  NON_ASCII,
+  QUOTE_BYTE,
+} from "./_fast_lines.ts";
 
 /** A malformed events file: `file:line: reason`. */
 export class EventParseError extends CcoError {
@@ -67,6 +84,11 @@ export interface ParserOptions {
   skipped?: SkipReport;
   /** Longest line accepted (default {@linkcode DEFAULT_MAX_LINE_BYTES}). */
   maxLineBytes?: number;
+  /**
+   * Whether plain lines take the fast path (default `true`; `false` reads
+   * every line by the per-line path, the oracle the tests compare with).
+   */
+  fastLines?: boolean;
 }
 
 const lenient = new TextDecoder();
@@ -132,37 +154,6 @@ export function splitLine(
 }
 
 /**
- * Whether bytes `s` to `e` are UTF-8, as a fatal `TextDecoder` decides (no
- * overlong forms, no surrogates, nothing past U+10FFFF, no cut sequence).
- */
-export function isUtf8(buf: Uint8Array, s: number, e: number): boolean {
-  let i = s;
-  while (i < e) {
-    const b = buf[i++];
-    if (b < 0x80) continue;
-    let n: number, lo = 0x80, hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) n = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      n = 2;
-      if (b === 0xe0) lo = 0xa0;
-      else if (b === 0xed) hi = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      n = 3;
-      if (b === 0xf0) lo = 0x90;
-      else if (b === 0xf4) hi = 0x8f;
-    } else return false;
-    if (i + n > e) return false;
-    const c = buf[i++];
-    if (c < lo || c > hi) return false;
-    for (; n > 1; n--) {
-      const d = buf[i++];
-      if (d < 0x80 || d > 0xbf) return false;
-    }
-  }
-  return true;
-}
-
-/**
  * Input quoted for a message: one line, control and unprintable characters
  * escaped, at most about 100 characters (cut with `...`).
  */
@@ -209,21 +200,6 @@ const tFastOf = new Float64Array(1);
 const QUOTE = 1; // a `"` somewhere (or a delimiter of several bytes)
 const CR = 2; // a carriage return not just before the line feed
 const HIGH = 4; // a byte >= 0x80 (the line is checked to be UTF-8)
-
-// byte classes for scanLine: 0 plain, 1 ends a field (delimiter, \n),
-// 2 non-ASCII, 3 `"`, 4 `\r`
-const END = 1, NON_ASCII = 2, QUOTE_BYTE = 3;
-
-/** The byte classes of a delimiter (-1: the delimiter is several bytes). */
-function byteClasses(delim: number): Uint8Array {
-  const cls = new Uint8Array(256);
-  cls.fill(NON_ASCII, 0x80);
-  cls[34] = QUOTE_BYTE;
-  cls[13] = 4;
-  cls[10] = END;
-  if (delim >= 0) cls[delim] = END;
-  return cls;
-}
 
 /**
  * Scans one line from `pos`: records the used fields' offsets in `out`
@@ -303,6 +279,30 @@ function scanLine(
   return pos;
 }
 
+// a batch's columns with room for `cap` events
+function newColumns(cap: number): BatchColumns {
+  return {
+    userStart: new Uint32Array(cap),
+    userEnd: new Uint32Array(cap),
+    itemStart: new Uint32Array(cap),
+    itemEnd: new Uint32Array(cap),
+    type: new Uint8Array(cap),
+    time: new Float64Array(cap),
+  };
+}
+
+// twice the room, the events so far kept
+function growColumns(cols: BatchColumns) {
+  const bigger = newColumns(cols.type.length * 2);
+  bigger.userStart.set(cols.userStart);
+  bigger.userEnd.set(cols.userEnd);
+  bigger.itemStart.set(cols.itemStart);
+  bigger.itemEnd.set(cols.itemEnd);
+  bigger.type.set(cols.type);
+  bigger.time.set(cols.time);
+  Object.assign(cols, bigger);
+}
+
 /** Result of parsing one buffer. */
 export interface ParsedChunk {
   /** The events of the complete lines (undefined when none). */
@@ -360,9 +360,11 @@ export class ByteParser {
   /** Canonical event type names by code (shared by every batch). */
   readonly eventTypes: string[] = [];
   // raw event name bytes -> code (-1: not accepted)
-  #rawNames: Uint8Array[] = [];
-  #rawCodes: number[] = [];
+  #names = new EventNames();
+  #bytesPerEvent = 16; // bytes per event in the last buffer (room estimate)
   #fixedCode = -1;
+  // the fast path's rules, once the columns are known (null: not usable)
+  #fast: FastRules | null | undefined;
 
   /**
    * Creates a parser.
@@ -399,6 +401,30 @@ export class ByteParser {
     this.#needHeader = f.header !== false;
     if (!this.#needHeader) this.#resolveIndexes();
     if (f.event === undefined) this.#fixedCode = this.#code(f.fixedEvent!);
+    if (options.fastLines === false) this.#fast = null;
+  }
+
+  // the fast path's rules (after the header): one-byte delimiter, unix
+  // timestamps, distinct columns
+  #fastRules(): FastRules | null {
+    if (this.#fast !== undefined) return this.#fast;
+    const rules = new FastRules(
+      this.#cls,
+      this.#delim,
+      this.#userCol,
+      this.#itemCol,
+      this.#eventCol,
+      this.#timeCol,
+      this.#columns,
+      this.#maxLine,
+      this.#unit === "s" ? 1000 : 1,
+      this.#fixedCode,
+    );
+    this.#fast = this.#delim >= 0 && this.#unit !== "datetime" &&
+        rules.usable()
+      ? rules
+      : null;
+    return this.#fast;
   }
 
   #code(name: string): number {
@@ -480,16 +506,9 @@ export class ByteParser {
 
   // the code of a raw event name; -1 when not accepted (the caller fails)
   #eventCode(buf: Uint8Array, s: number, e: number): number {
-    const names = this.#rawNames;
+    const j = this.#names.find(buf, s, e);
+    if (j >= 0) return this.#names.codes[j];
     const len = e - s;
-    outer: for (let k = 0; k < names.length; k++) {
-      const name = names[k];
-      if (name.length !== len) continue;
-      for (let i = 0; i < len; i++) {
-        if (name[i] !== buf[s + i]) continue outer;
-      }
-      return this.#rawCodes[k];
-    }
     if (len === 0) this.#fail("empty event name");
     // (the line was checked to be UTF-8)
     return this.#learn(lenient.decode(buf.subarray(s, e)), buf.slice(s, e));
@@ -505,10 +524,7 @@ export class ByteParser {
     } else {
       code = this.#code(event);
     }
-    if (this.#rawNames.length < 1024) {
-      this.#rawNames.push(bytes);
-      this.#rawCodes.push(code);
-    }
+    this.#names.add(bytes, code);
     return code;
   }
 
@@ -611,10 +627,12 @@ export class ByteParser {
       this.#skippingLongLine = false;
       pos = nl + 1;
     }
-    let cap = Math.max(16, ((end - pos) >> 4) + 16);
-    let userStart = new Uint32Array(cap), userEnd = new Uint32Array(cap);
-    let itemStart = new Uint32Array(cap), itemEnd = new Uint32Array(cap);
-    let type = new Uint8Array(cap), time = new Float64Array(cap);
+    // room for the events the bytes likely hold (by the lines so far; the
+    // columns grow when they hold more): zeroed memory costs time too
+    const first = pos;
+    const cols = newColumns(
+      Math.max(16, Math.ceil((end - pos) / this.#bytesPerEvent * 1.1) + 16),
+    );
     let n = 0;
     let extra: Uint8Array[] | undefined; // id bytes of slow-path lines
     let extraSize = 0;
@@ -625,7 +643,37 @@ export class ByteParser {
     let uc = this.#userCol, ic = this.#itemCol;
     let ec = this.#eventCol, tc = this.#timeCol;
     let rest = end;
+    // the fast path reads the complete lines, up to the last \n
+    let fast = this.#needHeader ? undefined : this.#fastRules();
+    const fastEnd = this.#fast !== null ? buf.lastIndexOf(10, end - 1) + 1 : 0;
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    let misses = 0;
     while (pos < end) {
+      if (fast && pos < fastEnd && this.#pendingBlank === 0) {
+        if (n === cols.type.length) growColumns(cols);
+        const line = this.line;
+        n = fastLines(
+          buf,
+          view,
+          pos,
+          fastEnd,
+          fast,
+          this.#names,
+          cols,
+          n,
+          line,
+        );
+        pos = fastState[0];
+        if (fastState[1] > 0) {
+          this.line = line + fastState[1];
+          this.#sawContent = true;
+          misses = 0;
+        } else if (++misses === 8) {
+          fast = null; // lines it cannot take, one after another: not here
+        }
+        if (pos === end) break;
+        if (n === cols.type.length) continue;
+      }
       const lineStart = pos;
       pos = scanLine(buf, pos, end, cls, uc, ic, ec, tc, fastTime, scan);
       const flags = scan[FLAGS];
@@ -690,24 +738,10 @@ export class ByteParser {
         ic = this.#itemCol;
         ec = this.#eventCol;
         tc = this.#timeCol;
+        fast = this.#fastRules();
         continue;
       }
-      if (n === cap) {
-        cap *= 2;
-        const grow = <T extends Uint32Array | Uint8Array | Float64Array>(
-          a: T,
-        ): T => {
-          const g = new (a.constructor as new (n: number) => T)(cap);
-          g.set(a);
-          return g;
-        };
-        userStart = grow(userStart);
-        userEnd = grow(userEnd);
-        itemStart = grow(itemStart);
-        itemEnd = grow(itemEnd);
-        type = grow(type);
-        time = grow(time);
-      }
+      if (n === cols.type.length) growColumns(cols);
       try {
         if (flags & QUOTE || slowAlways) {
           const parsed = this.#slowLine(buf, lineStart, lineEnd);
@@ -716,13 +750,13 @@ export class ByteParser {
           const u = encoder.encode(parsed.user);
           const it = encoder.encode(parsed.item);
           extra.push(u, it);
-          userStart[n] = base;
-          userEnd[n] = base + u.length;
-          itemStart[n] = base + u.length;
-          itemEnd[n] = base + u.length + it.length;
+          cols.userStart[n] = base;
+          cols.userEnd[n] = base + u.length;
+          cols.itemStart[n] = base + u.length;
+          cols.itemEnd[n] = base + u.length + it.length;
           extraSize += u.length + it.length;
-          type[n] = parsed.code;
-          time[n] = parsed.time;
+          cols.type[n] = parsed.code;
+          cols.time[n] = parsed.time;
           n++;
           continue;
         }
@@ -744,21 +778,24 @@ export class ByteParser {
             this.#unknownEvent(lenient.decode(buf.subarray(eS, eE)));
           }
         }
-        time[n] = tc < 0
+        cols.time[n] = tc < 0
           ? this.line
           : tFast >= 0
           ? (this.#unit === "s" ? tFast * 1000 : tFast)
           : this.#timestamp(buf, tS, tE);
-        userStart[n] = uS;
-        userEnd[n] = uE;
-        itemStart[n] = iS;
-        itemEnd[n] = iE;
-        type[n] = code;
+        cols.userStart[n] = uS;
+        cols.userEnd[n] = uE;
+        cols.itemStart[n] = iS;
+        cols.itemEnd[n] = iE;
+        cols.type[n] = code;
         n++;
       } catch (error) {
         if (!(error instanceof LineError)) throw error;
         this.#report(error.reason, error.line);
       }
+    }
+    if (n > 1000) {
+      this.#bytesPerEvent = Math.max(8, (rest - first) / n);
     }
     if (n === 0) return { rest };
     let bytes = buf;
@@ -775,12 +812,12 @@ export class ByteParser {
       columns: new EventColumns({
         length: n,
         bytes,
-        userStart,
-        userEnd,
-        itemStart,
-        itemEnd,
-        type,
-        time,
+        userStart: cols.userStart,
+        userEnd: cols.userEnd,
+        itemStart: cols.itemStart,
+        itemEnd: cols.itemEnd,
+        type: cols.type,
+        time: cols.time,
         eventTypes: this.eventTypes,
       }),
       rest,

@@ -12,6 +12,7 @@
 
 import type { EventFormat } from "./format.ts";
 import { EventParseError, readEventColumns, type SkipReport } from "./read.ts";
+import { readBuffers } from "./_input.ts";
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent) => void) | null;
@@ -58,9 +59,11 @@ async function run(start: {
   ) {
     while (credit === 0) await new Promise<void>((r) => wake = r);
     credit--;
-    // the bytes may be a view into a buffer still in use (zlib's): copy
-    const whole = batch.bytes.byteOffset === 0 &&
-      batch.bytes.byteLength === batch.bytes.buffer.byteLength;
+    // the bytes may be a view into a buffer still in use (zlib's): copy,
+    // unless the buffer is the batch's alone
+    const whole = readBuffers.has(batch.bytes.buffer) ||
+      (batch.bytes.byteOffset === 0 &&
+        batch.bytes.byteLength === batch.bytes.buffer.byteLength);
     const columns = {
       length: batch.length,
       bytes: whole ? batch.bytes : batch.bytes.slice(),

@@ -69,7 +69,14 @@ import {
   EventParseError,
   type SkipReport,
 } from "./_parser.ts";
-import { CHUNK_BYTES, fileChunks, InputError, Passthrough } from "./_input.ts";
+import {
+  CHUNK_BYTES,
+  fileChunks,
+  HEADROOM,
+  InputError,
+  Passthrough,
+  readBuffers,
+} from "./_input.ts";
 
 export { DEFAULT_MAX_LINE_BYTES, EventParseError, type SkipReport };
 
@@ -403,14 +410,19 @@ async function* columnsOf(
   const held: Uint8Array[] = [];
   let heldSize = 0;
   try {
-    for await (const chunk of chunks) {
+    for await (const chunk of ahead(chunks)) {
       if (carry && heldSize + chunk.length < carry.length) {
         held.push(chunk);
         heldSize += chunk.length;
         continue;
       }
       held.push(chunk);
-      const buf = carry || held.length > 1 ? concat(carry, held) : chunk;
+      const buf = !carry && held.length === 1
+        ? chunk
+        : carry && held.length === 1 && readBuffers.has(chunk.buffer) &&
+            chunk.byteOffset === HEADROOM && carry.length <= HEADROOM
+        ? prepend(carry, chunk)
+        : concat(carry, held);
       held.length = 0;
       heldSize = 0;
       const { columns, rest } = parser.parse(buf, false);
@@ -440,6 +452,36 @@ async function* columnsOf(
   const { columns } = parser.parse(carry ?? new Uint8Array(0), true);
   if (columns) yield columns;
   parser.finish();
+}
+
+// the chunks, each next one asked for before this one is used: the file is
+// read (off this thread) while the parser works
+async function* ahead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => {}); // awaited next turn, or dropped if we stop
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
+// the carried bytes written into the free bytes before a chunk: one buffer
+// without copying the chunk
+function prepend(carry: Uint8Array, chunk: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(
+    chunk.buffer,
+    chunk.byteOffset - carry.length,
+    carry.length + chunk.length,
+  );
+  buf.set(carry);
+  return buf;
 }
 
 function concat(first: Uint8Array | undefined, more: Uint8Array[]): Uint8Array {

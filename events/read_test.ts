@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { mulberry32 } from "../random/mod.ts";
+import { CHUNK_BYTES, HEADROOM } from "./_input.ts";
 import {
   EventParseError,
   parseEvents,
@@ -933,5 +935,87 @@ Deno.test("column batches and a worker thread give the same events and errors", 
       );
       assert.equal(last, size);
     }
+  });
+});
+
+Deno.test("a file of several chunks reads as one text: lines across chunk ends, short and longer than the room kept before a chunk", async () => {
+  await withDir(async (dir) => {
+    const random = mulberry32(1205);
+    const lines: string[] = [];
+    let size = RR_HEADER.length;
+    let i = 0;
+    // ~3.5 MiB; across the end of the 2nd chunk a line carried whole into
+    // the room before the next, across the 3rd a line longer than that room
+    const placed = new Set<number>();
+    while (size < 3.5 * CHUNK_BYTES) {
+      const k = Math.floor(size / CHUNK_BYTES) + 1,
+        left = k * CHUNK_BYTES - size;
+      let tx = random() < 0.1 ? String(i) : "";
+      if (k === 2 && left < 2000 && !placed.has(k)) tx = "y".repeat(2500);
+      if (k === 3 && left < 3 * HEADROOM && !placed.has(k)) {
+        tx = "x".repeat(4 * HEADROOM);
+      }
+      if (tx.length > 100) placed.add(k);
+      const line = `${1433221332117 + i},${Math.floor(random() * 1e6)},${
+        ["view", "addtocart", "transaction"][i % 3]
+      },${Math.floor(random() * 1e5)}${random() < 0.01 ? "é" : ""},${tx}`;
+      lines.push(line);
+      size += line.length + 1;
+      i++;
+    }
+    const text = RR_HEADER + lines.join("\n") + "\n";
+    await Deno.writeTextFile(`${dir}/big.csv`, text);
+    const want = await Array.fromAsync(parseEvents(text));
+    assert.equal(want.length, lines.length);
+    for (const parallel of [false, true]) {
+      const batches = await Array.fromAsync(
+        readEventColumns(`${dir}/big.csv`, undefined, { parallel }),
+      );
+      assert.ok(batches.length >= 3);
+      assert.equal(placed.size, 2);
+      assert.deepEqual(batches.flatMap((b) => b.toEvents()), want);
+    }
+  });
+});
+
+Deno.test("the next chunk is read ahead: stopping early closes the file, an error comes after the batches before it", async () => {
+  await withDir(async (dir) => {
+    const line = "1433221332117,257597,view,355908,\n";
+    const count = Math.ceil(2.5 * CHUNK_BYTES / line.length);
+    const bad = count - 10; // in the third chunk
+    const text = RR_HEADER +
+      Array.from(
+        { length: count },
+        (_, i) => i === bad ? "x,1,view,2,\n" : line,
+      ).join("");
+    const path = `${dir}/ahead.csv`;
+    await Deno.writeTextFile(path, text);
+    const open = () =>
+      [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+        try {
+          return Deno.readLinkSync(`/proc/self/fd/${e.name}`) === path;
+        } catch {
+          return false; // (closed meanwhile)
+        }
+      }).length;
+    for await (const batch of readEventColumns(path)) {
+      assert.ok(batch.length > 0);
+      assert.ok(open() > 0);
+      break;
+    }
+    assert.equal(open(), 0);
+    let seen = 0;
+    await assert.rejects(
+      async () => {
+        for await (const batch of readEventColumns(path)) seen += batch.length;
+      },
+      {
+        message: `${path}:${
+          bad + 2
+        }: timestamp "x" is not a plain decimal number (unix ms)`,
+      },
+    );
+    // the batches of the first two chunks came before the error
+    assert.ok(seen >= 2 * Math.floor(CHUNK_BYTES / line.length) - 1);
   });
 });
