@@ -90,6 +90,41 @@ class BlockWriter {
 }
 
 /**
+ * The work of {@linkcode learnFieldRows}, in user entries read: for each
+ * item, the users of each of its candidates (the Gram matrix's first
+ * step, which dominates it). It grows with the square of the log's size:
+ * more items, each with candidates that have more users.
+ *
+ * @param interactions The interactions the rows were counted from.
+ * @param fields The history fields, in the manifest's order.
+ * @returns The user entries the fit would read.
+ */
+export function learnWork(
+  interactions: Interactions,
+  fields: readonly HistoryField[],
+): number {
+  const usersOf = new Map<string, Int32Array>();
+  let work = 0;
+  for (const f of fields) {
+    let counts = usersOf.get(f.columns);
+    if (!counts) {
+      counts = interactions.matrix(f.columns)!.columnCounts();
+      usersOf.set(f.columns, counts);
+    }
+    const c = f.result.store.cursor();
+    try {
+      for (let a = 0; a < interactions.items.size; a++) {
+        c.next();
+        for (let q = c.start; q < c.end; q++) work += counts[c.items[q]];
+      }
+    } finally {
+      c.close();
+    }
+  }
+  return work;
+}
+
+/**
  * Learns the weights of the history fields from their counted rows.
  *
  * @param interactions The interactions the rows were counted from.

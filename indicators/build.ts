@@ -85,7 +85,11 @@ import {
 import { DEFAULT_WEIGHTING, isWeighting, WEIGHTINGS } from "./weights.ts";
 import type { Weighting } from "../model/manifest.ts";
 import { checkRidge, DEFAULT_RIDGE } from "./learned.ts";
-import { type HistoryField, learnFieldRows } from "./_learned_rows.ts";
+import {
+  type HistoryField,
+  learnFieldRows,
+  learnWork,
+} from "./_learned_rows.ts";
 import { RowStore } from "./_rows.ts";
 
 /**
@@ -161,7 +165,10 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * Universal Recommender does. See `weights.ts`. `"learned"` fits the
    * history fields' weights by ridge regression on the interactions (see
    * `learned.ts`; the `similar_` field keeps `"llr-idf"`), in the build,
-   * from its typed rows: the documents stay lazy.
+   * from its typed rows: the documents stay lazy. Left unset, learning
+   * gives way to `"llr-idf"` when its work would pass `maxLearnWork`
+   * (`BuildStats.learnedWeightsSkipped` says so); set to `"learned"`, it
+   * always learns.
    */
   weights?: Weighting;
   /**
@@ -169,6 +176,13 @@ export interface BuildOptions extends IndicatorOptions, InteractionOptions {
    * `DEFAULT_RIDGE`, see `learned.ts`).
    */
   ridge?: number;
+  /**
+   * With `weights` unset: the most work, in user entries read, that
+   * learning weights may take (default {@linkcode DEFAULT_MAX_LEARN_WORK});
+   * past it the history fields keep their counted `"llr-idf"` weights. The
+   * work grows with the square of the log's size.
+   */
+  maxLearnWork?: number;
   /** Where the events came from, recorded in the manifest. */
   source?: ModelManifest["source"];
   /**
@@ -421,6 +435,11 @@ export interface BuildStats {
    * the build learned weights.
    */
   millis: { read: number; indicators: number; learnedWeights?: number };
+  /**
+   * Set when learned weights were the default but their work passed
+   * `maxLearnWork`: the history fields kept `"llr-idf"` weights.
+   */
+  learnedWeightsSkipped?: { work: number; limit: number };
 }
 
 /** Result of {@linkcode buildIndicators}. */
@@ -610,8 +629,27 @@ interface Computed {
   ridge?: number;
   /** Milliseconds learning them. */
   learnMillis?: number;
+  /** Learning was the default but too much work (see `maxLearnWork`). */
+  learnSkipped?: { work: number; limit: number };
   tempDir?: string;
 }
+
+/**
+ * The default of {@linkcode BuildOptions.maxLearnWork}: 2·10^8 user
+ * entries, about five times what the generated RetailRocket-shaped log
+ * (2.76M events) needs (3.8·10^7, 30 s on a loaded 2-core machine) and
+ * sixteen times MovieLens-100k's; its ×10 log needs about a hundred times
+ * the ×1 work (hours) and its ×40 log days.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_MAX_LEARN_WORK } from "./build.ts";
+ *
+ * assert.equal(DEFAULT_MAX_LEARN_WORK, 2e8);
+ * ```
+ */
+export const DEFAULT_MAX_LEARN_WORK = 2e8;
 
 // learned weights start from the counted default's indicators (kept, with
 // its weights, on the similar_ fields)
@@ -639,6 +677,18 @@ function learnFields(
   const history = computed.specs.flatMap((spec, i) =>
     isLearned(options, spec) ? [i] : []
   );
+  const fields = history.map((i): HistoryField => ({
+    result: computed.results[i],
+    columns: computed.specs[i].columns,
+  }));
+  if (options.weights === undefined) {
+    const limit = options.maxLearnWork ?? DEFAULT_MAX_LEARN_WORK;
+    const work = learnWork(interactions, fields);
+    if (work > limit) {
+      computed.learnSkipped = { work, limit };
+      return computed;
+    }
+  }
   // held meanwhile: the column types as item → users lists, the counted
   // rows (read as the learned ones are written)
   const types = new Set(history.map((i) => computed.specs[i].columns));
@@ -654,10 +704,7 @@ function learnFields(
   const learned = learnFieldRows(
     interactions,
     options.primaryEvent,
-    history.map((i): HistoryField => ({
-      result: computed.results[i],
-      columns: computed.specs[i].columns,
-    })),
+    fields,
     ridge,
     () => new RowStore(storeBytesOf(compute, held), compute.tempDir),
     options.onProgress,
@@ -822,7 +869,7 @@ function assemble(
       const resolved = resolveIndicatorOptions(
         fieldOptions(options, spec.field),
       );
-      const learned = isLearned(options, spec);
+      const learned = isLearned(options, spec) && !computed.learnSkipped;
       return {
         name: spec.field,
         rows: f.rows,
@@ -878,6 +925,9 @@ function assemble(
           ? { learnedWeights: computed.learnMillis }
           : {}),
       },
+      ...(computed.learnSkipped
+        ? { learnedWeightsSkipped: computed.learnSkipped }
+        : {}),
     },
     itemIndex: (id) => items.indexOf(id),
     release() {
