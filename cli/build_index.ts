@@ -103,8 +103,12 @@ Tuning (settings: tune):
                          figures in the model's manifest, and build with it
   --tune-protocol P      last-k (default: each user's last primary item held
                          out), stratified (per-user 75/25) or time (last 10%)
-  --tune-budget X        stop starting new settings after X times the first
-                         build (default 4)
+  --tune-budget X        time budget: the search stops (dropping a setting
+                         under way) once it has taken X times its first
+                         setting, counted from reading the log (about one
+                         plain build; default 4), and keeps the best scored;
+                         settings are scored on a seeded sample of at most
+                         5000 validation users (settings: tune.maxUsers)
 
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written

@@ -178,6 +178,8 @@ export interface TuneOptions {
   seed?: number;
   /** Called after each setting is scored. */
   onProgress?: (score: TuneScore, done: number) => void;
+  /** The clock, in milliseconds (default `performance.now`; for tests). */
+  clock?: () => number;
 }
 
 /** What {@linkcode tune} found. */
@@ -304,7 +306,7 @@ export function tune(
   validation: Split,
   options: TuneOptions,
 ): Promise<TuneResult> {
-  const t0 = performance.now();
+  const t0 = (options.clock ?? (() => performance.now()))();
   const users = [...validation.test.keys()];
   const seed = options.seed ?? DEFAULT_TUNE_SEED;
   const picked = sampleOf(users.length, options.maxUsers, seed);
@@ -330,6 +332,7 @@ async function search(
   t0: number,
 ): Promise<TuneResult> {
   const { test, history } = prepared;
+  const now = options.clock ?? (() => performance.now());
   if (test.size === 0) {
     throw new ConfigError(
       "tune",
@@ -353,7 +356,7 @@ async function search(
   // no deadline until the first setting is scored (it is the unit)
   let deadline = Infinity;
   const check = () => {
-    if (performance.now() >= deadline) throw new OutOfBudget();
+    if (now() >= deadline) throw new OutOfBudget();
   };
   // the training interactions, once: every setting is computed from them
   const {
@@ -554,7 +557,7 @@ async function search(
     return scored;
   };
   const first = await score(start);
-  const buildMs = performance.now() - t0;
+  const buildMs = now() - t0;
   const budgetMs = options.budgetMs ??
     (options.budget ?? DEFAULT_TUNE_BUDGET) * buildMs;
   deadline = t0 + budgetMs;
@@ -581,7 +584,7 @@ async function search(
     for (const value of grid[axis]) {
       if (value === current[axis]) continue;
       const candidate = { ...current, [axis]: value };
-      if (performance.now() >= deadline) {
+      if (now() >= deadline) {
         stopped = spent();
         break search;
       }
@@ -608,7 +611,7 @@ async function search(
     seed: prepared.seed,
     buildMs,
     budgetMs,
-    millis: performance.now() - t0,
+    millis: now() - t0,
     complete: stopped === undefined,
     ...(stopped ? { stopped } : {}),
   };
@@ -704,7 +707,7 @@ export async function buildTuned(
   build: BuildOptions,
   options: TunedBuildOptions = {},
 ): Promise<LazyIndicatorModel & { tuning: TuneResult }> {
-  const t0 = performance.now();
+  const t0 = (options.clock ?? (() => performance.now()))();
   const log = await EventLog.read(events);
   const p = protocolOf({
     protocol: options.protocol,
