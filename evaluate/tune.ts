@@ -63,7 +63,7 @@ import {
 } from "../indicators/interactions.ts";
 import { SparseBinaryMatrix } from "../indicators/sparse.ts";
 import { withMinEventsPerUser } from "../indicators/min_events.ts";
-import { DEFAULT_RIDGE, learnWeights } from "../indicators/learned.ts";
+import { DEFAULT_RIDGE, learnWeightsEach } from "../indicators/learned.ts";
 import { DEFAULT_WEIGHTING, reweightModel } from "../indicators/weights.ts";
 import { manifestFor, type Model, type Weighting } from "../model/manifest.ts";
 import type { IndicatorDocument } from "../model/document.ts";
@@ -400,13 +400,15 @@ async function search(
       })),
     ].map((s) => limits(s)(field))
   );
-  const counted = indicatorDocuments(interactions, {
-    ...rest,
-    minRootLlr: Math.min(...loose.map(([t]) => t)),
-    maxIndicatorsPerItem: Math.max(...loose.map(([, k]) => k)),
-    similarEvent: null,
-    weights: "none",
-  });
+  let counted:
+    | { documents: IndicatorDocument[]; fields: string[] }
+    | undefined = indicatorDocuments(interactions, {
+      ...rest,
+      minRootLlr: Math.min(...loose.map(([t]) => t)),
+      maxIndicatorsPerItem: Math.max(...loose.map(([, k]) => k)),
+      similarEvent: null,
+      weights: "none",
+    });
   const fields = counted.fields;
   const secondary = fields.filter((f) => f.startsWith("indicators_"));
   // the documents a list can hold: a history matches only items with
@@ -425,6 +427,7 @@ async function search(
   const documents = popular.length >= 20 + excluded
     ? popular
     : counted.documents;
+  counted = undefined; // the other documents can go
   const base: Model<IndicatorDocument> = {
     manifest: manifestFor(documents, { primaryEvent: primary }),
     documents,
@@ -450,67 +453,93 @@ async function search(
       return transposes.get(type);
     },
   };
-  const learnInSlices = (model: Model<IndicatorDocument>, ridge: number) => {
-    const documents: IndicatorDocument[] = [];
-    let manifest = model.manifest;
-    const kept = new Map<string, number>();
-    const step = Math.ceil(model.documents.length / LEARN_SLICES);
+  const learnInSlices = (
+    model: Model<IndicatorDocument>,
+    ridges: number[],
+  ): Model<IndicatorDocument>[] => {
+    const documents = ridges.map((): IndicatorDocument[] => []);
+    const kept = ridges.map(() => new Map<string, number>());
+    let manifests = ridges.map(() => model.manifest);
+    const step = Math.max(1, Math.ceil(model.documents.length / LEARN_SLICES));
     for (let at = 0; at < model.documents.length; at += step) {
       check();
-      const slice = learnWeights(
+      const slices = learnWeightsEach(
         {
           manifest: model.manifest,
           documents: model.documents.slice(at, at + step),
         },
         columns,
-        { ridge },
+        ridges,
       );
-      for (const d of slice.documents) documents.push(d);
-      for (const f of slice.manifest.fields) {
-        kept.set(f.name, (kept.get(f.name) ?? 0) + (f.indicators ?? 0));
-      }
-      manifest = slice.manifest;
+      slices.forEach((slice, r) => {
+        for (const d of slice.documents) documents[r].push(d);
+        for (const f of slice.manifest.fields) {
+          kept[r].set(f.name, (kept[r].get(f.name) ?? 0) + (f.indicators ?? 0));
+        }
+      });
+      manifests = slices.map((slice) => slice.manifest);
     }
-    return {
+    return manifests.map((manifest, r) => ({
       manifest: {
         ...manifest,
         fields: manifest.fields.map((f) => ({
           ...f,
-          indicators: kept.get(f.name) ?? 0,
+          indicators: kept[r].get(f.name) ?? 0,
         })),
       },
-      documents,
-    };
+      documents: documents[r],
+    }));
   };
+  // learned models of one prefix by ridge: entering the ridge axis, every
+  // penalty it will try is fitted with the first (the counts shared)
+  let learned:
+    | { key: string; byRidge: Map<number, Model<IndicatorDocument>> }
+    | undefined;
+  let ridgesAhead: number[] = [];
   const modelOf = (s: TuneSetting) => {
-    const key = `${s.minRootLlr}/${s.maxIndicatorsPerItem}/${s.weights}/${
+    const prefixKey = `${s.minRootLlr}/${s.maxIndicatorsPerItem}`;
+    const key = `${prefixKey}/${s.weights}/${
       s.weights === "learned" ? s.ridge : ""
     }`;
     if (last?.key === key) return last.recommender;
     last = undefined;
-    const cut = fields.map(limits(s));
-    const documents = base.documents.map((doc) => {
-      const record = doc as unknown as Record<string, string[]>;
-      let out: IndicatorDocument | undefined;
-      fields.forEach((f, j) => {
-        const ids = record[f], scores = doc.scores[f];
-        if (!ids?.length) return;
-        const [t, k] = cut[j];
-        const max = Math.min(k, ids.length);
-        let n = 0;
-        while (n < max && scores[n] >= t) n++;
-        if (n === ids.length) return;
-        out ??= { ...doc, scores: { ...doc.scores } };
-        (out as unknown as Record<string, string[]>)[f] = ids.slice(0, n);
-        out.scores[f] = scores.slice(0, n);
+    if (learned?.key !== prefixKey) learned = undefined;
+    let weighted = s.weights === "learned"
+      ? learned?.byRidge.get(s.ridge)
+      : undefined;
+    if (!weighted) {
+      const cut = fields.map(limits(s));
+      const documents = base.documents.map((doc) => {
+        const record = doc as unknown as Record<string, string[]>;
+        let out: IndicatorDocument | undefined;
+        fields.forEach((f, j) => {
+          const ids = record[f], scores = doc.scores[f];
+          if (!ids?.length) return;
+          const [t, k] = cut[j];
+          const max = Math.min(k, ids.length);
+          let n = 0;
+          while (n < max && scores[n] >= t) n++;
+          if (n === ids.length) return;
+          out ??= { ...doc, scores: { ...doc.scores } };
+          (out as unknown as Record<string, string[]>)[f] = ids.slice(0, n);
+          out.scores[f] = scores.slice(0, n);
+        });
+        return out ?? doc;
       });
-      return out ?? doc;
-    });
-    check();
-    const prefix = { manifest: base.manifest, documents };
-    const weighted = s.weights === "learned"
-      ? learnInSlices(reweightModel(prefix, "llr"), s.ridge)
-      : reweightModel(prefix, s.weights);
+      check();
+      const prefix = { manifest: base.manifest, documents };
+      if (s.weights === "learned") {
+        const ridges = [
+          s.ridge,
+          ...ridgesAhead.filter((r) => r !== s.ridge),
+        ];
+        ridgesAhead = [];
+        const models = learnInSlices(reweightModel(prefix, "llr"), ridges);
+        learned ??= { key: prefixKey, byRidge: new Map() };
+        ridges.forEach((r, i) => learned!.byRidge.set(r, models[i]));
+        weighted = models[0];
+      } else weighted = reweightModel(prefix, s.weights);
+    }
     check();
     const recommender = new EmbeddedRecommender(weighted, {
       maxQueryEvents: MAX_HISTORY,
@@ -581,6 +610,9 @@ async function search(
     if (axis === "secondaryBoost" && secondary.length === 0) continue;
     if (axis === "ridge" && best.weights !== "learned") continue;
     const current = stripScore(best);
+    if (axis === "ridge") {
+      ridgesAhead = grid.ridge.filter((r) => r !== best.ridge);
+    }
     for (const value of grid[axis]) {
       if (value === current[axis]) continue;
       const candidate = { ...current, [axis]: value };
@@ -598,7 +630,7 @@ async function search(
       }
     }
   }
-  last = undefined;
+  last = learned = undefined;
   const tried = [...scores.values()].sort((a, b) =>
     better(a, b) ? -1 : better(b, a) ? 1 : 0
   );
@@ -618,7 +650,7 @@ async function search(
 }
 
 /** Slices of the documents whose weights are learned between budget checks. */
-const LEARN_SLICES = 16;
+const LEARN_SLICES = 64;
 
 /** A matrix whose transpose is already made. */
 class Transposed extends SparseBinaryMatrix {
