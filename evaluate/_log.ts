@@ -10,6 +10,21 @@
  * (evaluate.ts) rule for rule, including the order of the random draws and
  * of the test users (`_log_test.ts` proves it against them).
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EventLog } from "./_log.ts";
+ *
+ * const e = (item: string, t: number) => ({ user: "u", item, event: "buy", timestamp: t });
+ * const log = await EventLog.read([e("a", 1), e("b", 2)]);
+ * const { heldOut, users, relevant } = log.carve({
+ *   protocol: "last-k", primaryEvent: "buy", seed: 43, fraction: 0.9,
+ * });
+ * assert.deepEqual([...heldOut], [0, 1]);
+ * assert.equal(log.items.idOf(relevant(0)[0]), "b");
+ * assert.deepEqual(log.history(users[0], heldOut, 10), { buy: ["a"] });
+ * ```
+ *
  * @module
  */
 
@@ -72,15 +87,6 @@ export class EventLog {
   /** Number of events. */
   get length(): number {
     return this.#length;
-  }
-
-  /** Bytes held, for progress lines. */
-  get byteLength(): number {
-    return this.#user.byteLength * 2 + this.#type.byteLength +
-      this.#time.byteLength + this.users.byteLength + this.items.byteLength +
-      (this.#byUser?.byteLength ?? 0) + (this.#userPtr?.byteLength ?? 0) +
-      (this.#bytes?.bytes.byteLength ?? 0) +
-      (this.#bytes ? 4 * (this.users.size + this.items.size + 2) : 0);
   }
 
   /**
@@ -173,7 +179,7 @@ export class EventLog {
    */
   carve(options: CarveOptions): Carved {
     const primary = this.#typeCode.get(options.primaryEvent) ?? -1;
-    if (options.protocol === "time") return this.#time_(options, primary);
+    if (options.protocol === "time") return this.#carveByTime(options, primary);
     const { ptr, order } = this.#grouped();
     const heldOut = new Uint8Array(this.#length);
     const users: number[] = [];
@@ -254,7 +260,7 @@ export class EventLog {
 
   // the time protocol: train before the cutoff; test users in the order of
   // their first primary event after it
-  #time_(options: CarveOptions, primary: number): Carved {
+  #carveByTime(options: CarveOptions, primary: number): Carved {
     const n = this.#length;
     let min = Infinity, max = -Infinity;
     for (let e = 0; e < n; e++) {

@@ -7,12 +7,22 @@
  * `(tuned)` model) and `deno task build-index --tune` (which records the
  * result in the model's manifest and builds with it).
  *
- * The search starts from the build's own settings, then tries each axis in
- * turn, cheapest first (history length and field boosts need no rebuild,
- * weightings only a reweighting or a refit, indicators per item and the
- * threshold a new build), keeping the best value of each axis before the
- * next; it stops starting new work when the budget is spent and keeps the
- * best setting found.
+ * The search starts from the build's own settings (always scored first, so
+ * the choice is never worse than them on validation), then tries each axis
+ * in turn, cheapest first (history length and field boosts need no new
+ * model, weightings only a reweighting or a refit), keeping the best value
+ * of each axis before the next.
+ *
+ * Bounded on large logs: settings are scored on a seeded sample of the
+ * validation users ({@linkcode DEFAULT_TUNE_USERS} at most); the training
+ * interactions are built once, and co-occurrences counted once, at the
+ * loosest threshold and the largest top-k of the grid (every setting's rows
+ * are a prefix of those: rows are sorted by score, then id); the ridge
+ * axis fits all its penalties on one count per item; only the history
+ * fields and the items with primary events (what a user's list can hold)
+ * are scored, one model held at a time. The time budget is checked between
+ * settings and while one is fitted and scored: a setting it interrupts is
+ * dropped, and the best setting scored is kept.
  *
  * @example
  * ```ts
