@@ -7,11 +7,7 @@
  */
 
 import { ConfigError } from "../errors/mod.ts";
-import {
-  readEventBatches,
-  readEventColumns,
-  type SkipReport,
-} from "../events/read.ts";
+import { readEventColumns, type SkipReport } from "../events/read.ts";
 import type { EventFormat } from "../events/format.ts";
 import type { EventColumns } from "../events/columns.ts";
 import {
@@ -107,8 +103,12 @@ Tuning (settings: tune):
                          figures in the model's manifest, and build with it
   --tune-protocol P      last-k (default: each user's last primary item held
                          out), stratified (per-user 75/25) or time (last 10%)
-  --tune-budget X        stop starting new settings after X times the first
-                         build (default 4)
+  --tune-budget X        time budget: the search stops (dropping a setting
+                         under way) once it has taken X times its first
+                         setting, counted from reading the log (about one
+                         plain build; default 4), and keeps the best scored;
+                         settings are scored on a seeded sample of at most
+                         5000 validation users (settings: tune.maxUsers)
 
 Output:
   --out FILE             write the model as NDJSON (.gz compresses); written
@@ -546,7 +546,8 @@ async function streamingBuild(
   return model;
 }
 
-// --tune: the whole log in memory, a validation split, the search
+// --tune: the log in typed columns, a validation split, the search on a
+// sample of its users under the time budget, then the build
 async function tunedBuild(
   events: string,
   format: EventFormat,
@@ -556,14 +557,43 @@ async function tunedBuild(
   source: { events: string; format?: string },
   tuning: TunedBuildOptions,
 ): Promise<LazyIndicatorModel> {
-  console.error(`reading ${events} (tuning holds the log in memory)`);
+  let eventsRead = 0;
+  const reading = progressBar(
+    `reading ${events} (tuning holds it in typed columns)`,
+    (await Deno.stat(events)).size,
+    {
+      unit: "bytes",
+      detail: () => `events: ${eventsRead.toLocaleString("en")}`,
+    },
+  );
+  async function* counted(
+    batches: AsyncIterable<EventColumns>,
+  ): AsyncGenerator<EventColumns> {
+    for await (const batch of batches) {
+      eventsRead += batch.length;
+      yield batch;
+    }
+    reading.done();
+  }
   const model = await buildTuned(
-    readEventBatches(events, format, { onError, skipped }),
-    { ...options, source },
+    counted(readEventColumns(events, format, {
+      onError,
+      skipped,
+      onProgress: (read) => reading.update(read),
+      parallel: options.workers !== 0 &&
+        (navigator.hardwareConcurrency ?? 1) > 1,
+    })),
+    {
+      ...options,
+      memoryBudget: options.memoryBudget ?? defaultMemoryBudget(),
+      source,
+    },
     tuning,
   );
-  const index = new Map(model.documents.map((d, i) => [d.id, i]));
-  return { ...model, itemIndex: (id) => index.get(id), release() {} };
+  if (model.tuning.stopped) {
+    console.error(`tuning stopped: ${model.tuning.stopped}; kept the best`);
+  }
+  return model;
 }
 
 async function checkReadable(flag: string, path: string, dirOk = false) {
@@ -944,7 +974,9 @@ function tuneOptions(
     maxUsers: settings.tune?.maxUsers,
     onProgress: (s, done) =>
       console.error(
-        `  tuning ${done}: ${describeSetting(s)}: nDCG@10 ${s.ndcg.toFixed(4)}`,
+        `  tuning ${done}: ${describeSetting(s)}: nDCG@10 ${
+          s.ndcg.toFixed(4)
+        } [${s.ndcgInterval.map((x) => x.toFixed(4)).join(", ")}]`,
       ),
   };
 }

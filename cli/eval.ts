@@ -427,8 +427,9 @@ export async function evalCommand(args: string[]): Promise<void> {
           ),
       });
       const best = tuned.best;
+      if (tuned.stopped) console.error(`tuning stopped: ${tuned.stopped}`);
       console.error(
-        `best on validation (${tuned.users} users, ${tuned.tried.length} settings in ${
+        `best on validation (${tuned.users} of ${tuned.eligibleUsers} users, ${tuned.tried.length} settings in ${
           (tuned.millis / 1000).toFixed(0)
         } s${tuned.complete ? "" : ", budget reached"}): ${
           describeSetting(best)

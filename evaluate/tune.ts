@@ -7,12 +7,22 @@
  * `(tuned)` model) and `deno task build-index --tune` (which records the
  * result in the model's manifest and builds with it).
  *
- * The search starts from the build's own settings, then tries each axis in
- * turn, cheapest first (history length and field boosts need no rebuild,
- * weightings only a reweighting or a refit, indicators per item and the
- * threshold a new build), keeping the best value of each axis before the
- * next; it stops starting new work when the budget is spent and keeps the
- * best setting found.
+ * The search starts from the build's own settings (always scored first, so
+ * the choice is never worse than them on validation), then tries each axis
+ * in turn, cheapest first (history length and field boosts need no new
+ * model, weightings only a reweighting or a refit), keeping the best value
+ * of each axis before the next.
+ *
+ * Bounded on large logs: settings are scored on a seeded sample of the
+ * validation users ({@linkcode DEFAULT_TUNE_USERS} at most); the training
+ * interactions are built once, and co-occurrences counted once, at the
+ * loosest threshold and the largest top-k of the grid (every setting's rows
+ * are a prefix of those: rows are sorted by score, then id); the ridge
+ * axis fits all its penalties on one count per item; only the history
+ * fields and the items with primary events (what a user's list can hold)
+ * are scored, one model held at a time. The time budget is checked between
+ * settings and while one is fitted and scored: a setting it interrupts is
+ * dropped, and the best setting scored is kept.
  *
  * @example
  * ```ts
@@ -46,12 +56,14 @@ import {
   timeSplit,
 } from "./evaluate.ts";
 import { cappedRequest, trainedItems } from "./sweep.ts";
+import { EventLog } from "./_log.ts";
 import type { Event } from "../events/format.ts";
 import {
-  buildIndicators,
+  buildIndicatorsLazily,
   type BuildOptions,
   DEFAULT_MAX_INDICATORS_PER_ITEM,
-  type IndicatorModel,
+  indicatorDocuments,
+  type LazyIndicatorModel,
   resolveThreshold,
 } from "../indicators/build.ts";
 import {
@@ -59,9 +71,11 @@ import {
   type Interactions,
   InteractionsBuilder,
 } from "../indicators/interactions.ts";
-import { DEFAULT_RIDGE, learnWeights } from "../indicators/learned.ts";
+import { SparseBinaryMatrix } from "../indicators/sparse.ts";
+import { withMinEventsPerUser } from "../indicators/min_events.ts";
+import { DEFAULT_RIDGE, learnWeightsEach } from "../indicators/learned.ts";
 import { DEFAULT_WEIGHTING, reweightModel } from "../indicators/weights.ts";
-import type { Model, Weighting } from "../model/manifest.ts";
+import { manifestFor, type Model, type Weighting } from "../model/manifest.ts";
 import type { IndicatorDocument } from "../model/document.ts";
 import {
   DEFAULT_MAX_QUERY_EVENTS,
@@ -89,10 +103,12 @@ export interface TuneSetting {
 
 /** A setting with its validation figures. */
 export interface TuneScore extends TuneSetting {
-  /** nDCG@10 on the validation split. */
+  /** nDCG@10 on the validation users. */
   ndcg: number;
-  /** Recall@10 on the validation split. */
+  /** Recall@10 on the validation users. */
   recall: number;
+  /** Bootstrap 95% interval of nDCG@10. */
+  ndcgInterval: [number, number];
 }
 
 /** The values tried on each axis. */
@@ -121,11 +137,21 @@ export const TUNE_GRID: TuneGrid = {
   minRootLlr: [0, 1.96, 2.58, 3.29, 5],
 };
 
-/** Default budget: this many times the first (plain) build. */
+/**
+ * Default budget: the search stops once it has taken this many times its
+ * first setting (for `build-index --tune`, from reading the log to the
+ * defaults' validation figures: about one plain build).
+ */
 export const DEFAULT_TUNE_BUDGET = 4;
 
-/** Default cap on validation users (a seeded sample beyond it). */
+/**
+ * Default cap on validation users: a seeded sample beyond it (nDCG@10's
+ * 95% interval is then about ±0.01 wide).
+ */
 export const DEFAULT_TUNE_USERS = 5000;
+
+/** Default seed of the validation users' sample. */
+export const DEFAULT_TUNE_SEED = 7;
 
 /** Options of {@linkcode tune}. */
 export interface TuneOptions {
@@ -140,8 +166,10 @@ export interface TuneOptions {
   /** Values to try, per axis (default {@linkcode TUNE_GRID}). */
   grid?: Partial<TuneGrid>;
   /**
-   * Time budget, as a multiple of the first build (default
-   * {@linkcode DEFAULT_TUNE_BUDGET}); `budgetMs` wins when set.
+   * Time budget, as a multiple of the first setting's time (default
+   * {@linkcode DEFAULT_TUNE_BUDGET}); `budgetMs` wins when set. Checked
+   * between settings and while one is built and scored: a setting the
+   * budget interrupts is dropped, and the best one scored is kept.
    */
   budget?: number;
   /** Time budget in milliseconds. */
@@ -151,10 +179,17 @@ export interface TuneOptions {
    * event (the stratified protocol), not just the primary history.
    */
   excludeTrained?: boolean;
-  /** At most this many validation users, a seeded sample (default 5000). */
+  /**
+   * At most this many validation users, a seeded sample (default
+   * {@linkcode DEFAULT_TUNE_USERS}).
+   */
   maxUsers?: number;
+  /** Seed of that sample (default {@linkcode DEFAULT_TUNE_SEED}). */
+  seed?: number;
   /** Called after each setting is scored. */
   onProgress?: (score: TuneScore, done: number) => void;
+  /** The clock, in milliseconds (default `performance.now`; for tests). */
+  clock?: () => number;
 }
 
 /** What {@linkcode tune} found. */
@@ -165,9 +200,13 @@ export interface TuneResult {
   start: TuneScore;
   /** Every setting scored, best first. */
   tried: TuneScore[];
-  /** Validation users scored. */
+  /** Validation users scored (the sample). */
   users: number;
-  /** Milliseconds of the first build (the budget's unit). */
+  /** Validation users the split gave, before sampling. */
+  eligibleUsers: number;
+  /** Seed of the sample. */
+  seed: number;
+  /** Milliseconds of the first setting (the budget's unit). */
   buildMs: number;
   /** The budget, in milliseconds. */
   budgetMs: number;
@@ -175,6 +214,8 @@ export interface TuneResult {
   millis: number;
   /** False when the budget ran out before every axis was searched. */
   complete: boolean;
+  /** Why the search stopped early (when it did). */
+  stopped?: string;
 }
 
 /** A validation protocol: how to carve a split out of training events. */
@@ -191,6 +232,26 @@ export interface ValidationOptions {
   seed?: number;
   /** time: training share of the time range (default 0.9). */
   fraction?: number;
+}
+
+// the protocol's parameters with their defaults: one place for both the
+// Event[] split and the typed log's
+function protocolOf(options: ValidationOptions) {
+  const protocol = options.protocol ?? "last-k";
+  if (!["stratified", "last-k", "time"].includes(protocol)) {
+    throw new ConfigError(
+      "tune.protocol",
+      `must be stratified, last-k or time, got "${protocol}"`,
+    );
+  }
+  return {
+    protocol,
+    primaryEvent: options.primaryEvent,
+    k: options.k,
+    ratio: options.ratio,
+    seed: options.seed ?? 43,
+    fraction: options.fraction ?? 0.9,
+  };
 }
 
 /**
@@ -216,29 +277,31 @@ export function carveValidation(
   events: readonly Event[],
   options: ValidationOptions,
 ): Split {
-  const protocol = options.protocol ?? "last-k";
-  if (protocol === "stratified") {
-    return stratifiedSplit(events, {
-      ratio: options.ratio,
-      seed: options.seed ?? 43,
-    });
+  const p = protocolOf(options);
+  if (p.protocol === "stratified") {
+    return stratifiedSplit(events, { ratio: p.ratio, seed: p.seed });
   }
-  if (protocol === "last-k") {
-    return lastKSplit(events, {
-      k: options.k,
-      primaryEvent: options.primaryEvent,
-    });
+  if (p.protocol === "last-k") {
+    return lastKSplit(events, { k: p.k, primaryEvent: p.primaryEvent });
   }
-  if (protocol === "time") {
-    return timeSplit(events, {
-      fraction: options.fraction ?? 0.9,
-      primaryEvent: options.primaryEvent,
-    });
-  }
-  throw new ConfigError(
-    "tune.protocol",
-    `must be stratified, last-k or time, got "${protocol}"`,
-  );
+  return timeSplit(events, {
+    fraction: p.fraction,
+    primaryEvent: p.primaryEvent,
+  });
+}
+
+/** What the search needs of a validation split. */
+interface Prepared {
+  /** The training events (read once). */
+  train: EventStream;
+  /** The sampled validation users and their relevant items. */
+  test: Map<string, Set<string>>;
+  /** Their training histories, newest first, MAX_HISTORY per type. */
+  history: Map<string, Record<string, string[]>>;
+  /** Validation users before sampling. */
+  eligible: number;
+  /** The sample's seed. */
+  seed: number;
 }
 
 /**
@@ -249,12 +312,38 @@ export function carveValidation(
  * @returns The best setting and every setting tried.
  * @throws {ConfigError} When the split has no test users.
  */
-export async function tune(
+export function tune(
   validation: Split,
   options: TuneOptions,
 ): Promise<TuneResult> {
-  const t0 = performance.now();
-  if (validation.test.size === 0) {
+  const t0 = (options.clock ?? (() => performance.now()))();
+  const users = [...validation.test.keys()];
+  const seed = options.seed ?? DEFAULT_TUNE_SEED;
+  const picked = sampleOf(users.length, options.maxUsers, seed);
+  const test = new Map<string, Set<string>>();
+  for (const i of picked) test.set(users[i], validation.test.get(users[i])!);
+  const history = histories(
+    validation.train.filter((e) => test.has(e.user)),
+    MAX_HISTORY,
+  );
+  return search(
+    { train: validation.train, test, history, eligible: users.length, seed },
+    options,
+    t0,
+  );
+}
+
+/** The budget ran out while a setting was built or scored. */
+class OutOfBudget extends Error {}
+
+async function search(
+  prepared: Prepared,
+  options: TuneOptions,
+  t0: number,
+): Promise<TuneResult> {
+  const { test, history } = prepared;
+  const now = options.clock ?? (() => performance.now());
+  if (test.size === 0) {
     throw new ConfigError(
       "tune",
       "the validation split has no test users (too few users with enough history)",
@@ -263,11 +352,7 @@ export async function tune(
   const build = options.build;
   const primary = build.primaryEvent;
   const grid: TuneGrid = { ...TUNE_GRID, ...options.grid };
-  const split = sampleUsers(validation, options.maxUsers ?? DEFAULT_TUNE_USERS);
-  const history = histories(split.train, MAX_HISTORY);
   const trained = options.excludeTrained ? trainedItems(history) : undefined;
-  const interactions: Interactions = (await new InteractionsBuilder(build)
-    .addAll(split.train)).build();
   // a threshold given as a significance level becomes its root-LLR value
   const start: TuneSetting = {
     minRootLlr: resolveThreshold(build),
@@ -278,57 +363,214 @@ export async function tune(
     maxQueryEvents: options.start?.maxQueryEvents ?? DEFAULT_MAX_QUERY_EVENTS,
     secondaryBoost: options.start?.secondaryBoost ?? 1,
   };
-  // models by (threshold, top-k): the counted base; then by weighting
-  const bases = new Map<string, Model<IndicatorDocument>>();
-  const models = new Map<string, EmbeddedRecommender>();
-  const scores = new Map<string, TuneScore>();
-  let secondary: string[] = [];
-  const baseOf = async (s: TuneSetting) => {
-    const key = `${s.minRootLlr}/${s.maxIndicatorsPerItem}`;
-    let base = bases.get(key);
-    if (!base) {
-      const { significance: _, ...rest } = build;
-      const built = await buildIndicators(split.train, {
-        ...rest,
-        minRootLlr: s.minRootLlr,
-        maxIndicatorsPerItem: s.maxIndicatorsPerItem,
-        weights: "llr",
-      });
-      base = { manifest: built.manifest, documents: built.documents };
-      secondary = built.fields.filter((f) => f.startsWith("indicators_"));
-      bases.set(key, base);
-    }
-    return base;
+  // no deadline until the first setting is scored (it is the unit)
+  let deadline = Infinity;
+  const check = () => {
+    if (now() >= deadline) throw new OutOfBudget();
   };
-  const modelOf = async (s: TuneSetting) => {
-    const key = `${s.minRootLlr}/${s.maxIndicatorsPerItem}/${s.weights}/${
+  // the training interactions, once: every setting is computed from them
+  const {
+    significance: _,
+    rankings: __,
+    onProgress: ___,
+    fields: own = {},
+    similarEvent: ____,
+    ...rest
+  } = build;
+  const builder = new InteractionsBuilder(rest);
+  await builder.addAll(prepared.train);
+  const interactions = withMinEventsPerUser(
+    builder.build(),
+    build.minEventsPerUser,
+    { inPlace: true },
+  );
+  // every setting's rows are a prefix of the rows counted at the loosest
+  // threshold and the largest top-k (rows are sorted by score, then id):
+  // co-occurrences are counted once. History fields only: user requests
+  // never query similar_ fields.
+  const limits =
+    (s: Pick<TuneSetting, "minRootLlr" | "maxIndicatorsPerItem">) =>
+    (field: string): [number, number] => {
+      const o = own[field] ?? {};
+      return [
+        o.minRootLlr !== undefined || o.significance !== undefined
+          ? resolveThreshold(o)
+          : s.minRootLlr,
+        o.maxIndicatorsPerItem ?? s.maxIndicatorsPerItem,
+      ];
+    };
+  // the loosest threshold and the largest top-k of any setting, any field
+  const loose = ["indicators", ...Object.keys(own)].flatMap((field) =>
+    [
+      start,
+      ...grid.minRootLlr.map((minRootLlr) => ({ ...start, minRootLlr })),
+      ...grid.maxIndicatorsPerItem.map((maxIndicatorsPerItem) => ({
+        ...start,
+        maxIndicatorsPerItem,
+      })),
+    ].map((s) => limits(s)(field))
+  );
+  let counted:
+    | { documents: IndicatorDocument[]; fields: string[] }
+    | undefined = indicatorDocuments(interactions, {
+      ...rest,
+      minRootLlr: Math.min(...loose.map(([t]) => t)),
+      maxIndicatorsPerItem: Math.max(...loose.map(([, k]) => k)),
+      similarEvent: null,
+      weights: "none",
+    });
+  const fields = counted.fields;
+  const secondary = fields.filter((f) => f.startsWith("indicators_"));
+  // the documents a list can hold: a history matches only items with
+  // primary events (popularity > 0); the others come as backfill after all
+  // of those, so they are left out unless a list could reach them (the
+  // list is evaluate's 20, beside what the user's request excludes)
+  const popular = counted.documents.filter((d) =>
+    Number(d.metadata?.popularity ?? 0) > 0
+  );
+  let excluded = 0;
+  for (const [u, h] of history) {
+    let n = trained?.get(u)?.length ?? 0;
+    for (const items of Object.values(h)) n += items.length;
+    excluded = Math.max(excluded, n);
+  }
+  const documents = popular.length >= 20 + excluded
+    ? popular
+    : counted.documents;
+  counted = undefined; // the other documents can go
+  const base: Model<IndicatorDocument> = {
+    manifest: manifestFor(documents, { primaryEvent: primary }),
+    documents,
+  };
+  // the model of a setting: its prefix of each row, then its weights; the
+  // last one is kept (settings on the serving axes share it)
+  let last: { key: string; recommender: EmbeddedRecommender } | undefined;
+  // learned weights, a slice of the documents at a time (each document is
+  // fitted on its own) so that the budget is checked while they are fitted;
+  // the column transposes every slice needs are made once
+  const transposes = new Map<string, SparseBinaryMatrix | undefined>();
+  const columns: Interactions = {
+    users: interactions.users,
+    items: interactions.items,
+    eventTypes: interactions.eventTypes,
+    eventsRead: interactions.eventsRead,
+    itemRanks: () => interactions.itemRanks(),
+    matrix: (type) => {
+      if (!transposes.has(type)) {
+        const m = interactions.matrix(type);
+        transposes.set(type, m && new Transposed(m, m.transpose()));
+      }
+      return transposes.get(type);
+    },
+  };
+  const learnInSlices = (
+    model: Model<IndicatorDocument>,
+    ridges: number[],
+  ): Model<IndicatorDocument>[] => {
+    const documents = ridges.map((): IndicatorDocument[] => []);
+    const kept = ridges.map(() => new Map<string, number>());
+    let manifests = ridges.map(() => model.manifest);
+    const step = Math.max(1, Math.ceil(model.documents.length / LEARN_SLICES));
+    for (let at = 0; at < model.documents.length; at += step) {
+      check();
+      const slices = learnWeightsEach(
+        {
+          manifest: model.manifest,
+          documents: model.documents.slice(at, at + step),
+        },
+        columns,
+        ridges,
+      );
+      slices.forEach((slice, r) => {
+        for (const d of slice.documents) documents[r].push(d);
+        for (const f of slice.manifest.fields) {
+          kept[r].set(f.name, (kept[r].get(f.name) ?? 0) + (f.indicators ?? 0));
+        }
+      });
+      manifests = slices.map((slice) => slice.manifest);
+    }
+    return manifests.map((manifest, r) => ({
+      manifest: {
+        ...manifest,
+        fields: manifest.fields.map((f) => ({
+          ...f,
+          indicators: kept[r].get(f.name) ?? 0,
+        })),
+      },
+      documents: documents[r],
+    }));
+  };
+  // learned models of one prefix by ridge: entering the ridge axis, every
+  // penalty it will try is fitted with the first (the counts shared)
+  let learned:
+    | { key: string; byRidge: Map<number, Model<IndicatorDocument>> }
+    | undefined;
+  let ridgesAhead: number[] = [];
+  const modelOf = (s: TuneSetting) => {
+    const prefixKey = `${s.minRootLlr}/${s.maxIndicatorsPerItem}`;
+    const key = `${prefixKey}/${s.weights}/${
       s.weights === "learned" ? s.ridge : ""
     }`;
-    let model = models.get(key);
-    if (!model) {
-      const base = await baseOf(s);
-      const weighted = s.weights === "learned"
-        ? learnWeights(base, interactions, { ridge: s.ridge })
-        : reweightModel(base, s.weights);
-      model = new EmbeddedRecommender(weighted, {
-        maxQueryEvents: MAX_HISTORY,
+    if (last?.key === key) return last.recommender;
+    last = undefined;
+    if (learned?.key !== prefixKey) learned = undefined;
+    let weighted = s.weights === "learned"
+      ? learned?.byRidge.get(s.ridge)
+      : undefined;
+    if (!weighted) {
+      const cut = fields.map(limits(s));
+      const documents = base.documents.map((doc) => {
+        const record = doc as unknown as Record<string, string[]>;
+        let out: IndicatorDocument | undefined;
+        fields.forEach((f, j) => {
+          const ids = record[f], scores = doc.scores[f];
+          if (!ids?.length) return;
+          const [t, k] = cut[j];
+          const max = Math.min(k, ids.length);
+          let n = 0;
+          while (n < max && scores[n] >= t) n++;
+          if (n === ids.length) return;
+          out ??= { ...doc, scores: { ...doc.scores } };
+          (out as unknown as Record<string, string[]>)[f] = ids.slice(0, n);
+          out.scores[f] = scores.slice(0, n);
+        });
+        return out ?? doc;
       });
-      models.set(key, model);
+      check();
+      const prefix = { manifest: base.manifest, documents };
+      if (s.weights === "learned") {
+        const ridges = [
+          s.ridge,
+          ...ridgesAhead.filter((r) => r !== s.ridge),
+        ];
+        ridgesAhead = [];
+        const models = learnInSlices(reweightModel(prefix, "llr"), ridges);
+        learned ??= { key: prefixKey, byRidge: new Map() };
+        ridges.forEach((r, i) => learned!.byRidge.set(r, models[i]));
+        weighted = models[0];
+      } else weighted = reweightModel(prefix, s.weights);
     }
-    return model;
+    check();
+    const recommender = new EmbeddedRecommender(weighted, {
+      maxQueryEvents: MAX_HISTORY,
+    });
+    last = { key, recommender };
+    return recommender;
   };
+  const scores = new Map<string, TuneScore>();
   const score = async (s: TuneSetting): Promise<TuneScore> => {
     const key = JSON.stringify(s);
     const known = scores.get(key);
     if (known) return known;
-    const recommender = await modelOf(s);
+    const recommender = modelOf(s);
     const fieldBoosts = Object.fromEntries(
       secondary.map((f) => [f, s.secondaryBoost]),
     );
     const result = await evaluate(
       recommender,
-      split,
+      { train: [], test },
       (u): RecommendRequest => {
+        check();
         const capped = cappedRequest(
           history.get(u) ?? {},
           primary,
@@ -343,22 +585,23 @@ export async function tune(
       },
       { catalogue: recommender.size, ks: [10] },
     );
-    const scored = {
+    const scored: TuneScore = {
       ...s,
       ndcg: result.atK[10].mean.ndcg,
       recall: result.atK[10].mean.recall,
+      ndcgInterval: result.atK[10].interval.ndcg,
     };
     scores.set(key, scored);
     options.onProgress?.(scored, scores.size);
     return scored;
   };
-  const tb = performance.now();
   const first = await score(start);
-  const buildMs = performance.now() - tb;
+  const buildMs = now() - t0;
   const budgetMs = options.budgetMs ??
     (options.budget ?? DEFAULT_TUNE_BUDGET) * buildMs;
+  deadline = t0 + budgetMs;
   let best = first;
-  let complete = true;
+  let stopped: string | undefined;
   const better = (a: TuneScore, b: TuneScore) =>
     a.ndcg > b.ndcg || (a.ndcg === b.ndcg && a.recall > b.recall);
   const axes: (keyof TuneGrid)[] = [
@@ -369,20 +612,35 @@ export async function tune(
     "maxIndicatorsPerItem",
     "minRootLlr",
   ];
+  const spent = () =>
+    `the time budget (${
+      (budgetMs / 1000).toFixed(1)
+    } s) ran out after ${scores.size} settings`;
   search: for (const axis of axes) {
     if (axis === "secondaryBoost" && secondary.length === 0) continue;
     if (axis === "ridge" && best.weights !== "learned") continue;
-    const current = best;
+    const current = stripScore(best);
+    if (axis === "ridge") {
+      ridgesAhead = grid.ridge.filter((r) => r !== best.ridge);
+    }
     for (const value of grid[axis]) {
       if (value === current[axis]) continue;
-      if (performance.now() - tb >= budgetMs) {
-        complete = false;
+      const candidate = { ...current, [axis]: value };
+      if (now() >= deadline) {
+        stopped = spent();
         break search;
       }
-      const s = await score({ ...stripScore(current), [axis]: value });
-      if (better(s, best)) best = s;
+      try {
+        const s = await score(candidate);
+        if (better(s, best)) best = s;
+      } catch (error) {
+        if (!(error instanceof OutOfBudget)) throw error;
+        stopped = `${spent()} (${describeSetting(candidate)} dropped unscored)`;
+        break search;
+      }
     }
   }
+  last = learned = undefined;
   const tried = [...scores.values()].sort((a, b) =>
     better(a, b) ? -1 : better(b, a) ? 1 : 0
   );
@@ -390,33 +648,56 @@ export async function tune(
     best,
     start: first,
     tried,
-    users: split.test.size,
+    users: test.size,
+    eligibleUsers: prepared.eligible,
+    seed: prepared.seed,
     buildMs,
     budgetMs,
-    millis: performance.now() - t0,
-    complete,
+    millis: now() - t0,
+    complete: stopped === undefined,
+    ...(stopped ? { stopped } : {}),
   };
+}
+
+/** Slices of the documents whose weights are learned between budget checks. */
+const LEARN_SLICES = 64;
+
+/** A matrix whose transpose is already made. */
+class Transposed extends SparseBinaryMatrix {
+  #transposed: SparseBinaryMatrix;
+  constructor(m: SparseBinaryMatrix, transposed: SparseBinaryMatrix) {
+    super(m.rows, m.cols, m.ptr, m.idx);
+    this.#transposed = transposed;
+  }
+  override transpose(): SparseBinaryMatrix {
+    return this.#transposed;
+  }
 }
 
 function stripScore(s: TuneScore): TuneSetting {
-  const { ndcg: _, recall: __, ...setting } = s;
+  const { ndcg: _, recall: __, ndcgInterval: ___, ...setting } = s;
   return setting;
 }
 
-/** At most `max` test users, a seeded sample; the training part unchanged. */
-function sampleUsers(split: Split, max: number): Split {
-  if (split.test.size <= max) return split;
-  const users = [...split.test.keys()];
-  const random = mulberry32(7);
-  for (let i = users.length - 1; i > 0; i--) {
+/**
+ * Which of `n` validation users are scored: all, in order, when there are
+ * at most `max`; else the first `max` of a seeded shuffle.
+ */
+function sampleOf(
+  n: number,
+  max = DEFAULT_TUNE_USERS,
+  seed = DEFAULT_TUNE_SEED,
+): Int32Array {
+  const users = Int32Array.from({ length: n }, (_, i) => i);
+  if (n <= max) return users;
+  const random = mulberry32(seed);
+  for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [users[i], users[j]] = [users[j], users[i]];
+    const x = users[i];
+    users[i] = users[j];
+    users[j] = x;
   }
-  const keep = users.slice(0, max);
-  return {
-    ...split,
-    test: new Map(keep.map((u) => [u, split.test.get(u)!])),
-  };
+  return users.slice(0, max);
 }
 
 /** Options of {@linkcode buildTuned}. */
@@ -427,14 +708,17 @@ export interface TunedBuildOptions
 }
 
 /**
- * `build-index --tune`: reads the events, carves a validation split out of
- * them ({@linkcode carveValidation}), searches the settings
- * ({@linkcode tune}), and builds on every event with the best one. The
+ * `build-index --tune`: reads the events into typed columns (17 bytes an
+ * event, no object per event), carves a validation split out of them (as
+ * {@linkcode carveValidation} does), searches the settings on a seeded
+ * sample of its users ({@linkcode tune}), and builds on every event with
+ * the best one; the documents are lazy, as `buildIndicatorsLazily`'s. The
  * manifest records the chosen build settings per field as any build does,
  * the chosen serving settings in `serving` (`maxQueryEvents`, the
  * secondary fields' boosts), and the search in `tuning` (protocol,
- * validation users, budget, time, the start's and the best's validation
- * figures).
+ * validation users scored and before sampling, the sample's seed, budget,
+ * time, whether and why it stopped early, the start's and the best's
+ * validation figures).
  *
  * @example
  * ```ts
@@ -446,12 +730,15 @@ export interface TunedBuildOptions
  *   const items = u % 2 ? ["a", "b", "c", "d"] : ["e", "f", "g", "h"];
  *   items.forEach((item, t) => events.push({ user: `u${u}`, item, event: "buy", timestamp: t }));
  * }
- * const { manifest } = await buildTuned(events, { primaryEvent: "buy" }, { budget: 2 });
- * assert.equal(manifest.tuning?.protocol, "last-k");
- * assert.equal(typeof manifest.serving?.maxQueryEvents, "number");
+ * const model = await buildTuned(events, { primaryEvent: "buy" }, { budget: 2 });
+ * assert.equal(model.manifest.tuning?.protocol, "last-k");
+ * assert.equal(model.manifest.tuning?.users, 40);
+ * assert.equal(typeof model.manifest.serving?.maxQueryEvents, "number");
+ * assert.equal(model.documents.length, 8);
+ * model.release();
  * ```
  *
- * @param events The whole log (read once, kept in memory).
+ * @param events The whole log (read once, kept in typed columns).
  * @param build The build options to tune.
  * @param options Protocol, budget, users, progress.
  * @returns The model built with the best setting, and the search.
@@ -461,25 +748,42 @@ export async function buildTuned(
   events: EventStream,
   build: BuildOptions,
   options: TunedBuildOptions = {},
-): Promise<IndicatorModel & { tuning: TuneResult }> {
-  const all: Event[] = [];
-  for await (const e of events) {
-    if (Array.isArray(e)) { for (const x of e) all.push(x); }
-    else all.push(e as Event);
-  }
-  const protocol = options.protocol ?? "last-k";
-  const validation = carveValidation(all, {
-    protocol,
+): Promise<LazyIndicatorModel & { tuning: TuneResult }> {
+  const t0 = (options.clock ?? (() => performance.now()))();
+  const log = await EventLog.read(events);
+  const p = protocolOf({
+    protocol: options.protocol,
     primaryEvent: build.primaryEvent,
   });
-  const result = await tune(validation, {
-    ...options,
-    build,
-    excludeTrained: protocol === "stratified",
-  });
+  const carved = log.carve(p);
+  const seed = options.seed ?? DEFAULT_TUNE_SEED;
+  const picked = sampleOf(carved.users.length, options.maxUsers, seed);
+  const test = new Map<string, Set<string>>();
+  const history = new Map<string, Record<string, string[]>>();
+  for (const i of picked) {
+    const u = carved.users[i];
+    const user = log.users.idOf(u);
+    test.set(
+      user,
+      new Set(Array.from(carved.relevant(i), (item) => log.items.idOf(item))),
+    );
+    history.set(user, log.history(u, carved.heldOut, MAX_HISTORY));
+  }
+  const result = await search(
+    {
+      train: log.columns(carved.heldOut),
+      test,
+      history,
+      eligible: carved.users.length,
+      seed,
+    },
+    { ...options, build, excludeTrained: p.protocol === "stratified" },
+    t0,
+  );
   const best = result.best;
   const { significance: _, ...rest } = build;
-  const model = await buildIndicators(all, {
+  const model = await buildIndicatorsLazily(log.columns(), {
+    expectedEvents: log.length,
     ...rest,
     ...(best.minRootLlr === result.start.minRootLlr
       // the build's own threshold, in its own form (a significance level)
@@ -502,12 +806,15 @@ export async function buildTuned(
       : {}),
   };
   model.manifest.tuning = {
-    protocol,
+    protocol: p.protocol,
     users: result.users,
+    eligibleUsers: result.eligibleUsers,
+    seed: result.seed,
     settings: result.tried.length,
     budgetMs: Math.round(result.budgetMs),
     millis: Math.round(result.millis),
     complete: result.complete,
+    ...(result.stopped ? { stopped: result.stopped } : {}),
     start: result.start,
     best,
   };

@@ -35,6 +35,17 @@ export class RidgeFit {
     target: Int32Array,
     ridge: number,
   ): Float64Array {
+    return this.solveEach(users, target, [ridge])[0];
+  }
+
+  /**
+   * {@linkcode RidgeFit.solve} for each penalty, G and r counted once.
+   */
+  solveEach(
+    users: readonly Int32Array[],
+    target: Int32Array,
+    ridges: readonly number[],
+  ): Float64Array[] {
     const m = users.length;
     const count = this.#count, start = this.#start, touched = this.#touched;
     let nTouched = 0, entries = 0;
@@ -80,8 +91,13 @@ export class RidgeFit {
     for (let t = 0; t < nTouched; t++) {
       start[touched[t]] = count[touched[t]] = 0;
     }
-    for (let i = 0; i < m; i++) g[i * m + i] += ridge;
-    return choleskySolve(g, r, m);
+    // the last penalty solves in place
+    return ridges.map((ridge, at) => {
+      const last = at === ridges.length - 1;
+      const a = last ? g : g.slice(), b = last ? r : r.slice();
+      for (let i = 0; i < m; i++) a[i * m + i] += ridge;
+      return choleskySolve(a, b, m);
+    });
   }
 }
 

@@ -138,8 +138,53 @@ export function learnWeights(
   interactions: Interactions,
   options: LearnOptions = {},
 ): Model<IndicatorDocument> {
-  const ridge = options.ridge ?? DEFAULT_RIDGE;
-  checkRidge(ridge);
+  return learnWeightsEach(model, interactions, [
+    options.ridge ?? DEFAULT_RIDGE,
+  ])[0];
+}
+
+/**
+ * {@linkcode learnWeights} for each of several ridge penalties, each
+ * item's co-occurrence counts made once for all of them (what a search
+ * over the penalty shares). Model `i` is what `learnWeights` gives with
+ * `ridges[i]`, to the bit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { learnWeights, learnWeightsEach } from "./learned.ts";
+ * import { InteractionsBuilder } from "./interactions.ts";
+ * import { manifestFor } from "../model/manifest.ts";
+ *
+ * const b = new InteractionsBuilder();
+ * for (const [user, item] of [["u", "a"], ["u", "b"], ["v", "a"], ["v", "b"]]) {
+ *   b.add({ user, item, event: "buy", timestamp: 0 });
+ * }
+ * const interactions = b.build();
+ * const documents = [
+ *   { id: "a", indicators: ["b"], scores: { indicators: [1.2] } },
+ *   { id: "b", indicators: ["a"], scores: { indicators: [1.2] } },
+ * ];
+ * const model = { manifest: manifestFor(documents, { primaryEvent: "buy" }), documents };
+ * const [two, fourteen] = learnWeightsEach(model, interactions, [2, 14]);
+ * // (2 + λ) w = 2
+ * assert.deepEqual(two.documents[0].weights, { indicators: [0.5] });
+ * assert.deepEqual(fourteen.documents[0].weights, { indicators: [0.125] });
+ * assert.deepEqual(fourteen, learnWeights(model, interactions, { ridge: 14 }));
+ * ```
+ *
+ * @param model A model built from these interactions (same history cap).
+ * @param interactions The interactions the model was built from.
+ * @param ridges The penalties.
+ * @returns One new model per penalty, in order.
+ * @throws {ConfigError} For an invalid ridge penalty.
+ */
+export function learnWeightsEach(
+  model: Model<IndicatorDocument>,
+  interactions: Interactions,
+  ridges: readonly number[],
+): Model<IndicatorDocument>[] {
+  for (const ridge of ridges) checkRidge(ridge);
   const primary = model.manifest.primaryEvent;
   const items = interactions.items;
   const fields = model.manifest.fields.filter((f) => f.rows === primary);
@@ -159,8 +204,11 @@ export function learnWeights(
     ? byUser.get(primary) ?? target.transpose()
     : undefined;
   const fit = new RidgeFit(interactions.users.size);
-  const kept = new Map<string, number>(fields.map((f) => [f.name, 0]));
-  const documents = model.documents.map((doc) => {
+  const kept = ridges.map(() =>
+    new Map<string, number>(fields.map((f) => [f.name, 0]))
+  );
+  const documents = ridges.map((): IndicatorDocument[] => []);
+  for (const doc of model.documents) {
     const record = doc as unknown as Record<string, string[]>;
     const d = items.indexOf(doc.id);
     // the candidates: (field, item index) for every history field
@@ -174,47 +222,54 @@ export function learnWeights(
         }
       });
     });
-    const out = { ...doc } as IndicatorDocument;
-    const weights: Record<string, number[]> = { ...doc.weights };
-    const scores: Record<string, number[]> = { ...doc.scores };
-    const outRecord = out as unknown as Record<string, string[]>;
-    const b = d === undefined || !targetUsers || candidates.length === 0
-      ? new Float64Array(0)
-      : fit.solve(
+    const solved = d === undefined || !targetUsers || candidates.length === 0
+      ? ridges.map(() => new Float64Array(0))
+      : fit.solveEach(
         candidates.map((c) => transposes[c.field]!.row(c.item)),
         targetUsers.row(d),
-        ridge,
+        ridges,
       );
-    fields.forEach((f, field) => {
-      const ids: string[] = [];
-      const w: number[] = [];
-      const s: number[] = [];
-      const own = doc.scores?.[f.name];
-      candidates.forEach((c, j) => {
-        if (c.field !== field || !(b[j] > MIN_LEARNED_WEIGHT)) return;
-        ids.push(record[f.name][c.at]);
-        w.push(b[j]);
-        if (own) s.push(own[c.at]);
+    solved.forEach((b, r) => {
+      const out = { ...doc } as IndicatorDocument;
+      const weights: Record<string, number[]> = { ...doc.weights };
+      const scores: Record<string, number[]> = { ...doc.scores };
+      const outRecord = out as unknown as Record<string, string[]>;
+      fields.forEach((f, field) => {
+        const ids: string[] = [];
+        const w: number[] = [];
+        const s: number[] = [];
+        const own = doc.scores?.[f.name];
+        candidates.forEach((c, j) => {
+          if (c.field !== field || !(b[j] > MIN_LEARNED_WEIGHT)) return;
+          ids.push(record[f.name][c.at]);
+          w.push(b[j]);
+          if (own) s.push(own[c.at]);
+        });
+        if (record[f.name] === undefined) return;
+        outRecord[f.name] = ids;
+        weights[f.name] = w;
+        if (own) scores[f.name] = s;
+        kept[r].set(f.name, kept[r].get(f.name)! + ids.length);
       });
-      if (record[f.name] === undefined) return;
-      outRecord[f.name] = ids;
-      weights[f.name] = w;
-      if (own) scores[f.name] = s;
-      kept.set(f.name, kept.get(f.name)! + ids.length);
+      out.weights = weights;
+      out.scores = scores;
+      documents[r].push(out);
     });
-    out.weights = weights;
-    out.scores = scores;
-    return out;
-  });
-  return {
+  }
+  return ridges.map((ridge, r) => ({
     manifest: {
       ...model.manifest,
       fields: model.manifest.fields.map((f): FieldManifest =>
         f.rows === primary
-          ? { ...f, weights: "learned", ridge, indicators: kept.get(f.name)! }
+          ? {
+            ...f,
+            weights: "learned",
+            ridge,
+            indicators: kept[r].get(f.name)!,
+          }
           : f
       ),
     },
-    documents,
-  };
+    documents: documents[r],
+  }));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { learnWeights } from "./learned.ts";
+import { learnWeights, learnWeightsEach } from "./learned.ts";
 import { buildIndicators } from "./build.ts";
 import { InteractionsBuilder } from "./interactions.ts";
 import { mulberry32 } from "../random/mod.ts";
@@ -131,5 +131,29 @@ Deno.test("learnWeights leaves its input alone and drops nothing it cannot weigh
   assert.throws(
     () => learnWeights(model, interactions, { ridge: -1 }),
     /ridge must be a positive number, got -1/,
+  );
+});
+
+Deno.test("learnWeightsEach gives each penalty's learnWeights model, to the bit", async () => {
+  const events = randomLog(5);
+  const model = await buildIndicators(events, {
+    primaryEvent: "buy",
+    minRootLlr: 0,
+    weights: "llr",
+  });
+  const interactions = (await new InteractionsBuilder().addAll(events))
+    .build();
+  const ridges = [1, 50, 800];
+  const each = learnWeightsEach(model, interactions, ridges);
+  assert.equal(each.length, 3);
+  ridges.forEach((ridge, i) =>
+    assert.deepEqual(each[i], learnWeights(model, interactions, { ridge }))
+  );
+  // the penalties differ: so do the weights
+  assert.notDeepEqual(each[0].documents, each[2].documents);
+  assert.deepEqual(learnWeightsEach(model, interactions, []), []);
+  assert.throws(
+    () => learnWeightsEach(model, interactions, [1, 0]),
+    /ridge must be a positive number, got 0/,
   );
 });
