@@ -11,6 +11,7 @@ import {
   type BuildOptions,
   checkBuildOptions,
   DEFAULT_MAX_INDICATORS_PER_ITEM,
+  DEFAULT_MAX_LEARN_WORK,
   DEFAULT_MIN_ROOT_LLR,
   DEFAULT_SIGNIFICANCE,
   type IndicatorOptions,
@@ -64,9 +65,13 @@ settings file:
                          top-k for field F only (repeatable)
   --weights W            indicator strength, sparse_vector fields scored by
                          weight: learned (default: a ridge regression of each
-                         item on its LLR indicators), llr-idf (root LLR ×
-                         idf), llr (root LLR); or none (keyword fields scored
-                         by BM25, as the Universal Recommender does)
+                         item on its LLR indicators; by default only while
+                         its work stays under ${
+  DEFAULT_MAX_LEARN_WORK.toExponential(0)
+} user entries, else llr-idf,
+                         said on stderr), llr-idf (root LLR × idf), llr (root
+                         LLR); or none (keyword fields scored by BM25, as the
+                         Universal Recommender does)
   --ridge X              ridge penalty of learned weights (default ${DEFAULT_RIDGE})
   --min-events-per-user N
                          leave out users with fewer distinct interactions

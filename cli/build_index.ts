@@ -472,6 +472,15 @@ async function build(
         ms(stats.millis.indicators)
       }; primary "${manifest.primaryEvent}"`,
   );
+  if (stats.learnedWeightsSkipped) {
+    const { work, limit } = stats.learnedWeightsSkipped;
+    console.error(
+      `learned weights skipped: they would read ${work.toExponential(1)} ` +
+        `user entries, past the default limit ${limit.toExponential(0)} ` +
+        `(their work grows with the square of the log); the history fields ` +
+        `keep llr-idf weights; pass --weights learned to learn them anyway`,
+    );
+  }
   for (const name of fields) {
     const f = stats.fields[name];
     console.error(
