@@ -60,7 +60,6 @@ import {
   type ItemIndicators,
   normalizeRequest,
   type Recommendation,
-  type Recommender,
   type RecommendOptions,
   type RecommendRequest,
   type ResolvedServing,
@@ -68,6 +67,8 @@ import {
   type ServingOptions,
 } from "../serving/request.ts";
 import { compareIds } from "../model/document.ts";
+import type { BatchWorkerSource } from "../serving/batch_worker.ts";
+import type { ForkableRecommender } from "../serving/batch.ts";
 
 /**
  * In-memory recommender over a model's documents.
@@ -86,7 +87,7 @@ import { compareIds } from "../model/document.ts";
  * assert.equal(r.size, 1);
  * ```
  */
-export class EmbeddedRecommender implements Recommender {
+export class EmbeddedRecommender implements ForkableRecommender {
   #ids: string[] = [];
   #docs: IndexableDocument[] = [];
   #byId = new Map<string, number>();
@@ -94,6 +95,7 @@ export class EmbeddedRecommender implements Recommender {
   #index: PostingsIndex;
   #fastContext: FastPlanContext;
   #manifest: ModelManifest;
+  #options: ServingOptions;
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
   #sums: Float64Array;
@@ -129,7 +131,10 @@ export class EmbeddedRecommender implements Recommender {
       this.#docs.push(doc);
       this.#metadata.push(doc.metadata);
     }
-    this.#index = indexDocuments(this.#docs, model.manifest);
+    this.#options = options;
+    // a batch worker's copy comes with the index built (fromBatchState)
+    this.#index = PREBUILT.get(model.documents) ??
+      indexDocuments(this.#docs, model.manifest);
     this.#fastContext = {
       primaryEvent: model.manifest.primaryEvent,
       historyFields: historyFields(model.manifest),
@@ -140,6 +145,77 @@ export class EmbeddedRecommender implements Recommender {
     this.#sums = new Float64Array(n);
     this.#touched = new Int32Array(n);
     this.#mark = new Uint8Array(n);
+  }
+
+  /**
+   * Where batch workers come from (see `recommendBatch`'s `workers`): the
+   * worker module, and this recommender's documents, settings and index as
+   * one structured-cloneable state, so that a worker holds the same index
+   * without building it.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EmbeddedRecommender } from "./recommender.ts";
+   * import { manifestFor } from "../model/manifest.ts";
+   *
+   * const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: ["a"] }];
+   * const r = new EmbeddedRecommender({
+   *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+   *   documents,
+   * }, { num: 1 });
+   * const source = r.batchWorker();
+   * assert.match(source.module, /_batch_worker\.ts$/);
+   * // what a worker makes of the state, after the copy postMessage makes
+   * const copy = EmbeddedRecommender.fromBatchState(structuredClone(source.state));
+   * assert.deepEqual(await copy.recommend({ history: ["b"] }), await r.recommend({ history: ["b"] }));
+   * ```
+   *
+   * @returns The worker module's URL and the state.
+   */
+  batchWorker(): BatchWorkerSource {
+    const state: BatchState = {
+      manifest: this.#manifest,
+      documents: this.#docs,
+      options: this.#options,
+      index: this.#index,
+    };
+    return {
+      module: new URL("./_batch_worker.ts", import.meta.url).href,
+      state,
+    };
+  }
+
+  /**
+   * The recommender a batch worker makes from {@linkcode batchWorker}'s
+   * state: the same answers, the index not rebuilt.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EmbeddedRecommender } from "./recommender.ts";
+   * import { manifestFor } from "../model/manifest.ts";
+   *
+   * const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: [] }];
+   * const r = new EmbeddedRecommender({
+   *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+   *   documents,
+   * });
+   * const copy = EmbeddedRecommender.fromBatchState(r.batchWorker().state);
+   * assert.equal(copy.size, 2);
+   * ```
+   *
+   * @param state {@linkcode batchWorker}'s state (or a structured clone).
+   * @returns The recommender.
+   */
+  static fromBatchState(state: unknown): EmbeddedRecommender {
+    const { manifest, documents, options, index } = state as BatchState;
+    PREBUILT.set(documents, index);
+    try {
+      return new EmbeddedRecommender({ manifest, documents }, options);
+    } finally {
+      PREBUILT.delete(documents);
+    }
   }
 
   /** Number of documents indexed. */
@@ -410,6 +486,18 @@ export class EmbeddedRecommender implements Recommender {
     }
   }
 }
+
+// what batch workers are sent: distinct documents, so that the index built
+// over them is the one a new recommender would build
+interface BatchState {
+  manifest: ModelManifest;
+  documents: IndexableDocument[];
+  options: ServingOptions;
+  index: PostingsIndex;
+}
+
+// an index handed to the constructor by fromBatchState
+const PREBUILT = new WeakMap<readonly IndexableDocument[], PostingsIndex>();
 
 // Dense accumulation once the postings are at least a quarter of the
 // documents.
