@@ -33,12 +33,13 @@
 import {
   fastPlan,
   type FastPlanContext,
+  type FieldIndex,
   indexDocuments,
   type Plan,
   planOf,
   type PostingsIndex,
 } from "./_plan.ts";
-import { DeadlineError } from "../errors/mod.ts";
+import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import type {
   IndexableDocument,
@@ -96,6 +97,7 @@ export class EmbeddedRecommender implements ForkableRecommender {
   #fastContext: FastPlanContext;
   #manifest: ModelManifest;
   #options: ServingOptions;
+  #batchState: BatchState | undefined;
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
   #sums: Float64Array;
@@ -174,15 +176,14 @@ export class EmbeddedRecommender implements ForkableRecommender {
    * @returns The worker module's URL and the state.
    */
   batchWorker(): BatchWorkerSource {
-    const state: BatchState = {
-      manifest: this.#manifest,
-      documents: this.#docs,
-      options: this.#options,
-      index: this.#index,
-    };
     return {
       module: new URL("./_batch_worker.ts", import.meta.url).href,
-      state,
+      state: this.#batchState ??= batchStateOf(
+        this.#manifest,
+        this.#options,
+        this.#docs,
+        this.#index,
+      ),
     };
   }
 
@@ -209,7 +210,9 @@ export class EmbeddedRecommender implements ForkableRecommender {
    * @returns The recommender.
    */
   static fromBatchState(state: unknown): EmbeddedRecommender {
-    const { manifest, documents, options, index } = state as BatchState;
+    const { manifest, options, documents, index } = fromBatchState(
+      state as BatchState,
+    );
     PREBUILT.set(documents, index);
     try {
       return new EmbeddedRecommender({ manifest, documents }, options);
@@ -487,13 +490,91 @@ export class EmbeddedRecommender implements ForkableRecommender {
   }
 }
 
-// what batch workers are sent: distinct documents, so that the index built
-// over them is the one a new recommender would build
+// What batch workers are sent: the distinct documents, so that the index
+// built over them is the one a new recommender would build, and the index.
+// Structured clone copies typed arrays at memory speed but strings one by
+// one, so every string is sent once: the index's terms in number order, and
+// each document's indicator lists as term numbers (weights as Float64Array).
+// Only what the recommender reads of a document is sent: id, indicator
+// lists, weights, metadata.
 interface BatchState {
   manifest: ModelManifest;
-  documents: IndexableDocument[];
   options: ServingOptions;
+  size: number;
+  terms: string[];
+  fields: [string, FieldIndex][];
+  documents: {
+    // each indicator field (in the document's key order): its term numbers
+    lists: [string, Int32Array][];
+    weights?: [string, Float64Array][];
+    metadata?: ItemMetadata;
+  }[];
+}
+
+function batchStateOf(
+  manifest: ModelManifest,
+  options: ServingOptions,
+  docs: readonly IndexableDocument[],
+  index: PostingsIndex,
+): BatchState {
+  const terms = new Array<string>(index.termIds.size);
+  for (const [term, t] of index.termIds) terms[t] = term;
+  const termOf = (id: string) => {
+    const t = index.termIds.get(id);
+    // every listed id is a term (indexDocuments numbers them all)
+    if (t === undefined) throw new ModelError(`"${id}" is not indexed`);
+    return t;
+  };
+  return {
+    manifest,
+    options,
+    size: index.size,
+    terms,
+    fields: [...index.fields],
+    documents: docs.map((doc) => ({
+      lists: indicatorFieldsOf(doc).map((
+        [field, ids],
+      ) => [field, Int32Array.from(ids, termOf)]),
+      ...(doc.weights
+        ? {
+          weights: Object.entries(doc.weights).map((
+            [field, w],
+          ) => [field, Float64Array.from(w)]),
+        }
+        : {}),
+      ...(doc.metadata !== undefined ? { metadata: doc.metadata } : {}),
+    })),
+  };
+}
+
+function fromBatchState(state: BatchState): {
+  manifest: ModelManifest;
+  options: ServingOptions;
+  documents: IndexableDocument[];
   index: PostingsIndex;
+} {
+  const { terms, size } = state;
+  const termIds = new Map<string, number>();
+  terms.forEach((term, t) => termIds.set(term, t));
+  const documents = state.documents.map((sent, d) => {
+    const doc: Record<string, unknown> = { id: terms[d] };
+    for (const [field, list] of sent.lists) {
+      doc[field] = Array.from(list, (t) => terms[t]);
+    }
+    if (sent.weights) {
+      doc.weights = Object.fromEntries(
+        sent.weights.map(([field, w]) => [field, Array.from(w)]),
+      );
+    }
+    if (sent.metadata !== undefined) doc.metadata = sent.metadata;
+    return doc as unknown as IndexableDocument;
+  });
+  return {
+    manifest: state.manifest,
+    options: state.options,
+    documents,
+    index: { size, termIds, fields: new Map(state.fields) },
+  };
 }
 
 // an index handed to the constructor by fromBatchState
