@@ -312,3 +312,32 @@ Deno.test("workers need a backend that can fork, and a positive count", async ()
     /workers must be a positive integer, got 0/,
   );
 });
+
+Deno.test("an aborted signal ends a batch in workers with DeadlineError", async () => {
+  const documents = [{ id: "a", indicators: ["b"] }, {
+    id: "b",
+    indicators: ["a"],
+  }];
+  const recommender = new EmbeddedRecommender({
+    manifest: manifestFor(documents, { primaryEvent: "buy" }),
+    documents,
+  });
+  const controller = new AbortController();
+  const requests = Array.from(
+    { length: 40 },
+    (_, i) => ({ user: `u${i}`, history: ["a"] }),
+  );
+  let seen = 0;
+  await assert.rejects(async () => {
+    for await (
+      const _ of recommendBatch(recommender, requests, {
+        workers: 2,
+        chunk: 4,
+        signal: controller.signal,
+      })
+    ) {
+      if (++seen === 5) controller.abort();
+    }
+  }, { name: "DeadlineError" });
+  assert.ok(seen < 40, `${seen} answered`);
+});
