@@ -118,6 +118,25 @@ function workersOf(recommender: Recommender, options: BatchOptions): number {
   return options.workers ?? defaultWorkers();
 }
 
+// the workers for a batch, or undefined when the default count cannot load
+// the worker module (no read or import permission for it): then the batch
+// is answered in this thread, as before workers existed
+function startPool(
+  recommender: ForkableRecommender,
+  workers: number,
+  options: BatchOptions,
+): WorkerPool | undefined {
+  const source = recommender.batchWorker();
+  if (options.workers === undefined) {
+    const url = new URL(source.module);
+    const status = url.protocol === "file:"
+      ? Deno.permissions.querySync({ name: "read", path: url })
+      : Deno.permissions.querySync({ name: "import", host: url.host });
+    if (status.state !== "granted") return undefined;
+  }
+  return new WorkerPool(source, workers);
+}
+
 const aborted = (signal: AbortSignal | undefined) => {
   if (signal?.aborted) throw new DeadlineError("the request was aborted");
 };
@@ -171,7 +190,7 @@ export async function* recommendBatch(
       requests,
       workers,
       chunk,
-      signal,
+      options,
     );
     return;
   }
@@ -196,21 +215,37 @@ async function* inWorkers(
   requests: Iterable<BatchRequest> | AsyncIterable<BatchRequest>,
   workers: number,
   size: number,
-  signal: AbortSignal | undefined,
+  options: BatchOptions,
 ): AsyncGenerator<BatchResult> {
+  const signal = options.signal;
   let pool: WorkerPool | undefined;
+  // no workers could start: every request is answered here
+  let here = false;
   const inFlight: Promise<FromWorker>[] = [];
   const send = (chunk: BatchRequest[]) => {
     aborted(signal);
-    pool ??= new WorkerPool(recommender.batchWorker(), workers);
-    inFlight.push(pool.run({ kind: "requests", requests: chunk }));
+    inFlight.push(pool!.run({ kind: "requests", requests: chunk }));
   };
   try {
     // workers start with the second chunk: a batch of one is answered here
     let held: BatchRequest[] | undefined;
     let chunk: BatchRequest[] = [];
     for await (const line of requests) {
+      if (here) {
+        yield await answerRequest(recommender, line, signal);
+        continue;
+      }
       if (held) {
+        aborted(signal);
+        pool = startPool(recommender, workers, options);
+        if (!pool) {
+          here = true;
+          for (const r of [...held, line]) {
+            yield await answerRequest(recommender, r, signal);
+          }
+          held = undefined;
+          continue;
+        }
         send(held);
         held = undefined;
       }
@@ -225,6 +260,7 @@ async function* inWorkers(
         aborted(signal);
       }
     }
+    if (here) return;
     if (!pool) {
       for (const line of held ?? chunk) {
         yield await answerRequest(recommender, line, signal);
@@ -417,7 +453,7 @@ export async function* recommendBatchFile(
   options: BatchOptions = {},
 ): AsyncGenerator<BatchOutput> {
   positive("concurrency", options.concurrency ?? 1);
-  const workers = workersOf(recommender, options);
+  let workers = workersOf(recommender, options);
   const size = positive("chunkBytes", options.chunkBytes ?? 1 << 18);
   const signal = options.signal;
   const encoder = new TextEncoder();
@@ -477,7 +513,13 @@ export async function* recommendBatchFile(
         continue;
       }
       aborted(signal);
-      pool ??= new WorkerPool(recommender.batchWorker(), workers);
+      pool ??= startPool(recommender, workers, options);
+      if (!pool) {
+        workers = 1;
+        for (const c of [held!, chunk]) yield* output(await here(c));
+        held = undefined;
+        continue;
+      }
       for (const c of held ? [held, chunk] : [chunk]) {
         inFlight.push(pool.run({ kind: "lines", path, ...c }, [
           c.bytes.buffer as ArrayBuffer,

@@ -341,3 +341,38 @@ Deno.test("an aborted signal ends a batch in workers with DeadlineError", async 
   }, { name: "DeadlineError" });
   assert.ok(seen < 40, `${seen} answered`);
 });
+
+Deno.test("without permission to load the worker module, the default answers in this thread", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const here = (path: string) => new URL(path, import.meta.url).href;
+    const script = `${dir}/batch.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { EmbeddedRecommender } from "${
+        here("../embedded/recommender.ts")
+      }";
+import { recommendBatch } from "${here("./batch.ts")}";
+import { manifestFor } from "${here("../model/manifest.ts")}";
+const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: ["a"] }];
+const r = new EmbeddedRecommender({ manifest: manifestFor(documents, { primaryEvent: "buy" }), documents });
+const requests = Array.from({ length: 3000 }, (_, i) => ({ user: "u" + i, history: ["a"] }));
+const out = await Array.fromAsync(recommendBatch(r, requests, { chunk: 100 }));
+console.log(out.length, JSON.stringify(out[2999]));
+`,
+    );
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-check", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    assert.equal(run.code, 0, stderr);
+    assert.match(
+      new TextDecoder().decode(run.stdout),
+      /^3000 \{"user":"u2999","items":\["b"\],"scores":\[[0-9.e-]+\]\}\n$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
