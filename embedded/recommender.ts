@@ -360,43 +360,19 @@ export class EmbeddedRecommender implements ForkableRecommender {
     const matched = r.explain ? new Map<number, number[]>() : undefined;
     const excluded: number[] = [];
     try {
-      for (let k = 0; k < plan.count; k++) {
-        const { docs, weights } = plan.index[k];
-        const start = plan.start[k], end = plan.end[k], score = plan.score[k];
-        if (matched) {
-          const c = plan.clause[k];
-          for (let p = start; p < end; p++) {
+      // the postings loops are small functions of their own, compiled apart
+      // from this large method (MovieLens-100k batch: ~10% less time in
+      // the kernel than with the loop over runs here)
+      if (dense) addDense(plan, sums);
+      else nTouched = addSparse(plan, sums, mark, touched);
+      if (matched) {
+        for (let k = 0; k < plan.count; k++) {
+          const docs = plan.index[k].docs, c = plan.clause[k];
+          for (let p = plan.start[k]; p < plan.end[k]; p++) {
             const m = matched.get(docs[p]);
             if (m) m.push(c);
             else matched.set(docs[p], [c]);
           }
-        }
-        if (dense) {
-          if (weights) addWeights(docs, weights, start, end, score, sums);
-          else addScore(docs, start, end, score, sums);
-        } else {
-          nTouched = weights
-            ? accumulateWeights(
-              docs,
-              weights,
-              start,
-              end,
-              score,
-              sums,
-              mark,
-              touched,
-              nTouched,
-            )
-            : accumulateScore(
-              docs,
-              start,
-              end,
-              score,
-              sums,
-              mark,
-              touched,
-              nTouched,
-            );
         }
       }
       for (const d of plan.exclude) {
@@ -438,11 +414,13 @@ export class EmbeddedRecommender implements ForkableRecommender {
         top.offer(d, boost === undefined ? score : Math.fround(score + boost));
       };
       if (dense) {
-        const plain = filters.length === 0 && boosts.length === 0;
-        for (let d = 0; d < n; d++) {
-          if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
-          if (plain) top.offer(d, Math.fround(sums[d]));
-          else if (passes(d)) offer(d);
+        if (filters.length === 0 && boosts.length === 0) {
+          offerDense(sums, mark, n, top);
+        } else {
+          for (let d = 0; d < n; d++) {
+            if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
+            if (passes(d)) offer(d);
+          }
         }
       } else if (plan.clauses > 0) {
         for (let t = 0; t < nTouched; t++) {
@@ -579,6 +557,59 @@ function fromBatchState(state: BatchState): {
 
 // an index handed to the constructor by fromBatchState
 const PREBUILT = new WeakMap<readonly IndexableDocument[], PostingsIndex>();
+
+// Dense: every run's matches added into their documents' slots, in clause
+// order.
+function addDense(plan: Plan, sums: Float64Array): void {
+  for (let k = 0; k < plan.count; k++) {
+    const { docs, weights } = plan.index[k];
+    const start = plan.start[k], end = plan.end[k], score = plan.score[k];
+    if (weights) addWeights(docs, weights, start, end, score, sums);
+    else addScore(docs, start, end, score, sums);
+  }
+}
+
+// Sparse: the same, marking the documents touched; returns how many.
+function addSparse(
+  plan: Plan,
+  sums: Float64Array,
+  mark: Uint8Array,
+  touched: Int32Array,
+): number {
+  let nTouched = 0;
+  for (let k = 0; k < plan.count; k++) {
+    const { docs, weights } = plan.index[k];
+    const start = plan.start[k], end = plan.end[k], score = plan.score[k];
+    nTouched = weights
+      ? accumulateWeights(
+        docs,
+        weights,
+        start,
+        end,
+        score,
+        sums,
+        mark,
+        touched,
+        nTouched,
+      )
+      : accumulateScore(docs, start, end, score, sums, mark, touched, nTouched);
+  }
+  return nTouched;
+}
+
+// Dense, no filters or boosts: every matched document not excluded, at its
+// sum as a float.
+function offerDense(
+  sums: Float64Array,
+  mark: Uint8Array,
+  n: number,
+  top: TopDocs,
+): void {
+  for (let d = 0; d < n; d++) {
+    if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
+    top.offer(d, Math.fround(sums[d]));
+  }
+}
 
 // Dense accumulation once the postings are at least a quarter of the
 // documents.
