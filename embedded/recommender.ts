@@ -605,9 +605,15 @@ function offerDense(
   n: number,
   top: TopDocs,
 ): void {
+  // below the worst kept score of a full heap, an offer is refused: skip
+  // it without the call
+  let floor = top.floor();
   for (let d = 0; d < n; d++) {
     if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
-    top.offer(d, Math.fround(sums[d]));
+    const score = Math.fround(sums[d]);
+    if (score < floor) continue;
+    top.offer(d, score);
+    floor = top.floor();
   }
 }
 
@@ -709,6 +715,10 @@ class TopDocs {
     this.#docs = new Int32Array(capacity);
     this.#scores = new Float64Array(capacity);
     this.#tie = tie;
+  }
+  // the score below which an offer is refused: the worst kept, once full
+  floor(): number {
+    return this.#size < this.#docs.length ? -Infinity : this.#scores[0];
   }
   // whether (sa, da) ranks below (sb, db)
   #below(sa: number, da: number, sb: number, db: number): boolean {
