@@ -50,7 +50,9 @@ function report(
   console.log(
     `${what}: ${rate(wall)} users/s wall (${wall.toFixed(2)} s), ${
       rate(cpu)
-    } users/s of CPU time (${cpu.toFixed(2)} s)`,
+    } users/s of CPU time (${cpu.toFixed(2)} s, ${
+      (cpu * 1e6 / n).toFixed(0)
+    } µs a user)`,
   );
 }
 
