@@ -94,6 +94,10 @@ export type {
   RecommendRequest,
   ServingOptions,
 } from "./serving/request.ts";
+export type {
+  BatchWorkerSource,
+  ForkableRecommender,
+} from "./serving/batch.ts";
 export { EmbeddedRecommender } from "./embedded/recommender.ts";
 export {
   CcoError,

@@ -14,8 +14,8 @@ import { buildIndicators, type BuildOptions } from "../indicators/build.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import {
   type BatchRequest,
-  readBatch,
   recommendBatch,
+  recommendBatchFile,
 } from "../serving/batch.ts";
 import { histories } from "../evaluate/evaluate.ts";
 import type { Event } from "../events/format.ts";
@@ -24,12 +24,15 @@ import { numberFlag, parseFlags, run, weightingFlag } from "../cli/common.ts";
 
 const HELP = `
 deno task bench:batch [--requests N] [--weights W] [--max-indicators N]
+  [--workers N]
 
 Builds a MovieLens-100k model (../shared/datasets/movielens-100k, every
 rating one "like" event, default build settings unless given), then scores
 N requests (default 100000: the 943 users' whole histories, repeated)
 through recommendBatch in memory and through the NDJSON file path of
-recommend --batch. Prints users/s.
+recommend --batch (recommendBatchFile), each with 1 worker (this thread)
+and with --workers (default: the cores, at most 8). Prints users/s by the
+wall clock and by the process's CPU time.
 `;
 
 // users/s by the wall clock and by the process's CPU time (user + system):
@@ -47,7 +50,9 @@ function report(
   console.log(
     `${what}: ${rate(wall)} users/s wall (${wall.toFixed(2)} s), ${
       rate(cpu)
-    } users/s of CPU time (${cpu.toFixed(2)} s)`,
+    } users/s of CPU time (${cpu.toFixed(2)} s, ${
+      (cpu * 1e6 / n).toFixed(0)
+    } µs a user)`,
   );
 }
 
@@ -56,7 +61,10 @@ async function main(): Promise<void> {
     requests: { type: "string" },
     weights: { type: "string" },
     "max-indicators": { type: "string" },
+    workers: { type: "string" },
   }, HELP);
+  const workers = numberFlag("workers", flags.workers) ??
+    Math.min(8, navigator.hardwareConcurrency);
   const total = numberFlag("requests", flags.requests) ?? 100_000;
   const root = new URL("..", import.meta.url).pathname;
   const path = `${root}../shared/datasets/movielens-100k/u.data.gz`;
@@ -91,13 +99,23 @@ async function main(): Promise<void> {
   console.log(
     `${total} requests, ${mean.toFixed(0)} history items on average`,
   );
+  const cores = navigator.hardwareConcurrency;
+  const counts = [1, ...(workers === 1 ? [] : [workers])];
   // warm up, then measure
-  for await (const _ of recommendBatch(recommender, requests.slice(0, 2000)));
-  let t = performance.now();
-  let cpu = cpuUsage();
-  let n = 0;
-  for await (const _ of recommendBatch(recommender, requests)) n++;
-  report("recommendBatch (in memory)", n, t, cpu);
+  for await (
+    const _ of recommendBatch(recommender, requests.slice(0, 2000), {
+      workers: 1,
+    })
+  );
+  for (const w of counts) {
+    const t = performance.now();
+    const cpu = cpuUsage();
+    let n = 0;
+    for await (
+      const _ of recommendBatch(recommender, requests, { workers: w })
+    ) n++;
+    report(`recommendBatch (in memory), ${w} worker(s)`, n, t, cpu);
+  }
   const dir = await Deno.makeTempDir();
   try {
     const input = `${dir}/users.ndjson`;
@@ -105,29 +123,30 @@ async function main(): Promise<void> {
       input,
       requests.map((r) => JSON.stringify(r)).join("\n") + "\n",
     );
-    const output = await Deno.open(`${dir}/out.ndjson`, {
-      write: true,
-      create: true,
-    });
-    const encoder = new TextEncoder();
-    t = performance.now();
-    cpu = cpuUsage();
-    n = 0;
-    let buffer = "";
-    for await (const r of recommendBatch(recommender, readBatch(input))) {
-      buffer += JSON.stringify(r) + "\n";
-      if (buffer.length >= 1 << 20) {
-        await output.write(encoder.encode(buffer));
-        buffer = "";
+    for (const w of counts) {
+      const output = await Deno.open(`${dir}/out.ndjson`, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      const t = performance.now();
+      const cpu = cpuUsage();
+      let n = 0;
+      for await (
+        const out of recommendBatchFile(recommender, input, { workers: w })
+      ) {
+        for (let at = 0; at < out.bytes.length;) {
+          at += await output.write(out.bytes.subarray(at));
+        }
+        n += out.results;
       }
-      n++;
+      output.close();
+      report(`NDJSON file in, JSON lines out, ${w} worker(s)`, n, t, cpu);
     }
-    await output.write(encoder.encode(buffer));
-    output.close();
-    report("NDJSON file in, JSON lines out", n, t, cpu);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+  console.log(`(${cores} cores; CPU time counts every thread of the process)`);
 }
 
 if (import.meta.main) await run(main);

@@ -8,11 +8,7 @@
 
 import { ConfigError, messageOf, RequestError } from "../errors/mod.ts";
 import type { RecommendRequest } from "../serving/request.ts";
-import {
-  type BatchResult,
-  readBatch,
-  recommendBatch,
-} from "../serving/batch.ts";
+import { type BatchOutput, recommendBatchFile } from "../serving/batch.ts";
 import { loadSettings } from "../config/settings.ts";
 import { numberFlag, parseFlags, run } from "./common.ts";
 import { EVENT_FORMAT_FLAGS, EVENT_FORMAT_HELP } from "./_format.ts";
@@ -47,8 +43,10 @@ Options (flags override the settings file):
   --request JSON          a whole request object instead of --history
   --batch FILE            NDJSON requests, one per line with a "user" (.gz ok)
   --out FILE              --batch: write the results here (default stdout)
-  --concurrency N         --batch: requests in flight (default 1 embedded,
-                          16 Elasticsearch)
+  --concurrency N         --batch: requests in flight (Elasticsearch;
+                          default 16)
+  --workers N             --batch: threads scoring (embedded; default the
+                          cores, at most 8; 1 = this thread)
   --num N                 number of results (default 10)
   --json                  print JSON instead of a table
   --es-config FILE        JSON connection settings (url, apiKey, username,
@@ -65,6 +63,7 @@ const FLAGS = {
   batch: { type: "string" },
   out: { type: "string" },
   concurrency: { type: "string" },
+  workers: { type: "string" },
   num: { type: "string" },
   json: { type: "boolean", default: false },
   "es-url": { type: "string" },
@@ -96,7 +95,7 @@ export async function recommendCommand(args: string[]): Promise<void> {
     throw new ConfigError(exclusive[0]!, `and ${exclusive[1]} are exclusive`);
   }
   if (flags.batch === undefined) {
-    for (const flag of ["out", "concurrency"] as const) {
+    for (const flag of ["out", "concurrency", "workers"] as const) {
       if (flags[flag] !== undefined) {
         throw new ConfigError(`--${flag}`, "needs --batch");
       }
@@ -105,6 +104,10 @@ export async function recommendCommand(args: string[]): Promise<void> {
   const concurrency = numberFlag("concurrency", flags.concurrency);
   if (concurrency !== undefined && concurrency < 1) {
     throw new ConfigError("--concurrency", "must be at least 1");
+  }
+  const workers = numberFlag("workers", flags.workers);
+  if (workers !== undefined && workers < 1) {
+    throw new ConfigError("--workers", "must be at least 1");
   }
   if (flags.batch !== undefined) {
     await Deno.stat(flags.batch).catch((e) => {
@@ -133,9 +136,13 @@ export async function recommendCommand(args: string[]): Promise<void> {
   const backend = await openBackend(flags, settings, serving);
   try {
     if (flags.batch !== undefined) {
+      if (workers !== undefined && backend.client) {
+        throw new ConfigError("--workers", "needs the embedded backend");
+      }
       const failed = await writeBatch(
-        recommendBatch(backend.recommender, readBatch(flags.batch), {
+        recommendBatchFile(backend.recommender, flags.batch, {
           concurrency: concurrency ?? (backend.client ? 16 : 1),
+          ...(workers !== undefined ? { workers } : {}),
         }),
         flags.out,
       );
@@ -178,15 +185,15 @@ export async function recommendCommand(args: string[]): Promise<void> {
 }
 
 /**
- * Writes batch results as JSON lines to `out` (default stdout), in
- * buffered chunks, to a temporary name renamed when complete.
+ * Writes batch output (JSON lines) to `out` (default stdout), to a
+ * temporary name renamed when complete.
  *
- * @param results The results.
+ * @param output The output.
  * @param out The file, or undefined for stdout.
  * @returns How many results were errors.
  */
 async function writeBatch(
-  results: AsyncIterable<BatchResult>,
+  output: AsyncIterable<BatchOutput>,
   out: string | undefined,
 ): Promise<number> {
   const temp = out === undefined ? undefined : `${out}.tmp-${Deno.pid}`;
@@ -196,23 +203,14 @@ async function writeBatch(
     truncate: true,
   });
   const sink = file ?? Deno.stdout;
-  const encoder = new TextEncoder();
   let failed = 0;
-  let buffer = "";
-  const flush = async () => {
-    const bytes = encoder.encode(buffer);
-    for (let at = 0; at < bytes.length;) {
-      at += await sink.write(bytes.subarray(at));
-    }
-    buffer = "";
-  };
   try {
-    for await (const r of results) {
-      if (r.error !== undefined) failed++;
-      buffer += JSON.stringify(r) + "\n";
-      if (buffer.length >= 1 << 20) await flush();
+    for await (const { bytes, failed: refused } of output) {
+      failed += refused;
+      for (let at = 0; at < bytes.length;) {
+        at += await sink.write(bytes.subarray(at));
+      }
     }
-    await flush();
   } catch (error) {
     file?.close();
     if (temp) await Deno.remove(temp).catch(() => {});

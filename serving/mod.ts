@@ -24,3 +24,4 @@ export * from "./request.ts";
 export * from "./dither.ts";
 export * from "./event_store.ts";
 export * from "./batch.ts";
+export * from "./batch_worker.ts";

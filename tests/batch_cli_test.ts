@@ -98,6 +98,32 @@ Deno.test("recommend --batch writes {user, items, scores} per line, as recommend
       "1",
     ]);
     assert.match(both.stderr, /^error: --history and --batch are exclusive/);
+    // more than one chunk (256 KiB) of requests: the same bytes with 1 and
+    // 2 worker threads
+    const many = Array.from({ length: 4000 }, (_, i) =>
+      JSON.stringify({
+        user: `u${i}`,
+        history: ["1205", "1201", "1203", "1207"].slice(i % 4),
+        ...(i % 7 === 0 ? { num: 3 } : {}),
+      }) + " ".repeat(60)).join("\n") + "\n";
+    await Deno.writeTextFile(input, many);
+    const outputs: string[] = [];
+    for (const workers of ["1", "2"]) {
+      const run = await runTask("recommend", [
+        "--indicators",
+        model,
+        "--batch",
+        input,
+        "--workers",
+        workers,
+        "--out",
+        `${dir}/w${workers}.ndjson`,
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      outputs.push(await Deno.readTextFile(`${dir}/w${workers}.ndjson`));
+    }
+    assert.equal(outputs[0].split("\n").length, 4001);
+    assert.equal(outputs[1], outputs[0]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
