@@ -178,7 +178,29 @@ export function assertSchema(
   if (first !== undefined) throw error(first);
 }
 
-function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
+/**
+ * Follows `$ref`s (`#/...` pointers into `root`) until a schema that is not
+ * a reference.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveSchemaRef } from "./schema.ts";
+ *
+ * const root = { $defs: { n: { type: "number" } } };
+ * assert.deepEqual(resolveSchemaRef({ $ref: "#/$defs/n" }, root), { type: "number" });
+ * assert.throws(() => resolveSchemaRef({ $ref: "#/$defs/x" }, root), /unresolved \$ref #\/\$defs\/x/);
+ * ```
+ *
+ * @param schema A schema, maybe a `$ref`.
+ * @param root The document the references point into.
+ * @returns The schema referred to.
+ * @throws {Error} For a reference loop, outside `root` or unresolved.
+ */
+export function resolveSchemaRef(
+  schema: JsonSchema,
+  root: JsonSchema,
+): JsonSchema {
   let s = schema;
   for (let hops = 0; isObject(s) && typeof s.$ref === "string"; hops++) {
     if (hops > 32) throw new Error(`$ref loop at ${s.$ref}`);
@@ -201,7 +223,7 @@ function check(
   root: JsonSchema,
   errors: SchemaIssue[],
 ): void {
-  const schema = resolve(raw, root);
+  const schema = resolveSchemaRef(raw, root);
   if (schema === true) return;
   if (schema === false) {
     errors.push({ path, reason: `is not allowed` });
@@ -213,7 +235,9 @@ function check(
     const passing = results.filter((r) => r.length === 0).length;
     if (passing === 0) {
       // the option of the value's type, if only one has it, says it best
-      const typed = options.map((o, i) => [resolve(o, root), i] as const)
+      const typed = options.map((o, i) =>
+        [resolveSchemaRef(o, root), i] as const
+      )
         .filter(([o]) =>
           isObject(o) &&
           [o.type ?? (o.enum ? "enum" : undefined)].flat().some((t) =>
@@ -227,7 +251,9 @@ function check(
         errors.push({
           path,
           reason: `must be ${
-            options.map((o) => describe(resolve(o, root))).join(", or ")
+            options.map((o) => describe(resolveSchemaRef(o, root))).join(
+              ", or ",
+            )
           }, got ${show(v)}`,
         });
       }

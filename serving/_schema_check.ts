@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { JsonSchema } from "../config/schema.ts";
+import { type JsonSchema, resolveSchemaRef } from "../config/schema.ts";
 
 type Obj = Record<string, unknown>;
 type Check = (v: unknown) => boolean;
@@ -48,22 +48,6 @@ function typeCheck(type: string): Check {
   }
 }
 
-function resolve(schema: JsonSchema, root: JsonSchema): JsonSchema {
-  let s = schema;
-  for (let hops = 0; isObject(s) && typeof s.$ref === "string"; hops++) {
-    if (hops > 32) throw new Error(`$ref loop at ${s.$ref}`);
-    const ref = s.$ref as string;
-    if (!ref.startsWith("#/")) throw new Error(`unsupported $ref ${ref}`);
-    let target: unknown = root;
-    for (const part of ref.slice(2).split("/")) {
-      target = isObject(target) ? target[part] : undefined;
-    }
-    if (target === undefined) throw new Error(`unresolved $ref ${ref}`);
-    s = target as JsonSchema;
-  }
-  return s;
-}
-
 /**
  * Compiles `schema` (`$ref`s into `root`) into a check that is true
  * exactly when `schemaIssues(schema, value, path, root)` is empty.
@@ -79,7 +63,7 @@ export function compileSchemaCheck(
   // one check per resolved schema object, shared by every $ref to it
   const compiled = new Map<JsonSchema, Check>();
   const compile = (raw: JsonSchema): Check => {
-    const s = resolve(raw, root);
+    const s = resolveSchemaRef(raw, root);
     const known = compiled.get(s);
     if (known) return known;
     // a late-bound slot: a schema that refers to itself compiles once
