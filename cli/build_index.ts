@@ -33,6 +33,7 @@ import {
   progressBar,
   run,
   sizeFlag,
+  tuneBudgetFlag,
 } from "./common.ts";
 import {
   acceptNamed,
@@ -106,7 +107,8 @@ Tuning (settings: tune):
   --tune-budget X        time budget: the search stops (dropping a setting
                          under way) once it has taken X times its first
                          setting, counted from reading the log (about one
-                         plain build; default 4), and keeps the best scored;
+                         plain build; default 4; "none": no limit), and
+                         keeps the best scored;
                          settings are scored on a seeded sample of at most
                          5000 validation users (settings: tune.maxUsers)
 
@@ -504,34 +506,21 @@ async function streamingBuild(
   skipped: SkipReport,
   source: { events: string; format?: string },
 ): Promise<LazyIndicatorModel> {
-  let eventsRead = 0;
   const size = (await Deno.stat(events)).size;
-  const reading = progressBar(`reading ${events}`, size, {
-    unit: "bytes",
-    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
-  });
-  async function* counted(
-    batches: AsyncIterable<EventColumns>,
-  ): AsyncGenerator<EventColumns> {
-    for await (const batch of batches) {
-      eventsRead += batch.length;
-      yield batch;
-    }
-    reading.done();
-  }
   let field: ReturnType<typeof progressBar> | undefined;
   let fieldName = "";
   const budget = options.memoryBudget ?? defaultMemoryBudget();
   console.error(`memory budget ${(budget / 2 ** 30).toFixed(1)} GiB`);
   const model = await buildIndicatorsLazily(
-    counted(readEventColumns(events, format, {
+    readWithProgress(
+      `reading ${events}`,
+      size,
+      events,
+      format,
+      options,
       onError,
       skipped,
-      onProgress: (read) => reading.update(read),
-      // parse in another thread while this one interns ids
-      parallel: options.workers !== 0 &&
-        (navigator.hardwareConcurrency ?? 1) > 1,
-    })),
+    ),
     {
       ...options,
       memoryBudget: budget,
@@ -555,6 +544,37 @@ async function streamingBuild(
   return model;
 }
 
+// the events' column batches, parsed in another thread (while this one
+// interns ids) when there is a core for it, with a progress bar in bytes
+async function* readWithProgress(
+  label: string,
+  size: number,
+  events: string,
+  format: EventFormat,
+  options: BuildOptions,
+  onError: "fail" | "skip",
+  skipped: SkipReport,
+): AsyncGenerator<EventColumns> {
+  let eventsRead = 0;
+  const reading = progressBar(label, size, {
+    unit: "bytes",
+    detail: () => `events: ${eventsRead.toLocaleString("en")}`,
+  });
+  for await (
+    const batch of readEventColumns(events, format, {
+      onError,
+      skipped,
+      onProgress: (read) => reading.update(read),
+      parallel: options.workers !== 0 &&
+        (navigator.hardwareConcurrency ?? 1) > 1,
+    })
+  ) {
+    eventsRead += batch.length;
+    yield batch;
+  }
+  reading.done();
+}
+
 // --tune: the log in typed columns, a validation split, the search on a
 // sample of its users under the time budget, then the build
 async function tunedBuild(
@@ -566,32 +586,16 @@ async function tunedBuild(
   source: { events: string; format?: string },
   tuning: TunedBuildOptions,
 ): Promise<LazyIndicatorModel> {
-  let eventsRead = 0;
-  const reading = progressBar(
-    `reading ${events} (tuning holds it in typed columns)`,
-    (await Deno.stat(events)).size,
-    {
-      unit: "bytes",
-      detail: () => `events: ${eventsRead.toLocaleString("en")}`,
-    },
-  );
-  async function* counted(
-    batches: AsyncIterable<EventColumns>,
-  ): AsyncGenerator<EventColumns> {
-    for await (const batch of batches) {
-      eventsRead += batch.length;
-      yield batch;
-    }
-    reading.done();
-  }
   const model = await buildTuned(
-    counted(readEventColumns(events, format, {
+    readWithProgress(
+      `reading ${events} (tuning holds it in typed columns)`,
+      (await Deno.stat(events)).size,
+      events,
+      format,
+      options,
       onError,
       skipped,
-      onProgress: (read) => reading.update(read),
-      parallel: options.workers !== 0 &&
-        (navigator.hardwareConcurrency ?? 1) > 1,
-    })),
+    ),
     {
       ...options,
       memoryBudget: options.memoryBudget ?? defaultMemoryBudget(),
@@ -963,10 +967,10 @@ function tuneOptions(
       `must be last-k, stratified or time, got "${protocol}"`,
     );
   }
-  const budget = numberFlag("tune-budget", flags["tune-budget"], false) ??
+  const budget = tuneBudgetFlag(flags["tune-budget"]) ??
     settings.tune?.budget;
   if (budget !== undefined && !(budget > 0)) {
-    throw new ConfigError("--tune-budget", "must be a positive number");
+    throw new ConfigError("tune.budget", "must be a positive number");
   }
   if (!flags.tune) {
     if (flags["tune-protocol"] ?? flags["tune-budget"]) {

@@ -65,6 +65,34 @@ export function numberFlag(
 }
 
 /**
+ * Parses `--tune-budget`: a positive number of plain builds, or `none`
+ * (no limit: every axis is searched).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tuneBudgetFlag } from "./common.ts";
+ *
+ * assert.equal(tuneBudgetFlag("2.5"), 2.5);
+ * assert.equal(tuneBudgetFlag("none"), Infinity);
+ * assert.equal(tuneBudgetFlag(undefined), undefined);
+ * assert.throws(() => tuneBudgetFlag("0"), /--tune-budget must be a positive number or none/);
+ * ```
+ *
+ * @param value Raw value.
+ * @returns The budget, or `undefined` when absent.
+ * @throws {ConfigError} Unless positive or `none`.
+ */
+export function tuneBudgetFlag(value: string | undefined): number | undefined {
+  if (value === "none") return Infinity;
+  const budget = numberFlag("tune-budget", value, false);
+  if (budget !== undefined && !(budget > 0)) {
+    throw new ConfigError("--tune-budget", "must be a positive number or none");
+  }
+  return budget;
+}
+
+/**
  * Parses a size flag: bytes, or a number with K, M, G or T (powers of
  * 1024, optionally followed by "iB" or "B").
  *

@@ -35,6 +35,7 @@ import {
   numberFlag,
   parseFlags,
   run,
+  tuneBudgetFlag,
   weightingFlag,
   withProgress,
 } from "./common.ts";
@@ -208,12 +209,7 @@ export async function evalCommand(args: string[]): Promise<void> {
   );
   checkServingOptions({ maxQueryEvents });
   const tuning = flags.tune || flags.sweep;
-  const tuneBudget = flags["tune-budget"] === "none"
-    ? Infinity
-    : numberFlag("tune-budget", flags["tune-budget"], false);
-  if (tuneBudget !== undefined && !(tuneBudget > 0)) {
-    throw new ConfigError("--tune-budget", "must be a positive number or none");
-  }
+  const tuneBudget = tuneBudgetFlag(flags["tune-budget"]);
   const backend = flags.backend;
   if (backend !== "embedded" && backend !== "es") {
     throw new ConfigError(

@@ -146,3 +146,42 @@ Deno.test("build-index refuses every flag that cannot work before reading anythi
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("build-index --tune: searches on a validation split, records it in the manifest and builds with the best", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const tuned = `${dir}/tuned.ndjson`;
+    const run = await runTask("build-index", [
+      "--events",
+      fixture,
+      "--out",
+      tuned,
+      "--tune",
+      "--tune-budget",
+      "none",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      /^reading .* \(tuning holds it in typed columns\)/m,
+    );
+    assert.match(run.stderr, /^tuned: \{"protocol":"last-k"/m);
+    const model = await readModel(tuned);
+    const tuning = model.manifest.tuning as {
+      complete: boolean;
+      settings: number;
+      best: Record<string, unknown>;
+    };
+    assert.equal(tuning.complete, true);
+    assert.ok(tuning.settings > 1);
+    // the build used what the search chose
+    const best = tuning.best;
+    for (const f of model.manifest.fields) {
+      if (f.rows !== model.manifest.primaryEvent) continue;
+      assert.equal(f.maxIndicatorsPerItem, best.maxIndicatorsPerItem, f.name);
+      assert.equal(f.weights, best.weights, f.name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
