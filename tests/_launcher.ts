@@ -11,7 +11,7 @@ import { taskCommand } from "./_serve.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const child = new Deno.Command(Deno.execPath(), {
-  args: ["run", ...taskCommand("serve.ts"), "--port", "0", ...Deno.args],
+  args: ["run", ...taskCommand("serve"), "--port", "0", ...Deno.args],
   env: { INIT_CWD: root, NO_COLOR: "1" },
   stdout: "piped",
   stderr: "inherit",

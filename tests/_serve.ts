@@ -6,26 +6,11 @@
  * @module
  */
 
-const root = new URL("..", import.meta.url).pathname;
-const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+import { root, taskPermissions } from "./_cli.ts";
 
-/** The `cco` command of each cli/ module. */
-const COMMAND_OF: Record<string, string> = {
-  "build_index.ts": "build-index",
-  "recommend.ts": "recommend",
-  "serve.ts": "serve",
-};
-
-/** How the deno task runs `cli/<script>`: its permissions and the `cco` command. */
-export function taskCommand(script: string): string[] {
-  const command = COMMAND_OF[script];
-  const line = Object.values(config.tasks as Record<string, string>)
-    .find((t) => new RegExp(`cli/main\\.ts ${command}(\\s|$)`).test(t))!;
-  return [
-    ...line.split(/\s+/).filter((w) => w.startsWith("--allow") || w === "-A"),
-    `${root}cli/main.ts`,
-    command,
-  ];
+/** How the deno task runs `cco <command>`: its permissions, main.ts, the command. */
+export function taskCommand(command: string): string[] {
+  return [...taskPermissions(command), `${root}cli/main.ts`, command];
 }
 
 /** A running `serve`. */
@@ -56,7 +41,7 @@ export async function startServe(
   const deno = [
     Deno.execPath(),
     "run",
-    ...taskCommand("serve.ts"),
+    ...taskCommand("serve"),
     "--port",
     "0",
     ...args,
@@ -115,32 +100,5 @@ export async function startServe(
       }
       return await status;
     },
-  };
-}
-
-/**
- * Runs a CLI script to completion.
- *
- * @param script `cli/<script>`.
- * @param args Its arguments.
- * @param env Environment.
- * @returns Exit code and output.
- */
-export async function runCli(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string; millis: number }> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskCommand(script), ...args],
-    cwd: root,
-    env: { NO_COLOR: "1", ES_URL: "", CCO_CONFIG: "", ...env },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-    millis: performance.now() - t0,
   };
 }

@@ -23,7 +23,8 @@ import { MemoryEventStore, withUserHistory } from "../serving/event_store.ts";
 import type { Recommender } from "../serving/request.ts";
 import { esTest } from "./_es.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
-import { runCli, startServe } from "./_serve.ts";
+import { startServe } from "./_serve.ts";
+import { runTask } from "./_cli.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const fixture = `${root}fixtures/demo_events.csv`;
@@ -519,7 +520,7 @@ Deno.test("6. an empty --token or CCO_SERVE_TOKEN is refused at start", async ()
       ],
     ] as const
   ) {
-    const got = await runCli("serve.ts", ["--events", model, ...args], env);
+    const got = await runTask("serve", ["--events", model, ...args], env);
     assert.equal(got.code, 1, got.stderr);
     assert.ok(got.stderr.startsWith(`error: ${message}`), got.stderr);
     assert.equal(got.stderr.trim().split("\n").length, 1);
@@ -566,7 +567,7 @@ esTest(
         log,
         "timestamp,visitorid,event,itemid,transactionid\n1,u1,transaction,a,\n2,u1,view,b,\n",
       );
-      const refused = await runCli("build_index.ts", [
+      const refused = await runTask("build-index", [
         "--events",
         log,
         "--alias",
@@ -577,7 +578,7 @@ esTest(
         refused.stderr,
         /error: the new model of ".*" has 2 documents and the live index ".*" 3000: it would lose 99\.9% of them/,
       );
-      const forced = await runCli("build_index.ts", [
+      const forced = await runTask("build-index", [
         "--events",
         log,
         "--alias",
@@ -612,67 +613,67 @@ Deno.test("8. flags and settings that cannot work are refused before any work", 
     for (
       const [script, args, env, message] of [
         [
-          "build_index.ts",
+          "build-index",
           ["--events", big, "--alias", "BAD"],
           es,
           'invalid alias "BAD": use lower-case letters, digits, _ and -',
         ],
         [
-          "build_index.ts",
+          "build-index",
           ["--events", big, "--concurrency", "0"],
           es,
           "concurrency must be an integer >= 1, got 0",
         ],
         [
-          "build_index.ts",
+          "build-index",
           ["--events", big, "--keep", "0"],
           es,
           "keep must be an integer >= 1, got 0",
         ],
         [
-          "build_index.ts",
+          "build-index",
           ["--events", big, "--flush-bytes", "0"],
           es,
           "flushBytes must be an integer >= 1, got 0",
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model, "--max-query-events", "0"],
           {},
           "--max-query-events must be an integer from 1 to 1024, got 0",
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model, "--timeout", "0"],
           {},
           "--timeout must be an integer >= 1, got 0",
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model, "--max-body", "0"],
           {},
           "--max-body must be an integer >= 1, got 0",
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model, "--port", "70000"],
           {},
           "--port must be an integer from 0 to 65535, got 70000",
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model],
           { PORT: "http" },
           'PORT must be an integer, got "http"',
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", model, "--hostname", ""],
           {},
           "--hostname must not be empty",
         ],
         [
-          "serve.ts",
+          "serve",
           [
             "--indicators",
             model,
@@ -685,7 +686,7 @@ Deno.test("8. flags and settings that cannot work are refused before any work", 
           '--events-index must be lower-case letters, digits, _ and -, got "BAD"',
         ],
         [
-          "serve.ts",
+          "serve",
           ["--indicators", "/nonexistent", "--max-query-events", "0"],
           {},
           "--max-query-events must be an integer from 1 to 1024, got 0",
@@ -693,7 +694,7 @@ Deno.test("8. flags and settings that cannot work are refused before any work", 
       ] as const
     ) {
       console.log("case", script, args.join(" "));
-      const got = await runCli(script, [...args], env);
+      const got = await runTask(script, [...args], env);
       assert.equal(got.code, 1, `${args.join(" ")}: ${got.stderr}`);
       assert.equal(got.stderr, `error: ${message}\n`, args.join(" "));
       // nothing was read: the reader prints "reading" first
@@ -705,7 +706,7 @@ Deno.test("8. flags and settings that cannot work are refused before any work", 
       settings,
       JSON.stringify({ http: { idleTimeoutMs: 0 } }),
     );
-    const idle = await runCli("serve.ts", [
+    const idle = await runTask("serve", [
       "--indicators",
       "/nonexistent",
       "--config",
