@@ -363,11 +363,63 @@ export async function localNodeStatus(
   return undefined;
 }
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
+/**
+ * The range the kernel draws ephemeral ports from (outgoing connections
+ * and binds to port 0): Linux's `ip_local_port_range`, else the IANA range.
+ */
+async function ephemeralRange(): Promise<[number, number]> {
+  try {
+    const [lo, hi] = (await Deno.readTextFile(
+      "/proc/sys/net/ipv4/ip_local_port_range",
+    )).trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo, hi];
+  } catch {
+    // not Linux
+  }
+  return [49152, 65535];
+}
+
+/**
+ * `count` distinct ports, free on 127.0.0.1 now, for nodes to bind later.
+ *
+ * They are drawn at random below the kernel's ephemeral range. A port the
+ * kernel hands out (as a bind to port 0 would give) can be taken, before
+ * the node binds it, by any outgoing connection of this machine: the other
+ * nodes dialling their seed hosts, or tests talking to another node. That
+ * made a node of a starting cluster die with "address already in use".
+ * Falls back to kernel-assigned ports when the range leaves no room.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { freePorts } from "./local_node.ts";
+ *
+ * const ports = await freePorts(6);
+ * assert.equal(new Set(ports).size, 6);
+ * ```
+ *
+ * @param count How many ports.
+ * @returns Distinct ports, each bindable on 127.0.0.1 when returned.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const [ephemeralLow] = await ephemeralRange();
+  const low = 10_000;
+  const high = Math.min(ephemeralLow, 65536) - 1;
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count && tries < 1000; tries++) {
+    const port = high - low >= 100 * count
+      ? low + Math.floor(Math.random() * (high - low + 1))
+      : 0;
+    try {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port });
+      ports.add((listener.addr as Deno.NetAddr).port);
+      listener.close();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
+  if (ports.size < count) throw new Error(`found no ${count} free ports`);
+  return [...ports];
 }
 
 async function javaHome(): Promise<string> {
@@ -535,12 +587,53 @@ export async function startLocalNode(
   }
   const javaOpts = options.javaOpts ?? Deno.env.get("CCO_ES_JAVA_OPTS") ?? "";
 
+  // A node that dies while starting is retried once, on new ports: the
+  // usual cause is a port taken between choosing it and binding it.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startNodes(p, options, count, java, heap, javaOpts);
+    } catch (error) {
+      if (!(error instanceof StartError && error.died) || attempt === 2) {
+        throw error;
+      }
+      log(
+        `${
+          error.message.split("\n").find((l) =>
+            /\b(ERROR|Exception)\b/.test(l)
+          ) ??
+            error.message.split("\n")[0]
+        }; starting again on new ports`,
+      );
+    }
+  }
+}
+
+/** A failed start; `died` when a node exited while starting. */
+class StartError extends Error {
+  constructor(message: string, readonly died: boolean) {
+    super(message);
+  }
+}
+
+/**
+ * One attempt to start the nodes: a fresh directory, new ports, configs,
+ * launch, and a wait for a healthy cluster.
+ */
+async function startNodes(
+  p: Paths,
+  options: StartOptions,
+  count: number,
+  java: string,
+  heap: string,
+  javaOpts: string,
+): Promise<LocalNode> {
   // A fresh directory each start: the local cluster holds nothing to keep.
   await Deno.remove(p.cluster, { recursive: true }).catch(() => {});
+  const ports = await freePorts(2 * count);
   const procs = Array.from({ length: count }, (_, i) => ({
     name: `${options.name ?? "dev"}-${i + 1}`,
-    port: freePort(),
-    transportPort: freePort(),
+    port: ports[2 * i],
+    transportPort: ports[2 * i + 1],
   }));
   for (const [i, node] of procs.entries()) {
     const dir = nodeDir(p, i);
@@ -623,21 +716,38 @@ export async function startLocalNode(
     nodes: procs.map((n, i) => ({ ...n, url: urls[i], pid: 0 })),
   };
   const pids: number[] = [];
+  // the node whose failure ended the start, for its log
+  let failed = 0;
+  let died = false;
   try {
     // together: a node of a cluster waits for the others to form it
     await Promise.all(procs.map(async (_, i) => {
-      pids[i] = state.nodes[i].pid = await launch(p, i, java, heap, javaOpts);
+      try {
+        pids[i] = state.nodes[i].pid = await launch(
+          p,
+          i,
+          java,
+          heap,
+          javaOpts,
+        );
+      } catch (error) {
+        if (!died) [failed, died] = [i, true];
+        throw error;
+      }
     }));
     await Deno.writeTextFile(p.state, JSON.stringify(state, null, 2));
     await waitHealthy(urls[0], count, options.timeoutMs ?? 180_000, options);
   } catch (error) {
-    const tail = await logTail(p, 0);
+    const tail = await logTail(p, failed);
     // leave nothing running behind a failed start
     await Promise.all(
       pids.map((pid, i) => pid && terminate(pid, nodeDir(p, i), "SIGKILL")),
     );
     await Deno.remove(p.state).catch(() => {});
-    throw new Error(`${(error as Error).message}${tail ? `\n${tail}` : ""}`);
+    throw new StartError(
+      `${(error as Error).message}${tail ? `\n${tail}` : ""}`,
+      died,
+    );
   }
   log(
     `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${
@@ -717,7 +827,13 @@ async function logTail(p: Paths, index: number): Promise<string> {
     const text = await Deno.readTextFile(
       `${nodeDir(p, index)}/logs/${p.clusterName}.log`,
     );
-    return text.trim().split("\n").slice(-15).join("\n");
+    const lines = text.trim().split("\n");
+    // the first error with its cause, then how the log ends
+    const first = lines.findIndex((l) => /\]\[(ERROR|FATAL)\s*\]/.test(l));
+    const cause = first >= 0 && first < lines.length - 15
+      ? [...lines.slice(first, first + 5), "..."]
+      : [];
+    return [...cause, ...lines.slice(-15)].join("\n");
   } catch {
     return "";
   }

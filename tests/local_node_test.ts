@@ -50,6 +50,14 @@ Deno.test({
     let node;
     try {
       node = await startLocalNode({ name: NAME });
+      // its port is not one the kernel hands to outgoing connections
+      const range = await Deno.readTextFile(
+        "/proc/sys/net/ipv4/ip_local_port_range",
+      ).catch(() => undefined);
+      if (range) {
+        const port = Number(new URL(node.url).port);
+        assert.ok(port < Number(range.trim().split(/\s+/)[0]), `${port}`);
+      }
       await Deno.mkdir(`${other}/elasticsearch`);
       await Deno.copyFile(moduleFile, `${other}/elasticsearch/local_node.ts`);
       const seen = await runIn(
