@@ -33,12 +33,15 @@
 import {
   fastPlan,
   type FastPlanContext,
+  FastPlanScratch,
   type FieldIndex,
   indexDocuments,
   type Plan,
   planOf,
+  planTerms,
   type PostingsIndex,
 } from "./_plan.ts";
+import { LineReader } from "./_batch_line.ts";
 import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import type {
@@ -69,7 +72,11 @@ import {
 } from "../serving/request.ts";
 import { compareIds } from "../model/document.ts";
 import type { BatchWorkerSource } from "../serving/batch_worker.ts";
-import type { ForkableRecommender } from "../serving/batch.ts";
+import type {
+  BatchLineAnswerer,
+  BatchResult,
+  ForkableRecommender,
+} from "../serving/batch.ts";
 
 /**
  * In-memory recommender over a model's documents.
@@ -88,7 +95,8 @@ import type { ForkableRecommender } from "../serving/batch.ts";
  * assert.equal(r.size, 1);
  * ```
  */
-export class EmbeddedRecommender implements ForkableRecommender {
+export class EmbeddedRecommender
+  implements ForkableRecommender, BatchLineAnswerer {
   #ids: string[] = [];
   #docs: IndexableDocument[] = [];
   #byId = new Map<string, number>();
@@ -98,6 +106,8 @@ export class EmbeddedRecommender implements ForkableRecommender {
   #manifest: ModelManifest;
   #options: ServingOptions;
   #batchState: BatchState | undefined;
+  // batch lines read from their bytes (made on first use)
+  #lines: LineReader | undefined;
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
   #sums: Float64Array;
@@ -142,6 +152,7 @@ export class EmbeddedRecommender implements ForkableRecommender {
       historyFields: historyFields(model.manifest),
       serving: this.#serving,
       seen: new Uint8Array(this.#index.termIds.size),
+      scratch: new FastPlanScratch(),
     };
     const n = this.#ids.length;
     this.#sums = new Float64Array(n);
@@ -322,6 +333,70 @@ export class EmbeddedRecommender implements ForkableRecommender {
       out[field] = weights ? { ids, weights } : { ids };
     }
     return out;
+  }
+
+  /**
+   * Answers one line of an NDJSON batch straight from its bytes when it is
+   * a plain one (printable ASCII without escapes, the keys `user`,
+   * `history`, `num`, `from`, `exclude`, `excludeSeen`, `backfill`, a
+   * valid request): the result `recommend` gives for the line's request,
+   * without parsing it into objects. Any other line is declined
+   * (`undefined`) and answered the general way. Batch files
+   * (`recommendBatchFile`, `recommend --batch`) ask it first.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EmbeddedRecommender } from "./recommender.ts";
+   * import { manifestFor } from "../model/manifest.ts";
+   *
+   * const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: [] }];
+   * const r = new EmbeddedRecommender({
+   *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+   *   documents,
+   * });
+   * const line = new TextEncoder().encode('{"user":"u","history":["b"],"num":1}');
+   * const [one] = await r.recommend({ history: ["b"], num: 1 });
+   * assert.deepEqual(r.answerBatchLine(line, 0, line.length), {
+   *   user: "u",
+   *   items: ["a"],
+   *   scores: [one.score],
+   * });
+   * // a rule: the general path answers it
+   * const rule = new TextEncoder().encode('{"user":"u","history":["b"],"filters":[]}');
+   * assert.equal(r.answerBatchLine(rule, 0, rule.length), undefined);
+   * ```
+   *
+   * @param bytes UTF-8 lines.
+   * @param start The line's first byte.
+   * @param end Its end (exclusive, before its `\n`).
+   * @returns The result, or `undefined` for a line to answer the general
+   * way.
+   */
+  answerBatchLine(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): BatchResult | undefined {
+    const context = this.#fastContext;
+    const terms = context.scratch!.terms;
+    this.#lines ??= new LineReader(
+      this.#index.termIds,
+      context.historyFields,
+      context.primaryEvent,
+    );
+    const user = this.#lines.read(bytes, start, end, terms);
+    if (user === undefined) return undefined;
+    const plan = planTerms(this.#index, terms, context);
+    if (!plan) return undefined;
+    const recs = this.#rank(plan);
+    const items = new Array<string>(recs.length);
+    const scores = new Array<number>(recs.length);
+    for (let i = 0; i < recs.length; i++) {
+      items[i] = recs[i].id;
+      scores[i] = recs[i].score;
+    }
+    return { user, items, scores };
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
