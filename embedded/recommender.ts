@@ -113,6 +113,7 @@ export class EmbeddedRecommender
   #sums: Float64Array;
   #touched: Int32Array;
   #mark: Uint8Array;
+  #top = new TopDocs();
   #serving: ResolvedServing;
   // documents in rankBy order (desc, missing last), then id, by rankBy list:
   // the backfill order
@@ -120,6 +121,8 @@ export class EmbeddedRecommender
   // each rankBy field's values (missing: -Infinity)
   #rankValues = new Map<string, Float64Array>();
   #tieBreaks = new Map<string, (x: number, y: number) => number>();
+  #lastRankBy: readonly string[] | undefined;
+  #lastTie: ((x: number, y: number) => number) | undefined;
 
   /**
    * Indexes the model's documents. A later document with an id already seen
@@ -303,9 +306,14 @@ export class EmbeddedRecommender
   // the order of equal scores: rankBy fields descending, then id (one
   // function per rankBy list)
   #tieBreak(rankBy: readonly string[]): (x: number, y: number) => number {
+    // the same list as the last request's (the serving default): its
+    // function, without making the key
+    if (rankBy === this.#lastRankBy) return this.#lastTie!;
     const key = rankBy.join("\u0000");
     let tie = this.#tieBreaks.get(key);
     if (!tie) this.#tieBreaks.set(key, tie = this.#newTieBreak(rankBy));
+    this.#lastRankBy = rankBy;
+    this.#lastTie = tie;
     return tie;
   }
 
@@ -480,7 +488,8 @@ export class EmbeddedRecommender
       };
       // the best `window` matches, by score, then rankBy, then id: a
       // bounded heap
-      const top = new TopDocs(Math.max(1, r.window), this.#tieBreak(r.rankBy));
+      const top = this.#top;
+      top.reset(Math.max(1, r.window), this.#tieBreak(r.rankBy));
       // a match's score: the history bool's sum as a float (Lucene), plus
       // the boosts' sum
       const offer = (d: number) => {
@@ -490,7 +499,7 @@ export class EmbeddedRecommender
       };
       if (dense) {
         if (filters.length === 0 && boosts.length === 0) {
-          offerDense(sums, mark, n, top);
+          top.offerSums(sums, mark, n);
         } else {
           for (let d = 0; d < n; d++) {
             if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
@@ -672,26 +681,6 @@ function addSparse(
   return nTouched;
 }
 
-// Dense, no filters or boosts: every matched document not excluded, at its
-// sum as a float.
-function offerDense(
-  sums: Float64Array,
-  mark: Uint8Array,
-  n: number,
-  top: TopDocs,
-): void {
-  // below the worst kept score of a full heap, an offer is refused: skip
-  // it without the call
-  let floor = top.floor();
-  for (let d = 0; d < n; d++) {
-    if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
-    const score = Math.fround(sums[d]);
-    if (score < floor) continue;
-    top.offer(d, score);
-    floor = top.floor();
-  }
-}
-
 // Dense accumulation once the postings are at least a quarter of the
 // documents.
 const DENSE_RATIO = 4;
@@ -779,21 +768,42 @@ function accumulateScore(
 
 /**
  * The best `size` documents offered, by score (descending) then the tie
- * order: a min-heap whose root is the worst kept.
+ * order: a min-heap whose root is the worst kept. One per recommender,
+ * reset for each request.
  */
 class TopDocs {
-  #docs: Int32Array;
-  #scores: Float64Array;
+  #docs = new Int32Array(16);
+  #scores = new Float64Array(16);
+  #capacity = 0;
   #size = 0;
-  #tie: (x: number, y: number) => number;
-  constructor(capacity: number, tie: (x: number, y: number) => number) {
-    this.#docs = new Int32Array(capacity);
-    this.#scores = new Float64Array(capacity);
+  #tie: (x: number, y: number) => number = () => 0;
+  // empty, to keep the best `capacity` documents, equal scores by `tie`
+  reset(capacity: number, tie: (x: number, y: number) => number): void {
+    if (this.#docs.length < capacity) {
+      this.#docs = new Int32Array(capacity);
+      this.#scores = new Float64Array(capacity);
+    }
+    this.#capacity = capacity;
+    this.#size = 0;
     this.#tie = tie;
   }
   // the score below which an offer is refused: the worst kept, once full
   floor(): number {
-    return this.#size < this.#docs.length ? -Infinity : this.#scores[0];
+    return this.#size < this.#capacity ? -Infinity : this.#scores[0];
+  }
+  // Dense, no filters or boosts: offers every matched document not
+  // excluded (`mark` bit 2), at its sum as a float. Every match added more
+  // than 0 (a dense plan is positive), so a sum whose float is 0 is a
+  // document not matched. The floor test comes first: once the heap is
+  // full it refuses almost every document, without looking further.
+  offerSums(sums: Float64Array, mark: Uint8Array, n: number): void {
+    let floor = this.floor();
+    for (let d = 0; d < n; d++) {
+      const score = Math.fround(sums[d]);
+      if (score < floor || score === 0 || (mark[d] & 2) !== 0) continue;
+      this.offer(d, score);
+      floor = this.floor();
+    }
   }
   // whether (sa, da) ranks below (sb, db)
   #below(sa: number, da: number, sb: number, db: number): boolean {
@@ -801,7 +811,7 @@ class TopDocs {
   }
   offer(doc: number, score: number): void {
     const docs = this.#docs, scores = this.#scores;
-    if (this.#size < docs.length) {
+    if (this.#size < this.#capacity) {
       let i = this.#size++;
       while (i > 0) {
         const parent = (i - 1) >> 1;
