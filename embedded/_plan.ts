@@ -86,7 +86,7 @@ export type PlanOptions =
 export interface Plan {
   /** Runs of postings, in clause order. */
   count: number;
-  /** Each run's field. */
+  /** Each run's field (the first `count` entries: the rest is scratch). */
   index: FieldIndex[];
   /** Each run's first posting. */
   start: Int32Array;
@@ -109,7 +109,7 @@ export interface Plan {
    */
   positive: boolean;
   /** Excluded documents (repeats allowed). */
-  exclude: number[];
+  exclude: Int32Array;
   /** Paging and rules. */
   options: PlanOptions;
 }
@@ -236,7 +236,9 @@ class PlanBuilder {
   end: Int32Array;
   score: Float64Array;
   clause: Int32Array;
-  exclude: number[] = [];
+  // excluded documents: the first `excluded` of `exclude`
+  excluded = 0;
+  exclude: Int32Array = new Int32Array(16);
   constructor(capacity: number) {
     this.start = new Int32Array(capacity);
     this.end = new Int32Array(capacity);
@@ -245,13 +247,13 @@ class PlanBuilder {
   }
   // empty again, for a plan of up to `capacity` runs: a scratch builder
   // reused from one request to the next (its plan is ranked before the
-  // next is made)
+  // next is made). `index` keeps its length: emptied, a JS array lets go
+  // of its storage and grows it again push by push
   reset(capacity: number): void {
     this.count = 0;
     this.postings = 0;
     this.positive = true;
-    this.index.length = 0;
-    this.exclude.length = 0;
+    this.excluded = 0;
     if (this.start.length < capacity) {
       const n = Math.max(capacity, 2 * this.start.length);
       this.start = new Int32Array(n);
@@ -265,7 +267,7 @@ class PlanBuilder {
     const start = index.offsets[t], end = index.offsets[t + 1];
     if (start === end) return;
     const k = this.count++;
-    this.index.push(index);
+    this.index[k] = index;
     this.start[k] = start;
     this.end[k] = end;
     this.clause[k] = clause;
@@ -286,6 +288,15 @@ class PlanBuilder {
       if (!(s > 0)) this.positive = false;
     }
   }
+  // document `d` excluded
+  excludeDoc(d: number): void {
+    if (this.excluded === this.exclude.length) {
+      const grown = new Int32Array(2 * this.exclude.length);
+      grown.set(this.exclude);
+      this.exclude = grown;
+    }
+    this.exclude[this.excluded++] = d;
+  }
   plan(clauses: number, options: PlanOptions): Plan {
     return {
       count: this.count,
@@ -297,7 +308,7 @@ class PlanBuilder {
       clauses,
       postings: this.postings,
       positive: this.positive,
-      exclude: this.exclude,
+      exclude: this.exclude.subarray(0, this.excluded),
       options,
     };
   }
@@ -324,7 +335,7 @@ export function planOf(index: PostingsIndex, r: NormalizedRequest): Plan {
   }
   for (const id of r.exclude) {
     const t = index.termIds.get(id);
-    if (t !== undefined && t < index.size) b.exclude.push(t);
+    if (t !== undefined && t < index.size) b.excludeDoc(t);
   }
   return b.plan(r.clauses.length, r);
 }
@@ -547,7 +558,6 @@ export function planTerms(
   const excludeSeen = r.excludeSeen ?? serving.excludeSeen;
   const seen = context.seen;
   const items = r.items;
-  const marked: number[] = [];
   let clauses = 0;
   for (let l = 0, start = 0; l < r.types.length; start = r.ends[l++]) {
     const type = r.types[l];
@@ -571,22 +581,22 @@ export function planTerms(
         } else {
           if (seen[t] !== 0) continue;
           seen[t] = 1;
-          marked.push(t);
           if (kept < cap && fieldIndex) {
             b.add(fieldIndex, t, boost, clauses + kept);
           }
-          if (primary && excludeSeen && t < size) b.exclude.push(t);
+          if (primary && excludeSeen && t < size) b.excludeDoc(t);
         }
         kept++;
       }
     } finally {
-      for (const t of marked) seen[t] = 0;
-      marked.length = 0;
+      for (let i = start, end = r.ends[l]; i < end; i++) {
+        if (items[i] >= 0) seen[items[i]] = 0;
+      }
     }
     clauses += Math.min(kept, cap);
   }
   for (const t of r.exclude) {
-    if (t < size) b.exclude.push(t);
+    if (t < size) b.excludeDoc(t);
   }
   return b.plan(clauses, {
     num,
