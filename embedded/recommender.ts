@@ -620,13 +620,19 @@ function fromBatchState(state: BatchState): {
   terms.forEach((term, t) => termIds.set(term, t));
   const documents = state.documents.map((sent, d) => {
     const doc: Record<string, unknown> = { id: terms[d] };
+    // plain loops: Array.from over a typed array goes through its iterator
+    // (a worker's start took as long as building the index anew)
     for (const [field, list] of sent.lists) {
-      doc[field] = Array.from(list, (t) => terms[t]);
+      const ids = new Array<string>(list.length);
+      for (let i = 0; i < list.length; i++) ids[i] = terms[list[i]];
+      doc[field] = ids;
     }
     if (sent.weights) {
-      doc.weights = Object.fromEntries(
-        sent.weights.map(([field, w]) => [field, Array.from(w)]),
-      );
+      doc.weights = Object.fromEntries(sent.weights.map(([field, w]) => {
+        const copy = new Array<number>(w.length);
+        for (let i = 0; i < w.length; i++) copy[i] = w[i];
+        return [field, copy];
+      }));
     }
     if (sent.metadata !== undefined) doc.metadata = sent.metadata;
     return doc as unknown as IndexableDocument;
