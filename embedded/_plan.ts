@@ -86,7 +86,7 @@ export type PlanOptions =
 export interface Plan {
   /** Runs of postings, in clause order. */
   count: number;
-  /** Each run's field. */
+  /** Each run's field (the first `count` entries: the rest is scratch). */
   index: FieldIndex[];
   /** Each run's first posting. */
   start: Int32Array;
@@ -109,7 +109,7 @@ export interface Plan {
    */
   positive: boolean;
   /** Excluded documents (repeats allowed). */
-  exclude: number[];
+  exclude: Int32Array;
   /** Paging and rules. */
   options: PlanOptions;
 }
@@ -226,6 +226,7 @@ export function indexDocuments(
 // least 2^-146, above the least float 2^-149: the match adds more than 0
 const TINY_BOOST = 2 ** -20;
 
+// a plan in the making
 class PlanBuilder {
   count = 0;
   postings = 0;
@@ -235,19 +236,38 @@ class PlanBuilder {
   end: Int32Array;
   score: Float64Array;
   clause: Int32Array;
-  exclude: number[] = [];
+  // excluded documents: the first `excluded` of `exclude`
+  excluded = 0;
+  exclude: Int32Array = new Int32Array(16);
   constructor(capacity: number) {
     this.start = new Int32Array(capacity);
     this.end = new Int32Array(capacity);
     this.score = new Float64Array(capacity);
     this.clause = new Int32Array(capacity);
   }
+  // empty again, for a plan of up to `capacity` runs: a scratch builder
+  // reused from one request to the next (its plan is ranked before the
+  // next is made). `index` keeps its length: emptied, a JS array lets go
+  // of its storage and grows it again push by push
+  reset(capacity: number): void {
+    this.count = 0;
+    this.postings = 0;
+    this.positive = true;
+    this.excluded = 0;
+    if (this.start.length < capacity) {
+      const n = Math.max(capacity, 2 * this.start.length);
+      this.start = new Int32Array(n);
+      this.end = new Int32Array(n);
+      this.score = new Float64Array(n);
+      this.clause = new Int32Array(n);
+    }
+  }
   // the clause `field: term` with its boost, when documents list the term
   add(index: FieldIndex, t: number, boost: number, clause: number): void {
     const start = index.offsets[t], end = index.offsets[t + 1];
     if (start === end) return;
     const k = this.count++;
-    this.index.push(index);
+    this.index[k] = index;
     this.start[k] = start;
     this.end[k] = end;
     this.clause[k] = clause;
@@ -268,6 +288,15 @@ class PlanBuilder {
       if (!(s > 0)) this.positive = false;
     }
   }
+  // document `d` excluded
+  excludeDoc(d: number): void {
+    if (this.excluded === this.exclude.length) {
+      const grown = new Int32Array(2 * this.exclude.length);
+      grown.set(this.exclude);
+      this.exclude = grown;
+    }
+    this.exclude[this.excluded++] = d;
+  }
   plan(clauses: number, options: PlanOptions): Plan {
     return {
       count: this.count,
@@ -279,7 +308,7 @@ class PlanBuilder {
       clauses,
       postings: this.postings,
       positive: this.positive,
-      exclude: this.exclude,
+      exclude: this.exclude.subarray(0, this.excluded),
       options,
     };
   }
@@ -306,7 +335,7 @@ export function planOf(index: PostingsIndex, r: NormalizedRequest): Plan {
   }
   for (const id of r.exclude) {
     const t = index.termIds.get(id);
-    if (t !== undefined && t < index.size) b.exclude.push(t);
+    if (t !== undefined && t < index.size) b.excludeDoc(t);
   }
   return b.plan(r.clauses.length, r);
 }
@@ -321,6 +350,99 @@ export interface FastPlanContext {
   serving: ResolvedServing;
   /** Scratch: one byte per term, all 0 between calls. */
   seen: Uint8Array;
+  /**
+   * Scratch reused from one request to the next (made on first use): a
+   * plan is ranked before the next one is made.
+   */
+  scratch?: FastPlanScratch;
+}
+
+/**
+ * A request of the fast shape (histories, paging, `exclude`,
+ * `excludeSeen`, `backfill`) with its ids looked up: what
+ * {@linkcode planTerms} plans. {@linkcode fastPlan} fills it from a request
+ * object, the batch line reader from a line's bytes.
+ */
+export class TermRequest {
+  /** Each history list's event type, in the request's order. */
+  types: string[] = [];
+  /** Each list's end in `items` (a list starts where the one before ends). */
+  ends: number[] = [];
+  /**
+   * The lists' items in order: a term number, or `-1 - u` for
+   * `unknown[u]`, an id the model does not have.
+   */
+  items: Int32Array = new Int32Array(256);
+  /** Items used of `items`. */
+  length = 0;
+  /** Ids the model does not have, as `items` refers to them. */
+  unknown: string[] = [];
+  /** The term numbers `exclude` lists (ids the model lacks left out). */
+  exclude: number[] = [];
+  /** How many ids `exclude` lists (those the model lacks included). */
+  excludeLength = 0;
+  /** The request's values, `undefined` when not given. */
+  num: number | undefined;
+  /** See `num`. */
+  from: number | undefined;
+  /** See `num`. */
+  backfill: boolean | undefined;
+  /** See `num`. */
+  excludeSeen: boolean | undefined;
+
+  /** Empties it. */
+  reset(): void {
+    this.types.length = 0;
+    this.ends.length = 0;
+    this.length = 0;
+    this.unknown.length = 0;
+    this.exclude.length = 0;
+    this.excludeLength = 0;
+    this.num = this.from = undefined;
+    this.backfill = this.excludeSeen = undefined;
+  }
+
+  /**
+   * Appends an item to the current list.
+   *
+   * @param item A term number, or `-1 - u` for `unknown[u]`.
+   */
+  push(item: number): void {
+    if (this.length === this.items.length) {
+      const grown = new Int32Array(2 * this.items.length);
+      grown.set(this.items);
+      this.items = grown;
+    }
+    this.items[this.length++] = item;
+  }
+
+  /**
+   * Appends an id the model does not have to the current list.
+   *
+   * @param id The id.
+   */
+  pushUnknown(id: string): void {
+    this.push(-1 - this.unknown.length);
+    this.unknown.push(id);
+  }
+
+  /**
+   * Ends the current list.
+   *
+   * @param type Its event type.
+   */
+  endList(type: string): void {
+    this.types.push(type);
+    this.ends.push(this.length);
+  }
+}
+
+/** Scratch of fast plans (see {@linkcode FastPlanContext}). */
+export class FastPlanScratch {
+  /** The request, looked up. */
+  terms: TermRequest = new TermRequest();
+  /** The plan's builder. */
+  builder: PlanBuilder = new PlanBuilder(0);
 }
 
 // the keys a fast plan reads; any other key takes the general path
@@ -338,7 +460,8 @@ const FAST_KEYS = new Set([
  * `excludeSeen` and `backfill`, exactly as {@linkcode planOf} would make it
  * from `normalizeRequest`'s answer; `undefined` for any other request
  * (another key, an invalid value, an unknown event type, an engine
- * availability window), which then takes the general path.
+ * availability window), which then takes the general path. The plan is
+ * the context's scratch: rank it before the next plan is made.
  *
  * @param index The postings.
  * @param request The raw request.
@@ -361,39 +484,83 @@ export function fastPlan(
   if (serving.availableDateName || serving.expireDateName) return undefined;
   if (!isRequestShape(request)) return undefined;
   const req = request as RecommendRequest;
-  const num = req.num ?? serving.num;
-  const from = req.from ?? 0;
-  if (from + num > MAX_WINDOW) return undefined;
+  const r = (context.scratch ??= new FastPlanScratch()).terms;
+  r.reset();
+  r.num = req.num;
+  r.from = req.from;
+  r.backfill = req.backfill;
+  r.excludeSeen = req.excludeSeen;
+  const { termIds } = index;
+  const addList = (type: string, list: readonly string[]) => {
+    for (const item of list) {
+      const t = termIds.get(item);
+      if (t === undefined) r.pushUnknown(item);
+      else r.push(t);
+    }
+    r.endList(type);
+  };
   // each history list by event type, in the request's order
-  const lists: [string, readonly string[]][] = [];
-  let capacity = 0;
   const history = req.history;
   if (Array.isArray(history)) {
-    lists.push([primaryEvent, history]);
+    addList(primaryEvent, history);
   } else if (history !== undefined) {
     const byType = history as Readonly<Record<string, readonly string[]>>;
     for (const [type, list] of Object.entries(byType)) {
       if (list === undefined) continue;
       if (!historyFields.has(type)) return undefined;
-      lists.push([type, list]);
+      addList(type, list);
     }
   }
-  for (const [, list] of lists) {
-    // more distinct items than accepted is an error to word
-    if (list.length > MAX_HISTORY) return undefined;
-    capacity += Math.min(list.length, serving.maxQueryEvents);
+  if (req.exclude !== undefined) {
+    r.excludeLength = req.exclude.length;
+    for (const id of req.exclude) {
+      const t = termIds.get(id);
+      if (t !== undefined) r.exclude.push(t);
+    }
   }
-  if (req.exclude !== undefined && req.exclude.length > MAX_HISTORY) {
-    return undefined;
-  }
-  const b = new PlanBuilder(capacity);
-  const { termIds, size } = index;
+  return planTerms(index, r, context);
+}
+
+/**
+ * The plan of a looked-up request of the fast shape (see
+ * {@linkcode fastPlan}; its event types are the model's), or `undefined`
+ * when it needs the general path (a window past the largest, a list longer
+ * than accepted, an engine availability window). The plan is the
+ * context's scratch: rank it before the next plan is made.
+ *
+ * @param index The postings.
+ * @param r The request.
+ * @param context The model's event types and the serving settings.
+ * @returns The plan, or `undefined`.
+ */
+export function planTerms(
+  index: PostingsIndex,
+  r: TermRequest,
+  context: FastPlanContext,
+): Plan | undefined {
+  const { serving, historyFields, primaryEvent } = context;
+  if (serving.availableDateName || serving.expireDateName) return undefined;
+  const num = r.num ?? serving.num;
+  const from = r.from ?? 0;
+  if (from + num > MAX_WINDOW) return undefined;
   const cap = serving.maxQueryEvents;
-  const excludeSeen = req.excludeSeen ?? serving.excludeSeen;
+  let capacity = 0;
+  for (let l = 0, start = 0; l < r.types.length; start = r.ends[l++]) {
+    const length = r.ends[l] - start;
+    // more distinct items than accepted is an error to word
+    if (length > MAX_HISTORY) return undefined;
+    capacity += Math.min(length, cap);
+  }
+  if (r.excludeLength > MAX_HISTORY) return undefined;
+  const b = (context.scratch ??= new FastPlanScratch()).builder;
+  b.reset(capacity);
+  const size = index.size;
+  const excludeSeen = r.excludeSeen ?? serving.excludeSeen;
   const seen = context.seen;
-  const marked: number[] = [];
+  const items = r.items;
   let clauses = 0;
-  for (const [type, list] of lists) {
+  for (let l = 0, start = 0; l < r.types.length; start = r.ends[l++]) {
+    const type = r.types[l];
     const field = historyFields.get(type)!;
     const fieldIndex = index.fields.get(field);
     const boost = serving.fieldBoosts[field] ?? 1;
@@ -403,39 +570,39 @@ export function fastPlan(
     let kept = 0;
     let unknown: Set<string> | undefined;
     try {
-      for (const item of list) {
-        const t = termIds.get(item);
-        if (t === undefined) {
+      for (let i = start, end = r.ends[l]; i < end; i++) {
+        const t = items[i];
+        if (t < 0) {
           // an id the model does not have: no match, but a clause
+          const item = r.unknown[-1 - t];
           unknown ??= new Set();
           if (unknown.has(item)) continue;
           unknown.add(item);
         } else {
           if (seen[t] !== 0) continue;
           seen[t] = 1;
-          marked.push(t);
           if (kept < cap && fieldIndex) {
             b.add(fieldIndex, t, boost, clauses + kept);
           }
-          if (primary && excludeSeen && t < size) b.exclude.push(t);
+          if (primary && excludeSeen && t < size) b.excludeDoc(t);
         }
         kept++;
       }
     } finally {
-      for (const t of marked) seen[t] = 0;
-      marked.length = 0;
+      for (let i = start, end = r.ends[l]; i < end; i++) {
+        if (items[i] >= 0) seen[items[i]] = 0;
+      }
     }
     clauses += Math.min(kept, cap);
   }
-  for (const id of req.exclude ?? []) {
-    const t = termIds.get(id);
-    if (t !== undefined && t < size) b.exclude.push(t);
+  for (const t of r.exclude) {
+    if (t < size) b.excludeDoc(t);
   }
   return b.plan(clauses, {
     num,
     from,
     window: from + num,
-    backfill: req.backfill ?? serving.backfill,
+    backfill: r.backfill ?? serving.backfill,
     explain: false,
     clauses: [],
     rankBy: serving.rankBy,

@@ -90,7 +90,7 @@ function randomRequest(
 function comparable(plan: Plan) {
   const k = plan.count;
   return {
-    fields: plan.index.map((i) => i.docs),
+    fields: plan.index.slice(0, k).map((i) => i.docs),
     start: [...plan.start.subarray(0, k)],
     end: [...plan.end.subarray(0, k)],
     score: [...plan.score.subarray(0, k)],

@@ -33,12 +33,15 @@
 import {
   fastPlan,
   type FastPlanContext,
+  FastPlanScratch,
   type FieldIndex,
   indexDocuments,
   type Plan,
   planOf,
+  planTerms,
   type PostingsIndex,
 } from "./_plan.ts";
+import { LineReader } from "./_batch_line.ts";
 import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import type {
@@ -69,7 +72,11 @@ import {
 } from "../serving/request.ts";
 import { compareIds } from "../model/document.ts";
 import type { BatchWorkerSource } from "../serving/batch_worker.ts";
-import type { ForkableRecommender } from "../serving/batch.ts";
+import type {
+  BatchLineAnswerer,
+  BatchResult,
+  ForkableRecommender,
+} from "../serving/batch.ts";
 
 /**
  * In-memory recommender over a model's documents.
@@ -88,7 +95,8 @@ import type { ForkableRecommender } from "../serving/batch.ts";
  * assert.equal(r.size, 1);
  * ```
  */
-export class EmbeddedRecommender implements ForkableRecommender {
+export class EmbeddedRecommender
+  implements ForkableRecommender, BatchLineAnswerer {
   #ids: string[] = [];
   #docs: IndexableDocument[] = [];
   #byId = new Map<string, number>();
@@ -98,11 +106,14 @@ export class EmbeddedRecommender implements ForkableRecommender {
   #manifest: ModelManifest;
   #options: ServingOptions;
   #batchState: BatchState | undefined;
+  // batch lines read from their bytes (made on first use)
+  #lines: LineReader | undefined;
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
   #sums: Float64Array;
   #touched: Int32Array;
   #mark: Uint8Array;
+  #top = new TopDocs();
   #serving: ResolvedServing;
   // documents in rankBy order (desc, missing last), then id, by rankBy list:
   // the backfill order
@@ -110,6 +121,8 @@ export class EmbeddedRecommender implements ForkableRecommender {
   // each rankBy field's values (missing: -Infinity)
   #rankValues = new Map<string, Float64Array>();
   #tieBreaks = new Map<string, (x: number, y: number) => number>();
+  #lastRankBy: readonly string[] | undefined;
+  #lastTie: ((x: number, y: number) => number) | undefined;
 
   /**
    * Indexes the model's documents. A later document with an id already seen
@@ -142,6 +155,7 @@ export class EmbeddedRecommender implements ForkableRecommender {
       historyFields: historyFields(model.manifest),
       serving: this.#serving,
       seen: new Uint8Array(this.#index.termIds.size),
+      scratch: new FastPlanScratch(),
     };
     const n = this.#ids.length;
     this.#sums = new Float64Array(n);
@@ -292,9 +306,14 @@ export class EmbeddedRecommender implements ForkableRecommender {
   // the order of equal scores: rankBy fields descending, then id (one
   // function per rankBy list)
   #tieBreak(rankBy: readonly string[]): (x: number, y: number) => number {
+    // the same list as the last request's (the serving default): its
+    // function, without making the key
+    if (rankBy === this.#lastRankBy) return this.#lastTie!;
     const key = rankBy.join("\u0000");
     let tie = this.#tieBreaks.get(key);
     if (!tie) this.#tieBreaks.set(key, tie = this.#newTieBreak(rankBy));
+    this.#lastRankBy = rankBy;
+    this.#lastTie = tie;
     return tie;
   }
 
@@ -322,6 +341,70 @@ export class EmbeddedRecommender implements ForkableRecommender {
       out[field] = weights ? { ids, weights } : { ids };
     }
     return out;
+  }
+
+  /**
+   * Answers one line of an NDJSON batch straight from its bytes when it is
+   * a plain one (printable ASCII without escapes, the keys `user`,
+   * `history`, `num`, `from`, `exclude`, `excludeSeen`, `backfill`, a
+   * valid request): the result `recommend` gives for the line's request,
+   * without parsing it into objects. Any other line is declined
+   * (`undefined`) and answered the general way. Batch files
+   * (`recommendBatchFile`, `recommend --batch`) ask it first.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EmbeddedRecommender } from "./recommender.ts";
+   * import { manifestFor } from "../model/manifest.ts";
+   *
+   * const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: [] }];
+   * const r = new EmbeddedRecommender({
+   *   manifest: manifestFor(documents, { primaryEvent: "buy" }),
+   *   documents,
+   * });
+   * const line = new TextEncoder().encode('{"user":"u","history":["b"],"num":1}');
+   * const [one] = await r.recommend({ history: ["b"], num: 1 });
+   * assert.deepEqual(r.answerBatchLine(line, 0, line.length), {
+   *   user: "u",
+   *   items: ["a"],
+   *   scores: [one.score],
+   * });
+   * // a rule: the general path answers it
+   * const rule = new TextEncoder().encode('{"user":"u","history":["b"],"filters":[]}');
+   * assert.equal(r.answerBatchLine(rule, 0, rule.length), undefined);
+   * ```
+   *
+   * @param bytes UTF-8 lines.
+   * @param start The line's first byte.
+   * @param end Its end (exclusive, before its `\n`).
+   * @returns The result, or `undefined` for a line to answer the general
+   * way.
+   */
+  answerBatchLine(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): BatchResult | undefined {
+    const context = this.#fastContext;
+    const terms = context.scratch!.terms;
+    this.#lines ??= new LineReader(
+      this.#index.termIds,
+      context.historyFields,
+      context.primaryEvent,
+    );
+    const user = this.#lines.read(bytes, start, end, terms);
+    if (user === undefined) return undefined;
+    const plan = planTerms(this.#index, terms, context);
+    if (!plan) return undefined;
+    const recs = this.#rank(plan);
+    const items = new Array<string>(recs.length);
+    const scores = new Array<number>(recs.length);
+    for (let i = 0; i < recs.length; i++) {
+      items[i] = recs[i].id;
+      scores[i] = recs[i].score;
+    }
+    return { user, items, scores };
   }
 
   #recommend(request: RecommendRequest): Recommendation[] {
@@ -405,7 +488,8 @@ export class EmbeddedRecommender implements ForkableRecommender {
       };
       // the best `window` matches, by score, then rankBy, then id: a
       // bounded heap
-      const top = new TopDocs(Math.max(1, r.window), this.#tieBreak(r.rankBy));
+      const top = this.#top;
+      top.reset(Math.max(1, r.window), this.#tieBreak(r.rankBy));
       // a match's score: the history bool's sum as a float (Lucene), plus
       // the boosts' sum
       const offer = (d: number) => {
@@ -415,7 +499,7 @@ export class EmbeddedRecommender implements ForkableRecommender {
       };
       if (dense) {
         if (filters.length === 0 && boosts.length === 0) {
-          offerDense(sums, mark, n, top);
+          top.offerSums(sums, mark, n);
         } else {
           for (let d = 0; d < n; d++) {
             if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
@@ -536,13 +620,19 @@ function fromBatchState(state: BatchState): {
   terms.forEach((term, t) => termIds.set(term, t));
   const documents = state.documents.map((sent, d) => {
     const doc: Record<string, unknown> = { id: terms[d] };
+    // plain loops: Array.from over a typed array goes through its iterator
+    // (a worker's start took as long as building the index anew)
     for (const [field, list] of sent.lists) {
-      doc[field] = Array.from(list, (t) => terms[t]);
+      const ids = new Array<string>(list.length);
+      for (let i = 0; i < list.length; i++) ids[i] = terms[list[i]];
+      doc[field] = ids;
     }
     if (sent.weights) {
-      doc.weights = Object.fromEntries(
-        sent.weights.map(([field, w]) => [field, Array.from(w)]),
-      );
+      doc.weights = Object.fromEntries(sent.weights.map(([field, w]) => {
+        const copy = new Array<number>(w.length);
+        for (let i = 0; i < w.length; i++) copy[i] = w[i];
+        return [field, copy];
+      }));
     }
     if (sent.metadata !== undefined) doc.metadata = sent.metadata;
     return doc as unknown as IndexableDocument;
@@ -595,26 +685,6 @@ function addSparse(
       : accumulateScore(docs, start, end, score, sums, mark, touched, nTouched);
   }
   return nTouched;
-}
-
-// Dense, no filters or boosts: every matched document not excluded, at its
-// sum as a float.
-function offerDense(
-  sums: Float64Array,
-  mark: Uint8Array,
-  n: number,
-  top: TopDocs,
-): void {
-  // below the worst kept score of a full heap, an offer is refused: skip
-  // it without the call
-  let floor = top.floor();
-  for (let d = 0; d < n; d++) {
-    if (sums[d] === 0 || (mark[d] & 2) !== 0) continue;
-    const score = Math.fround(sums[d]);
-    if (score < floor) continue;
-    top.offer(d, score);
-    floor = top.floor();
-  }
 }
 
 // Dense accumulation once the postings are at least a quarter of the
@@ -704,21 +774,42 @@ function accumulateScore(
 
 /**
  * The best `size` documents offered, by score (descending) then the tie
- * order: a min-heap whose root is the worst kept.
+ * order: a min-heap whose root is the worst kept. One per recommender,
+ * reset for each request.
  */
 class TopDocs {
-  #docs: Int32Array;
-  #scores: Float64Array;
+  #docs = new Int32Array(16);
+  #scores = new Float64Array(16);
+  #capacity = 0;
   #size = 0;
-  #tie: (x: number, y: number) => number;
-  constructor(capacity: number, tie: (x: number, y: number) => number) {
-    this.#docs = new Int32Array(capacity);
-    this.#scores = new Float64Array(capacity);
+  #tie: (x: number, y: number) => number = () => 0;
+  // empty, to keep the best `capacity` documents, equal scores by `tie`
+  reset(capacity: number, tie: (x: number, y: number) => number): void {
+    if (this.#docs.length < capacity) {
+      this.#docs = new Int32Array(capacity);
+      this.#scores = new Float64Array(capacity);
+    }
+    this.#capacity = capacity;
+    this.#size = 0;
     this.#tie = tie;
   }
   // the score below which an offer is refused: the worst kept, once full
   floor(): number {
-    return this.#size < this.#docs.length ? -Infinity : this.#scores[0];
+    return this.#size < this.#capacity ? -Infinity : this.#scores[0];
+  }
+  // Dense, no filters or boosts: offers every matched document not
+  // excluded (`mark` bit 2), at its sum as a float. Every match added more
+  // than 0 (a dense plan is positive), so a sum whose float is 0 is a
+  // document not matched. The floor test comes first: once the heap is
+  // full it refuses almost every document, without looking further.
+  offerSums(sums: Float64Array, mark: Uint8Array, n: number): void {
+    let floor = this.floor();
+    for (let d = 0; d < n; d++) {
+      const score = Math.fround(sums[d]);
+      if (score < floor || score === 0 || (mark[d] & 2) !== 0) continue;
+      this.offer(d, score);
+      floor = this.floor();
+    }
   }
   // whether (sa, da) ranks below (sb, db)
   #below(sa: number, da: number, sb: number, db: number): boolean {
@@ -726,7 +817,7 @@ class TopDocs {
   }
   offer(doc: number, score: number): void {
     const docs = this.#docs, scores = this.#scores;
-    if (this.#size < docs.length) {
+    if (this.#size < this.#capacity) {
       let i = this.#size++;
       while (i > 0) {
         const parent = (i - 1) >> 1;

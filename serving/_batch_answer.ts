@@ -125,6 +125,34 @@ export function parseRawLine(
   return parseBatchLine(value, `${path}:${line}`);
 }
 
+/**
+ * A backend that answers the plain lines of an NDJSON batch straight from
+ * their bytes: batch files ask it first, and answer a line it declines as
+ * for any backend (`JSON.parse`, then `recommend`).
+ */
+export interface BatchLineAnswerer {
+  /**
+   * Answers one line as the general path would (parse, then `recommend`
+   * with the line's `user` taken out), or declines it.
+   *
+   * @param bytes UTF-8 lines.
+   * @param start The line's first byte.
+   * @param end Its end (exclusive, before its `\n`).
+   * @returns The line's result, or `undefined` to leave the line to the
+   * general path (any line it does not read, any refused request).
+   */
+  answerBatchLine(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): BatchResult | undefined;
+}
+
+const answersLines = (
+  r: Recommender,
+): r is Recommender & BatchLineAnswerer =>
+  typeof (r as Partial<BatchLineAnswerer>).answerBatchLine === "function";
+
 /** The JSON lines answering a chunk of NDJSON lines. */
 export interface LinesAnswer {
   /** One JSON line (with `\n`) per request, in order. */
@@ -142,29 +170,44 @@ export interface LinesAnswer {
 }
 
 /**
- * Answers the NDJSON lines of `text` (whole lines; the last may lack its
- * `\n`), as JSON lines.
+ * Answers the NDJSON lines of `bytes` (whole UTF-8 lines; the last may lack
+ * its `\n`), as JSON lines: each line as the backend's
+ * {@linkcode BatchLineAnswerer} answers it, else decoded (as one stream
+ * over the file decodes it: a BOM is dropped only at the start of the
+ * file), parsed and answered by `recommend`.
  *
  * @param recommender The backend.
- * @param text The lines.
+ * @param bytes The lines.
+ * @param first Whether they start the file.
  * @param path The file, for messages.
  * @param firstLine The number of the first line (from 1).
  * @returns Their answers, or those before a malformed line and its error.
  */
 export async function answerLines(
   recommender: Recommender,
-  text: string,
+  bytes: Uint8Array,
+  first: boolean,
   path: string,
   firstLine: number,
 ): Promise<LinesAnswer> {
+  const lines = answersLines(recommender) ? recommender : undefined;
   let out = "";
   let results = 0, failed = 0;
   let line = firstLine;
-  for (let start = 0; start < text.length; line++) {
-    let nl = text.indexOf("\n", start);
-    if (nl < 0) nl = text.length;
-    const raw = text.slice(start, nl);
+  for (let start = 0; start < bytes.length; line++) {
+    let nl = bytes.indexOf(10, start);
+    if (nl < 0) nl = bytes.length;
+    const at = start;
     start = nl + 1;
+    const fast = lines?.answerBatchLine(bytes, at, nl);
+    if (fast !== undefined) {
+      results++;
+      out += JSON.stringify(fast) + "\n";
+      continue;
+    }
+    const raw = (first && at === 0 ? withBom : noBom).decode(
+      bytes.subarray(at, nl),
+    );
     let request: BatchRequest | undefined;
     try {
       request = parseRawLine(raw, path, line);
@@ -182,6 +225,11 @@ export async function answerLines(
   }
   return { text: out, results, failed };
 }
+
+// a line decoded as a stream over the whole file decodes it: the file's
+// first line drops a BOM, the others keep it (U+FEFF)
+const withBom = new TextDecoder("utf-8");
+const noBom = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** A message to a batch worker. */
 export type ToWorker =
@@ -213,15 +261,3 @@ export type FromWorker =
     stop?: { path: string; reason: string };
   }
   | { kind: "failed"; message: string };
-
-/**
- * The text of a chunk of whole UTF-8 lines, decoded as one stream over the
- * file decodes it (a BOM is dropped only at the start of the file).
- *
- * @param bytes The lines.
- * @param first Whether they start the file.
- * @returns The text.
- */
-export function decodeLines(bytes: Uint8Array, first: boolean): string {
-  return new TextDecoder("utf-8", { ignoreBOM: !first }).decode(bytes);
-}

@@ -87,7 +87,21 @@ export function compileSchemaCheck(
         return one ? passing === 1 : passing > 0;
       });
     }
-    if (s.type !== undefined) {
+    const minLength = typeof s.minLength === "number" ? s.minLength : 0;
+    const maxLength = typeof s.maxLength === "number" ? s.maxLength : Infinity;
+    const pattern = typeof s.pattern === "string"
+      ? new RegExp(s.pattern)
+      : undefined;
+    const bounded = minLength > 0 || maxLength < Infinity || !!pattern;
+    // a string with bounds (an id): one check, its own function, so that
+    // a list of ids is checked without a call per keyword
+    const boundedString = s.type === "string" && bounded;
+    if (boundedString) {
+      checks.push((v) =>
+        typeof v === "string" && v.length >= minLength &&
+        v.length <= maxLength && (!pattern || pattern.test(v))
+      );
+    } else if (s.type !== undefined) {
       const types = ([s.type].flat() as string[]).map(typeCheck);
       checks.push(
         types.length === 1 ? types[0] : (v) => types.some((t) => t(v)),
@@ -113,12 +127,7 @@ export function compileSchemaCheck(
         checks.push((v) => typeof v !== "number" || ok(v, b));
       }
     }
-    const minLength = typeof s.minLength === "number" ? s.minLength : 0;
-    const maxLength = typeof s.maxLength === "number" ? s.maxLength : Infinity;
-    const pattern = typeof s.pattern === "string"
-      ? new RegExp(s.pattern)
-      : undefined;
-    if (minLength > 0 || maxLength < Infinity || pattern) {
+    if (bounded && !boundedString) {
       checks.push((v) =>
         typeof v !== "string" ||
         (v.length >= minLength && v.length <= maxLength &&

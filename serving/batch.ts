@@ -42,14 +42,17 @@ import {
   answerRequest,
   type BatchRequest,
   type BatchResult,
-  decodeLines,
   type FromWorker,
   parseRawLine,
 } from "./_batch_answer.ts";
 import type { BatchWorkerSource } from "./batch_worker.ts";
 import { WorkerPool } from "./_worker_pool.ts";
 
-export type { BatchRequest, BatchResult } from "./_batch_answer.ts";
+export type {
+  BatchLineAnswerer,
+  BatchRequest,
+  BatchResult,
+} from "./_batch_answer.ts";
 export { parseBatchLine } from "./_batch_answer.ts";
 export type { BatchWorkerSource } from "./batch_worker.ts";
 
@@ -494,7 +497,8 @@ export async function* recommendBatchFile(
     aborted(signal);
     const a = await answerLines(
       recommender,
-      decodeLines(chunk.bytes, chunk.first),
+      chunk.bytes,
+      chunk.first,
       path,
       chunk.line,
     );

@@ -36,7 +36,6 @@ import {
   answerLines,
   answerRequest,
   type BatchResult,
-  decodeLines,
   type FromWorker,
   type ToWorker,
 } from "./_batch_answer.ts";
@@ -121,7 +120,8 @@ export function serveBatchWorker(
     }
     const answer = await answerLines(
       recommender,
-      decodeLines(message.bytes, message.first),
+      message.bytes,
+      message.first,
       message.path,
       message.line,
     );
