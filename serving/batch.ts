@@ -461,10 +461,21 @@ export async function* recommendBatchFile(
   const signal = options.signal;
   const encoder = new TextEncoder();
   if (!isForkable(recommender)) {
+    // a malformed line ends the requests read: those before it are
+    // answered (those in flight too) and written, then its error thrown
+    let stop: ConfigError | undefined;
+    const untilMalformed = async function* () {
+      try {
+        yield* readBatch(path);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        stop = error;
+      }
+    };
     let text = "";
     let results = 0, failed = 0;
     for await (
-      const r of recommendBatch(recommender, readBatch(path), options)
+      const r of recommendBatch(recommender, untilMalformed(), options)
     ) {
       text += JSON.stringify(r) + "\n";
       results++;
@@ -476,6 +487,7 @@ export async function* recommendBatchFile(
       }
     }
     if (results > 0) yield { bytes: encoder.encode(text), results, failed };
+    if (stop) throw stop;
     return;
   }
   let pool: WorkerPool | undefined;

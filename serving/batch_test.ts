@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { readBatch, recommendBatch } from "./batch.ts";
+import { readBatch, recommendBatch, recommendBatchFile } from "./batch.ts";
 import { EmbeddedRecommender } from "../embedded/recommender.ts";
 import { manifestFor } from "../model/manifest.ts";
 import { UnavailableError } from "../errors/mod.ts";
@@ -109,6 +109,54 @@ Deno.test("readBatch streams plain and gzip NDJSON and names the line at fault",
       () => Array.fromAsync(readBatch(`${dir}/none.ndjson`)),
       /none.ndjson: cannot be read/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a backend that cannot fork (Elasticsearch) writes the lines before a malformed one too, as the embedded backend does", async () => {
+  const embedded = new EmbeddedRecommender(model);
+  // recommend() alone: answered by the general path, in this thread
+  const plain: Recommender = {
+    recommend: (request, options) => embedded.recommend(request, options),
+    manifest: () => embedded.manifest(),
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/b.ndjson`;
+    await Deno.writeTextFile(
+      path,
+      '{"user":"u1","history":["a"]}\n{"user":"u2","num":0}\n' +
+        '{"user":"u3","history":["b"],"num":1}\n{"history":["c"]}\n' +
+        '{"user":"u5","history":["c"]}\n',
+    );
+    const outputs: string[] = [];
+    for (
+      const [backend, options] of [
+        [embedded, { workers: 1 }],
+        [plain, {}],
+        [plain, { concurrency: 3 }],
+      ] as const
+    ) {
+      let text = "";
+      await assert.rejects(
+        async () => {
+          for await (const out of recommendBatchFile(backend, path, options)) {
+            text += new TextDecoder().decode(out.bytes);
+          }
+        },
+        {
+          message: `${path}:4: user must be a non-empty string, got undefined`,
+        },
+      );
+      outputs.push(text);
+    }
+    assert.deepEqual(
+      outputs[0].trim().split("\n").map((l) => JSON.parse(l).user),
+      ["u1", "u2", "u3"],
+    );
+    assert.equal(outputs[1], outputs[0]);
+    assert.equal(outputs[2], outputs[0]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
