@@ -300,3 +300,173 @@ Deno.test("an event type that is an array index is left to the general path (JSO
   const want = await general(recommender, line);
   assert.deepEqual(want?.items, ["b"]);
 });
+
+// every serving setting the fast path must honour or leave alone: the
+// manifest's defaults, engine rules in both forms, a ranking, an
+// availability window (the general path's alone), a default item query
+const RULED: ServingOptions[] = [
+  {},
+  { excludeSeen: false, backfill: false, num: 3 },
+  {
+    filters: [{ field: "category", values: ["a", "b"] }],
+    boosts: [{ field: "category", values: ["b"], boost: 0.75 }],
+  },
+  { rankBy: ["trend", "popularity"], num: 25 },
+  { fields: [{ name: "category", values: ["c"], bias: 0 }], num: 4 },
+  { availableDateName: "available" },
+  { itemQuery: "indicators" },
+];
+
+function ruledModel(random: () => number, size: number, weighted: boolean) {
+  const ids = Array.from(
+    { length: size },
+    (_, i) => i % 9 === 4 ? `é${i}` : i % 2 ? `${i}` : `item-${i}`,
+  );
+  // listed ids that are no document: prefixes of ids, DEL, a space
+  const listed = ["item-", "1", "it", "x\x7f", "a b"];
+  const pick = () =>
+    random() < 0.15
+      ? listed[Math.floor(random() * listed.length)]
+      : ids[Math.floor(random() * ids.length)];
+  const documents = ids.map((id) => {
+    const buy = Array.from({ length: Math.floor(random() * 8) }, pick);
+    return {
+      id,
+      indicators: buy,
+      indicators_view: Array.from({ length: Math.floor(random() * 6) }, pick),
+      // an event type named as Object.prototype's accessor
+      indicators___proto__: Array.from(
+        { length: Math.floor(random() * 4) },
+        pick,
+      ),
+      ...(weighted
+        ? { weights: { indicators: buy.map(() => [0.5, 1, 3e-5][i3(random)]) } }
+        : {}),
+      metadata: {
+        popularity: Math.floor(random() * 4),
+        trend: Math.floor(random() * 3),
+        category: ["a", "b", "c"][i3(random)],
+        available: random() < 0.5 ? "2020-01-01" : "2999-01-01",
+      },
+    } as IndexableDocument;
+  });
+  const manifest = manifestFor(documents, { primaryEvent: "buy" });
+  manifest.metadata.available = "date";
+  manifest.fields = manifest.fields.map((field) => ({
+    ...field,
+    weights: weighted && field.name === "indicators" ? "given" : "none",
+  }));
+  // defaults recorded with the model
+  if (!weighted) {
+    manifest.serving = {
+      maxQueryEvents: 2,
+      fieldBoosts: { indicators: 2.5, indicators_view: 0.25 },
+    };
+  }
+  return { ids: [...ids, ...listed], model: { manifest, documents } };
+}
+const i3 = (random: () => number) => Math.floor(random() * 3);
+
+// anything else a caller may ask the same recommender between two lines:
+// the general path's features, errors, a window of 10 000, large lists
+function otherRequest(random: () => number, ids: string[]): unknown {
+  const pick = () => ids[Math.floor(random() * ids.length)];
+  const requests: unknown[] = [
+    { history: [pick(), pick()], explain: true, num: 50 },
+    { history: [pick()], dither: { seed: "s" }, num: 7, from: 3 },
+    { items: [pick()], itemQuery: "indicators", num: 999 },
+    { history: { buy: [pick()], nope: ["x"] } },
+    { history: [pick()], num: 0 },
+    { boosts: [{ field: "category", values: ["a"], boost: 3 }], num: 1000 },
+    { history: [pick(), pick(), pick()], from: 9000, num: 1000 },
+    { history: Array.from({ length: 1100 }, (_, i) => `z${i}`) },
+    { history: [pick()], exclude: ids.slice(0, 300), backfill: true },
+    { history: [pick()], rankBy: ["trend"], num: 200 },
+  ];
+  return requests[Math.floor(random() * requests.length)];
+}
+
+Deno.test("with the manifest's defaults, engine rules, rankings and other requests in between, a line answered from its bytes is what normalizeRequest's path answers on a fresh recommender", async () => {
+  const random = mulberry32(77);
+  const encoder = new TextEncoder();
+  let answered = 0;
+  for (let m = 0; m < 4; m++) {
+    const { ids, model } = ruledModel(random, 10 + m * 13, m % 2 === 0);
+    for (const options of RULED) {
+      const recommender = new EmbeddedRecommender(model, options);
+      const fresh = new EmbeddedRecommender(model, options);
+      for (let q = 0; q < 60; q++) {
+        if (random() < 0.4) {
+          await recommender.recommend(otherRequest(random, ids) as never)
+            .catch(() => {});
+        }
+        let line = randomLine(random, ids, q);
+        // event types the reader must look up as any other
+        if (random() < 0.2) {
+          line = line.replace(
+            '"view"',
+            random() < 0.5 ? '"__proto__"' : '"constructor"',
+          );
+        }
+        const bytes = encoder.encode(`${line}\n{"user":"v","history":["`);
+        const fast = recommender.answerBatchLine(bytes, 0, line.length);
+        if (fast === undefined) continue;
+        answered++;
+        // the general path, and normalizeRequest's (explain: false takes
+        // it), of a recommender that answered nothing else
+        const want = await general(recommender, line);
+        const request = parseRawLine(line, "b.ndjson", 1)!;
+        const normalized = await answerRequest(fresh, {
+          ...request,
+          explain: false,
+        });
+        assert.equal(JSON.stringify(fast), JSON.stringify(want), line);
+        assert.equal(JSON.stringify(fast), JSON.stringify(normalized), line);
+        if (options.availableDateName) assert.fail(`read: ${line}`);
+      }
+    }
+  }
+  assert.ok(answered > 300, `${answered}`);
+});
+
+Deno.test("ids whose hashes collide are told apart by their bytes", async () => {
+  // equal 32-bit FNV-1a hashes: same length, and different lengths
+  const [a, b] = ["x1c0quqh2", "xsfcyat89"];
+  const [c, d] = ["x12snbdc2", "x1tva5t581"];
+  const documents = [
+    { id: a, indicators: ["p"] },
+    { id: c, indicators: ["q", "r"] },
+    { id: "p", indicators: [a] },
+    { id: "q", indicators: [c] },
+    { id: "r", indicators: [c, b] },
+  ];
+  const recommender = new EmbeddedRecommender({
+    manifest: manifestFor(documents, { primaryEvent: "buy" }),
+    documents,
+  });
+  const encoder = new TextEncoder();
+  for (const history of [[a], [b], [c], [d], [b, d], [d, a]]) {
+    for (const backfill of [true, false]) {
+      const line = JSON.stringify({
+        user: "u",
+        history,
+        backfill,
+        exclude: [b, d],
+      });
+      const bytes = encoder.encode(line);
+      const fast = recommender.answerBatchLine(bytes, 0, bytes.length);
+      assert.ok(fast, line);
+      assert.deepEqual(fast, await general(recommender, line));
+    }
+  }
+  const only = (id: string) => {
+    const bytes = encoder.encode(
+      `{"user":"u","history":["${id}"],"backfill":false}`,
+    );
+    return recommender.answerBatchLine(bytes, 0, bytes.length)?.items;
+  };
+  assert.deepEqual(only(a), ["p"]);
+  assert.deepEqual(only(b), ["r"]);
+  assert.deepEqual(only(c), ["q", "r"]);
+  assert.deepEqual(only(d), []);
+});
