@@ -443,6 +443,13 @@ export class FastPlanScratch {
   terms: TermRequest = new TermRequest();
   /** The plan's builder. */
   builder: PlanBuilder = new PlanBuilder(0);
+  /**
+   * Whether a request object is being read into `terms`: its getters or
+   * proxies run code, which may ask the same recommender again; that
+   * request is read into a `TermRequest` of its own (it is planned and
+   * ranked before the outer one's reading goes on).
+   */
+  reading = false;
 }
 
 // the keys a fast plan reads; any other key takes the general path
@@ -479,12 +486,33 @@ export function fastPlan(
   for (const key of Object.keys(request)) {
     if (!FAST_KEYS.has(key)) return undefined;
   }
-  const { serving, historyFields, primaryEvent } = context;
+  const { serving } = context;
   // the window is checked at the request's instant: normalizeRequest's
   if (serving.availableDateName || serving.expireDateName) return undefined;
   if (!isRequestShape(request)) return undefined;
   const req = request as RecommendRequest;
-  const r = (context.scratch ??= new FastPlanScratch()).terms;
+  const scratch = context.scratch ??= new FastPlanScratch();
+  // read while another request is (its getter asking again): its own
+  const nested = scratch.reading;
+  const r = nested ? new TermRequest() : scratch.terms;
+  scratch.reading = true;
+  try {
+    if (!readTerms(index, req, context, r)) return undefined;
+  } finally {
+    if (!nested) scratch.reading = false;
+  }
+  return planTerms(index, r, context);
+}
+
+// the request's values and its ids looked up into `r`; false for an event
+// type the model lacks
+function readTerms(
+  index: PostingsIndex,
+  req: RecommendRequest,
+  context: FastPlanContext,
+  r: TermRequest,
+): boolean {
+  const { historyFields, primaryEvent } = context;
   r.reset();
   r.num = req.num;
   r.from = req.from;
@@ -507,7 +535,7 @@ export function fastPlan(
     const byType = history as Readonly<Record<string, readonly string[]>>;
     for (const [type, list] of Object.entries(byType)) {
       if (list === undefined) continue;
-      if (!historyFields.has(type)) return undefined;
+      if (!historyFields.has(type)) return false;
       addList(type, list);
     }
   }
@@ -518,7 +546,7 @@ export function fastPlan(
       if (t !== undefined) r.exclude.push(t);
     }
   }
-  return planTerms(index, r, context);
+  return true;
 }
 
 /**

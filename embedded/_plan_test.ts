@@ -303,3 +303,62 @@ Deno.test("fast, general and oracle answers are equal, scores to the bit", async
     }
   }
 });
+
+Deno.test("a request whose reading asks the same recommender again (a getter, a proxy) gets its own answer: the scratch a fast plan is read into is not shared with the inner request", async () => {
+  const { documents, manifest } = randomModel(mulberry32(3), 30);
+  const recommender = new EmbeddedRecommender({ manifest, documents });
+  const outer: RecommendRequest = {
+    history: { buy: ["i1", "i2"], view: ["i3"] },
+    num: 5,
+    exclude: ["i4"],
+  };
+  const inner: RecommendRequest = {
+    history: ["i5", "i6", "i7"],
+    num: 2,
+    backfill: false,
+  };
+  const want = await recommender.recommend(outer);
+  const innerWant = await recommender.recommend(inner);
+  const innerGot: Recommendation[][] = [];
+  // each read of `history` asks for another user's answer first
+  const asking = {
+    ...outer,
+    get history() {
+      recommender.recommend(inner).then((r) => innerGot.push(r));
+      return outer.history;
+    },
+  };
+  assert.deepEqual(await recommender.recommend(asking), want);
+  // a list that asks while it is iterated
+  const list = ["i1", "i2", "i8"];
+  const iterating = new Proxy(list, {
+    get(target, key, receiver) {
+      if (key === "1") {
+        recommender.recommend(inner).then((r) => innerGot.push(r));
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  assert.deepEqual(
+    await recommender.recommend({ history: iterating, num: 4 }),
+    await recommender.recommend({ history: list, num: 4 }),
+  );
+  // a batch line answered from a getter
+  const line = new TextEncoder().encode(
+    JSON.stringify({ user: "u", ...inner }),
+  );
+  const lineWant = recommender.answerBatchLine(line, 0, line.length);
+  assert.ok(lineWant);
+  const lines: unknown[] = [];
+  const answering = {
+    ...outer,
+    get history() {
+      lines.push(recommender.answerBatchLine(line, 0, line.length));
+      return outer.history;
+    },
+  };
+  assert.deepEqual(await recommender.recommend(answering), want);
+  assert.deepEqual(lines, [lineWant, lineWant]);
+  assert.ok(innerGot.length >= 3);
+  for (const got of innerGot) assert.deepEqual(got, innerWant);
+});

@@ -40,6 +40,7 @@ import {
   planOf,
   planTerms,
   type PostingsIndex,
+  TermRequest,
 } from "./_plan.ts";
 import { LineReader } from "./_batch_line.ts";
 import { DeadlineError, ModelError } from "../errors/mod.ts";
@@ -387,7 +388,10 @@ export class EmbeddedRecommender
     end: number,
   ): BatchResult | undefined {
     const context = this.#fastContext;
-    const terms = context.scratch!.terms;
+    const scratch = context.scratch!;
+    // asked while a request object is read (from its getter): a request
+    // of its own
+    const terms = scratch.reading ? new TermRequest() : scratch.terms;
     this.#lines ??= new LineReader(
       this.#index.termIds,
       context.historyFields,
