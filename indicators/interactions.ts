@@ -194,6 +194,9 @@ export class InteractionsBuilder {
   #spillDir?: string;
   #spilled: number[] = []; // events per type sent to the spill
   #added = 0;
+  // addColumns' scratch: the batch's user and item indexes
+  #userIndexes = new Int32Array(0);
+  #itemIndexes = new Int32Array(0);
 
   /**
    * Creates an empty builder.
@@ -382,10 +385,17 @@ export class InteractionsBuilder {
     const { bytes, userStart, userEnd, itemStart, itemEnd, type, time } = batch;
     const spill = this.#spill;
     const counters = this.#counters;
+    const n = batch.length;
+    if (this.#itemIndexes.length < n) {
+      this.#itemIndexes = new Int32Array(n);
+      this.#userIndexes = new Int32Array(n);
+    }
+    const itemIndexes = this.#itemIndexes, userIndexes = this.#userIndexes;
+    items.internColumn(bytes, itemStart, itemEnd, n, itemIndexes);
     if (spill) {
-      for (let k = 0; k < batch.length; k++) {
+      for (let k = 0; k < n; k++) {
         const t = map[type[k]];
-        const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+        const i = itemIndexes[k];
         spill.add(t, bytes, userStart[k], userEnd[k], i, time[k]);
         this.#spilled[t]++;
         const count = counters[t];
@@ -393,11 +403,11 @@ export class InteractionsBuilder {
       }
       return;
     }
-    for (let k = 0; k < batch.length; k++) {
-      const u = users!.internBytes(bytes, userStart[k], userEnd[k]);
-      const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+    users!.internColumn(bytes, userStart, userEnd, n, userIndexes);
+    for (let k = 0; k < n; k++) {
+      const i = itemIndexes[k];
       const t = map[type[k]];
-      columns[t].push(u, i, time[k]);
+      columns[t].push(userIndexes[k], i, time[k]);
       const count = counters[t];
       if (count !== undefined) count(i, time[k]);
     }

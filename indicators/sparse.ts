@@ -66,6 +66,12 @@ export class IdDictionary {
   // the last numeric id looked up, and its index (logs often repeat an id)
   #lastKey = -1;
   #lastIndex = -1;
+  // internColumn's per-group scratch: numeric value (-1: not numeric), hash
+  #groupValues = new Float64Array(GROUP);
+  #groupHashes = new Int32Array(GROUP);
+  #groupSlots = new Int32Array(GROUP);
+  // what the look-ahead loads sum to (kept so that they are not optimized away)
+  #touched = 0;
 
   /**
    * Creates an empty dictionary.
@@ -115,20 +121,114 @@ export class IdDictionary {
    * @returns Its dense index.
    */
   internBytes(bytes: Uint8Array, start: number, end: number): number {
-    const len = end - start;
-    if (len > 0 && len <= MAX_NUMERIC_DIGITS) {
-      let v = 0;
-      let i = start;
-      for (; i < end; i++) {
-        const d = bytes[i] - 48;
-        if (d < 0 || d > 9) break;
-        v = v * 10 + d;
-      }
-      if (i === end && (len === 1 || bytes[start] !== 48)) {
-        return this.#internNumber(v, true);
-      }
-    }
+    const v = canonicalNumberOf(bytes, start, end);
+    if (v >= 0) return this.#internNumber(v, true);
     return this.#internString(bytes, start, end, true);
+  }
+
+  /**
+   * Interns a column of ids, `bytes[starts[k] .. ends[k]]` for `k` below
+   * `count`, writing each one's index to `out[k]`: the same indexes, in the
+   * same order, as calling {@linkcode IdDictionary.internBytes} for each.
+   *
+   * Faster on a dictionary larger than the processor's caches: the ids go
+   * in groups, and the table slots (and stored keys) of a whole group are
+   * read before any of its ids is looked up, so that their cache misses
+   * overlap instead of coming one after the other.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { IdDictionary } from "./sparse.ts";
+   *
+   * const bytes = new TextEncoder().encode("7,x,7,12");
+   * const d = new IdDictionary();
+   * const out = new Int32Array(4);
+   * d.internColumn(bytes, Uint32Array.of(0, 2, 4, 6), Uint32Array.of(1, 3, 5, 8), 4, out);
+   * assert.deepEqual(Array.from(out), [0, 1, 0, 2]);
+   * assert.deepEqual(d.ids, ["7", "x", "12"]);
+   * ```
+   *
+   * @param bytes A buffer.
+   * @param starts First byte of each id.
+   * @param ends One past the last byte of each id.
+   * @param count How many ids.
+   * @param out Receives the indexes (at least `count` long).
+   */
+  internColumn(
+    bytes: Uint8Array,
+    starts: ArrayLike<number>,
+    ends: ArrayLike<number>,
+    count: number,
+    out: Int32Array,
+  ): void {
+    // a call per group rather than loops within loops: V8 optimizes a
+    // function called often, not one long call (whose loops it keeps
+    // compiling on the stack and dropping)
+    for (let g = 0; g < count; g += GROUP) {
+      const n = Math.min(GROUP, count - g);
+      this.#readAhead(bytes, starts, ends, g, n);
+      this.#resolve(bytes, starts, ends, g, n, out);
+    }
+  }
+
+  // parses and hashes ids g .. g + n into the group scratch, then reads
+  // each numeric one's first slot, then the keys those point to: loops of
+  // independent loads only, short enough that many of their cache misses
+  // overlap
+  #readAhead(
+    bytes: Uint8Array,
+    starts: ArrayLike<number>,
+    ends: ArrayLike<number>,
+    g: number,
+    n: number,
+  ) {
+    const values = this.#groupValues, hashes = this.#groupHashes;
+    const found = this.#groupSlots;
+    let previous = -1;
+    for (let j = 0; j < n; j++) {
+      const v = canonicalNumberOf(bytes, starts[g + j], ends[g + j]);
+      values[j] = v;
+      // -1: nothing to read ahead (not numeric, or the id before again)
+      hashes[j] = v < 0 || v === previous ? -1 : hashNumber(v) & 0x7fffffff;
+      if (v >= 0) previous = v;
+    }
+    const slots = this.#slots, keys = this.#keys, mask = this.#mask;
+    for (let j = 0; j < n; j++) {
+      const h = hashes[j];
+      found[j] = h < 0 ? 0 : slots[h & mask];
+    }
+    let touched = 0;
+    for (let j = 0; j < n; j++) {
+      const s = found[j];
+      if (s !== 0) touched += keys[s - 1];
+    }
+    this.#touched += touched;
+  }
+
+  // looks ids g .. g + n up in order, as read ahead (inserts may grow the
+  // table: hashes are masked afresh)
+  #resolve(
+    bytes: Uint8Array,
+    starts: ArrayLike<number>,
+    ends: ArrayLike<number>,
+    g: number,
+    n: number,
+    out: Int32Array,
+  ) {
+    const values = this.#groupValues, hashes = this.#groupHashes;
+    for (let j = 0; j < n; j++) {
+      const v = values[j];
+      out[g + j] = v < 0
+        ? this.#internString(bytes, starts[g + j], ends[g + j], true)
+        : v === this.#lastKey
+        ? this.#lastIndex
+        : this.#internHashed(
+          v,
+          hashes[j] >= 0 ? hashes[j] : hashNumber(v),
+          true,
+        );
+    }
   }
 
   /**
@@ -258,13 +358,11 @@ export class IdDictionary {
 
   #internNumber(v: number, add: boolean): number {
     if (v === this.#lastKey) return this.#lastIndex;
-    let h = Math.imul(
-      (v >>> 0) ^ Math.imul((v / 4294967296) | 0, 0x9e3779b1),
-      0x85ebca6b,
-    );
-    h ^= h >>> 15;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 13;
+    return this.#internHashed(v, hashNumber(v), add);
+  }
+
+  // the index of numeric id `v` whose hash is `h`
+  #internHashed(v: number, h: number, add: boolean): number {
     const slots = this.#slots, keys = this.#keys, mask = this.#mask;
     let at = h & mask;
     for (;;) {
@@ -353,15 +451,8 @@ export class IdDictionary {
     for (let i = 0; i < this.#size; i++) {
       const key = this.#keys[i];
       let h: number;
-      if (key >= 0) {
-        h = Math.imul(
-          (key >>> 0) ^ Math.imul((key / 4294967296) | 0, 0x9e3779b1),
-          0x85ebca6b,
-        );
-        h ^= h >>> 15;
-        h = Math.imul(h, 0xc2b2ae35);
-        h ^= h >>> 13;
-      } else {
+      if (key >= 0) h = hashNumber(key);
+      else {
         const k = -key - 1;
         h = 0x811c9dc5;
         for (let b = this.#offsets[k]; b < this.#offsets[k + 1]; b++) {
@@ -378,6 +469,21 @@ export class IdDictionary {
   }
 }
 
+/** Ids {@linkcode IdDictionary.internColumn} reads ahead at a time. */
+const GROUP = 256;
+
+/** The hash of a numeric id (below 2^53). */
+function hashNumber(v: number): number {
+  let h = Math.imul(
+    (v >>> 0) ^ Math.imul((v / 4294967296) | 0, 0x9e3779b1),
+    0x85ebca6b,
+  );
+  h ^= h >>> 15;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 13;
+  return h;
+}
+
 function lowerBound(sorted: Float64Array, x: number): number {
   let lo = 0, hi = sorted.length;
   while (lo < hi) {
@@ -386,6 +492,27 @@ function lowerBound(sorted: Float64Array, x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * The value of the canonical decimal id of at most 15 digits in
+ * `bytes[start .. end]`, else -1.
+ */
+function canonicalNumberOf(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  const len = end - start;
+  if (len === 0 || len > MAX_NUMERIC_DIGITS) return -1;
+  if (len > 1 && bytes[start] === 48) return -1;
+  let v = 0;
+  for (let i = start; i < end; i++) {
+    const d = bytes[i] - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 /** The value of a canonical decimal id of at most 15 digits, else -1. */
