@@ -23,6 +23,7 @@
  */
 
 import type { IndicatorDocument } from "../model/document.ts";
+import type { NdjsonChunk, NdjsonLines } from "../model/ndjson.ts";
 import type { Weighting } from "../model/manifest.ts";
 import type { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 import { indicatorIdf, MIN_WEIGHTED_ROOT_LLR } from "./weights.ts";
@@ -33,6 +34,7 @@ import {
   Scratch,
 } from "./_cooccurrence.ts";
 import { type RowCursor, RowStore } from "./_rows.ts";
+import { ndjsonLinesOf } from "./_ndjson_lines.ts";
 import type { LlrTable } from "./llr.ts";
 
 /** One field to compute, with its resolved settings. */
@@ -540,7 +542,7 @@ function toShared(a: Int32Array): Int32Array {
  * The documents of a build, made from the fields' rows when iterated (as
  * many times as asked), in item order.
  */
-export class LazyDocuments implements Iterable<IndicatorDocument> {
+export class LazyDocuments implements Iterable<IndicatorDocument>, NdjsonLines {
   readonly #items: IdDictionary;
   readonly #fields: FieldResult[];
   readonly #weighting: Weighting;
@@ -628,6 +630,24 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
     } finally {
       for (const c of cursors) c.close();
     }
+  }
+
+  /**
+   * The documents as NDJSON: exactly `JSON.stringify` of each document and
+   * a line break, in chunks of whole lines of about 1 MiB, written from the
+   * typed rows without making the documents (ids from the dictionary's
+   * bytes, no object or string per document). `writeModel` writes these.
+   *
+   * @returns The chunks, in item order.
+   */
+  ndjsonLines(): Generator<NdjsonChunk> {
+    return ndjsonLinesOf(
+      this.#items,
+      this.#fields,
+      this.#weighting,
+      this.#metadata,
+      this,
+    );
   }
 
   /** Removes spilled rows (the documents cannot be iterated after). */

@@ -61,6 +61,8 @@ export class IdDictionary {
   #arena = new Uint8Array(0);
   #offsets = new Float64Array(1);
   #strings = 0;
+  // the longest non-numeric id, in bytes
+  #longest = 0;
   #scratch = new Uint8Array(256);
   #ids?: string[];
   // the last numeric id looked up, and its index (logs often repeat an id)
@@ -265,8 +267,9 @@ export class IdDictionary {
   }
 
   /**
-   * Writes the UTF-8 bytes of the id of index `i` into `out` (which must be
-   * large enough: ids are at most as long as they were when interned).
+   * Writes the UTF-8 bytes of the id of index `i` into `out` from `at`
+   * (which must leave room: ids are at most
+   * {@linkcode IdDictionary.maxIdBytes} long).
    *
    * @example
    * ```ts
@@ -278,29 +281,60 @@ export class IdDictionary {
    * d.intern("é");
    * const out = new Uint8Array(16);
    * assert.deepEqual(out.subarray(0, d.bytesOf(0, out)), new TextEncoder().encode("123"));
-   * assert.deepEqual(out.subarray(0, d.bytesOf(1, out)), new TextEncoder().encode("é"));
+   * assert.equal(d.bytesOf(1, out, 3), 2);
+   * assert.deepEqual(out.subarray(0, 5), new TextEncoder().encode("123é"));
    * ```
    *
    * @param i A dense index.
    * @param out Where to write.
+   * @param at The offset in `out` to write from (default 0).
    * @returns The number of bytes written.
    */
-  bytesOf(i: number, out: Uint8Array): number {
+  bytesOf(i: number, out: Uint8Array, at = 0): number {
     const key = this.#keys[i];
     if (key >= 0) {
       let digits = 1;
       for (let p = 10; key >= p; p *= 10) digits++;
-      let v = key;
-      for (let d = digits - 1; d >= 0; d--) {
-        out[d] = 48 + (v % 10);
-        v = Math.floor(v / 10);
+      if (key < 2147483648) {
+        let v = key | 0;
+        for (let d = at + digits - 1; d >= at; d--) {
+          const q = (v / 10) | 0;
+          out[d] = 48 + v - 10 * q;
+          v = q;
+        }
+      } else {
+        let v = key;
+        for (let d = at + digits - 1; d >= at; d--) {
+          out[d] = 48 + (v % 10);
+          v = Math.floor(v / 10);
+        }
       }
       return digits;
     }
     const k = -key - 1;
     const from = this.#offsets[k], to = this.#offsets[k + 1];
-    out.set(this.#arena.subarray(from, to));
+    out.set(this.#arena.subarray(from, to), at);
     return to - from;
+  }
+
+  /**
+   * The length in bytes of the longest id (UTF-8): room enough for
+   * {@linkcode IdDictionary.bytesOf}.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { IdDictionary } from "./sparse.ts";
+   *
+   * const d = new IdDictionary();
+   * d.intern("7");
+   * d.intern("née");
+   * assert.ok(d.maxIdBytes >= 4);
+   * ```
+   */
+  get maxIdBytes(): number {
+    // numeric ids have at most MAX_NUMERIC_DIGITS digits
+    return Math.max(MAX_NUMERIC_DIGITS, this.#longest);
   }
 
   /** All ids in index order (made once, then kept). */
@@ -429,6 +463,7 @@ export class IdDictionary {
     }
     this.#arena.set(bytes.subarray(start, end), from);
     this.#offsets[k + 1] = from + len;
+    if (len > this.#longest) this.#longest = len;
     return this.#insert(at, -(k + 1));
   }
 
