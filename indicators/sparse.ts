@@ -369,8 +369,8 @@ export class IdDictionary {
         keys[i] = (v * 10 ** (14 - digits)) * 16 + digits;
       }
       if (fits) {
-        const sorted = keys.slice().sort();
-        for (let i = 0; i < n; i++) rank[i] = lowerBound(sorted, keys[i]);
+        const order = argsortKeys(keys);
+        for (let r = 0; r < n; r++) rank[order[r]] = r;
         return rank;
       }
     }
@@ -519,14 +519,44 @@ function hashNumber(v: number): number {
   return h;
 }
 
-function lowerBound(sorted: Float64Array, x: number): number {
-  let lo = 0, hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < x) lo = mid + 1;
-    else hi = mid;
+/** Bits of a key sorted on per pass of {@linkcode argsortKeys}. */
+const RADIX_BITS = 11;
+
+/**
+ * The indexes of `keys` (whole numbers below 2^55) in ascending key order,
+ * by least significant digit radix sort (stable; each pass writes to 2^11
+ * places in turn, which stay in cache, where a binary search per key would
+ * miss it at every step). `keys` is overwritten.
+ */
+function argsortKeys(keys: Float64Array): Int32Array {
+  const n = keys.length;
+  const buckets = 1 << RADIX_BITS;
+  let kIn: Float64Array = keys, kOut: Float64Array = new Float64Array(n);
+  let iIn = new Int32Array(n), iOut = new Int32Array(n);
+  for (let i = 0; i < n; i++) iIn[i] = i;
+  const counts = new Int32Array(buckets);
+  for (let shift = 0; shift < 55; shift += RADIX_BITS) {
+    const scale = 2 ** shift;
+    counts.fill(0);
+    for (let j = 0; j < n; j++) {
+      counts[Math.floor(kIn[j] / scale) & (buckets - 1)]++;
+    }
+    let sum = 0;
+    for (let d = 0; d < buckets; d++) {
+      const c = counts[d];
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const key = kIn[j];
+      const at = counts[Math.floor(key / scale) & (buckets - 1)]++;
+      kOut[at] = key;
+      iOut[at] = iIn[j];
+    }
+    [kIn, kOut] = [kOut, kIn];
+    [iIn, iOut] = [iOut, iIn];
   }
-  return lo;
+  return iIn;
 }
 
 /**

@@ -212,3 +212,22 @@ Deno.test("IdDictionary.internColumn: the indexes of internBytes one by one, acr
     for (const [id, i] of first) assert.equal(d.indexOf(id), i);
   }
 });
+
+Deno.test("sortRanks of numeric ids (at most 14 digits) equals a string sort", () => {
+  let seed = 5;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (const count of [1, 2, 63, 64, 65, 129, 5000]) {
+    const d = new IdDictionary();
+    const ids = new Set<string>();
+    while (ids.size < count) {
+      const n = Math.floor(rnd() * 10 ** (1 + Math.floor(rnd() * 14)));
+      ids.add(String(n));
+      d.intern(String(n));
+    }
+    const sorted = [...ids].sort(compareIds);
+    const ranks = d.sortRanks();
+    for (const id of ids) {
+      assert.equal(ranks[d.indexOf(id)!], sorted.indexOf(id), id);
+    }
+  }
+});
