@@ -370,18 +370,22 @@ interface Pass {
 function* passesOf(
   job: FieldJob,
   bounds: number[],
+  rowCounts: Int32Array,
   llr: LlrTable,
   tieRanks: Int32Array,
   shared: boolean,
   onProgress?: (progress: FieldProgress) => void,
 ): Generator<Pass> {
-  const otherCounts = job.columns.columnCounts();
+  // rows and columns of one type are one matrix: counted once
+  const otherCounts = job.columns === job.rows
+    ? rowCounts
+    : job.columns.columnCounts();
   const counts = shared ? toShared(otherCounts) : otherCounts;
   const total = job.rows.nnz + job.rows.cols;
   let before = 0;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const a0 = bounds[p], a1 = bounds[p + 1];
-    const rowsT = job.rows.transposeColumns(a0, a1, shared);
+    const rowsT = job.rows.transposeColumns(a0, a1, shared, rowCounts);
     const start = before;
     before += rowsT.nnz + (a1 - a0);
     yield {
@@ -426,8 +430,9 @@ function plan(
     options.weighting,
     new RowStore(storeBytesOf(options), options.tempDir),
   );
-  const bounds = splitByWeight(job.rows.columnCounts(), passes);
-  return { collector, bounds };
+  const rowCounts = job.rows.columnCounts();
+  const bounds = splitByWeight(rowCounts, passes);
+  return { collector, bounds, rowCounts };
 }
 
 function result(
@@ -468,12 +473,13 @@ export function computeFieldSync(
   outputBytes: number,
 ): FieldResult {
   const t0 = performance.now();
-  const { collector, bounds } = plan(job, options, 1, outputBytes);
+  const { collector, bounds, rowCounts } = plan(job, options, 1, outputBytes);
   const scratch = new Scratch(job.rows.cols, job.k);
   for (
     const pass of passesOf(
       job,
       bounds,
+      rowCounts,
       llr,
       tieRanks,
       false,
@@ -511,9 +517,22 @@ export async function computeField(
   pool: WorkerPool,
 ): Promise<FieldResult> {
   const t0 = performance.now();
-  const { collector, bounds } = plan(job, options, pool.size, outputBytes);
+  const { collector, bounds, rowCounts } = plan(
+    job,
+    options,
+    pool.size,
+    outputBytes,
+  );
   for (
-    const pass of passesOf(job, bounds, llr, tieRanks, true, options.onProgress)
+    const pass of passesOf(
+      job,
+      bounds,
+      rowCounts,
+      llr,
+      tieRanks,
+      true,
+      options.onProgress,
+    )
   ) {
     const blocks = blocksOf(pass.rowsT, pass.a0, pool.size * 32);
     const pending = new Map<number, RowsResult>();

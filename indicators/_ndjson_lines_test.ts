@@ -141,7 +141,11 @@ Deno.test("ndjsonLines: names JSON orders or writes otherwise, odd numbers, stor
     { items: [1, 2], scores: [1.5, -0], weights: [NaN, 1e21] },
     { items: [], scores: [], weights: [] },
     { items: [0], scores: [1 / 3], weights: [-2147483648] },
-    { items: [3, 0, 1], scores: [Infinity, 5e-324, 2 ** 53], weights: [1, 2, 3] },
+    {
+      items: [3, 0, 1],
+      scores: [Infinity, 5e-324, 2 ** 53],
+      weights: [1, 2, 3],
+    },
   ];
   const field = (name: string, weighted: boolean) => ({
     field: name,
