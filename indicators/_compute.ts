@@ -23,6 +23,7 @@
  */
 
 import type { IndicatorDocument } from "../model/document.ts";
+import type { NdjsonChunk, NdjsonLines } from "../model/ndjson.ts";
 import type { Weighting } from "../model/manifest.ts";
 import type { IdDictionary, SparseBinaryMatrix } from "./sparse.ts";
 import { indicatorIdf, MIN_WEIGHTED_ROOT_LLR } from "./weights.ts";
@@ -33,6 +34,7 @@ import {
   Scratch,
 } from "./_cooccurrence.ts";
 import { type RowCursor, RowStore } from "./_rows.ts";
+import { ndjsonLinesOf } from "./_ndjson_lines.ts";
 import type { LlrTable } from "./llr.ts";
 
 /** One field to compute, with its resolved settings. */
@@ -368,18 +370,22 @@ interface Pass {
 function* passesOf(
   job: FieldJob,
   bounds: number[],
+  rowCounts: Int32Array,
   llr: LlrTable,
   tieRanks: Int32Array,
   shared: boolean,
   onProgress?: (progress: FieldProgress) => void,
 ): Generator<Pass> {
-  const otherCounts = job.columns.columnCounts();
+  // rows and columns of one type are one matrix: counted once
+  const otherCounts = job.columns === job.rows
+    ? rowCounts
+    : job.columns.columnCounts();
   const counts = shared ? toShared(otherCounts) : otherCounts;
   const total = job.rows.nnz + job.rows.cols;
   let before = 0;
   for (let p = 0; p + 1 < bounds.length; p++) {
     const a0 = bounds[p], a1 = bounds[p + 1];
-    const rowsT = job.rows.transposeColumns(a0, a1, shared);
+    const rowsT = job.rows.transposeColumns(a0, a1, shared, rowCounts);
     const start = before;
     before += rowsT.nnz + (a1 - a0);
     yield {
@@ -424,8 +430,9 @@ function plan(
     options.weighting,
     new RowStore(storeBytesOf(options), options.tempDir),
   );
-  const bounds = splitByWeight(job.rows.columnCounts(), passes);
-  return { collector, bounds };
+  const rowCounts = job.rows.columnCounts();
+  const bounds = splitByWeight(rowCounts, passes);
+  return { collector, bounds, rowCounts };
 }
 
 function result(
@@ -466,12 +473,13 @@ export function computeFieldSync(
   outputBytes: number,
 ): FieldResult {
   const t0 = performance.now();
-  const { collector, bounds } = plan(job, options, 1, outputBytes);
+  const { collector, bounds, rowCounts } = plan(job, options, 1, outputBytes);
   const scratch = new Scratch(job.rows.cols, job.k);
   for (
     const pass of passesOf(
       job,
       bounds,
+      rowCounts,
       llr,
       tieRanks,
       false,
@@ -509,9 +517,22 @@ export async function computeField(
   pool: WorkerPool,
 ): Promise<FieldResult> {
   const t0 = performance.now();
-  const { collector, bounds } = plan(job, options, pool.size, outputBytes);
+  const { collector, bounds, rowCounts } = plan(
+    job,
+    options,
+    pool.size,
+    outputBytes,
+  );
   for (
-    const pass of passesOf(job, bounds, llr, tieRanks, true, options.onProgress)
+    const pass of passesOf(
+      job,
+      bounds,
+      rowCounts,
+      llr,
+      tieRanks,
+      true,
+      options.onProgress,
+    )
   ) {
     const blocks = blocksOf(pass.rowsT, pass.a0, pool.size * 32);
     const pending = new Map<number, RowsResult>();
@@ -540,7 +561,7 @@ function toShared(a: Int32Array): Int32Array {
  * The documents of a build, made from the fields' rows when iterated (as
  * many times as asked), in item order.
  */
-export class LazyDocuments implements Iterable<IndicatorDocument> {
+export class LazyDocuments implements Iterable<IndicatorDocument>, NdjsonLines {
   readonly #items: IdDictionary;
   readonly #fields: FieldResult[];
   readonly #weighting: Weighting;
@@ -628,6 +649,24 @@ export class LazyDocuments implements Iterable<IndicatorDocument> {
     } finally {
       for (const c of cursors) c.close();
     }
+  }
+
+  /**
+   * The documents as NDJSON: exactly `JSON.stringify` of each document and
+   * a line break, in chunks of whole lines of about 1 MiB, written from the
+   * typed rows without making the documents (ids from the dictionary's
+   * bytes, no object or string per document). `writeModel` writes these.
+   *
+   * @returns The chunks, in item order.
+   */
+  ndjsonLines(): Generator<NdjsonChunk> {
+    return ndjsonLinesOf(
+      this.#items,
+      this.#fields,
+      this.#weighting,
+      this.#metadata,
+      this,
+    );
   }
 
   /** Removes spilled rows (the documents cannot be iterated after). */

@@ -51,6 +51,9 @@ export interface RowsResult {
   pairsScored: number;
 }
 
+/** Touched pairs gathered and scored at a time. */
+const SCORE_CHUNK = 256;
+
 /** Reusable per-thread scratch, sized by the number of items. */
 export class Scratch {
   /** Co-occurrence counts by column item. */
@@ -59,6 +62,12 @@ export class Scratch {
   touched: Int32Array;
   /** The current row's best indicators. */
   top: TopK;
+  /** A chunk of touched pairs: their co-occurrence count. */
+  k11 = new Int32Array(SCORE_CHUNK);
+  /** A chunk of touched pairs: their column item's users. */
+  colB = new Int32Array(SCORE_CHUNK);
+  /** What the look-ahead loads sum to (kept so that they are not optimized away). */
+  warm = 0;
 
   /**
    * Allocates scratch for `numItems` items and top `k`.
@@ -89,53 +98,35 @@ export function scoreRows(
   to: number,
   scratch: Scratch,
 ): RowsResult {
-  const { rowsPtr, rowsIdx, a0, otherPtr, otherIdx, otherCounts, tieRanks } =
-    input;
-  const { numUsers, sameType, minRootLlr } = input;
-  const llr = new LlrTable(numUsers, { table: input.xlogx });
-  const { counts, touched } = scratch;
-  let top = scratch.top;
-  if (top.k !== input.k) top = scratch.top = new TopK(input.k);
+  const { rowsPtr, a0 } = input;
+  if (scratch.top.k !== input.k) scratch.top = new TopK(input.k);
+  const top = scratch.top;
+  const llr = new LlrTable(input.numUsers, { table: input.xlogx });
   const n = to - from;
   const ptr = new Uint32Array(n + 1);
   let outItems = new Int32Array(Math.max(16, n * Math.min(input.k, 8)));
   let outScores = new Float64Array(outItems.length);
   let pairsScored = 0;
+  // a call per row: V8 optimizes functions called often, not the inner
+  // loops of one long call (which it compiles on the stack and drops)
   for (let a = from; a < to; a++) {
-    const r = a - a0;
-    const start = rowsPtr[r], end = rowsPtr[r + 1];
-    const rowA = end - start;
-    let nTouched = 0;
-    for (let i = start; i < end; i++) {
-      const u = rowsIdx[i];
-      for (let q = otherPtr[u], qEnd = otherPtr[u + 1]; q < qEnd; q++) {
-        const b = otherIdx[q];
-        if (sameType && b === a) continue;
-        if (counts[b]++ === 0) touched[nTouched++] = b;
-      }
-    }
-    pairsScored += nTouched;
-    for (let t = 0; t < nTouched; t++) {
-      const b = touched[t];
-      const k11 = counts[b];
-      counts[b] = 0;
-      const colB = otherCounts[b];
-      const score = llr.rootLlr(
-        k11,
-        rowA - k11,
-        colB - k11,
-        numUsers - rowA - colB + k11,
+    const touched = accumulate(input, a, scratch);
+    pairsScored += touched;
+    const rowA = rowsPtr[a - a0 + 1] - rowsPtr[a - a0];
+    for (let c0 = 0; c0 < touched; c0 += SCORE_CHUNK) {
+      scoreChunk(
+        input,
+        llr,
+        rowA,
+        c0,
+        Math.min(SCORE_CHUNK, touched - c0),
+        scratch,
       );
-      if (score >= minRootLlr) top.offer(score, b, tieRanks[b]);
     }
     const at = ptr[a - from];
-    if (top.size === 0) {
-      ptr[a - from + 1] = at;
-      continue;
-    }
-    const { keys, scores } = top.drain();
-    if (at + keys.length > outItems.length) {
-      const size = Math.max(outItems.length * 2, at + keys.length);
+    const kept = top.size;
+    if (at + kept > outItems.length) {
+      const size = Math.max(outItems.length * 2, at + kept);
       const grownItems = new Int32Array(size);
       grownItems.set(outItems);
       outItems = grownItems;
@@ -143,9 +134,7 @@ export function scoreRows(
       grownScores.set(outScores);
       outScores = grownScores;
     }
-    outItems.set(keys, at);
-    outScores.set(scores, at);
-    ptr[a - from + 1] = at + keys.length;
+    ptr[a - from + 1] = at + top.drainInto(outItems, outScores, at);
   }
   const nnz = ptr[n];
   return {
@@ -154,4 +143,83 @@ export function scoreRows(
     scores: outScores.slice(0, nnz),
     pairsScored,
   };
+}
+
+// counts row item a's co-occurrences into scratch.counts (Gustavson: the
+// column items of each of its users), listing each item touched once in
+// scratch.touched; returns how many. Users go in chunks whose rows' bounds
+// are read first (independent loads, whose cache misses overlap).
+function accumulate(input: FieldInput, a: number, scratch: Scratch): number {
+  const { rowsPtr, rowsIdx, otherPtr, otherIdx } = input;
+  const { counts, touched } = scratch;
+  const starts = scratch.k11, ends = scratch.colB;
+  const self = input.sameType ? a : -1;
+  const r = a - input.a0;
+  let nTouched = 0;
+  for (let i0 = rowsPtr[r], end = rowsPtr[r + 1]; i0 < end; i0 += SCORE_CHUNK) {
+    const m = Math.min(SCORE_CHUNK, end - i0);
+    for (let j = 0; j < m; j++) {
+      const u = rowsIdx[i0 + j];
+      starts[j] = otherPtr[u];
+      ends[j] = otherPtr[u + 1];
+    }
+    for (let j = 0; j < m; j++) {
+      for (let q = starts[j], qEnd = ends[j]; q < qEnd; q++) {
+        const b = otherIdx[q];
+        if (b === self) continue;
+        // branch-free: the item is listed, and kept when it was new
+        const c = counts[b];
+        counts[b] = c + 1;
+        touched[nTouched] = b;
+        nTouched += (c - 1) >>> 31;
+      }
+    }
+  }
+  return nTouched;
+}
+
+// scores touched items c0 .. c0 + m of a row with rowA users (resetting
+// their counts) and offers those above the threshold to scratch.top: first
+// the chunk's counts and column sizes, then the x·ln x values that vary
+// with the column item (loops of independent loads from item- and
+// user-sized arrays, whose cache misses overlap), then the scores
+function scoreChunk(
+  input: FieldInput,
+  llr: LlrTable,
+  rowA: number,
+  c0: number,
+  m: number,
+  scratch: Scratch,
+) {
+  const { otherCounts, tieRanks, numUsers, minRootLlr } = input;
+  const xlogx = input.xlogx;
+  const { counts, touched, top } = scratch;
+  const k11s = scratch.k11, cols = scratch.colB;
+  for (let j = 0; j < m; j++) {
+    const b = touched[c0 + j];
+    k11s[j] = counts[b];
+    counts[b] = 0;
+    cols[j] = otherCounts[b];
+  }
+  let warm = 0;
+  for (let j = 0; j < m; j++) {
+    const k11 = k11s[j], colB = cols[j];
+    warm += xlogx[colB] + xlogx[numUsers - colB] + xlogx[colB - k11] +
+      xlogx[numUsers - rowA - colB + k11];
+  }
+  scratch.warm = warm;
+  for (let j = 0; j < m; j++) {
+    const k11 = k11s[j];
+    const colB = cols[j];
+    const score = llr.rootLlr(
+      k11,
+      rowA - k11,
+      colB - k11,
+      numUsers - rowA - colB + k11,
+    );
+    if (score >= minRootLlr) {
+      const b = touched[c0 + j];
+      top.offer(score, b, tieRanks[b]);
+    }
+  }
 }

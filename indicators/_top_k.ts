@@ -130,13 +130,42 @@ export class TopK {
    * @returns Keys and scores, best first.
    */
   drain(): { keys: Int32Array; scores: Float64Array } {
+    const keys = new Int32Array(this.#size);
+    const scores = new Float64Array(this.#size);
+    this.drainInto(keys, scores, 0);
+    return { keys, scores };
+  }
+
+  /**
+   * Empties the heap into `keys` and `scores` from index `at`, best first
+   * (no allocation: a kernel draining a heap per row writes its output
+   * rows in place).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { TopK } from "./_top_k.ts";
+   *
+   * const top = new TopK(2);
+   * top.offer(1, 10, 0);
+   * top.offer(3, 11, 0);
+   * const keys = new Int32Array(3), scores = new Float64Array(3);
+   * assert.equal(top.drainInto(keys, scores, 1), 2);
+   * assert.deepEqual(Array.from(keys), [0, 11, 10]);
+   * assert.deepEqual(Array.from(scores), [0, 3, 1]);
+   * ```
+   *
+   * @param keys Receives the keys (room for {@linkcode TopK.size} from `at`).
+   * @param scores Receives the scores, likewise.
+   * @param at Where the best entry goes.
+   * @returns How many entries were written.
+   */
+  drainInto(keys: Int32Array, scores: Float64Array, at: number): number {
     const n = this.#size;
-    const keys = new Int32Array(n);
-    const scores = new Float64Array(n);
     // pop the worst (the root) n times, filling from the back
     for (let out = n - 1; out >= 0; out--) {
-      keys[out] = this.#keys[0];
-      scores[out] = this.#scores[0];
+      keys[at + out] = this.#keys[0];
+      scores[at + out] = this.#scores[0];
       const last = --this.#size;
       if (last === 0) break;
       this.#scores[0] = this.#scores[last];
@@ -154,6 +183,6 @@ export class TopK {
       }
     }
     this.#size = 0;
-    return { keys, scores };
+    return n;
   }
 }

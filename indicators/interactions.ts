@@ -194,6 +194,9 @@ export class InteractionsBuilder {
   #spillDir?: string;
   #spilled: number[] = []; // events per type sent to the spill
   #added = 0;
+  // addColumns' scratch: the batch's user and item indexes
+  #userIndexes = new Int32Array(0);
+  #itemIndexes = new Int32Array(0);
 
   /**
    * Creates an empty builder.
@@ -382,10 +385,17 @@ export class InteractionsBuilder {
     const { bytes, userStart, userEnd, itemStart, itemEnd, type, time } = batch;
     const spill = this.#spill;
     const counters = this.#counters;
+    const n = batch.length;
+    if (this.#itemIndexes.length < n) {
+      this.#itemIndexes = new Int32Array(n);
+      this.#userIndexes = new Int32Array(n);
+    }
+    const itemIndexes = this.#itemIndexes, userIndexes = this.#userIndexes;
+    items.internColumn(bytes, itemStart, itemEnd, n, itemIndexes);
     if (spill) {
-      for (let k = 0; k < batch.length; k++) {
+      for (let k = 0; k < n; k++) {
         const t = map[type[k]];
-        const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+        const i = itemIndexes[k];
         spill.add(t, bytes, userStart[k], userEnd[k], i, time[k]);
         this.#spilled[t]++;
         const count = counters[t];
@@ -393,11 +403,11 @@ export class InteractionsBuilder {
       }
       return;
     }
-    for (let k = 0; k < batch.length; k++) {
-      const u = users!.internBytes(bytes, userStart[k], userEnd[k]);
-      const i = items.internBytes(bytes, itemStart[k], itemEnd[k]);
+    users!.internColumn(bytes, userStart, userEnd, n, userIndexes);
+    for (let k = 0; k < n; k++) {
+      const i = itemIndexes[k];
       const t = map[type[k]];
-      columns[t].push(u, i, time[k]);
+      columns[t].push(userIndexes[k], i, time[k]);
       const count = counters[t];
       if (count !== undefined) count(i, time[k]);
     }
@@ -582,7 +592,9 @@ const encoder = new TextEncoder();
  * One event type's events → CSR rows: each user's distinct items (latest
  * timestamp each), the `cap` most recent kept (ties by item id), ascending.
  * Counting sort by user in place of a per-user map; `stamp`/`latest` are
- * item-sized scratch arrays shared across types.
+ * item-sized scratch arrays shared across types (only users with many
+ * events use them: a few events are sorted by item instead, which touches
+ * no item-sized array, whose cache misses dominated).
  */
 function capAndBinarize(
   cols: ChunkedColumns,
@@ -614,12 +626,103 @@ function capAndBinarize(
       order[--ptr[users[k] + 1]] = c * CHUNK + k;
     }
   }
-  const items = cols.items, times = cols.times;
+  const rows = new UserRows(cols, order, cap, stamp, latest, itemRanks);
   let nnz = 0;
-  let scratch = new Int32Array(64);
   let from = ptr[1];
   for (let u = 0; u < numUsers; u++) {
     const to = u + 2 <= numUsers ? ptr[u + 2] : n;
+    nnz = rows.write(u, from, to, nnz);
+    from = to;
+    ptr[u + 1] = nnz;
+  }
+  ptr[0] = 0;
+  let idx = order;
+  if (nnz < n) {
+    idx = allocate(Int32Array, nnz, shared);
+    idx.set(order.subarray(0, nnz));
+  }
+  return new SparseBinaryMatrix(numUsers, stamp.length, ptr, idx);
+}
+
+/** Rows of at most this many events are binarized by sorting. */
+const SMALL_ROW = 32;
+
+// one user's row at a time: its distinct items (latest time each), the
+// cap most recent kept, ascending, written over the event numbers read
+class UserRows {
+  #cols: ChunkedColumns;
+  #order: Int32Array;
+  #cap: number;
+  #stamp: Int32Array;
+  #latest: Float64Array;
+  #itemRanks: () => Int32Array;
+  #items = new Int32Array(SMALL_ROW);
+  #times = new Float64Array(SMALL_ROW);
+  #scratch = new Int32Array(64);
+
+  constructor(
+    cols: ChunkedColumns,
+    order: Int32Array,
+    cap: number,
+    stamp: Int32Array,
+    latest: Float64Array,
+    itemRanks: () => Int32Array,
+  ) {
+    this.#cols = cols;
+    this.#order = order;
+    this.#cap = cap;
+    this.#stamp = stamp;
+    this.#latest = latest;
+    this.#itemRanks = itemRanks;
+  }
+
+  // user u's events order[from .. to] → its row at order[nnz ..] (which
+  // ends before its events do); returns the new nnz
+  write(u: number, from: number, to: number, nnz: number): number {
+    return to - from <= SMALL_ROW
+      ? this.#small(from, to, nnz)
+      : this.#large(u, from, to, nnz);
+  }
+
+  // a few events: sorted by item as they come (a linear insertion), an
+  // item again keeping its latest time; no item-sized arrays touched
+  #small(from: number, to: number, nnz: number): number {
+    const order = this.#order, items = this.#cols.items;
+    const times = this.#cols.times;
+    const rowItems = this.#items, rowTimes = this.#times;
+    let kept = 0;
+    for (let k = from; k < to; k++) {
+      const e = order[k];
+      const item = items[e >>> 16][e & 0xffff];
+      const t = times[e >>> 16][e & 0xffff];
+      let p = kept - 1;
+      while (p >= 0 && rowItems[p] > item) p--;
+      if (p >= 0 && rowItems[p] === item) {
+        if (t > rowTimes[p]) rowTimes[p] = t;
+        continue;
+      }
+      for (let q = kept; q > p + 1; q--) {
+        rowItems[q] = rowItems[q - 1];
+        rowTimes[q] = rowTimes[q - 1];
+      }
+      rowItems[p + 1] = item;
+      rowTimes[p + 1] = t;
+      kept++;
+    }
+    if (kept > this.#cap) {
+      for (let j = 0; j < kept; j++) this.#latest[rowItems[j]] = rowTimes[j];
+      return this.#keep(rowItems, kept, nnz);
+    }
+    for (let j = 0; j < kept; j++) order[nnz + j] = rowItems[j];
+    return nnz + kept;
+  }
+
+  // many events: distinct items by stamping them in item-sized arrays
+  #large(u: number, from: number, to: number, nnz: number): number {
+    const order = this.#order, items = this.#cols.items;
+    const times = this.#cols.times;
+    const stamp = this.#stamp, latest = this.#latest;
+    let scratch = this.#scratch;
     let kept = 0;
     for (let k = from; k < to; k++) {
       const e = order[k];
@@ -631,48 +734,30 @@ function capAndBinarize(
         if (kept === scratch.length) {
           const grown = new Int32Array(kept * 2);
           grown.set(scratch);
-          scratch = grown;
+          this.#scratch = scratch = grown;
         }
         scratch[kept++] = item;
       } else if (t > latest[item]) {
         latest[item] = t;
       }
     }
-    from = to;
-    if (kept > cap) {
-      // the most recent first, ties by item id
-      const ranks = itemRanks();
-      const sorted = Array.from(scratch.subarray(0, kept)).sort((a, b) =>
-        (latest[b] - latest[a]) || (ranks[a] - ranks[b])
-      );
-      for (let j = 0; j < cap; j++) scratch[j] = sorted[j];
-      kept = cap;
-    }
-    // ascending into place, writing behind the reading (row u's output
-    // ends before its events do)
-    if (kept <= 32) {
-      for (let j = 0; j < kept; j++) {
-        const x = scratch[j];
-        let at = nnz + j;
-        while (at > nnz && order[at - 1] > x) {
-          order[at] = order[at - 1];
-          at--;
-        }
-        order[at] = x;
-      }
-    } else {
-      const row = scratch.subarray(0, kept);
-      row.sort();
-      order.set(row, nnz);
-    }
-    nnz += kept;
-    ptr[u + 1] = nnz;
+    if (kept > this.#cap) return this.#keep(scratch, kept, nnz);
+    const row = scratch.subarray(0, kept);
+    row.sort();
+    order.set(row, nnz);
+    return nnz + kept;
   }
-  ptr[0] = 0;
-  let idx = order;
-  if (nnz < n) {
-    idx = allocate(Int32Array, nnz, shared);
-    idx.set(order.subarray(0, nnz));
+
+  // the cap most recent of a row's kept items (latest times in #latest),
+  // ties by item id, ascending at order[nnz ..]
+  #keep(row: Int32Array, kept: number, nnz: number): number {
+    const ranks = this.#itemRanks(), latest = this.#latest;
+    const sorted = Array.from(row.subarray(0, kept)).sort((a, b) =>
+      (latest[b] - latest[a]) || (ranks[a] - ranks[b])
+    );
+    const cap = this.#cap;
+    const out = Int32Array.from(sorted.slice(0, cap)).sort();
+    this.#order.set(out, nnz);
+    return nnz + cap;
   }
-  return new SparseBinaryMatrix(numUsers, stamp.length, ptr, idx);
 }

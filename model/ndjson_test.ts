@@ -81,6 +81,54 @@ Deno.test("writeModel: nothing under the final name when writing fails", async (
   }
 });
 
+Deno.test("writeModel writes documents' own NDJSON lines, gzipped or not, and fails cleanly mid-way", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { manifest, documents } = await buildIndicators(
+      readEvents(handWorked),
+      { primaryEvent: "transaction", minRootLlr: 0 },
+    );
+    const encoder = new TextEncoder();
+    const line = (i: number) => JSON.stringify(documents[i]) + "\n";
+    // the lines in chunks of 1 and 2 documents: what the objects say is
+    // not what is written (proof that the lines are)
+    const withLines = (fail: boolean) =>
+      Object.assign([{ id: "never written" }], {
+        *ndjsonLines() {
+          yield { bytes: encoder.encode(line(0)), documents: 1 };
+          if (fail) throw new Error("the rows are gone");
+          yield { bytes: encoder.encode(line(1) + line(2)), documents: 2 };
+        },
+      }) as unknown as typeof documents;
+    for (const name of ["m.ndjson", "m.ndjson.gz"]) {
+      const seen: number[] = [];
+      const written = await writeModel(
+        `${dir}/${name}`,
+        { manifest, documents: withLines(false) },
+        { onProgress: (n) => seen.push(n) },
+      );
+      assert.equal(written.documents, 3);
+      assert.equal(seen.at(-1), 3);
+      const read = await readModel(`${dir}/${name}`);
+      assert.deepEqual(read.documents, documents.slice(0, 3));
+    }
+    await assert.rejects(
+      () =>
+        writeModel(`${dir}/f.ndjson`, { manifest, documents: withLines(true) }),
+      {
+        name: "ModelError",
+        message: `cannot write ${dir}/f.ndjson: the rows are gone`,
+      },
+    );
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort(),
+      ["m.ndjson", "m.ndjson.gz"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 async function model(text: string) {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/f.ndjson`;
