@@ -147,8 +147,10 @@ export function scoreRows(
 
 // counts row item a's co-occurrences into scratch.counts (Gustavson: the
 // column items of each of its users), listing each item touched once in
-// scratch.touched; returns how many. Users go in chunks whose rows' bounds
-// are read first (independent loads, whose cache misses overlap).
+// scratch.touched; returns how many. Users go in chunks whose rows' bounds,
+// then rows' first items, then their items' counts are read first
+// (independent loads, whose cache misses overlap: rows of users are far
+// apart, and so are items).
 function accumulate(input: FieldInput, a: number, scratch: Scratch): number {
   const { rowsPtr, rowsIdx, otherPtr, otherIdx } = input;
   const { counts, touched } = scratch;
@@ -163,6 +165,18 @@ function accumulate(input: FieldInput, a: number, scratch: Scratch): number {
       starts[j] = otherPtr[u];
       ends[j] = otherPtr[u + 1];
     }
+    // and the first item of each of those rows (its cache line), then the
+    // counts of their items
+    let warm = 0;
+    for (let j = 0; j < m; j++) {
+      if (starts[j] < ends[j]) warm += otherIdx[starts[j]];
+    }
+    for (let j = 0; j < m; j++) {
+      for (let q = starts[j], qEnd = ends[j]; q < qEnd; q++) {
+        warm += counts[otherIdx[q]];
+      }
+    }
+    scratch.warm += warm;
     for (let j = 0; j < m; j++) {
       for (let q = starts[j], qEnd = ends[j]; q < qEnd; q++) {
         const b = otherIdx[q];

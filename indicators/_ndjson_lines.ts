@@ -19,6 +19,9 @@ import { JsonBytes } from "./_json_bytes.ts";
 /** Bytes of lines per chunk. */
 const CHUNK_BYTES = 1 << 20;
 
+/** Documents written at a time (their rows read ahead). */
+const BATCH = 128;
+
 const encoder = new TextEncoder();
 
 /** What the lines are written from, per field (a computed field). */
@@ -71,9 +74,10 @@ export function* ndjsonLinesOf(
   }
   const lines = new DocumentLines(items, fields, weighting, keys);
   try {
-    for (let a = 0; a < items.size; a++) {
-      lines.write(a);
-      count++;
+    for (let a = 0; a < items.size; a += BATCH) {
+      const to = Math.min(items.size, a + BATCH);
+      lines.writeBatch(a, to);
+      count += to - a;
       if (lines.out.length >= CHUNK_BYTES) {
         yield { bytes: lines.out.take(), documents: count };
         count = 0;
@@ -86,18 +90,8 @@ export function* ndjsonLinesOf(
 }
 
 interface Keys {
-  /** `,"name":[` of each field. */
-  ids: Uint8Array[];
-  /** `,"name":[]` of each field. */
-  emptyIds: Uint8Array[];
-  /** `"name":` of each field, after a comma from the second on. */
-  numbers: Uint8Array[];
-  /** `"name":[]` of each field, likewise. */
-  emptyNumbers: Uint8Array[];
-  /** `,"name":` of each field. */
-  numbersAfter: Uint8Array[];
-  /** `,"name":[]` of each field. */
-  emptyNumbersAfter: Uint8Array[];
+  /** `"name":` of each field. */
+  names: Uint8Array[];
   /** `"name":` and the values of each metadata name, and with a comma. */
   metadata: [Uint8Array, Uint8Array, ArrayLike<number>][];
 }
@@ -123,21 +117,11 @@ function plainKeys(
     if (index.test(name)) return undefined;
     byName.set(name, values);
   }
-  const bytes = (f: (key: string) => string) =>
-    names.map((name) => encoder.encode(f(JSON.stringify(name) + ":")));
+  const key = (name: string) => encoder.encode(JSON.stringify(name) + ":");
   return {
-    ids: bytes((key) => `,${key}[`),
-    emptyIds: bytes((key) => `,${key}[]`),
-    numbers: names.map((name, f) =>
-      encoder.encode(`${f > 0 ? "," : ""}${JSON.stringify(name)}:`)
-    ),
-    emptyNumbers: names.map((name, f) =>
-      encoder.encode(`${f > 0 ? "," : ""}${JSON.stringify(name)}:[]`)
-    ),
-    numbersAfter: bytes((key) => `,${key}`),
-    emptyNumbersAfter: bytes((key) => `,${key}[]`),
+    names: names.map(key),
     metadata: [...byName].map(([name, values]) => [
-      encoder.encode(JSON.stringify(name) + ":"),
+      key(name),
       encoder.encode("," + JSON.stringify(name) + ":"),
       values,
     ]),
@@ -145,10 +129,24 @@ function plainKeys(
 }
 
 const ID = encoder.encode('{"id":');
-const SCORES = encoder.encode(',"scores":{');
-const WEIGHTS = encoder.encode('},"weights":{');
-const METADATA = encoder.encode('},"metadata":{');
 const END = encoder.encode("}}\n");
+
+/** What goes between two constant pieces of a line. */
+const IDS = 0, SCORES = 1, STORED = 2, LLR = 3, LLR_IDF = 4;
+
+/**
+ * A line's text after the id and before the metadata values, for one
+ * shape of document (which fields are empty, which carry weights): the
+ * constant text in pieces, and what goes between them (kind * 2^16 +
+ * field).
+ */
+interface Shape {
+  pieces: Uint8Array[];
+  parts: number[];
+}
+
+// idf values of document frequencies below this are kept per field
+const IDF_TABLE = 1024;
 
 // one document's line at a time, into `out`
 class DocumentLines {
@@ -158,7 +156,18 @@ class DocumentLines {
   #weighting: Weighting;
   #keys: Keys;
   #cursors: RowCursor[];
+  #shapes = new Map<number, Shape>();
+  #idf: Float64Array[];
   #weights: number[] = [];
+  // the rows of a batch of documents, document d's row of field f at
+  // d * fields + f: its arrays and bounds
+  #rowItems: Int32Array[] = [];
+  #rowScores: Float64Array[] = [];
+  #rowWeights: (Float64Array | undefined)[] = [];
+  #rowStart: Int32Array;
+  #rowEnd: Int32Array;
+  // the row part() writes from
+  #row = 0;
 
   constructor(
     items: IdDictionary,
@@ -171,82 +180,164 @@ class DocumentLines {
     this.#weighting = weighting;
     this.#keys = keys;
     this.#cursors = fields.map((f) => f.store.cursor());
+    this.#idf = fields.map(() => new Float64Array(IDF_TABLE).fill(-1));
+    this.#rowStart = new Int32Array(BATCH * fields.length);
+    this.#rowEnd = new Int32Array(BATCH * fields.length);
   }
 
-  // item a's line (the cursors at row a)
-  write(a: number) {
-    const out = this.out, items = this.#items, keys = this.#keys;
-    const cursors = this.#cursors;
-    const n = cursors.length;
+  // the lines of items a0 .. a1 (at most BATCH; the cursors at row a0):
+  // their rows first, then the ids' keys and document frequencies they
+  // will read (independent loads, whose cache misses overlap: items are
+  // far apart), then the lines
+  writeBatch(a0: number, a1: number) {
+    const cursors = this.#cursors, n = cursors.length;
+    for (let d = 0; d < a1 - a0; d++) {
+      for (let f = 0; f < n; f++) {
+        const c = cursors[f];
+        c.next();
+        const r = d * n + f;
+        this.#rowItems[r] = c.items;
+        this.#rowScores[r] = c.scores;
+        this.#rowWeights[r] = c.weights;
+        this.#rowStart[r] = c.start;
+        this.#rowEnd[r] = c.end;
+      }
+    }
+    const idf = this.#weighting === "llr-idf";
+    let warm = 0;
+    for (let r = 0; r < (a1 - a0) * n; r++) {
+      const items = this.#rowItems[r], end = this.#rowEnd[r];
+      warm += this.#items.touch(items, this.#rowStart[r], end);
+      if (idf) {
+        const df = this.#fields[r % n].df;
+        for (let q = this.#rowStart[r]; q < end; q++) warm += df[items[q]];
+      }
+    }
+    this.#warm = warm;
+    for (let a = a0; a < a1; a++) this.#write(a, (a - a0) * n);
+  }
+
+  #warm = 0;
+
+  // item a's line, its rows from row r0 of the batch
+  #write(a: number, r0: number) {
+    const out = this.out, n = this.#cursors.length;
     out.raw(ID);
-    out.id(items, a);
+    out.id(this.#items, a);
+    // the shape: which rows are empty, which carry weights
+    let empty = 0, stored = 0;
     for (let f = 0; f < n; f++) {
-      const c = cursors[f];
-      c.next();
-      if (c.start === c.end) out.raw(keys.emptyIds[f]);
-      else {
-        out.raw(keys.ids[f]);
-        out.ids(items, c.items, c.start, c.end);
-        out.byte(93); // ]
-      }
+      if (this.#rowStart[r0 + f] === this.#rowEnd[r0 + f]) empty |= 1 << f;
+      if (this.#rowWeights[r0 + f]) stored |= 1 << f;
     }
-    out.raw(SCORES);
-    for (let f = 0; f < n; f++) {
-      const c = cursors[f];
-      if (c.start === c.end) out.raw(keys.emptyNumbers[f]);
-      else {
-        out.raw(keys.numbers[f]);
-        out.numbers(c.scores, c.start, c.end);
-      }
+    const key = empty + stored * 2 ** n;
+    let shape = this.#shapes.get(key);
+    if (!shape) this.#shapes.set(key, shape = this.#shape(empty, stored));
+    const { pieces, parts } = shape;
+    this.#row = r0;
+    for (let i = 0; i < parts.length; i++) {
+      out.raw(pieces[i]);
+      this.#part(parts[i]);
     }
-    if (this.#weighting !== "none") this.#writeWeights();
-    out.raw(METADATA);
+    out.raw(pieces[parts.length]);
     let first = true;
-    for (const [key, after, values] of keys.metadata) {
+    for (const [name, after, values] of this.#keys.metadata) {
       const value = values[a];
       if (value === undefined) continue; // JSON leaves the key out
-      out.raw(first ? key : after);
+      out.raw(first ? name : after);
       first = false;
       out.number(value);
     }
     out.raw(END);
   }
 
-  #writeWeights() {
-    const out = this.out, keys = this.#keys, fields = this.#fields;
+  #part(part: number) {
+    const out = this.out;
+    const f = part & 0xffff, kind = part >>> 16;
+    const r = this.#row + f;
+    const items = this.#rowItems[r], scores = this.#rowScores[r];
+    const start = this.#rowStart[r], end = this.#rowEnd[r];
+    if (kind === IDS) out.ids(this.#items, items, start, end);
+    else if (kind === SCORES || kind === LLR) out.numbers(scores, start, end);
+    else if (kind === STORED) out.numbers(this.#rowWeights[r]!, start, end);
+    else {
+      const { docCount, df } = this.#fields[f];
+      const table = this.#idf[f];
+      const weights = this.#weights;
+      weights.length = 0;
+      for (let q = start; q < end; q++) {
+        const n = df[items[q]];
+        let idf = n < IDF_TABLE ? table[n] : indicatorIdf(docCount, n);
+        if (idf < 0) idf = table[n] = indicatorIdf(docCount, n);
+        weights.push(scores[q] * idf);
+      }
+      out.numberArray(weights);
+    }
+  }
+
+  // the pieces and parts of a shape, as LazyDocuments makes a document:
+  // every field's ids, every field's scores, then (weighted) the weights
+  // of fields with stored weights or a counted weighting
+  #shape(empty: number, stored: number): Shape {
+    const names = this.#keys.names, n = names.length;
     const weighting = this.#weighting;
-    out.raw(WEIGHTS);
-    let first = true;
-    for (let f = 0; f < fields.length; f++) {
-      const c = this.#cursors[f];
-      const stored = c.weights;
-      // as LazyDocuments: stored weights, else the counted weighting's
-      if (!stored && weighting !== "llr" && weighting !== "llr-idf") continue;
-      const empty = c.start === c.end;
-      const key = empty ? keys.emptyNumbersAfter[f] : keys.numbersAfter[f];
-      // no comma before the first (a view past it, when fields before had
-      // no weights)
-      out.raw(
-        !first
-          ? key
-          : f === 0
-          ? (empty ? keys.emptyNumbers[0] : keys.numbers[0])
-          : key.subarray(1),
-      );
-      first = false;
-      if (empty) continue;
-      if (stored) out.numbers(stored, c.start, c.end);
-      else if (weighting === "llr") out.numbers(c.scores, c.start, c.end);
+    const pieces: Uint8Array[] = [];
+    const parts: number[] = [];
+    let text: number[] = [];
+    const put = (bytes: Uint8Array | string) => {
+      for (
+        const b of typeof bytes === "string" ? encoder.encode(bytes) : bytes
+      ) {
+        text.push(b);
+      }
+    };
+    const part = (kind: number, f: number) => {
+      pieces.push(Uint8Array.from(text));
+      text = [];
+      parts.push(kind * 0x10000 + f);
+    };
+    const isEmpty = (f: number) => (empty & (1 << f)) !== 0;
+    for (let f = 0; f < n; f++) {
+      put(",");
+      put(names[f]);
+      if (isEmpty(f)) put("[]");
       else {
-        const { docCount, df } = fields[f];
-        const weights = this.#weights;
-        weights.length = 0;
-        for (let q = c.start; q < c.end; q++) {
-          weights.push(c.scores[q] * indicatorIdf(docCount, df[c.items[q]]));
-        }
-        out.numberArray(weights);
+        put("[");
+        part(IDS, f);
+        put("]");
       }
     }
+    put(',"scores":{');
+    for (let f = 0; f < n; f++) {
+      if (f > 0) put(",");
+      put(names[f]);
+      if (isEmpty(f)) put("[]");
+      else part(SCORES, f);
+    }
+    put("}");
+    if (weighting !== "none") {
+      put(',"weights":{');
+      let first = true;
+      for (let f = 0; f < n; f++) {
+        const kind = (stored & (1 << f)) !== 0
+          ? STORED
+          : weighting === "llr"
+          ? LLR
+          : weighting === "llr-idf"
+          ? LLR_IDF
+          : -1;
+        if (kind < 0) continue;
+        if (!first) put(",");
+        first = false;
+        put(names[f]);
+        if (isEmpty(f)) put("[]");
+        else part(kind, f);
+      }
+      put("}");
+    }
+    put(',"metadata":{');
+    pieces.push(Uint8Array.from(text));
+    return { pieces, parts };
   }
 
   close() {

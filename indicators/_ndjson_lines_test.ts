@@ -66,7 +66,10 @@ Deno.test("ndjsonLines: the bytes of JSON.stringify of every document, on random
   for (let trial = 0; trial < 40; trial++) {
     const rnd = mulberry32(trial + 1);
     const nUsers = 5 + Math.floor(rnd() * 40);
-    const nItems = 3 + Math.floor(rnd() * 25);
+    // some logs of more items than the lines write at a time (128)
+    const nItems = trial % 4 === 1
+      ? 200 + Math.floor(rnd() * 300)
+      : 3 + Math.floor(rnd() * 25);
     const itemId = (i: number) =>
       i < ODD_IDS.length && trial % 2 ? ODD_IDS[i] : String(i * 7919);
     const types = ["buy", "view", "cart"];
@@ -76,7 +79,8 @@ Deno.test("ndjsonLines: the bytes of JSON.stringify of every document, on random
       event: "buy",
       timestamp: 0,
     }];
-    const nEvents = 20 + Math.floor(rnd() * 300);
+    const nEvents = (trial % 4 === 1 ? 2000 : 20) +
+      Math.floor(rnd() * 300);
     for (let e = 0; e < nEvents; e++) {
       events.push({
         user: `u${Math.floor(rnd() * nUsers)}`,
@@ -108,28 +112,33 @@ Deno.test("ndjsonLines: the bytes of JSON.stringify of every document, on random
       const { text, count } = linesOf(documents);
       assert.equal(text, expectedLines(model.documents), `trial ${trial}`);
       assert.equal(count, model.documents.length);
+      if (trial % 4 === 1) assert.ok(count > 128, `${count} documents`);
     } finally {
       model.release();
     }
   }
 });
 
-// a store holding the given rows
+// a store holding the given rows, in blocks of two rows (weighted: all of
+// them, or "mixed": every other block)
 function storeOf(
   rows: { items: number[]; scores: number[]; weights?: number[] }[],
-  weighted: boolean,
+  weighted: boolean | "mixed",
 ): RowStore {
   const store = new RowStore(1 << 20, () => Deno.makeTempDirSync());
-  const ptr = new Uint32Array(rows.length + 1);
-  rows.forEach((r, i) => ptr[i + 1] = ptr[i] + r.items.length);
-  store.append({
-    ptr,
-    items: Int32Array.from(rows.flatMap((r) => r.items)),
-    scores: Float64Array.from(rows.flatMap((r) => r.scores)),
-    ...(weighted
-      ? { weights: Float64Array.from(rows.flatMap((r) => r.weights!)) }
-      : {}),
-  });
+  for (let b = 0; b < rows.length; b += 2) {
+    const block = rows.slice(b, b + 2);
+    const ptr = new Uint32Array(block.length + 1);
+    block.forEach((r, i) => ptr[i + 1] = ptr[i] + r.items.length);
+    store.append({
+      ptr,
+      items: Int32Array.from(block.flatMap((r) => r.items)),
+      scores: Float64Array.from(block.flatMap((r) => r.scores)),
+      ...(weighted === true || (weighted === "mixed" && b % 4 === 0)
+        ? { weights: Float64Array.from(block.flatMap((r) => r.weights!)) }
+        : {}),
+    });
+  }
   store.finish();
   return store;
 }
@@ -147,7 +156,7 @@ Deno.test("ndjsonLines: names JSON orders or writes otherwise, odd numbers, stor
       weights: [1, 2, 3],
     },
   ];
-  const field = (name: string, weighted: boolean) => ({
+  const field = (name: string, weighted: boolean | "mixed") => ({
     field: name,
     store: storeOf(rows, weighted),
     df: Int32Array.of(1, 2, 0, 3),
@@ -183,10 +192,10 @@ Deno.test("ndjsonLines: names JSON orders or writes otherwise, odd numbers, stor
   ];
   for (const weighting of ["none", "llr", "llr-idf"] as const) {
     for (const [fields, names] of cases) {
-      for (const storedWeights of [false, true]) {
+      for (const storedWeights of [false, true, "mixed"] as const) {
         const documents = new LazyDocuments(
           items,
-          fields.map((name, f) => field(name, storedWeights && f === 0)),
+          fields.map((name, f) => field(name, f === 0 && storedWeights)),
           weighting,
           metadata(names),
         );
