@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import { scoreRows, Scratch } from "./_cooccurrence.ts";
 import { LlrTable, rootLogLikelihoodRatio } from "./llr.ts";
 import { SparseBinaryMatrix } from "./sparse.ts";
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../random/mod.ts";
 
 // every pair counted from sets, scored, sorted (score, then tie rank), cut
 function bruteForce(

@@ -6,15 +6,7 @@ import { JsonBytes } from "./_json_bytes.ts";
 import { LazyDocuments } from "./_compute.ts";
 import { RowStore } from "./_rows.ts";
 import { IdDictionary } from "./sparse.ts";
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../random/mod.ts";
 
 // what writeModel wrote before: JSON.stringify of each document, a line each
 function expectedLines(documents: Iterable<IndicatorDocument>): string {

@@ -3,15 +3,7 @@ import type { Event } from "../events/format.ts";
 import { EventColumns } from "../events/columns.ts";
 import { compareIds } from "../model/document.ts";
 import { InteractionsBuilder } from "./interactions.ts";
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../random/mod.ts";
 
 Deno.test("build: each user's distinct items, the cap most recent (ties by id), as brute force, for users with few and many events", () => {
   for (let trial = 0; trial < 60; trial++) {
