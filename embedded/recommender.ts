@@ -591,25 +591,35 @@ function batchStateOf(
     if (t === undefined) throw new ModelError(`"${id}" is not indexed`);
     return t;
   };
+  // plain loops: TypedArray.from goes through the iterator protocol
+  // (MovieLens-100k: 84 ms of the main thread before any worker started)
+  const documents = new Array<BatchState["documents"][number]>(docs.length);
+  for (let d = 0; d < docs.length; d++) {
+    const doc = docs[d];
+    const sent: BatchState["documents"][number] = {
+      lists: indicatorFieldsOf(doc).map(([field, ids]) => {
+        const list = new Int32Array(ids.length);
+        for (let i = 0; i < ids.length; i++) list[i] = termOf(ids[i]);
+        return [field, list];
+      }),
+    };
+    if (doc.weights) {
+      sent.weights = Object.entries(doc.weights).map(([field, w]) => {
+        const copy = new Float64Array(w.length);
+        for (let i = 0; i < w.length; i++) copy[i] = w[i];
+        return [field, copy];
+      });
+    }
+    if (doc.metadata !== undefined) sent.metadata = doc.metadata;
+    documents[d] = sent;
+  }
   return {
     manifest,
     options,
     size: index.size,
     terms,
     fields: [...index.fields],
-    documents: docs.map((doc) => ({
-      lists: indicatorFieldsOf(doc).map((
-        [field, ids],
-      ) => [field, Int32Array.from(ids, termOf)]),
-      ...(doc.weights
-        ? {
-          weights: Object.entries(doc.weights).map((
-            [field, w],
-          ) => [field, Float64Array.from(w)]),
-        }
-        : {}),
-      ...(doc.metadata !== undefined ? { metadata: doc.metadata } : {}),
-    })),
+    documents,
   };
 }
 
