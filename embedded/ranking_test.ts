@@ -9,9 +9,22 @@ import { manifestFor } from "../model/manifest.ts";
 import { featureValue } from "../indicators/weights.ts";
 import { compareIds } from "../model/document.ts";
 import { mulberry32 } from "../random/mod.ts";
+import { setKernelLimit } from "./_kernel.ts";
 
 Deno.test("top-k by heap equals a full sort of every match, ties by id, with paging and exclusions", async () => {
   await compareWithOracle(7, 1);
+});
+
+// an index too large for WebAssembly memory keeps the JavaScript loops
+Deno.test("the JavaScript postings loops rank the same as the WebAssembly loop", async () => {
+  const previous = setKernelLimit(0);
+  try {
+    for (const [seed, boost] of [[7, 1], [11, 0.7], [12, 3]]) {
+      await compareWithOracle(seed, boost);
+    }
+  } finally {
+    setKernelLimit(previous);
+  }
 });
 
 // the postings loops take four postings a step: a field boost other than

@@ -43,6 +43,7 @@ import {
   TermRequest,
 } from "./_plan.ts";
 import { LineReader } from "./_batch_line.ts";
+import { DenseKernel } from "./_kernel.ts";
 import { DeadlineError, ModelError } from "../errors/mod.ts";
 import { applyDither } from "../serving/dither.ts";
 import type {
@@ -112,6 +113,7 @@ export class EmbeddedRecommender
   // scratch of one request (requests run one at a time: #recommend is
   // synchronous): score sums, touched documents, exclusions
   #sums: Float64Array;
+  #kernel: DenseKernel | undefined;
   #touched: Int32Array;
   #mark: Uint8Array;
   #top = new TopDocs();
@@ -149,8 +151,15 @@ export class EmbeddedRecommender
     }
     this.#options = options;
     // a batch worker's copy comes with the index built (fromBatchState)
-    this.#index = PREBUILT.get(model.documents) ??
+    const index = PREBUILT.get(model.documents) ??
       indexDocuments(this.#docs, model.manifest);
+    const n = this.#ids.length;
+    // the postings in WebAssembly memory, for the dense loop (a very large
+    // index stays as it is, with the JavaScript loops)
+    this.#kernel = DenseKernel.place(index.fields, n);
+    this.#index = this.#kernel
+      ? { ...index, fields: this.#kernel.fields }
+      : index;
     this.#fastContext = {
       primaryEvent: model.manifest.primaryEvent,
       historyFields: historyFields(model.manifest),
@@ -158,8 +167,7 @@ export class EmbeddedRecommender
       seen: new Uint8Array(this.#index.termIds.size),
       scratch: new FastPlanScratch(),
     };
-    const n = this.#ids.length;
-    this.#sums = new Float64Array(n);
+    this.#sums = this.#kernel?.sums ?? new Float64Array(n);
     this.#touched = new Int32Array(n);
     this.#mark = new Uint8Array(n);
   }
@@ -450,7 +458,7 @@ export class EmbeddedRecommender
       // the postings loops are small functions of their own, compiled apart
       // from this large method (MovieLens-100k batch: ~10% less time in
       // the kernel than with the loop over runs here)
-      if (dense) addDense(plan, sums);
+      if (dense) addDense(plan, sums, this.#kernel);
       else nTouched = addSparse(plan, sums, mark, touched);
       if (matched) {
         for (let k = 0; k < plan.count; k++) {
@@ -618,7 +626,13 @@ function batchStateOf(
     options,
     size: index.size,
     terms,
-    fields: [...index.fields],
+    // copies: a placed index's arrays are views of its kernel's memory
+    fields: [...index.fields].map(([name, f]) => [name, {
+      ...f,
+      offsets: f.offsets,
+      docs: f.docs.slice(),
+      ...(f.weights ? { weights: f.weights.slice() } : {}),
+    }]),
     documents,
   };
 }
@@ -663,11 +677,20 @@ function fromBatchState(state: BatchState): {
 const PREBUILT = new WeakMap<readonly IndexableDocument[], PostingsIndex>();
 
 // Dense: every run's matches added into their documents' slots, in clause
-// order.
-function addDense(plan: Plan, sums: Float64Array): void {
+// order (by the WebAssembly loop when the index is placed in its memory).
+function addDense(
+  plan: Plan,
+  sums: Float64Array,
+  kernel: DenseKernel | undefined,
+): void {
   for (let k = 0; k < plan.count; k++) {
-    const { docs, weights } = plan.index[k];
+    const index = plan.index[k];
     const start = plan.start[k], end = plan.end[k], score = plan.score[k];
+    if (kernel) {
+      kernel.add(index, start, end, score);
+      continue;
+    }
+    const { docs, weights } = index;
     if (weights) addWeights(docs, weights, start, end, score, sums);
     else addScore(docs, start, end, score, sums);
   }
