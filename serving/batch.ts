@@ -65,10 +65,13 @@ export interface BatchOptions {
   concurrency?: number;
   /**
    * Worker threads scoring the batch, for a backend that can fork (a
-   * {@linkcode ForkableRecommender}, the embedded one): default the number
-   * of cores (at most 8); 1 answers in this thread. Workers start only for
-   * a batch of more than one chunk, and the answers are the same bytes
-   * either way.
+   * {@linkcode ForkableRecommender}, the embedded one); 1 answers in this
+   * thread. Default: for a file ({@linkcode recommendBatchFile}), the
+   * number of cores; for requests in memory ({@linkcode recommendBatch}),
+   * one less, since this thread copies every request to a worker and every
+   * result back (on 2 cores, one thread answers faster than it and two
+   * workers); at most 8. Workers start only for a batch of more than one
+   * chunk, and the answers are the same bytes either way.
    */
   workers?: number;
   /** Requests per message to a worker (default 1024). */
@@ -95,9 +98,10 @@ export interface ForkableRecommender extends Recommender {
 const isForkable = (r: Recommender): r is ForkableRecommender =>
   typeof (r as Partial<ForkableRecommender>).batchWorker === "function";
 
-// the cores, at most 8 (a batch worker holds a copy of the index)
-const defaultWorkers = (): number =>
-  Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+// the cores, less those kept for this thread, at most 8 (a batch worker
+// holds a copy of the index)
+const defaultWorkers = (kept: number): number =>
+  Math.max(1, Math.min(8, (navigator.hardwareConcurrency || 1) - kept));
 
 function positive(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
@@ -106,8 +110,13 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-// how many workers score the batch: 1 for a backend that cannot fork
-function workersOf(recommender: Recommender, options: BatchOptions): number {
+// how many workers score the batch: 1 for a backend that cannot fork;
+// `kept`: the cores left to this thread by default
+function workersOf(
+  recommender: Recommender,
+  options: BatchOptions,
+  kept: number,
+): number {
   if (options.workers !== undefined) positive("workers", options.workers);
   if (!isForkable(recommender)) {
     if ((options.workers ?? 1) > 1) {
@@ -118,7 +127,7 @@ function workersOf(recommender: Recommender, options: BatchOptions): number {
     }
     return 1;
   }
-  return options.workers ?? defaultWorkers();
+  return options.workers ?? defaultWorkers(kept);
 }
 
 // the workers for a batch, or undefined when the default count cannot load
@@ -184,7 +193,7 @@ export async function* recommendBatch(
   options: BatchOptions = {},
 ): AsyncGenerator<BatchResult> {
   const concurrency = positive("concurrency", options.concurrency ?? 1);
-  const workers = workersOf(recommender, options);
+  const workers = workersOf(recommender, options, 1);
   const chunk = positive("chunk", options.chunk ?? 1024);
   const signal = options.signal;
   if (workers > 1) {
@@ -456,7 +465,7 @@ export async function* recommendBatchFile(
   options: BatchOptions = {},
 ): AsyncGenerator<BatchOutput> {
   positive("concurrency", options.concurrency ?? 1);
-  let workers = workersOf(recommender, options);
+  let workers = workersOf(recommender, options, 0);
   const size = positive("chunkBytes", options.chunkBytes ?? 1 << 18);
   const signal = options.signal;
   const encoder = new TextEncoder();

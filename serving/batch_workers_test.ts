@@ -376,3 +376,41 @@ console.log(out.length, JSON.stringify(out[2999]));
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// how many workers a default batch starts: one per core for a file, one
+// less for requests in memory (this thread copies each to a worker); seen
+// through a worker module that fails as it loads, so that a batch that
+// started any worker fails
+Deno.test("default workers: the cores for a file, one less for requests in memory", async () => {
+  const dir = await Deno.makeTempDir();
+  const cores = (n: number) =>
+    Object.defineProperty(navigator, "hardwareConcurrency", {
+      value: n,
+      configurable: true,
+    });
+  try {
+    const broken = forkable(`throw new Error("broken module");`, dir);
+    const requests = Array.from({ length: 20 }, (_, i) => ({ user: `u${i}` }));
+    // more than one read of the file: more than one chunk
+    const file = `${dir}/users.ndjson`;
+    const lines = Array.from({ length: 10000 }, (_, i) => `{"user":"u${i}"}\n`);
+    await Deno.writeTextFile(file, lines.join(""));
+    const inMemory = () =>
+      Array.fromAsync(recommendBatch(broken, requests, { chunk: 5 }));
+    const fromFile = () =>
+      Array.fromAsync(recommendBatchFile(broken, file, { chunkBytes: 4096 }));
+    cores(2);
+    assert.equal((await inMemory()).length, 20);
+    await assert.rejects(fromFile, /batch worker \d of 2 failed/);
+    cores(3);
+    await assert.rejects(inMemory, /batch worker \d of 2 failed/);
+    await assert.rejects(fromFile, /batch worker \d of 3 failed/);
+    cores(1);
+    assert.equal((await inMemory()).length, 20);
+    const outputs = await fromFile();
+    assert.equal(outputs.reduce((n, out) => n + out.results, 0), 10000);
+  } finally {
+    delete (navigator as { hardwareConcurrency?: number }).hardwareConcurrency;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
