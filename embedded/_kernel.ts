@@ -108,6 +108,17 @@ const advance = (bytes: number) => [
   ...set(WEIGHTS),
 ];
 
+// local `into` = local `base` + 4 × local `index`: a 4-byte element's
+// address
+const element = (base: number, index: number, into: number) => [
+  ...get(base),
+  ...get(index),
+  ...i32(2),
+  I32_SHL,
+  I32_ADD,
+  ...set(into),
+];
+
 // (func (param $docs i32) (param $weights i32) (param $start i32)
 //   (param $end i32) (param $sums i32) (param $value f64)
 //   (local $p i32) (local $e i32) (local $a0 i32) ... (local $a3 i32)
@@ -124,24 +135,9 @@ const advance = (bytes: number) => [
 function body(added: Added): number[] {
   const code = [
     // p = docs + (start << 2), weights += start << 2, e = docs + (end << 2)
-    ...get(DOCS),
-    ...get(START),
-    ...i32(2),
-    I32_SHL,
-    I32_ADD,
-    ...set(P),
-    ...get(WEIGHTS),
-    ...get(START),
-    ...i32(2),
-    I32_SHL,
-    I32_ADD,
-    ...set(WEIGHTS),
-    ...get(DOCS),
-    ...get(END_P),
-    ...i32(2),
-    I32_SHL,
-    I32_ADD,
-    ...set(E),
+    ...element(DOCS, START, P),
+    ...element(WEIGHTS, START, WEIGHTS),
+    ...element(DOCS, END_P, E),
     BLOCK,
     EMPTY,
     LOOP,
