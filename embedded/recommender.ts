@@ -107,7 +107,8 @@ export class EmbeddedRecommender
   #fastContext: FastPlanContext;
   #manifest: ModelManifest;
   #options: ServingOptions;
-  #batchState: BatchState | undefined;
+  // what every batch's workers are sent, but the postings
+  #batchState: Omit<BatchState, "fields"> | undefined;
   // batch lines read from their bytes (made on first use)
   #lines: LineReader | undefined;
   // scratch of one request (requests run one at a time: #recommend is
@@ -199,14 +200,27 @@ export class EmbeddedRecommender
    * @returns The worker module's URL and the state.
    */
   batchWorker(): BatchWorkerSource {
-    return {
-      module: new URL("./_batch_worker.ts", import.meta.url).href,
-      state: this.#batchState ??= batchStateOf(
+    const state: BatchState = {
+      ...(this.#batchState ??= batchStateOf(
         this.#manifest,
         this.#options,
         this.#docs,
         this.#index,
-      ),
+      )),
+      // a placed index's arrays are views of its kernel's memory (a clone
+      // of a view copies all of it): copies, made for this batch only, not
+      // kept (they are as large as the index)
+      fields: this.#kernel
+        ? [...this.#index.fields].map(([name, f]) => [name, {
+          ...f,
+          docs: f.docs.slice(),
+          ...(f.weights ? { weights: f.weights.slice() } : {}),
+        }])
+        : [...this.#index.fields],
+    };
+    return {
+      module: new URL("./_batch_worker.ts", import.meta.url).href,
+      state,
     };
   }
 
@@ -590,7 +604,7 @@ function batchStateOf(
   options: ServingOptions,
   docs: readonly IndexableDocument[],
   index: PostingsIndex,
-): BatchState {
+): Omit<BatchState, "fields"> {
   const terms = new Array<string>(index.termIds.size);
   for (const [term, t] of index.termIds) terms[t] = term;
   const termOf = (id: string) => {
@@ -626,13 +640,6 @@ function batchStateOf(
     options,
     size: index.size,
     terms,
-    // copies: a placed index's arrays are views of its kernel's memory
-    fields: [...index.fields].map(([name, f]) => [name, {
-      ...f,
-      offsets: f.offsets,
-      docs: f.docs.slice(),
-      ...(f.weights ? { weights: f.weights.slice() } : {}),
-    }]),
     documents,
   };
 }

@@ -781,3 +781,50 @@ Deno.test("itemQuery indicators: the item's own lists, every field, as the query
     [{ id: "galaxy", score: 0, backfill: true }],
   );
 });
+
+// a batch's workers are sent copies of the postings (the recommender's own
+// are views of its WebAssembly memory): copies made for each batch, never
+// kept by the recommender, which would hold a second index for its life
+Deno.test("the postings sent to batch workers are not kept after the batch", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/retain.ts`;
+    await Deno.writeTextFile(
+      script,
+      `
+import { EmbeddedRecommender } from ${
+        JSON.stringify(new URL("./recommender.ts", import.meta.url).href)
+      };
+import { manifestFor } from ${
+        JSON.stringify(new URL("../model/manifest.ts", import.meta.url).href)
+      };
+const documents = [{ id: "a", indicators: ["b"] }, { id: "b", indicators: ["a"] }];
+const r = new EmbeddedRecommender({
+  manifest: manifestFor(documents, { primaryEvent: "buy" }),
+  documents,
+});
+const postings = () =>
+  (r.batchWorker().state as { fields: [string, { docs: Int32Array }][] })
+    .fields[0][1].docs;
+// each batch its own copy, of the same postings
+const kept = (() => {
+  const sent = postings(), again = postings();
+  console.log(again[0] === sent[0] && again !== sent);
+  return new WeakRef(sent.buffer);
+})();
+await new Promise((resolve) => setTimeout(resolve, 0));
+(globalThis as unknown as { gc(): void }).gc();
+console.log(kept.deref() === undefined);
+`,
+    );
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--v8-flags=--expose-gc", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    assert.equal(new TextDecoder().decode(run.stdout), "true\ntrue\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
