@@ -1,11 +1,12 @@
 /**
  * Internal: the dense postings loop in WebAssembly. Adding every posting of
  * a run into its document's sum is most of the time of a batch (MovieLens-
- * 100k: 12,840 postings a user); compiled WebAssembly does it in about 1.7
- * ns a posting against 2.4 for the JavaScript loop, with the same double
- * sums in the same order. The index's postings and the sums live in one
- * fixed `WebAssembly.Memory`, written once; the module is assembled here
- * from its instructions (below, with its text form beside each function).
+ * 100k: 12,840 postings a user); compiled WebAssembly does it in about 2.0
+ * ns a posting against 2.6 for the unrolled JavaScript loop, with the same
+ * double sums in the same order. The index's postings and the sums live in
+ * one fixed `WebAssembly.Memory`, written once; the module is assembled
+ * here from its instructions when the first index is placed (the text form
+ * of its one function body is in the comment above `body`).
  *
  * @module
  */
@@ -52,7 +53,8 @@ const P = 6, E = 7, A = 8; // A..A+3: four sums' addresses
 const get = (l: number) => [LOCAL_GET, l];
 const set = (l: number) => [LOCAL_SET, l];
 const i32 = (n: number) => [I32_CONST, n]; // 0 <= n < 64: one byte
-// a 4-byte load or store at `offset` from the address on the stack
+// a load's or store's alignment (log2 of bytes) and its offset from the
+// address on the stack
 const memarg = (align: number, offset: number) => [align, ...uleb(offset)];
 
 // what one posting adds, its weight at `w + offset`
